@@ -1,0 +1,7 @@
+/// Versions that other tools read: the program's, and the wire protocol's.
+public enum ThinkLensVersion {
+    /// The program version printed by `thinklens --version` and written into bundles.
+    public static let program = "0.1.0"
+    /// Every message on the wire starts with this; a peer speaking another version is refused.
+    public static let wireProtocol: Int = 1
+}
