@@ -17,6 +17,7 @@ struct ThinkLens: ParsableCommand {
             RunCommand.self,
             MergeCommand.self,
             KeygenCommand.self,
+            BenchCommand.self,
         ]
     )
 }
