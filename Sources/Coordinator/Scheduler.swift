@@ -1,0 +1,196 @@
+/// The coordinator's task bookkeeping as a state machine without I/O: events go in
+/// (a worker joined, granted credit, finished or failed a task, went silent), decisions
+/// come out (which task to send where, which tasks were lost). The event loop owns the
+/// sockets and the clock and feeds this; tests drive it directly.
+///
+/// Rules, after the ZeroMQ guide's reliable patterns:
+/// - Workers pull: a worker is sent at most as many tasks as it has granted credit for.
+/// - Every task attempt is numbered; only the current attempt of a task, from the worker
+///   it was given to, can finish it. Late or duplicate results are ignored.
+/// - A worker that stays silent past its lease is presumed dead; its tasks go back to
+///   the front of the queue with the next attempt number.
+/// - A task that has used up `maxAttempts` is recorded as failed, with every reason.
+public struct Scheduler<WorkerKey: Hashable> {
+    public struct Configuration: Sendable {
+        /// Seconds of silence after which a worker is presumed dead.
+        public var leaseSeconds: Double
+        /// Attempts per task before it is recorded as failed (worker deaths count).
+        public var maxAttempts: Int
+
+        public init(leaseSeconds: Double = 30, maxAttempts: Int = 3) {
+            self.leaseSeconds = leaseSeconds
+            self.maxAttempts = maxAttempts
+        }
+    }
+
+    /// One task handed out: what to send to which worker.
+    public struct Assignment: Equatable {
+        public let worker: WorkerKey
+        public let task: Int
+        public let attempt: UInt32
+    }
+
+    /// What happened to a task's result when it arrived.
+    public enum Outcome: Equatable {
+        /// The current attempt finished: commit it.
+        case accepted
+        /// A result for an attempt that is no longer current, or from the wrong worker: drop it.
+        case stale
+    }
+
+    private struct WorkerState {
+        var credit: Int = 0
+        var lastHeard: Double
+        var tasks: Set<Int> = []
+        var joinOrder: Int
+    }
+
+    private struct InFlight {
+        let worker: WorkerKey
+        let attempt: UInt32
+    }
+
+    public let configuration: Configuration
+    public let taskCount: Int
+
+    private var pending: [Int]          // a stack: the next task is at the end
+    private var inFlight: [Int: InFlight] = [:]
+    private var attemptsUsed: [Int]
+    private var reasons: [Int: [String]] = [:]
+    private var workers: [WorkerKey: WorkerState] = [:]
+    private var joined = 0
+    private var rotation = 0
+
+    public private(set) var completed: Set<Int> = []
+    public private(set) var failed: Set<Int> = []
+    /// Tasks put back in the queue after a worker died or failed them.
+    public private(set) var requeues = 0
+
+    /// `tasks` are indices into the run's problem selection; `alreadyDone` ones (from the
+    /// journal of an interrupted run) are never handed out.
+    public init(taskCount: Int, alreadyDone: Set<Int> = [], configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+        self.taskCount = taskCount
+        self.completed = alreadyDone
+        self.pending = (0..<taskCount).reversed().filter { !alreadyDone.contains($0) }
+        self.attemptsUsed = Array(repeating: 0, count: taskCount)
+    }
+
+    // MARK: Queries
+
+    public var isFinished: Bool { completed.count + failed.count == taskCount }
+    public var pendingCount: Int { pending.count }
+    public var inFlightCount: Int { inFlight.count }
+    public var workerCount: Int { workers.count }
+    public func isKnown(_ worker: WorkerKey) -> Bool { workers[worker] != nil }
+    public func tasks(of worker: WorkerKey) -> Set<Int> { workers[worker]?.tasks ?? [] }
+    public func failureReasons(for task: Int) -> [String] { reasons[task] ?? [] }
+
+    /// The attempt number currently out for `task`, if any (chunks for other attempts are dropped).
+    public func currentAttempt(of task: Int, by worker: WorkerKey) -> UInt32? {
+        guard let flight = inFlight[task], flight.worker == worker else { return nil }
+        return flight.attempt
+    }
+
+    // MARK: Events
+
+    public mutating func workerJoined(_ worker: WorkerKey, now: Double) {
+        if workers[worker] != nil { return }
+        workers[worker] = WorkerState(lastHeard: now, joinOrder: joined)
+        joined += 1
+    }
+
+    /// Any message from a known worker renews its lease.
+    public mutating func heard(from worker: WorkerKey, now: Double) {
+        workers[worker]?.lastHeard = now
+    }
+
+    /// The worker can take `n` more tasks (credit adds up, as in credit-based flow control).
+    public mutating func granted(_ n: Int, by worker: WorkerKey) {
+        guard n > 0 else { return }
+        workers[worker]?.credit += n
+    }
+
+    /// A worker left (said goodbye, was rejected, or its connection is known dead):
+    /// its tasks go back to the queue. Returns the requeued tasks.
+    @discardableResult
+    public mutating func workerLost(_ worker: WorkerKey, reason: String) -> [Int] {
+        guard let state = workers.removeValue(forKey: worker) else { return [] }
+        var back: [Int] = []
+        for task in state.tasks.sorted(by: >) {
+            inFlight[task] = nil
+            if giveUpOrRequeue(task, reason: reason) { back.append(task) }
+        }
+        return back.sorted()
+    }
+
+    /// Workers silent for longer than the lease at `now`: each is dropped and its tasks requeued.
+    public mutating func expire(now: Double) -> [(worker: WorkerKey, requeued: [Int])] {
+        let dead = workers.filter { now - $0.value.lastHeard > configuration.leaseSeconds }
+            .sorted { $0.value.joinOrder < $1.value.joinOrder }
+            .map(\.key)
+        return dead.map { worker in
+            (worker, workerLost(worker, reason: "worker silent for more than \(configuration.leaseSeconds) s"))
+        }
+    }
+
+    /// A result for (task, attempt) from `worker`. Only the current attempt counts.
+    public mutating func finished(_ task: Int, attempt: UInt32, by worker: WorkerKey) -> Outcome {
+        guard let flight = inFlight[task], flight.worker == worker, flight.attempt == attempt else { return .stale }
+        inFlight[task] = nil
+        workers[worker]?.tasks.remove(task)
+        completed.insert(task)
+        return .accepted
+    }
+
+    /// The worker could not do (task, attempt); it is retried elsewhere until attempts run out.
+    public mutating func failed(_ task: Int, attempt: UInt32, by worker: WorkerKey, reason: String) -> Outcome {
+        guard let flight = inFlight[task], flight.worker == worker, flight.attempt == attempt else { return .stale }
+        inFlight[task] = nil
+        workers[worker]?.tasks.remove(task)
+        giveUpOrRequeue(task, reason: reason)
+        return .accepted
+    }
+
+    /// Hands out queued tasks to workers with credit, one at a time round-robin so a
+    /// fast-granting worker cannot starve the others. Each assignment uses one credit.
+    public mutating func assign() -> [Assignment] {
+        var out: [Assignment] = []
+        let order = workers.sorted { $0.value.joinOrder < $1.value.joinOrder }.map(\.key)
+        guard !order.isEmpty else { return out }
+        var progress = true
+        while !pending.isEmpty && progress {
+            progress = false
+            for offset in 0..<order.count {
+                guard !pending.isEmpty else { break }
+                let worker = order[(rotation + offset) % order.count]
+                guard var state = workers[worker], state.credit > 0 else { continue }
+                let task = pending.removeLast()
+                attemptsUsed[task] += 1
+                let attempt = UInt32(attemptsUsed[task])
+                state.credit -= 1
+                state.tasks.insert(task)
+                workers[worker] = state
+                inFlight[task] = InFlight(worker: worker, attempt: attempt)
+                out.append(Assignment(worker: worker, task: task, attempt: attempt))
+                progress = true
+            }
+            rotation = (rotation + 1) % order.count
+        }
+        return out
+    }
+
+    /// Returns true when the task went back to the queue, false when it is now failed.
+    @discardableResult
+    private mutating func giveUpOrRequeue(_ task: Int, reason: String) -> Bool {
+        reasons[task, default: []].append("attempt \(attemptsUsed[task]): \(reason)")
+        if attemptsUsed[task] >= configuration.maxAttempts {
+            failed.insert(task)
+            return false
+        }
+        // Front of the queue: a lost task should not wait behind the whole backlog.
+        pending.append(task)
+        requeues += 1
+        return true
+    }
+}
