@@ -1,0 +1,42 @@
+/// Delays between reconnection attempts to a lost coordinator: doubling from `initial`
+/// up to `maximum`, reset once a connection is welcomed (zguide's Paranoid Pirate).
+public struct ReconnectBackoff: Sendable {
+    public let initial: Double
+    public let maximum: Double
+    public private(set) var attempts = 0
+
+    public init(initial: Double = 0.5, maximum: Double = 30) {
+        precondition(initial > 0 && maximum >= initial, "backoff needs 0 < initial <= maximum")
+        self.initial = initial
+        self.maximum = maximum
+    }
+
+    /// The delay before the next attempt; each call doubles the following one.
+    public mutating func nextDelay() -> Double {
+        let delay = min(maximum, initial * Double(1 << min(attempts, 30)))
+        attempts += 1
+        return delay
+    }
+
+    public mutating func reset() { attempts = 0 }
+}
+
+/// The worker's view of whether the coordinator is still there: any message renews it,
+/// and `liveness` silent heartbeat intervals in a row mean it is gone.
+public struct PeerLiveness: Sendable {
+    public let heartbeatInterval: Double
+    public let liveness: Int
+    public private(set) var lastHeard: Double
+
+    public init(heartbeatInterval: Double, liveness: Int = 3, now: Double) {
+        self.heartbeatInterval = heartbeatInterval
+        self.liveness = liveness
+        self.lastHeard = now
+    }
+
+    public mutating func heard(now: Double) { lastHeard = now }
+
+    public func isExpired(now: Double) -> Bool {
+        now - lastHeard > heartbeatInterval * Double(liveness)
+    }
+}
