@@ -216,20 +216,25 @@ struct MessageReader {
 struct FieldMap {
     let pairs: UnsafeBufferPointer<msgpack_object_kv>
     let prefix: String
+    private let allowed: [FieldKey]
+    /// Nibble i holds 1 + the index in `pairs` of `allowed[i]`'s entry, or 0 if it is absent:
+    /// one pass over the map finds every field, without allocating.
+    private var slots: UInt64 = 0
 
     /// No checks: for reading the envelope before the message type (and its keys) is known.
     init(pairs: UnsafeBufferPointer<msgpack_object_kv>, prefix: String) {
         self.pairs = pairs
         self.prefix = prefix
+        self.allowed = []
     }
 
     /// Checks that every key is a string from `allowed` and appears once.
     init(pairs: UnsafeBufferPointer<msgpack_object_kv>, prefix: String, allowed: [FieldKey]) throws(ProtocolError) {
+        precondition(allowed.count <= 15, "a 64-bit slot table covers 15 fields; every message has fewer")
         self.pairs = pairs
         self.prefix = prefix
-        precondition(allowed.count <= 64, "a seen-set of 64 bits covers every message")
-        var seen: UInt64 = 0
-        for pair in pairs {
+        self.allowed = allowed
+        for (pairIndex, pair) in pairs.enumerated() {
             guard pair.key.type == MSGPACK_OBJECT_STR else {
                 throw .mistypedField(prefix + "(key)", expected: "str", found: ObjectReader.typeName(pair.key))
             }
@@ -237,13 +242,19 @@ struct FieldMap {
             guard let index = allowed.firstIndex(where: { $0.matches(key) }) else {
                 throw .unknownField(prefix + String(decoding: key, as: UTF8.self))
             }
-            let bit: UInt64 = 1 << UInt64(index)
-            guard seen & bit == 0 else { throw .duplicateField(prefix + allowed[index].name) }
-            seen |= bit
+            let shift = UInt64(4 * index)
+            guard (slots >> shift) & 0xf == 0 else { throw .duplicateField(prefix + allowed[index].name) }
+            // No duplicates and no unknown keys, so at most allowed.count (≤ 15) pairs get here.
+            slots |= UInt64(pairIndex + 1) << shift
         }
     }
 
     func required(_ key: FieldKey) throws(ProtocolError) -> ObjectReader {
+        if let index = allowed.firstIndex(where: { $0.wire.utf8Start == key.wire.utf8Start }) {
+            let slot = Int((slots >> UInt64(4 * index)) & 0xf)
+            guard slot > 0 else { throw .missingField(prefix + key.name) }
+            return ObjectReader(object: pairs[slot - 1].val, field: prefix + key.name)
+        }
         for pair in pairs where pair.key.type == MSGPACK_OBJECT_STR {
             if key.matches(ObjectReader.rawBytes(pair.key.via.str.ptr, pair.key.via.str.size)) {
                 return ObjectReader(object: pair.val, field: prefix + key.name)
@@ -328,6 +339,8 @@ struct ObjectReader {
         guard bytes.count <= limits.maxStringBytes else {
             throw .overBound(field: field, count: bytes.count, bound: limits.maxStringBytes)
         }
+        // ASCII (every key and most values) is valid UTF-8 as it is; only the rest needs the full check.
+        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
         guard let string = String(validating: bytes, as: UTF8.self) else { throw .invalidUTF8(field: field) }
         return string
     }

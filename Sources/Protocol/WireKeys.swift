@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#else
-import Darwin
-#endif
-
 /// The message type names carried under `WireKey.type`.
 public enum MessageType: String, CaseIterable, Sendable {
     case hello, welcome, reject, credit, assign
@@ -182,9 +176,14 @@ struct FieldKey: Sendable {
         UnsafeRawBufferPointer(start: wire.utf8Start, count: wire.utf8CodeUnitCount)
     }
 
+    /// Keys are 1 to 3 bytes: a byte loop beats a call to memcmp.
     func matches(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        let expected = wireBytes
-        guard bytes.count == expected.count else { return false }
-        return bytes.count == 0 || memcmp(bytes.baseAddress!, expected.baseAddress!, bytes.count) == 0
+        let count = wire.utf8CodeUnitCount
+        guard bytes.count == count else { return false }
+        let expected = wire.utf8Start
+        for index in 0..<count where bytes[index] != expected[index] {
+            return false
+        }
+        return true
     }
 }
