@@ -1,0 +1,72 @@
+import Protocol
+import Testing
+
+@Suite("Round trip")
+struct RoundTripTests {
+    @Test("Every message type decodes to what was encoded, for 300 random messages each",
+          arguments: MessageType.allCases)
+    func randomMessagesRoundTrip(type: MessageType) throws {
+        var random = RandomMessages(seed: 0x5EED_0000 + UInt64(MessageType.allCases.firstIndex(of: type)!))
+        for _ in 0..<300 {
+            let message = random.message(of: type)
+            let decoded = try Message.decode(message.encode())
+            #expect(decoded == message)
+            #expect(decoded.typeName == type.rawValue)
+        }
+    }
+
+    @Test("Equal messages encode to equal bytes, whatever the dictionary order")
+    func encodingIsDeterministic() {
+        let timings = ["prefill": 0.5, "decode": 2.25, "encode": 0.125, "sample": 0.01]
+        var reordered: [String: Double] = [:]
+        for key in timings.keys.sorted().reversed() { reordered[key] = timings[key] }
+        let first = Message.taskDone(TaskDone(
+            taskID: 1, attempt: 0, generatedIDs: [1, 2], stopReason: .eos, promptTokens: 3, timings: timings))
+        let second = Message.taskDone(TaskDone(
+            taskID: 1, attempt: 0, generatedIDs: [1, 2], stopReason: .eos, promptTokens: 3, timings: reordered))
+        #expect(first.encode() == second.encode())
+    }
+
+    @Test("LatentChunk arrays travel as little-endian bin blobs, not msgpack arrays")
+    func latentChunkArraysAreLittleEndianBlobs() {
+        let chunk = LatentChunk(
+            taskID: 7, attempt: 1, hookpoint: "layers.10.mlp", firstPosition: 5, tokenIDs: [0x0102_0304, 9],
+            k: 2, indices: [1, 65535, -2, 40000], activations: [1.5, -0.25, 3, 0])
+        let bytes = Message.latentChunk(chunk).encode()
+
+        func blob(_ values: [UInt32]) -> [UInt8] {
+            // bin 8 header (0xc4, length) then each value's bytes, least significant first.
+            [0xc4, UInt8(values.count * 4)] + values.flatMap { value in
+                (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
+            }
+        }
+        #expect(contains(bytes, blob([0x0102_0304, 9])))
+        #expect(contains(bytes, blob(chunk.indices.map { UInt32(bitPattern: $0) })))
+        #expect(contains(bytes, blob(chunk.activations.map(\.bitPattern))))
+    }
+
+    @Test("A 64 × 32 chunk costs little more than its blobs")
+    func latentChunkOverheadIsSmall() {
+        var random = RandomMessages(seed: 64)
+        let chunk = random.latentChunk(tokens: 64, k: 32)
+        let bytes = Message.latentChunk(chunk).encode()
+        let blobBytes = (64 + 2 * 64 * 32) * 4
+        #expect(bytes.count > blobBytes)
+        #expect(bytes.count < blobBytes + 120 + chunk.hookpoint.utf8.count)
+    }
+
+    @Test("Decoding reads from a buffer as well as from an array")
+    func decodesFromRawBuffer() throws {
+        let message = Message.credit(Credit(count: 4))
+        let bytes = message.encode()
+        let decoded = try bytes.withUnsafeBytes { try Message.decode($0) }
+        #expect(decoded == message)
+    }
+
+    private func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard needle.count <= haystack.count else { return false }
+        return (0...(haystack.count - needle.count)).contains { start in
+            haystack[start..<start + needle.count].elementsEqual(needle)
+        }
+    }
+}
