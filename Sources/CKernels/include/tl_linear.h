@@ -1,0 +1,58 @@
+#ifndef THINKLENS_LINEAR_H
+#define THINKLENS_LINEAR_H
+
+#include <stdint.h>
+
+// Weight-streaming linear layers for the Qwen2 forward pass: y = x · Wᵀ + b with W kept in its
+// checkpoint dtype (bf16, f16 or f32, memory-mapped) and widened to float32 inside the kernel.
+//
+// Canonical reduction order. Every output element y[m][j] is computed the same way on every
+// path (portable C, AVX2+FMA, AVX-512F), for every batch size, row position and thread count:
+//   s_l = fma chain over k = l, l+8, l+16, ... (k < K8 = K rounded down to a multiple of 8), l = 0..7
+//   r   = ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))
+//   r   = fma(x[k], w[k], r) for the tail k = K8 .. K-1, in order
+//   y   = r + b[j]              (when there is a bias)
+// This is what makes generation batch-invariant: a sequence's activations are bit-identical
+// whether it runs alone or beside other sequences, and identical across the kernel paths.
+
+enum {
+    TL_DTYPE_F32 = 0,
+    TL_DTYPE_BF16 = 1,
+    TL_DTYPE_F16 = 2,
+};
+
+enum {
+    TL_PATH_AUTO = 0,      // the fastest path this CPU supports
+    TL_PATH_PORTABLE = 1,  // plain C with fmaf (any CPU)
+    TL_PATH_AVX2 = 2,      // x86-64 AVX2 + FMA + F16C
+    TL_PATH_AVX512 = 3,    // x86-64 AVX-512F/BW/VL
+};
+
+// One weight matrix of a (possibly fused) linear layer and where its outputs go.
+typedef struct {
+    const void *weight;   // [n, k] row-major, in `dtype`
+    int dtype;            // TL_DTYPE_*
+    int64_t n;            // output features
+    const float *bias;    // [n], or NULL
+    float *y;             // output row m, feature j at y[m * ldy + j]
+    int64_t ldy;
+} tl_linear_part;
+
+// For each part p and row m < rows: part.y[m][j] = Σ_k x[m][k] · part.weight[j][k] (+ bias[j]).
+// x: [rows, k] with row stride ldx. Work is split over output features across the thread pool.
+// Several parts in one call (q/k/v, gate/up) share one dispatch.
+void tl_linear(const float *x, int64_t rows, int64_t k, int64_t ldx,
+               const tl_linear_part *parts, int part_count, int path);
+
+// Obviously-correct reference: double accumulation in index order, one thread. For tests.
+void tl_linear_reference(const float *x, int64_t rows, int64_t k, int64_t ldx,
+                         const tl_linear_part *parts, int part_count);
+
+// The path TL_PATH_AUTO resolves to on this CPU, and whether a given path can run here.
+int tl_linear_auto_path(void);
+int tl_linear_path_available(int path);
+
+// Σ a[i]·b[i] in the canonical order above (used for attention scores and RMSNorm).
+float tl_dot(const float *a, const float *b, int64_t n, int path);
+
+#endif

@@ -1,0 +1,27 @@
+#ifndef THINKLENS_OPS_H
+#define THINKLENS_OPS_H
+
+#include <stdint.h>
+
+// Row-wise operations of the Qwen2 block. Each output depends only on its own row, computed in
+// a fixed order, so results do not depend on how rows are batched.
+
+// y[i] = (x[i] · 1/sqrt(mean(x²) + eps)) · weight[i], as Hugging Face's Qwen2RMSNorm (float32).
+// x, y: [n]; weight: [n]. y may alias x.
+void tl_rms_norm(const float *x, const float *weight, int64_t n, float eps, float *y, int path);
+
+// In place, rotate-half rotary embedding on `heads` vectors of head_dim at x[h * head_dim]:
+// for i < head_dim/2: (a, b) = (x[i], x[i + half]) → (a·cos[i] − b·sin[i], b·cos[i] + a·sin[i]).
+void tl_rope(float *x, int heads, int head_dim, const float *cos_row, const float *sin_row);
+
+// Causal grouped-query attention for one query row.
+// q: [heads, head_dim]; keys/values: [kv_heads, capacity, head_dim] (this sequence and layer);
+// attends to positions 0 ..< length. scores: scratch of `length` floats; out: [heads, head_dim].
+void tl_attention_row(const float *q, const float *keys, const float *values,
+                      int64_t capacity, int heads, int kv_heads, int head_dim,
+                      int64_t length, float scale, float *scores, float *out, int path);
+
+// out[i] = silu(gate[i]) · up[i] with silu(g) = g / (1 + exp(−g)). out may alias gate or up.
+void tl_swiglu(const float *gate, const float *up, int64_t n, float *out);
+
+#endif

@@ -1,0 +1,375 @@
+#include "tl_linear.h"
+#include "tl_threads.h"
+#include "cpu_features.h"
+
+#include <math.h>
+#include <string.h>
+
+// Additions and multiplications must stay separate operations where the canonical order says so.
+#pragma clang fp contract(off)
+
+#if defined(__x86_64__) || defined(__i386__)
+#define TL_X86 1
+#include <immintrin.h>
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// Scalar building blocks shared by every path.
+
+static inline float widen_bf16(uint16_t bits) {
+    uint32_t u = (uint32_t)bits << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline float widen_f16(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exponent = (h >> 10) & 0x1F;
+    uint32_t mantissa = h & 0x3FF;
+    uint32_t u;
+    if (exponent == 0) {
+        float magnitude = (float)mantissa * 0x1p-24f;  // zero or subnormal, exact
+        return sign ? -magnitude : magnitude;
+    } else if (exponent == 0x1F) {
+        u = sign | 0x7F800000u | (mantissa << 13);
+    } else {
+        u = sign | ((exponent + 112) << 23) | (mantissa << 13);
+    }
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline float load_weight(const void *w, int dtype, int64_t i) {
+    switch (dtype) {
+    case TL_DTYPE_BF16: { uint16_t b; memcpy(&b, (const char *)w + 2 * i, 2); return widen_bf16(b); }
+    case TL_DTYPE_F16: { uint16_t b; memcpy(&b, (const char *)w + 2 * i, 2); return widen_f16(b); }
+    default: { float f; memcpy(&f, (const char *)w + 4 * i, 4); return f; }
+    }
+}
+
+static inline float canonical_sum8(const float s[8]) {
+    float a = s[0] + s[4], b = s[2] + s[6], c = s[1] + s[5], d = s[3] + s[7];
+    float ab = a + b, cd = c + d;
+    return ab + cd;
+}
+
+// Tail and bias, identical on every path.
+static inline float finish(float r, const float *x, const void *w, int dtype, int64_t k8, int64_t k,
+                           const float *bias, int64_t j) {
+    for (int64_t t = k8; t < k; t++) r = fmaf(x[t], load_weight(w, dtype, t), r);
+    if (bias) r = r + bias[j];
+    return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Portable path: the canonical order spelled out.
+
+static float dot_portable(const float *x, const void *w, int dtype, int64_t k) {
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t k8 = k & ~(int64_t)7;
+    for (int64_t kk = 0; kk < k8; kk += 8)
+        for (int l = 0; l < 8; l++) s[l] = fmaf(x[kk + l], load_weight(w, dtype, kk + l), s[l]);
+    return canonical_sum8(s);
+}
+
+static void rows_portable(const float *x, int64_t rows, int64_t k, int64_t ldx, const tl_linear_part *p,
+                          int64_t j0, int64_t j1) {
+    size_t row_bytes = (size_t)k * (p->dtype == TL_DTYPE_F32 ? 4 : 2);
+    int64_t k8 = k & ~(int64_t)7;
+    for (int64_t j = j0; j < j1; j++) {
+        const void *w = (const char *)p->weight + (size_t)j * row_bytes;
+        for (int64_t m = 0; m < rows; m++) {
+            const float *xm = x + m * ldx;
+            float r = dot_portable(xm, w, p->dtype, k);
+            p->y[m * p->ldy + j] = finish(r, xm, w, p->dtype, k8, k, p->bias, j);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// AVX2 + FMA: tiles of up to 3 activation rows × 4 weight rows, one 8-lane accumulator each.
+
+#ifdef TL_X86
+#define TL_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+TL_AVX2 static inline __m256 avx2_load_w(const void *w, int dtype, int64_t i) {
+    if (dtype == TL_DTYPE_BF16) {
+        __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)w + i));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    } else if (dtype == TL_DTYPE_F16) {
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)));
+    }
+    return _mm256_loadu_ps((const float *)w + i);
+}
+
+// ((s0+s4)+(s2+s6)) + ((s1+s5)+(s3+s7)), the canonical order.
+TL_AVX2 static inline float avx2_hsum(__m256 v) {
+    __m128 t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    __m128 u = _mm_add_ps(t, _mm_movehl_ps(t, t));
+    __m128 r = _mm_add_ss(u, _mm_shuffle_ps(u, u, 1));
+    return _mm_cvtss_f32(r);
+}
+
+#define AVX2_TILE(MR, NR, DT)                                                                       \
+    TL_AVX2 static void avx2_tile_##MR##_##NR##_##DT(const float *x, int64_t ldx, const char *w,  \
+                                                      size_t row_bytes, int64_t k, const tl_linear_part *p, \
+                                                      int64_t m0, int64_t j) {                      \
+        __m256 acc[MR][NR];                                                                         \
+        for (int m = 0; m < MR; m++)                                                                \
+            for (int n = 0; n < NR; n++) acc[m][n] = _mm256_setzero_ps();                           \
+        int64_t k8 = k & ~(int64_t)7;                                                               \
+        for (int64_t kk = 0; kk < k8; kk += 8) {                                                    \
+            __m256 xv[MR];                                                                          \
+            for (int m = 0; m < MR; m++) xv[m] = _mm256_loadu_ps(x + m * ldx + kk);                 \
+            for (int n = 0; n < NR; n++) {                                                          \
+                __m256 wv = avx2_load_w(w + n * row_bytes, DT, kk);                                 \
+                for (int m = 0; m < MR; m++) acc[m][n] = _mm256_fmadd_ps(xv[m], wv, acc[m][n]);     \
+            }                                                                                       \
+        }                                                                                           \
+        for (int m = 0; m < MR; m++)                                                                \
+            for (int n = 0; n < NR; n++) {                                                          \
+                float r = avx2_hsum(acc[m][n]);                                                     \
+                p->y[(m0 + m) * p->ldy + j + n] =                                                   \
+                    finish(r, x + m * ldx, w + n * row_bytes, DT, k8, k, p->bias, j + n);           \
+            }                                                                                       \
+    }
+
+#define AVX2_TILES_FOR_DTYPE(DT)                                                                    \
+    AVX2_TILE(1, 1, DT) AVX2_TILE(1, 2, DT) AVX2_TILE(1, 3, DT) AVX2_TILE(1, 4, DT)                 \
+    AVX2_TILE(2, 1, DT) AVX2_TILE(2, 2, DT) AVX2_TILE(2, 3, DT) AVX2_TILE(2, 4, DT)                 \
+    AVX2_TILE(3, 1, DT) AVX2_TILE(3, 2, DT) AVX2_TILE(3, 3, DT) AVX2_TILE(3, 4, DT)
+
+AVX2_TILES_FOR_DTYPE(0)
+AVX2_TILES_FOR_DTYPE(1)
+AVX2_TILES_FOR_DTYPE(2)
+
+typedef void (*avx2_tile_fn)(const float *, int64_t, const char *, size_t, int64_t, const tl_linear_part *,
+                             int64_t, int64_t);
+
+#define AVX2_ROW(DT) { avx2_tile_1_1_##DT, avx2_tile_1_2_##DT, avx2_tile_1_3_##DT, avx2_tile_1_4_##DT }, \
+                     { avx2_tile_2_1_##DT, avx2_tile_2_2_##DT, avx2_tile_2_3_##DT, avx2_tile_2_4_##DT }, \
+                     { avx2_tile_3_1_##DT, avx2_tile_3_2_##DT, avx2_tile_3_3_##DT, avx2_tile_3_4_##DT }
+static const avx2_tile_fn avx2_tiles[3][3][4] = { { AVX2_ROW(0) }, { AVX2_ROW(1) }, { AVX2_ROW(2) } };
+
+// Activation rows are walked in blocks that stay in L2 while 4-row weight blocks stream past.
+#define ROW_BLOCK 48
+
+static void rows_avx2(const float *x, int64_t rows, int64_t k, int64_t ldx, const tl_linear_part *p,
+                      int64_t j0, int64_t j1) {
+    size_t row_bytes = (size_t)k * (p->dtype == TL_DTYPE_F32 ? 4 : 2);
+    for (int64_t mb = 0; mb < rows; mb += ROW_BLOCK) {
+        int64_t me = mb + ROW_BLOCK < rows ? mb + ROW_BLOCK : rows;
+        for (int64_t j = j0; j < j1; j += 4) {
+            int nr = (int)(j1 - j < 4 ? j1 - j : 4);
+            const char *w = (const char *)p->weight + (size_t)j * row_bytes;
+            for (int64_t m = mb; m < me; m += 3) {
+                int mr = (int)(me - m < 3 ? me - m : 3);
+                avx2_tiles[p->dtype][mr - 1][nr - 1](x + m * ldx, ldx, w, row_bytes, k, p, m, j);
+            }
+        }
+    }
+}
+
+TL_AVX2 static float dot_avx2(const float *a, const float *b, int64_t n) {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t n8 = n & ~(int64_t)7;
+    for (int64_t i = 0; i < n8; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+    float r = avx2_hsum(acc);
+    for (int64_t i = n8; i < n; i++) r = fmaf(a[i], b[i], r);
+    return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// AVX-512F: two weight rows share one 16-lane register (lanes 0–7 row j, 8–15 row j+1), each half
+// accumulating exactly as the 8-lane canonical order says; up to 6 activation rows × 4 weight rows.
+
+#define TL_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+TL_AVX512 static inline __m512 avx512_load_pair(const char *w0, const char *w1, int dtype, int64_t i) {
+    if (dtype == TL_DTYPE_BF16) {
+        __m256i h = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)((const uint16_t *)w0 + i))),
+            _mm_loadu_si128((const __m128i *)((const uint16_t *)w1 + i)), 1);
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    } else if (dtype == TL_DTYPE_F16) {
+        __m256i h = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)((const uint16_t *)w0 + i))),
+            _mm_loadu_si128((const __m128i *)((const uint16_t *)w1 + i)), 1);
+        return _mm512_cvtph_ps(h);
+    }
+    return _mm512_castpd_ps(_mm512_insertf64x4(
+        _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps((const float *)w0 + i))),
+        _mm256_castps_pd(_mm256_loadu_ps((const float *)w1 + i)), 1));
+}
+
+// The 8 floats at p in both halves of a 16-lane register (AVX-512F only, no DQ needed).
+TL_AVX512 static inline __m512 avx512_broadcast8(const float *p) {
+    return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(p))));
+}
+
+TL_AVX512 static inline float avx512_hsum_half(__m256 v) {
+    __m128 t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    __m128 u = _mm_add_ps(t, _mm_movehl_ps(t, t));
+    __m128 r = _mm_add_ss(u, _mm_shuffle_ps(u, u, 1));
+    return _mm_cvtss_f32(r);
+}
+
+// NP = weight-row pairs (1 or 2); NR = real weight rows (1..4); a missing second row of a pair
+// re-reads the first and its result is dropped.
+#define AVX512_TILE(MR, NR, DT)                                                                     \
+    TL_AVX512 static void avx512_tile_##MR##_##NR##_##DT(const float *x, int64_t ldx, const char *w, \
+                                                          size_t row_bytes, int64_t k,              \
+                                                          const tl_linear_part *p, int64_t m0, int64_t j) { \
+        enum { NP = (NR + 1) / 2 };                                                                 \
+        __m512 acc[MR][NP];                                                                         \
+        const char *rows_[4];                                                                       \
+        for (int n = 0; n < 4; n++) rows_[n] = w + (n < NR ? n : NR - 1) * row_bytes;               \
+        for (int m = 0; m < MR; m++)                                                                \
+            for (int q = 0; q < NP; q++) acc[m][q] = _mm512_setzero_ps();                           \
+        int64_t k8 = k & ~(int64_t)7;                                                               \
+        for (int64_t kk = 0; kk < k8; kk += 8) {                                                    \
+            __m512 xv[MR];                                                                          \
+            for (int m = 0; m < MR; m++) xv[m] = avx512_broadcast8(x + m * ldx + kk); \
+            for (int q = 0; q < NP; q++) {                                                          \
+                __m512 wv = avx512_load_pair(rows_[2 * q], rows_[2 * q + 1], DT, kk);               \
+                for (int m = 0; m < MR; m++) acc[m][q] = _mm512_fmadd_ps(xv[m], wv, acc[m][q]);     \
+            }                                                                                       \
+        }                                                                                           \
+        for (int m = 0; m < MR; m++)                                                                \
+            for (int n = 0; n < NR; n++) {                                                          \
+                __m512 a = acc[m][n / 2];                                                           \
+                __m256 half = (n & 1) ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)) : _mm512_castps512_ps256(a);   \
+                float r = avx512_hsum_half(half);                                                   \
+                p->y[(m0 + m) * p->ldy + j + n] =                                                   \
+                    finish(r, x + m * ldx, w + n * row_bytes, DT, k8, k, p->bias, j + n);           \
+            }                                                                                       \
+    }
+
+#define AVX512_TILES_FOR_MR(MR, DT) AVX512_TILE(MR, 1, DT) AVX512_TILE(MR, 2, DT) AVX512_TILE(MR, 3, DT) AVX512_TILE(MR, 4, DT)
+#define AVX512_TILES_FOR_DTYPE(DT)                                                                  \
+    AVX512_TILES_FOR_MR(1, DT) AVX512_TILES_FOR_MR(2, DT) AVX512_TILES_FOR_MR(3, DT)                \
+    AVX512_TILES_FOR_MR(4, DT) AVX512_TILES_FOR_MR(5, DT) AVX512_TILES_FOR_MR(6, DT)
+
+AVX512_TILES_FOR_DTYPE(0)
+AVX512_TILES_FOR_DTYPE(1)
+AVX512_TILES_FOR_DTYPE(2)
+
+#define AVX512_MR_ROW(MR, DT) { avx512_tile_##MR##_1_##DT, avx512_tile_##MR##_2_##DT, avx512_tile_##MR##_3_##DT, avx512_tile_##MR##_4_##DT }
+#define AVX512_DT_BLOCK(DT) { AVX512_MR_ROW(1, DT), AVX512_MR_ROW(2, DT), AVX512_MR_ROW(3, DT), \
+                              AVX512_MR_ROW(4, DT), AVX512_MR_ROW(5, DT), AVX512_MR_ROW(6, DT) }
+static const avx2_tile_fn avx512_tiles[3][6][4] = { AVX512_DT_BLOCK(0), AVX512_DT_BLOCK(1), AVX512_DT_BLOCK(2) };
+
+static void rows_avx512(const float *x, int64_t rows, int64_t k, int64_t ldx, const tl_linear_part *p,
+                        int64_t j0, int64_t j1) {
+    size_t row_bytes = (size_t)k * (p->dtype == TL_DTYPE_F32 ? 4 : 2);
+    for (int64_t mb = 0; mb < rows; mb += ROW_BLOCK) {
+        int64_t me = mb + ROW_BLOCK < rows ? mb + ROW_BLOCK : rows;
+        for (int64_t j = j0; j < j1; j += 4) {
+            int nr = (int)(j1 - j < 4 ? j1 - j : 4);
+            const char *w = (const char *)p->weight + (size_t)j * row_bytes;
+            for (int64_t m = mb; m < me; m += 6) {
+                int mr = (int)(me - m < 6 ? me - m : 6);
+                avx512_tiles[p->dtype][mr - 1][nr - 1](x + m * ldx, ldx, w, row_bytes, k, p, m, j);
+            }
+        }
+    }
+}
+#endif  // TL_X86
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch.
+
+int tl_linear_path_available(int path) {
+    switch (path) {
+    case TL_PATH_AUTO:
+    case TL_PATH_PORTABLE: return 1;
+#ifdef TL_X86
+    case TL_PATH_AVX2: return tl_cpu_has_avx2_fma();
+    case TL_PATH_AVX512: return tl_cpu_has_avx512f() && tl_cpu_has_avx2_fma();
+#endif
+    default: return 0;
+    }
+}
+
+int tl_linear_auto_path(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        if (tl_linear_path_available(TL_PATH_AVX512)) cached = TL_PATH_AVX512;
+        else if (tl_linear_path_available(TL_PATH_AVX2)) cached = TL_PATH_AVX2;
+        else cached = TL_PATH_PORTABLE;
+    }
+    return cached;
+}
+
+static int resolve(int path) {
+    if (path == TL_PATH_AUTO || !tl_linear_path_available(path)) return tl_linear_auto_path();
+    return path;
+}
+
+typedef struct {
+    const float *x;
+    int64_t rows, k, ldx;
+    const tl_linear_part *parts;
+    int part_count;
+    int path;
+    int64_t total;  // Σ n over parts
+} linear_job;
+
+// Splits the concatenated output features into one contiguous range per thread, on 4-row
+// boundaries so every tile is full except a part's last.
+static void linear_task(void *context, int index, int count) {
+    const linear_job *job = (const linear_job *)context;
+    int64_t blocks = (job->total + 3) / 4;
+    int64_t b0 = blocks * index / count, b1 = blocks * (index + 1) / count;
+    int64_t lo = b0 * 4, hi = b1 * 4 < job->total ? b1 * 4 : job->total;
+    int64_t base = 0;
+    for (int q = 0; q < job->part_count && lo < hi; q++) {
+        const tl_linear_part *p = &job->parts[q];
+        int64_t s = lo > base ? lo - base : 0;
+        int64_t e = hi - base < p->n ? hi - base : p->n;
+        if (s < e) {
+#ifdef TL_X86
+            if (job->path == TL_PATH_AVX512) rows_avx512(job->x, job->rows, job->k, job->ldx, p, s, e);
+            else if (job->path == TL_PATH_AVX2) rows_avx2(job->x, job->rows, job->k, job->ldx, p, s, e);
+            else
+#endif
+                rows_portable(job->x, job->rows, job->k, job->ldx, p, s, e);
+        }
+        base += p->n;
+    }
+}
+
+void tl_linear(const float *x, int64_t rows, int64_t k, int64_t ldx,
+               const tl_linear_part *parts, int part_count, int path) {
+    if (rows <= 0 || part_count <= 0) return;
+    linear_job job = { x, rows, k, ldx, parts, part_count, resolve(path), 0 };
+    for (int q = 0; q < part_count; q++) job.total += parts[q].n;
+    tl_parallel(linear_task, &job);
+}
+
+void tl_linear_reference(const float *x, int64_t rows, int64_t k, int64_t ldx,
+                         const tl_linear_part *parts, int part_count) {
+    for (int q = 0; q < part_count; q++) {
+        const tl_linear_part *p = &parts[q];
+        for (int64_t m = 0; m < rows; m++)
+            for (int64_t j = 0; j < p->n; j++) {
+                double sum = p->bias ? (double)p->bias[j] : 0.0;
+                for (int64_t t = 0; t < k; t++)
+                    sum += (double)x[m * ldx + t] * (double)load_weight(p->weight, p->dtype, j * k + t);
+                p->y[m * p->ldy + j] = (float)sum;
+            }
+    }
+}
+
+float tl_dot(const float *a, const float *b, int64_t n, int path) {
+    path = resolve(path);
+#ifdef TL_X86
+    if (path != TL_PATH_PORTABLE) return dot_avx2(a, b, n);
+#endif
+    float r = dot_portable(a, b, TL_DTYPE_F32, n);
+    int64_t n8 = n & ~(int64_t)7;
+    for (int64_t i = n8; i < n; i++) r = fmaf(a[i], b[i], r);
+    return r;
+}

@@ -1,0 +1,128 @@
+#include "tl_threads.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+static inline void cpu_relax(void) { _mm_pause(); }
+#elif defined(__aarch64__)
+static inline void cpu_relax(void) { __asm__ __volatile__("yield"); }
+#else
+static inline void cpu_relax(void) {}
+#endif
+
+// How long a worker spins before sleeping: long enough to bridge the gaps between the kernels
+// of one forward pass (microseconds), short enough not to burn a core between requests.
+#define SPIN_ITERATIONS 200000
+
+#define MAX_THREADS 256
+
+static pthread_mutex_t dispatch_lock = PTHREAD_MUTEX_INITIALIZER;  // one tl_parallel at a time
+static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+
+static int thread_count = 0;           // 0 = not started yet
+static pthread_t workers[MAX_THREADS];
+static _Atomic unsigned long generation = 0;  // bumped once per dispatch
+static _Atomic int sleepers = 0;
+static _Atomic int remaining = 0;             // workers still busy with this generation
+static _Atomic int shutting_down = 0;
+static tl_task current_fn = 0;
+static void *current_context = 0;
+static int current_count = 1;
+
+static void *worker_main(void *arg) {
+    int index = (int)(intptr_t)arg;
+    unsigned long seen = atomic_load(&generation);
+    for (;;) {
+        unsigned long now;
+        int spins = 0;
+        while ((now = atomic_load(&generation)) == seen) {
+            if (++spins < SPIN_ITERATIONS) { cpu_relax(); continue; }
+            atomic_fetch_add(&sleepers, 1);
+            pthread_mutex_lock(&sleep_lock);
+            while ((now = atomic_load(&generation)) == seen) pthread_cond_wait(&wake, &sleep_lock);
+            pthread_mutex_unlock(&sleep_lock);
+            atomic_fetch_sub(&sleepers, 1);
+            break;
+        }
+        seen = now;
+        if (atomic_load(&shutting_down)) return 0;
+        current_fn(current_context, index, current_count);
+        atomic_fetch_sub(&remaining, 1);
+    }
+}
+
+static void stop_workers(void) {
+    if (thread_count <= 1) return;
+    atomic_store(&shutting_down, 1);
+    pthread_mutex_lock(&sleep_lock);
+    atomic_fetch_add(&generation, 1);
+    pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&sleep_lock);
+    for (int i = 1; i < thread_count; i++) pthread_join(workers[i], 0);
+    atomic_store(&shutting_down, 0);
+}
+
+static void start_workers(int count) {
+    thread_count = count;
+    for (int i = 1; i < count; i++) {
+        if (pthread_create(&workers[i], 0, worker_main, (void *)(intptr_t)i) != 0) {
+            // Could not start more threads: run with the ones that did start.
+            thread_count = i;
+            break;
+        }
+    }
+}
+
+static int default_thread_count(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (n > MAX_THREADS ? MAX_THREADS : (int)n);
+}
+
+void tl_set_threads(int count) {
+    if (count < 1) count = 1;
+    if (count > MAX_THREADS) count = MAX_THREADS;
+    pthread_mutex_lock(&dispatch_lock);
+    if (count != thread_count) {
+        stop_workers();
+        start_workers(count);
+    }
+    pthread_mutex_unlock(&dispatch_lock);
+}
+
+int tl_threads(void) {
+    pthread_mutex_lock(&dispatch_lock);
+    if (thread_count == 0) start_workers(default_thread_count());
+    int n = thread_count;
+    pthread_mutex_unlock(&dispatch_lock);
+    return n;
+}
+
+void tl_parallel(tl_task fn, void *context) {
+    pthread_mutex_lock(&dispatch_lock);
+    if (thread_count == 0) start_workers(default_thread_count());
+    int count = thread_count;
+    if (count == 1) {
+        fn(context, 0, 1);
+        pthread_mutex_unlock(&dispatch_lock);
+        return;
+    }
+    current_fn = fn;
+    current_context = context;
+    current_count = count;
+    atomic_store(&remaining, count - 1);
+    atomic_fetch_add(&generation, 1);  // seq_cst: pairs with the sleepers check below
+    if (atomic_load(&sleepers) > 0) {
+        pthread_mutex_lock(&sleep_lock);
+        pthread_cond_broadcast(&wake);
+        pthread_mutex_unlock(&sleep_lock);
+    }
+    fn(context, 0, count);
+    while (atomic_load(&remaining) > 0) cpu_relax();
+    pthread_mutex_unlock(&dispatch_lock);
+}

@@ -1,0 +1,1 @@
+// Tests land with the Qwen2 engine.
