@@ -78,23 +78,6 @@ enum BundleFixtures {
         }
     }
 
-    static func temporaryDirectory(_ name: String = #function) -> String {
-        let clean = name.filter { $0.isLetter || $0.isNumber }
-        let path = NSTemporaryDirectory() + "thinklens-\(clean)-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
-
-    /// A run: commit `tasks` in the given order into a fresh OUT and write its bundle.
-    static func runBundle(_ tasks: [CommittedTask], selected: [String], failed: [RunManifest.FailedProblem] = [],
-                          run: JSONValue = .object(["note": .string("test")])) throws -> String {
-        let out = temporaryDirectory()
-        let store = try RunStore(outDirectory: out)
-        for task in tasks { _ = try store.commit(task) }
-        try store.writeBundle(manifest: manifest(selected: selected, failed: failed), run: run, decoder: Decoder())
-        return out
-    }
-
     /// Every file of a bundle except run.json and the journal, by relative path.
     static func bundleFiles(_ directory: String) throws -> [String: Data] {
         var out: [String: Data] = [:]
@@ -112,4 +95,30 @@ enum BundleFixtures {
     }
 
     static func ids(_ range: Range<Int>, split: String = "train") -> [String] { range.map { "gsm8k:\(split):\($0)" } }
+}
+
+/// Directories a test creates, removed when the test's instance goes away.
+final class Scratch {
+    private var made: [String] = []
+
+    deinit {
+        for path in made { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    func directory() -> String {
+        let path = NSTemporaryDirectory() + "thinklens-run-tests-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        made.append(path)
+        return path
+    }
+
+    /// A run: commit `tasks` in the given order into a fresh OUT and write its bundle.
+    func runBundle(_ tasks: [CommittedTask], selected: [String], failed: [RunManifest.FailedProblem] = [],
+                   run: JSONValue = .object(["note": .string("test")])) throws -> String {
+        let out = directory()
+        let store = try RunStore(outDirectory: out)
+        for task in tasks { _ = try store.commit(task) }
+        try store.writeBundle(manifest: BundleFixtures.manifest(selected: selected, failed: failed), run: run, decoder: BundleFixtures.Decoder())
+        return out
+    }
 }
