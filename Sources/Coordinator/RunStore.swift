@@ -1,0 +1,128 @@
+import Foundation
+
+/// The coordinator's data side in one place: validates committed tasks, journals them
+/// durably under `OUT/journal/`, keeps live per-feature counts for the progress display,
+/// and writes the bundle into `OUT` at the end. Memory: the journal's small per-problem
+/// index plus the live counts (features × hookpoints); latents stay on disk.
+///
+/// The live counts are for display only; the bundle's tables are recomputed from the
+/// journal in problem order, so they never depend on arrival order.
+public final class RunStore {
+    public let outDirectory: String
+    public let journal: TaskJournal
+    public private(set) var live: [String: LiveFeatureCounts] = [:]
+
+    /// What became of one task handed to `commit`.
+    public enum CommitOutcome: Equatable {
+        /// Durable: acknowledge it.
+        case committed
+        /// Already committed with the same content: acknowledge, nothing changed.
+        case duplicateIdentical
+        /// Already committed with different content: the first one stays (log it, acknowledge).
+        case duplicateDifferent
+        /// Inconsistent data (the error says what); not committed, treat as a failed attempt.
+        case rejected(RunDataError)
+    }
+
+    /// Opens (or resumes) the run in `outDirectory`. Warnings about a recovered torn tail
+    /// are in `journal.recoveryWarnings`.
+    public init(outDirectory: String) throws {
+        self.outDirectory = outDirectory
+        var live: [String: LiveFeatureCounts] = [:]
+        journal = try TaskJournal(directory: (outDirectory as NSString).appendingPathComponent(BundleLayout.journalDirectory)) { task in
+            for (name, rows) in task.latents { live[name, default: LiveFeatureCounts()].add(rows) }
+        }
+        self.live = live
+    }
+
+    /// Problems already committed (skip them when resuming).
+    public var committedIDs: Set<String> { journal.committedIDs }
+
+    /// Validates and durably commits one task; returns after fsync.
+    public func commit(_ task: CommittedTask) throws -> CommitOutcome {
+        try commit([task])[0]
+    }
+
+    /// Validates and commits several tasks with a single fsync (group commit). Throws only
+    /// for I/O failures (disk full, permissions), after which nothing of this call is kept.
+    public func commit(_ tasks: [CommittedTask]) throws -> [CommitOutcome] {
+        var outcomes = [CommitOutcome?](repeating: nil, count: tasks.count)
+        var valid: [Int] = []
+        for (i, task) in tasks.enumerated() {
+            do {
+                try task.validate()
+                valid.append(i)
+            } catch let error as RunDataError {
+                outcomes[i] = .rejected(error)
+            }
+        }
+        let appended = try journal.append(contentsOf: valid.map { tasks[$0] })
+        for (n, i) in valid.enumerated() {
+            switch appended[n] {
+            case .committed:
+                outcomes[i] = .committed
+                for (name, rows) in tasks[i].latents { live[name, default: LiveFeatureCounts()].add(rows) }
+            case .duplicateIdentical: outcomes[i] = .duplicateIdentical
+            case .duplicateDifferent: outcomes[i] = .duplicateDifferent
+            }
+        }
+        return outcomes.map { $0! }
+    }
+
+    /// Live ranking for the progress display: the `count` features with most tokens so far.
+    public func topFeatures(hookpoint: String, count: Int) -> [(feature: Int, tokens: Int)] {
+        live[hookpoint]?.top(count) ?? []
+    }
+
+    /// Writes the bundle into `outDirectory` from the journal (two ordered passes).
+    @discardableResult
+    public func writeBundle(manifest: RunManifest, run: JSONValue, decoder: TokenTextDecoding) throws -> BundleSummary {
+        try BundleWriter.write(source: journal, manifest: manifest, run: run, decoder: decoder, to: outDirectory)
+    }
+}
+
+/// Tokens per feature and rows seen, for one hookpoint, as tasks arrive. Cheap enough to
+/// keep up with ingest; merging is plain addition.
+public struct LiveFeatureCounts: Sendable {
+    public private(set) var tokens: [Int64] = []   // [features seen so far]
+    public private(set) var rows = 0
+
+    public init() {}
+
+    public mutating func add(_ latents: LatentRows) {
+        let k = latents.k
+        rows += latents.rowCount
+        latents.indices.withUnsafeBufferPointer { idx in
+            latents.acts.withUnsafeBufferPointer { act in
+                var largest: Int32 = -1
+                for f in idx where f > largest { largest = f }
+                if Int(largest) >= tokens.count {
+                    tokens += [Int64](repeating: 0, count: Int(largest) + 1 - tokens.count)
+                }
+                tokens.withUnsafeMutableBufferPointer { counts in
+                    for r in 0..<latents.rowCount {
+                        for j in 0..<k {
+                            guard act[r * k + j] > 0 else { break }
+                            counts[Int(idx[r * k + j])] += 1
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public mutating func merge(_ other: LiveFeatureCounts) {
+        if other.tokens.count > tokens.count { tokens += [Int64](repeating: 0, count: other.tokens.count - tokens.count) }
+        for (f, n) in other.tokens.enumerated() { tokens[f] += n }
+        rows += other.rows
+    }
+
+    public func top(_ n: Int) -> [(feature: Int, tokens: Int)] {
+        let fired = tokens.indices.filter { tokens[$0] > 0 }
+        let best = FeatureTable.best(n, of: fired.map { Int32($0) }) { a, b in
+            let x = tokens[Int(a)], y = tokens[Int(b)]
+            return x != y ? x > y : a < b
+        }
+        return best.map { (Int($0), Int(tokens[Int($0)])) }
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+import Testing
+@testable import Coordinator
+
+@Suite struct JournalTests {
+    typealias F = BundleFixtures
+
+    static func fileSize(_ path: String) -> Int {
+        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
+    }
+
+    @Test func reopeningListsCommittedProblemsAndReadsThemBack() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        let tasks = (0..<3).map { F.task(index: $0) }
+        do {
+            let journal = try TaskJournal(directory: dir)
+            for task in tasks { #expect(try journal.append(task) == .committed) }
+            journal.close()
+        }
+        let reopened = try TaskJournal(directory: dir)
+        #expect(reopened.committedIDs == Set(tasks.map(\.record.id)))
+        #expect(reopened.recoveryWarnings.isEmpty)
+        for (i, task) in tasks.enumerated() { #expect(try reopened.task(i) == task) }
+    }
+
+    @Test func aTornTailIsTruncatedWithAWarningAndTheRunContinues() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        let path = dir + "/" + TaskJournal.fileName
+        var intactSize = 0
+        do {
+            let journal = try TaskJournal(directory: dir)
+            try journal.append(F.task(index: 0))
+            try journal.append(F.task(index: 1))
+            intactSize = Self.fileSize(path)
+            try journal.append(F.task(index: 2))
+            journal.close()
+        }
+        // A crash in the middle of writing the third record.
+        #expect(truncate(path, off_t(intactSize + 40)) == 0)
+        let reopened = try TaskJournal(directory: dir)
+        #expect(reopened.committedIDs == ["gsm8k:train:0", "gsm8k:train:1"])
+        #expect(reopened.recoveryWarnings.count == 1)
+        #expect(reopened.recoveryWarnings.first?.contains("incomplete") == true)
+        #expect(Self.fileSize(path) == intactSize)
+        #expect(try reopened.append(F.task(index: 2)) == .committed)
+        reopened.close()
+        #expect(try TaskJournal(directory: dir).committedIDs.count == 3)
+    }
+
+    @Test func aLastRecordWithABadChecksumIsTreatedAsTorn() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        let path = dir + "/" + TaskJournal.fileName
+        do {
+            let journal = try TaskJournal(directory: dir)
+            try journal.append(F.task(index: 0))
+            try journal.append(F.task(index: 1))
+            journal.close()
+        }
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[bytes.count - 3] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let reopened = try TaskJournal(directory: dir)
+        #expect(reopened.committedIDs == ["gsm8k:train:0"])
+        #expect(reopened.recoveryWarnings.count == 1)
+    }
+
+    @Test func corruptionBeforeIntactRecordsIsRefused() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        let path = dir + "/" + TaskJournal.fileName
+        do {
+            let journal = try TaskJournal(directory: dir)
+            try journal.append(F.task(index: 0))
+            try journal.append(F.task(index: 1))
+            journal.close()
+        }
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[TaskJournal.fileHeaderSize + TaskJournal.recordHeaderSize + 5] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        #expect {
+            _ = try TaskJournal(directory: dir)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains(path) && text.contains("corrupt record at byte 16") && text.contains("truncate the file to 16 bytes")
+        }
+    }
+
+    @Test func aProblemCommittedTwiceIsStoredOnce() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        let journal = try TaskJournal(directory: dir)
+        let task = F.task(index: 4)
+        #expect(try journal.append(task) == .committed)
+        let size = Self.fileSize(journal.path)
+        #expect(try journal.append(task) == .duplicateIdentical)
+        var late = task
+        late.record.text = "a different sample"
+        #expect(try journal.append(late) == .duplicateDifferent)
+        #expect(try journal.append(contentsOf: [F.task(index: 5), F.task(index: 5)]) == [.committed, .duplicateIdentical])
+        #expect(journal.entries.count == 2)
+        #expect(try journal.task(0) == task)
+        #expect(Self.fileSize(journal.path) > size)
+    }
+
+    @Test func aSecondCoordinatorOnTheSameOutIsRefused() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        let first = try TaskJournal(directory: dir)
+        #expect {
+            _ = try TaskJournal(directory: dir)
+        } throws: { error in
+            "\(error)".contains("another coordinator has it open")
+        }
+        first.close()
+    }
+
+    @Test func aFileThatIsNotAJournalIsRefusedByName() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        try Data("not a journal at all".utf8).write(to: URL(fileURLWithPath: dir + "/" + TaskJournal.fileName))
+        #expect {
+            _ = try TaskJournal(directory: dir)
+        } throws: { error in
+            "\(error)".contains(TaskJournal.fileName) && "\(error)".contains("is not a ThinkLens journal")
+        }
+    }
+
+    @Test func resumingAfterARestartGivesTheUninterruptedBundle() throws {
+        let scratch = Scratch()
+        let tasks = (0..<10).map { F.task(index: $0) }
+        let uninterrupted = try scratch.runBundle(tasks, selected: F.ids(0..<10))
+        let out = scratch.directory()
+        do {
+            let store = try RunStore(outDirectory: out)
+            for task in tasks[0..<6] { _ = try store.commit(task) }
+            store.journal.close()
+        }
+        let resumed = try RunStore(outDirectory: out)
+        #expect(resumed.committedIDs == Set(tasks[0..<6].map(\.record.id)))
+        #expect(resumed.live["layers.5.mlp"]?.rows == tasks[0..<6].reduce(0) { $0 + $1.latents["layers.5.mlp"]!.rowCount })
+        // The restarted coordinator sees a late duplicate of a task committed before the restart.
+        #expect(try resumed.commit(tasks[2]) == .duplicateIdentical)
+        for task in tasks[6...].reversed() { _ = try resumed.commit(task) }
+        try resumed.writeBundle(manifest: F.manifest(selected: F.ids(0..<10)), run: .object(["restarts": .int(1)]), decoder: F.Decoder())
+        #expect(try F.bundleFiles(out) == F.bundleFiles(uninterrupted))
+    }
+}
