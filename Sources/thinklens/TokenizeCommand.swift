@@ -1,14 +1,109 @@
 import ArgumentParser
+import Foundation
+import Tokenizer
 
+/// `thinklens tokenize`: the tokenizer in bulk for other tools. One JSON value per line in,
+/// one per line out, so a line's answer is on the same line number.
 struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize",
-        abstract: "Tokenize JSON strings (one per line) with a model's tokenizer."
+        abstract: "Tokenize JSON strings (one per line) with a model's tokenizer.",
+        discussion: """
+            Reads one JSON string per line on stdin and prints one JSON array of token ids per line.
+            --chat wraps each string in DeepSeek-R1's chat format first. --decode reads JSON arrays
+            of ids instead and prints JSON strings.
+            """
     )
 
     @OptionGroup var global: GlobalOptions
 
-    func run() throws {
-        throw ValidationError("'thinklens tokenize' is not implemented yet (tracked in issue 4).")
+    @Option(name: .long, help: "Model directory (its tokenizer.json) or a tokenizer.json file.")
+    var model: String
+
+    @Flag(name: .long, help: "Wrap each string in the DeepSeek-R1 chat prompt before tokenizing.")
+    var chat = false
+
+    @Option(name: .long, help: "Instruction appended to each question with --chat.")
+    var suffix: String = ChatPrompt.defaultSuffix
+
+    @Flag(name: .long, help: "With --chat, end the prompt with '<think>\\n'.")
+    var thinkPrefix = false
+
+    @Flag(name: .long, help: "Read JSON arrays of ids and print the decoded JSON strings.")
+    var decode = false
+
+    @Flag(name: .long, help: "With --decode, drop special tokens.")
+    var skipSpecialTokens = false
+
+    func validate() throws {
+        if decode && chat { throw ValidationError("--chat and --decode cannot be combined") }
     }
+
+    func run() throws {
+        _ = global.bootstrapLogging()
+        let tokenizer: BPETokenizer
+        do {
+            tokenizer = try BPETokenizer.load(modelDirectoryOrFile: model)
+        } catch {
+            throw ValidationError("--model: \(error)")
+        }
+        let prompt = ChatPrompt(suffix: suffix, thinkPrefix: thinkPrefix)
+        var lineNumber = 0
+        var output = ""
+        while let line = readLine(strippingNewline: true) {
+            lineNumber += 1
+            let value: Any
+            do {
+                value = try JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed])
+            } catch {
+                throw ValidationError("stdin line \(lineNumber): not valid JSON (\(line.prefix(60)))")
+            }
+            if decode {
+                guard let array = value as? [Any],
+                      let ids = try? array.map({ (element: Any) -> Int32 in
+                          guard let number = element as? NSNumber, let id = Int32(exactly: number.doubleValue) else {
+                              throw ValidationError("")
+                          }
+                          return id
+                      }) else {
+                    throw ValidationError("stdin line \(lineNumber): expected a JSON array of integer ids")
+                }
+                output += jsonString(tokenizer.decode(ids, skipSpecialTokens: skipSpecialTokens))
+            } else {
+                guard let text = value as? String else {
+                    throw ValidationError("stdin line \(lineNumber): expected a JSON string")
+                }
+                let ids = chat ? prompt.ids(for: text, tokenizer: tokenizer) : tokenizer.encode(text)
+                output += "[" + ids.map { String($0) }.joined(separator: ",") + "]"
+            }
+            output += "\n"
+            if output.utf8.count > 1 << 16 {
+                FileHandle.standardOutput.write(Data(output.utf8))
+                output = ""
+            }
+        }
+        FileHandle.standardOutput.write(Data(output.utf8))
+    }
+}
+
+/// A JSON string literal for `text` (escapes only what JSON requires).
+func jsonString(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if scalar.value < 0x20 {
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return out + "\""
 }

@@ -1,0 +1,175 @@
+import Foundation
+
+extension BPETokenizer {
+    /// Loads a Hugging Face tokenizer.json of the Qwen2 kind: BPE model over byte-level
+    /// vocabulary, `merges` as "a b" strings or ["a", "b"] pairs, `added_tokens`, NFC (or no)
+    /// normalizer, pre-tokenizer Sequence[Split(Qwen2 pattern, Isolated), ByteLevel(use_regex=false)].
+    /// Anything else is refused with the field named, rather than tokenized differently.
+    public convenience init(tokenizerJSON path: String) throws {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw TokenizerError.file(path, "cannot read: \(error.localizedDescription)")
+        }
+        let root: [String: Any]
+        do {
+            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw TokenizerError.file(path, "top level is not a JSON object")
+            }
+            root = object
+        } catch let error as TokenizerError {
+            throw error
+        } catch {
+            throw TokenizerError.file(path, "is not valid JSON (\(error.localizedDescription))")
+        }
+        let parser = TokenizerJSONParser(path: path, root: root)
+        let nfc = try parser.normalizerIsNFC()
+        try parser.checkPreTokenizer()
+        let addedTokens = try parser.addedTokens()
+        let model = try parser.model(addedTokens: addedTokens)
+        self.init(model: model, addedTokens: addedTokens, normalizesNFC: nfc)
+    }
+}
+
+private struct TokenizerJSONParser {
+    let path: String
+    let root: [String: Any]
+
+    func fail(_ field: String, _ problem: String) -> TokenizerError {
+        TokenizerError.file(path, "\(field): \(problem)")
+    }
+
+    func normalizerIsNFC() throws -> Bool {
+        guard let normalizer = root["normalizer"], !(normalizer is NSNull) else { return false }
+        guard let object = normalizer as? [String: Any], let type = object["type"] as? String else {
+            throw fail("normalizer", "expected an object with a \"type\"")
+        }
+        switch type {
+        case "NFC":
+            return true
+        case "Sequence":
+            let steps = object["normalizers"] as? [[String: Any]] ?? []
+            let types = steps.compactMap { $0["type"] as? String }
+            if types.isEmpty { return false }
+            if types == ["NFC"] { return true }
+            throw fail("normalizer", "Sequence \(types) is not supported (only NFC)")
+        default:
+            throw fail("normalizer.type", "\"\(type)\" is not supported (only NFC or none, as Qwen2 tokenizers use)")
+        }
+    }
+
+    func checkPreTokenizer() throws {
+        guard let object = root["pre_tokenizer"] as? [String: Any], object["type"] as? String == "Sequence",
+              let steps = object["pretokenizers"] as? [[String: Any]] else {
+            throw fail("pre_tokenizer", "expected Sequence[Split(Qwen2 pattern), ByteLevel(use_regex=false)] as in Qwen2 tokenizers")
+        }
+        guard steps.count == 2, steps[0]["type"] as? String == "Split", steps[1]["type"] as? String == "ByteLevel" else {
+            let types = steps.map { $0["type"] as? String ?? "?" }
+            throw fail("pre_tokenizer.pretokenizers", "\(types) is not supported; expected [Split, ByteLevel]")
+        }
+        let pattern = (steps[0]["pattern"] as? [String: Any])?["Regex"] as? String
+        guard pattern == Qwen2PreTokenizer.pattern else {
+            throw fail("pre_tokenizer.pretokenizers[0].pattern.Regex",
+                       "\(pattern.map { "\"\($0)\"" } ?? "missing") is not the Qwen2 split pattern, the only one implemented")
+        }
+        let behavior = steps[0]["behavior"] as? String ?? "Isolated"
+        guard behavior == "Isolated", (steps[0]["invert"] as? Bool ?? false) == false else {
+            throw fail("pre_tokenizer.pretokenizers[0]", "behavior \(behavior) / invert is not supported (only Isolated, invert false)")
+        }
+        guard (steps[1]["use_regex"] as? Bool ?? true) == false, (steps[1]["add_prefix_space"] as? Bool ?? false) == false else {
+            throw fail("pre_tokenizer.pretokenizers[1]", "ByteLevel must have use_regex false and add_prefix_space false")
+        }
+    }
+
+    func addedTokens() throws -> [AddedToken] {
+        guard let list = root["added_tokens"] else { return [] }
+        if list is NSNull { return [] }
+        guard let entries = list as? [[String: Any]] else { throw fail("added_tokens", "expected an array of objects") }
+        return try entries.enumerated().map { index, entry in
+            guard let id = (entry["id"] as? NSNumber)?.int32Value, id >= 0, let content = entry["content"] as? String else {
+                throw fail("added_tokens[\(index)]", "needs a non-negative \"id\" and a \"content\" string")
+            }
+            let special = entry["special"] as? Bool ?? false
+            return AddedToken(
+                id: id, content: content, special: special,
+                normalized: entry["normalized"] as? Bool ?? !special,
+                lstrip: entry["lstrip"] as? Bool ?? false,
+                rstrip: entry["rstrip"] as? Bool ?? false,
+                singleWord: entry["single_word"] as? Bool ?? false
+            )
+        }
+    }
+
+    func model(addedTokens: [AddedToken]) throws -> BytePairModel {
+        guard let model = root["model"] as? [String: Any] else { throw fail("model", "missing or not an object") }
+        if let type = model["type"] as? String, type != "BPE" {
+            throw fail("model.type", "\"\(type)\" is not supported (only BPE)")
+        }
+        if model["byte_fallback"] as? Bool == true { throw fail("model.byte_fallback", "true is not supported") }
+        for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
+            if let affix = model[key] as? String, !affix.isEmpty { throw fail("model.\(key)", "\"\(affix)\" is not supported") }
+        }
+        if let dropout = model["dropout"] as? NSNumber, dropout.doubleValue > 0 {
+            throw fail("model.dropout", "\(dropout) is not supported (only none)")
+        }
+        guard let vocab = model["vocab"] as? [String: Any] else { throw fail("model.vocab", "missing or not an object") }
+        let addedContents = Set(addedTokens.map(\.content))
+
+        var idsByString: [String: Int32] = [:]
+        idsByString.reserveCapacity(vocab.count)
+        var maxID: Int32 = -1
+        for (token, value) in vocab {
+            guard let id = (value as? NSNumber)?.int32Value, id >= 0 else {
+                throw fail("model.vocab[\"\(token)\"]", "id is not a non-negative integer")
+            }
+            idsByString[token] = id
+            maxID = max(maxID, id)
+        }
+        var tokenBytes = [[UInt8]](repeating: [], count: Int(maxID) + 1)
+        var idsByBytes: [[UInt8]: Int32] = [:]
+        idsByBytes.reserveCapacity(vocab.count)
+        for (token, id) in idsByString {
+            guard let bytes = ByteLevel.bytes(forVisible: token) else {
+                // Some files list added tokens in the vocabulary too; those are handled as added tokens.
+                if addedContents.contains(token) { continue }
+                throw fail("model.vocab[\"\(token)\"]", "has characters outside the byte-level alphabet; not a byte-level BPE vocabulary")
+            }
+            guard tokenBytes[Int(id)].isEmpty else {
+                throw fail("model.vocab[\"\(token)\"]", "id \(id) is used by two tokens")
+            }
+            tokenBytes[Int(id)] = bytes
+            idsByBytes[bytes] = id
+        }
+
+        guard let mergeList = model["merges"] as? [Any] else { throw fail("model.merges", "missing or not an array") }
+        var merges: [Merge] = []
+        merges.reserveCapacity(mergeList.count)
+        for (index, entry) in mergeList.enumerated() {
+            let left: Substring
+            let right: Substring
+            if let line = entry as? String {
+                let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+                guard parts.count == 2 else {
+                    throw fail("model.merges[\(index)]", "\"\(line)\" is not two tokens separated by one space")
+                }
+                left = parts[0]
+                right = parts[1]
+            } else if let pair = entry as? [Any], pair.count == 2, let a = pair[0] as? String, let b = pair[1] as? String {
+                left = Substring(a)
+                right = Substring(b)
+            } else {
+                throw fail("model.merges[\(index)]", "expected \"a b\" or [\"a\", \"b\"]")
+            }
+            guard let leftID = idsByString[String(left)], let rightID = idsByString[String(right)] else {
+                throw fail("model.merges[\(index)]", "token \"\(idsByString[String(left)] == nil ? left : right)\" is not in model.vocab")
+            }
+            guard let mergedID = idsByString[String(left) + String(right)] else {
+                throw fail("model.merges[\(index)]", "merged token \"\(left)\(right)\" is not in model.vocab")
+            }
+            merges.append(Merge(left: leftID, right: rightID, merged: mergedID))
+        }
+        let ignoreMerges = model["ignore_merges"] as? Bool ?? false
+        return BytePairModel(tokenBytes: tokenBytes, idsByBytes: idsByBytes, merges: merges, ignoreMerges: ignoreMerges)
+    }
+}
