@@ -1,0 +1,51 @@
+#ifndef THINKLENS_SAE_KERNELS_H
+#define THINKLENS_SAE_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// Kernels for k-sparse autoencoder encoding. The encoder GEMM itself goes through
+// OpenBLAS; these are the pieces around it: widening bf16 weight panels to float32,
+// and folding blocks of pre-activations into a running per-row top-k.
+//
+// Top-k state for `rows` rows is three arrays the caller owns:
+//   values  [rows, k]  float,  each row sorted descending
+//   indices [rows, k]  int32,  latent index of each value
+//   filled  [rows]     int32,  how many slots of the row hold a positive value
+// Only values > 0 ever enter (ReLU), so `filled` is also the number of positive
+// latents found so far, capped at k.
+
+// bf16 (raw bits) -> float32, exact. dst[i] = src[i] << 16.
+void tl_sae_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
+
+// Empties the top-k state of `rows` rows.
+void tl_sae_topk_reset(float *values, int32_t *indices, int32_t *filled, size_t rows, int k);
+
+// Folds pre-activations pre[r, 0..<cols] + bias[0..<cols] (latents first_latent ..<
+// first_latent + cols) into the running top-k of each row r. pre is [rows, ld].
+// Chunks must be folded in increasing latent order: a later latent only displaces a
+// strictly smaller value, which is what makes ties go to the lower index.
+void tl_sae_topk_fold(const float *pre, size_t ld, size_t rows, size_t cols,
+                      const float *bias, int32_t first_latent, int k,
+                      float *values, int32_t *indices, int32_t *filled);
+
+// Completes rows with fewer than k positive latents: the empty slots get activation 0
+// and the lowest latent indices not already chosen (every unchosen latent is then
+// exactly 0 after ReLU, and ties go to the lower index).
+void tl_sae_topk_finish(float *values, int32_t *indices, const int32_t *filled,
+                        size_t rows, int k);
+
+// groupmax activation: latents are k consecutive groups of group_size; each group
+// keeps its largest ReLU value (first index on ties). best/best_index are [rows, k],
+// initialised by the caller to -1 / -1. Chunks may split groups; fold them in order.
+void tl_sae_groupmax_fold(const float *pre, size_t ld, size_t rows, size_t cols,
+                          const float *bias, int32_t first_latent, int32_t group_size, int k,
+                          float *best, int32_t *best_index);
+
+// A 64-bit hash of n bytes continuing from `state` (start with tl_sae_hash_seed()).
+// Used for SAE fingerprints; not cryptographic.
+uint64_t tl_sae_hash_seed(void);
+uint64_t tl_sae_hash_update(uint64_t state, const void *bytes, size_t n);
+uint64_t tl_sae_hash_finish(uint64_t state);
+
+#endif

@@ -1,0 +1,204 @@
+#include "sae_gemm.h"
+#include "cpu_features.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define TL_SAE_X86 1
+#endif
+
+static size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
+
+size_t tl_sae_packed_rows_floats(size_t m, size_t k) { return round_up(m, TL_SAE_MR) * k; }
+
+void tl_sae_pack_rows(const float *x, size_t ldx, size_t m, size_t k, float *packed) {
+    size_t strips = round_up(m, TL_SAE_MR) / TL_SAE_MR;
+    for (size_t s = 0; s < strips; s++) {
+        float *dst = packed + s * k * TL_SAE_MR;
+        for (int i = 0; i < TL_SAE_MR; i++) {
+            size_t r = s * TL_SAE_MR + (size_t)i;
+            if (r < m) {
+                const float *src = x + r * ldx;
+                for (size_t t = 0; t < k; t++) dst[t * TL_SAE_MR + (size_t)i] = src[t];
+            } else {
+                for (size_t t = 0; t < k; t++) dst[t * TL_SAE_MR + (size_t)i] = 0.0f;
+            }
+        }
+    }
+}
+
+// Packs latents [j0, j0 + NR) × steps [t0, t0 + kc) of W into panel[kc][NR] (float32),
+// zero for latents >= n.
+static void pack_weights(const void *weights, int bf16, size_t ldw, size_t n, size_t j0,
+                         size_t t0, size_t kc, float *panel) {
+    for (size_t j = 0; j < TL_SAE_NR; j++) {
+        size_t latent = j0 + j;
+        if (latent >= n) {
+            for (size_t t = 0; t < kc; t++) panel[t * TL_SAE_NR + j] = 0.0f;
+        } else if (bf16) {
+            const uint16_t *src = (const uint16_t *)weights + latent * ldw + t0;
+            for (size_t t = 0; t < kc; t++) {
+                uint32_t bits = (uint32_t)src[t] << 16;
+                memcpy(&panel[t * TL_SAE_NR + j], &bits, 4);
+            }
+        } else {
+            const float *src = (const float *)weights + latent * ldw + t0;
+            for (size_t t = 0; t < kc; t++) panel[t * TL_SAE_NR + j] = src[t];
+        }
+    }
+}
+
+// c[MR, NR] (row stride ldc) = (accumulate ? c : 0) + a[kc][MR] ⊗ b[kc][NR], one fmaf per step.
+static void kernel_portable(size_t kc, const float *a, const float *b, float *c, size_t ldc, int accumulate) {
+    float acc[TL_SAE_MR][TL_SAE_NR];
+    for (int i = 0; i < TL_SAE_MR; i++)
+        for (int j = 0; j < TL_SAE_NR; j++) acc[i][j] = accumulate ? c[(size_t)i * ldc + (size_t)j] : 0.0f;
+    for (size_t t = 0; t < kc; t++)
+        for (int i = 0; i < TL_SAE_MR; i++)
+            for (int j = 0; j < TL_SAE_NR; j++)
+                acc[i][j] = fmaf(a[t * TL_SAE_MR + (size_t)i], b[t * TL_SAE_NR + (size_t)j], acc[i][j]);
+    for (int i = 0; i < TL_SAE_MR; i++)
+        for (int j = 0; j < TL_SAE_NR; j++) c[(size_t)i * ldc + (size_t)j] = acc[i][j];
+}
+
+#ifdef TL_SAE_X86
+__attribute__((target("avx2,fma")))
+static void kernel_avx2(size_t kc, const float *a, const float *b, float *c, size_t ldc, int accumulate) {
+    __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    if (accumulate) {
+        c00 = _mm256_loadu_ps(c + 0 * ldc); c01 = _mm256_loadu_ps(c + 0 * ldc + 8);
+        c10 = _mm256_loadu_ps(c + 1 * ldc); c11 = _mm256_loadu_ps(c + 1 * ldc + 8);
+        c20 = _mm256_loadu_ps(c + 2 * ldc); c21 = _mm256_loadu_ps(c + 2 * ldc + 8);
+        c30 = _mm256_loadu_ps(c + 3 * ldc); c31 = _mm256_loadu_ps(c + 3 * ldc + 8);
+        c40 = _mm256_loadu_ps(c + 4 * ldc); c41 = _mm256_loadu_ps(c + 4 * ldc + 8);
+        c50 = _mm256_loadu_ps(c + 5 * ldc); c51 = _mm256_loadu_ps(c + 5 * ldc + 8);
+    } else {
+        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
+    }
+    for (size_t t = 0; t < kc; t++) {
+        __m256 b0 = _mm256_loadu_ps(b + t * TL_SAE_NR);
+        __m256 b1 = _mm256_loadu_ps(b + t * TL_SAE_NR + 8);
+        const float *at = a + t * TL_SAE_MR;
+        __m256 x;
+        x = _mm256_broadcast_ss(at + 0); c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
+        x = _mm256_broadcast_ss(at + 1); c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
+        x = _mm256_broadcast_ss(at + 2); c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
+        x = _mm256_broadcast_ss(at + 3); c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
+        x = _mm256_broadcast_ss(at + 4); c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
+        x = _mm256_broadcast_ss(at + 5); c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
+    }
+    _mm256_storeu_ps(c + 0 * ldc, c00); _mm256_storeu_ps(c + 0 * ldc + 8, c01);
+    _mm256_storeu_ps(c + 1 * ldc, c10); _mm256_storeu_ps(c + 1 * ldc + 8, c11);
+    _mm256_storeu_ps(c + 2 * ldc, c20); _mm256_storeu_ps(c + 2 * ldc + 8, c21);
+    _mm256_storeu_ps(c + 3 * ldc, c30); _mm256_storeu_ps(c + 3 * ldc + 8, c31);
+    _mm256_storeu_ps(c + 4 * ldc, c40); _mm256_storeu_ps(c + 4 * ldc + 8, c41);
+    _mm256_storeu_ps(c + 5 * ldc, c50); _mm256_storeu_ps(c + 5 * ldc + 8, c51);
+}
+
+// bf16/f32 rows -> panel[kc][NR] with 8x8 transposes where a full block is available.
+__attribute__((target("avx2,fma")))
+static void pack_weights_avx2(const void *weights, int bf16, size_t ldw, size_t n, size_t j0,
+                              size_t t0, size_t kc, float *panel) {
+    if (j0 + TL_SAE_NR > n || kc % 8 != 0) { pack_weights(weights, bf16, ldw, n, j0, t0, kc, panel); return; }
+    for (size_t half = 0; half < 2; half++) {
+        for (size_t t = 0; t < kc; t += 8) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++) {
+                size_t latent = j0 + half * 8 + (size_t)i;
+                if (bf16) {
+                    const uint16_t *src = (const uint16_t *)weights + latent * ldw + t0 + t;
+                    __m128i raw = _mm_loadu_si128((const __m128i *)src);
+                    r[i] = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16));
+                } else {
+                    r[i] = _mm256_loadu_ps((const float *)weights + latent * ldw + t0 + t);
+                }
+            }
+            // 8x8 transpose: r[i][t'] -> out[t'][i]
+            __m256 t0v = _mm256_unpacklo_ps(r[0], r[1]), t1v = _mm256_unpackhi_ps(r[0], r[1]);
+            __m256 t2v = _mm256_unpacklo_ps(r[2], r[3]), t3v = _mm256_unpackhi_ps(r[2], r[3]);
+            __m256 t4v = _mm256_unpacklo_ps(r[4], r[5]), t5v = _mm256_unpackhi_ps(r[4], r[5]);
+            __m256 t6v = _mm256_unpacklo_ps(r[6], r[7]), t7v = _mm256_unpackhi_ps(r[6], r[7]);
+            __m256 s0 = _mm256_shuffle_ps(t0v, t2v, 0x44), s1 = _mm256_shuffle_ps(t0v, t2v, 0xEE);
+            __m256 s2 = _mm256_shuffle_ps(t1v, t3v, 0x44), s3 = _mm256_shuffle_ps(t1v, t3v, 0xEE);
+            __m256 s4 = _mm256_shuffle_ps(t4v, t6v, 0x44), s5 = _mm256_shuffle_ps(t4v, t6v, 0xEE);
+            __m256 s6 = _mm256_shuffle_ps(t5v, t7v, 0x44), s7 = _mm256_shuffle_ps(t5v, t7v, 0xEE);
+            __m256 o[8];
+            o[0] = _mm256_permute2f128_ps(s0, s4, 0x20); o[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+            o[2] = _mm256_permute2f128_ps(s2, s6, 0x20); o[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+            o[4] = _mm256_permute2f128_ps(s0, s4, 0x31); o[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+            o[6] = _mm256_permute2f128_ps(s2, s6, 0x31); o[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+            for (int i = 0; i < 8; i++) _mm256_storeu_ps(panel + (t + (size_t)i) * TL_SAE_NR + half * 8, o[i]);
+        }
+    }
+}
+#endif
+
+typedef struct {
+    const float *packed_x;
+    size_t m, k;
+    const void *weights;
+    int bf16;
+    size_t ldw, n;
+    float *pre;
+    size_t ldc;
+    size_t first_strip, end_strip;  // latent strips of NR handled by this thread
+} gemm_job;
+
+static void *run_job(void *arg) {
+    const gemm_job *job = (const gemm_job *)arg;
+    float panel[TL_SAE_KC * TL_SAE_NR] __attribute__((aligned(64)));
+    size_t row_strips = round_up(job->m, TL_SAE_MR) / TL_SAE_MR;
+#ifdef TL_SAE_X86
+    int avx2 = tl_cpu_has_avx2_fma();
+#endif
+    for (size_t js = job->first_strip; js < job->end_strip; js++) {
+        size_t j0 = js * TL_SAE_NR;
+        for (size_t t0 = 0; t0 < job->k; t0 += TL_SAE_KC) {
+            size_t kc = job->k - t0 < TL_SAE_KC ? job->k - t0 : TL_SAE_KC;
+#ifdef TL_SAE_X86
+            if (avx2) pack_weights_avx2(job->weights, job->bf16, job->ldw, job->n, j0, t0, kc, panel);
+            else
+#endif
+                pack_weights(job->weights, job->bf16, job->ldw, job->n, j0, t0, kc, panel);
+            for (size_t s = 0; s < row_strips; s++) {
+                const float *a = job->packed_x + s * job->k * TL_SAE_MR + t0 * TL_SAE_MR;
+                float *c = job->pre + s * TL_SAE_MR * job->ldc + j0;
+#ifdef TL_SAE_X86
+                if (avx2) { kernel_avx2(kc, a, panel, c, job->ldc, t0 > 0); continue; }
+#endif
+                kernel_portable(kc, a, panel, c, job->ldc, t0 > 0);
+            }
+        }
+    }
+    return NULL;
+}
+
+void tl_sae_gemm(const float *packed_x, size_t m, size_t k,
+                 const void *weights, int weights_bf16, size_t ldw, size_t n,
+                 float *pre, size_t ldc, int threads) {
+    if (m == 0 || n == 0) return;
+    size_t strips = round_up(n, TL_SAE_NR) / TL_SAE_NR;
+    if (k == 0) {
+        for (size_t r = 0; r < round_up(m, TL_SAE_MR); r++) memset(pre + r * ldc, 0, strips * TL_SAE_NR * sizeof(float));
+        return;
+    }
+    if (threads < 1) threads = 1;
+    if ((size_t)threads > strips) threads = (int)strips;
+    if (threads > 16) threads = 16;
+    gemm_job jobs[16];
+    pthread_t ids[16];
+    int started[16] = {0};
+    for (int t = 0; t < threads; t++) {
+        jobs[t] = (gemm_job){packed_x, m, k, weights, weights_bf16, ldw, n, pre, ldc,
+                             strips * (size_t)t / (size_t)threads, strips * (size_t)(t + 1) / (size_t)threads};
+    }
+    for (int t = 1; t < threads; t++) started[t] = pthread_create(&ids[t], NULL, run_job, &jobs[t]) == 0;
+    run_job(&jobs[0]);
+    for (int t = 1; t < threads; t++) {
+        if (started[t]) pthread_join(ids[t], NULL);
+        else run_job(&jobs[t]);  // no thread to spare: do its share here
+    }
+}
