@@ -4,8 +4,9 @@
 /// soon as it reads an array or map header, before it knows whether the input holds that
 /// many elements; five bytes declaring 2³² elements would ask for ~100 GB. This walk checks
 /// every declared length against the bytes that remain and against `DecodingLimits`, bounds
-/// nesting, and finds truncation and trailing bytes, so that msgpack-c only ever allocates
-/// in proportion to the input. It allocates nothing itself.
+/// nesting and the total element count, and finds truncation and trailing bytes, so that
+/// msgpack-c only ever allocates in proportion to the input and never more than
+/// `maxTotalElements` objects. It allocates nothing itself.
 struct StructureCheck {
     /// Message map → hookpoints array → hookpoint map is the deepest any message nests.
     static let maxDepth = 3
@@ -15,6 +16,8 @@ struct StructureCheck {
     private var offset = 0
     /// Byte range of the top-level key whose value is being walked, named only on error.
     private var currentKey: Range<Int>?
+    /// Array elements plus map keys and values declared so far, over all containers.
+    private var declaredElements = 0
 
     init(bytes: UnsafeRawBufferPointer, limits: DecodingLimits) {
         self.bytes = bytes
@@ -103,7 +106,7 @@ struct StructureCheck {
     }
 
     /// Each element takes at least one byte, so a count beyond the remaining bytes is a lie.
-    private func checkCollection(count: Int, elementsPerEntry: Int, depth: Int) throws(ProtocolError) {
+    private mutating func checkCollection(count: Int, elementsPerEntry: Int, depth: Int) throws(ProtocolError) {
         guard depth <= Self.maxDepth else {
             throw .nestingTooDeep(field: fieldName, limit: Self.maxDepth)
         }
@@ -111,6 +114,11 @@ struct StructureCheck {
             throw .overBound(field: fieldName, count: count, bound: limits.maxCollectionCount)
         }
         guard count * elementsPerEntry <= remaining else { throw .truncated(field: fieldName) }
+        // msgpack-c spends 24 bytes per element; this keeps its total small, not merely proportional.
+        declaredElements += count * elementsPerEntry
+        guard declaredElements <= limits.maxTotalElements else {
+            throw .overBound(field: fieldName, count: declaredElements, bound: limits.maxTotalElements)
+        }
     }
 
     private mutating func skipValue(depth: Int) throws(ProtocolError) {

@@ -180,27 +180,16 @@ public final class ZMQSocket {
             let isLast = index == frames.count - 1
             // libzmq queues all frames of a message or none: once the first is accepted, the rest are too.
             let flags = (isLast ? 0 : ZMQ_SNDMORE) | (index == 0 ? mode.flags : 0)
-            let result = frame.withUnsafeBytes { bytes in
-                sendFrame(bytes, flags: flags)
-            }
-            switch result {
-            case .success: continue
-            case .failure(let error) where error.code == ZMQErrorCode.wouldBlock && index == 0:
-                return .wouldBlock
-            case .failure(let error):
-                throw error
+            while true {
+                let status = frame.withUnsafeBytes { bytes in zmq_send(handle, bytes.baseAddress, bytes.count, flags) }
+                if status >= 0 { break }
+                let code = zmq_errno()
+                if code == ZMQErrorCode.interrupted { continue }
+                if code == ZMQErrorCode.wouldBlock && index == 0 { return .wouldBlock }
+                throw ZMQError(code: code, operation: "zmq_send")
             }
         }
         return .sent
-    }
-
-    private func sendFrame(_ bytes: UnsafeRawBufferPointer, flags: Int32) -> Result<Void, ZMQError> {
-        do {
-            try retryingInterrupts("zmq_send") { zmq_send(handle, bytes.baseAddress, bytes.count, flags) }
-            return .success(())
-        } catch {
-            return .failure(error)
-        }
     }
 
     /// Receives one multipart message, or `nil` in `.nonBlocking` mode when none is waiting.
