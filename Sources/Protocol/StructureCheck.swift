@@ -46,6 +46,7 @@ struct StructureCheck {
 
     private var remaining: Int { bytes.count - offset }
 
+    @inline(__always)
     private mutating func take(_ count: Int) throws(ProtocolError) -> Int {
         guard count <= remaining else { throw .truncated(field: fieldName) }
         let start = offset
@@ -53,16 +54,24 @@ struct StructureCheck {
         return start
     }
 
+    /// The byte at `index`, which `take` has already checked to be inside the input.
+    @inline(__always)
+    private func byte(at index: Int) -> UInt8 {
+        bytes.baseAddress.unsafelyUnwrapped.load(fromByteOffset: index, as: UInt8.self)
+    }
+
     /// Big-endian unsigned integer of `width` bytes (1, 2 or 4), as msgpack lengths are written.
+    @inline(__always)
     private mutating func length(width: Int) throws(ProtocolError) -> Int {
         let start = try take(width)
         var value = 0
         for index in start..<start + width {
-            value = value << 8 | Int(bytes[index])
+            value = value << 8 | Int(byte(at: index))
         }
         return value
     }
 
+    @inline(__always)
     private mutating func skipBytes(_ count: Int) throws(ProtocolError) {
         _ = try take(count)
     }
@@ -99,7 +108,7 @@ struct StructureCheck {
     }
 
     private func topLevelStringKey(from start: Int) -> Range<Int>? {
-        let first = bytes[start]
+        let first = byte(at: start)
         if (0xa0...0xbf).contains(first) { return start + 1..<offset }
         if first == 0xd9 { return start + 2..<offset }
         return nil
@@ -122,7 +131,7 @@ struct StructureCheck {
     }
 
     private mutating func skipValue(depth: Int) throws(ProtocolError) {
-        let marker = bytes[try take(1)]
+        let marker = byte(at: try take(1))
         switch marker {
         case 0x00...0x7f, 0xe0...0xff, 0xc0, 0xc2, 0xc3:
             return  // fixint, nil, bool
