@@ -1,11 +1,5 @@
 import CMsgPack
 
-#if canImport(Glibc)
-import Glibc
-#else
-import Darwin
-#endif
-
 extension Message {
     /// Decodes one message, strictly: every documented field present with its type, no
     /// other field, blobs matching their shapes, nothing past the map.

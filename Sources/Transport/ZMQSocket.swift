@@ -4,7 +4,20 @@ import CZeroMQ
 ///
 /// Not thread-safe: one thread owns each socket for its whole life (libzmq sockets are
 /// not thread-safe either). Drive it from one event loop with `ZMQPoll.poll` and the
-/// non-blocking `send`/`receive` modes.
+/// non-blocking `send`/`receive` modes:
+///
+///     let router = try ZMQSocket(context, kind: .router)
+///     try router.setRouterMandatory(true)
+///     let endpoint = try router.bind("tcp://127.0.0.1:*")
+///     while running {
+///         let ready = try ZMQPoll.poll([PollItem(router)], timeoutMilliseconds: 100)
+///         while ready[0].contains(.readable), let frames = try router.receive(mode: .nonBlocking) {
+///             let peer = frames[0].bytes  // routing id of the sender
+///             let message = try frames[1].withUnsafeBytes { try Message.decode($0) }
+///             ...
+///         }
+///         // timers (heartbeats, expiry) run here
+///     }
 public final class ZMQSocket {
     public enum Kind: Sendable {
         /// Talks to many peers; every received message starts with the sender's routing id
