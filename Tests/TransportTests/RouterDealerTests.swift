@@ -72,6 +72,14 @@ struct RouterDealerTests {
         #expect(try router.receive(mode: .nonBlocking) == nil)
     }
 
+    @Test("A non-blocking send with no peer to take it reports would-block instead of failing")
+    func nonBlockingSendWouldBlock() throws {
+        let context = try ZMQContext()
+        let dealer = try ZMQSocket(context, kind: .dealer)
+        // A DEALER queues only for connected peers; before any connection there is none.
+        #expect(try dealer.send([Message.credit(Credit(count: 1)).encode()], mode: .nonBlocking) == .wouldBlock)
+    }
+
     @Test("Poll on an idle socket returns no events after its timeout")
     func pollTimesOut() throws {
         let context = try ZMQContext()
