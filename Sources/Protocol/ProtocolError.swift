@@ -77,17 +77,20 @@ public struct DecodingLimits: Equatable, Sendable {
     public var maxLatentsPerToken: Int
     /// Elements of any msgpack array or map (hookpoints, timings, fingerprints, the message map).
     public var maxCollectionCount: Int
+    /// Array elements plus map keys and values in the whole message (a chunk has about 20).
+    public var maxTotalElements: Int
     /// Bytes of any string.
     public var maxStringBytes: Int
 
     public init(
         maxMessageBytes: Int = 256 << 20, maxTokens: Int = 1 << 20, maxLatentsPerToken: Int = 4096,
-        maxCollectionCount: Int = 1024, maxStringBytes: Int = 64 << 10
+        maxCollectionCount: Int = 1024, maxTotalElements: Int = 8192, maxStringBytes: Int = 64 << 10
     ) {
         self.maxMessageBytes = maxMessageBytes
         self.maxTokens = maxTokens
         self.maxLatentsPerToken = maxLatentsPerToken
         self.maxCollectionCount = maxCollectionCount
+        self.maxTotalElements = maxTotalElements
         self.maxStringBytes = maxStringBytes
     }
 

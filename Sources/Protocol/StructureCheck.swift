@@ -4,8 +4,9 @@
 /// soon as it reads an array or map header, before it knows whether the input holds that
 /// many elements; five bytes declaring 2³² elements would ask for ~100 GB. This walk checks
 /// every declared length against the bytes that remain and against `DecodingLimits`, bounds
-/// nesting, and finds truncation and trailing bytes, so that msgpack-c only ever allocates
-/// in proportion to the input. It allocates nothing itself.
+/// nesting and the total element count, and finds truncation and trailing bytes, so that
+/// msgpack-c only ever allocates in proportion to the input and never more than
+/// `maxTotalElements` objects. It allocates nothing itself.
 struct StructureCheck {
     /// Message map → hookpoints array → hookpoint map is the deepest any message nests.
     static let maxDepth = 3
@@ -15,6 +16,8 @@ struct StructureCheck {
     private var offset = 0
     /// Byte range of the top-level key whose value is being walked, named only on error.
     private var currentKey: Range<Int>?
+    /// Array elements plus map keys and values declared so far, over all containers.
+    private var declaredElements = 0
 
     init(bytes: UnsafeRawBufferPointer, limits: DecodingLimits) {
         self.bytes = bytes
@@ -43,6 +46,7 @@ struct StructureCheck {
 
     private var remaining: Int { bytes.count - offset }
 
+    @inline(__always)
     private mutating func take(_ count: Int) throws(ProtocolError) -> Int {
         guard count <= remaining else { throw .truncated(field: fieldName) }
         let start = offset
@@ -50,16 +54,24 @@ struct StructureCheck {
         return start
     }
 
+    /// The byte at `index`, which `take` has already checked to be inside the input.
+    @inline(__always)
+    private func byte(at index: Int) -> UInt8 {
+        bytes.baseAddress.unsafelyUnwrapped.load(fromByteOffset: index, as: UInt8.self)
+    }
+
     /// Big-endian unsigned integer of `width` bytes (1, 2 or 4), as msgpack lengths are written.
+    @inline(__always)
     private mutating func length(width: Int) throws(ProtocolError) -> Int {
         let start = try take(width)
         var value = 0
         for index in start..<start + width {
-            value = value << 8 | Int(bytes[index])
+            value = value << 8 | Int(byte(at: index))
         }
         return value
     }
 
+    @inline(__always)
     private mutating func skipBytes(_ count: Int) throws(ProtocolError) {
         _ = try take(count)
     }
@@ -96,14 +108,14 @@ struct StructureCheck {
     }
 
     private func topLevelStringKey(from start: Int) -> Range<Int>? {
-        let first = bytes[start]
+        let first = byte(at: start)
         if (0xa0...0xbf).contains(first) { return start + 1..<offset }
         if first == 0xd9 { return start + 2..<offset }
         return nil
     }
 
     /// Each element takes at least one byte, so a count beyond the remaining bytes is a lie.
-    private func checkCollection(count: Int, elementsPerEntry: Int, depth: Int) throws(ProtocolError) {
+    private mutating func checkCollection(count: Int, elementsPerEntry: Int, depth: Int) throws(ProtocolError) {
         guard depth <= Self.maxDepth else {
             throw .nestingTooDeep(field: fieldName, limit: Self.maxDepth)
         }
@@ -111,10 +123,15 @@ struct StructureCheck {
             throw .overBound(field: fieldName, count: count, bound: limits.maxCollectionCount)
         }
         guard count * elementsPerEntry <= remaining else { throw .truncated(field: fieldName) }
+        // msgpack-c spends 24 bytes per element; this keeps its total small, not merely proportional.
+        declaredElements += count * elementsPerEntry
+        guard declaredElements <= limits.maxTotalElements else {
+            throw .overBound(field: fieldName, count: declaredElements, bound: limits.maxTotalElements)
+        }
     }
 
     private mutating func skipValue(depth: Int) throws(ProtocolError) {
-        let marker = bytes[try take(1)]
+        let marker = byte(at: try take(1))
         switch marker {
         case 0x00...0x7f, 0xe0...0xff, 0xc0, 0xc2, 0xc3:
             return  // fixint, nil, bool

@@ -6,6 +6,16 @@ public enum MessageType: String, CaseIterable, Sendable {
     case taskFailed = "failed"
     case heartbeat = "hb"
     case cancel, shutdown
+
+    /// The raw values as static strings, for matching bytes without building a String.
+    static let wireNames: [(FieldKey, MessageType)] = [
+        (FieldKey("hello", "hello"), .hello), (FieldKey("welcome", "welcome"), .welcome),
+        (FieldKey("reject", "reject"), .reject), (FieldKey("credit", "credit"), .credit),
+        (FieldKey("assign", "assign"), .assign), (FieldKey("chunk", "latentChunk"), .latentChunk),
+        (FieldKey("done", "taskDone"), .taskDone), (FieldKey("failed", "taskFailed"), .taskFailed),
+        (FieldKey("hb", "heartbeat"), .heartbeat), (FieldKey("cancel", "cancel"), .cancel),
+        (FieldKey("shutdown", "shutdown"), .shutdown),
+    ]
 }
 
 /// The one table of map keys used on the wire. Keys are short because a worker sends
@@ -157,17 +167,18 @@ enum WireKey {
 
     /// The Swift name of the field a top-level wire key stands for, or the key itself.
     static func fieldName(wire: UnsafeRawBufferPointer) -> String {
-        if let known = all.first(where: { $0.matches(wire) }) { return known.name }
+        if let known = all.first(where: { $0.matches(wire) }) { return known.name.description }
         return String(decoding: wire, as: UTF8.self)
     }
 }
 
-/// A map key as written on the wire, and the field name errors report.
+/// A map key as written on the wire, and the field name errors report. Both are static
+/// strings, so passing keys around never touches a reference count.
 struct FieldKey: Sendable {
     let wire: StaticString
-    let name: String
+    let name: StaticString
 
-    init(_ wire: StaticString, _ name: String) {
+    init(_ wire: StaticString, _ name: StaticString) {
         self.wire = wire
         self.name = name
     }
@@ -176,7 +187,7 @@ struct FieldKey: Sendable {
         UnsafeRawBufferPointer(start: wire.utf8Start, count: wire.utf8CodeUnitCount)
     }
 
-    /// Keys are 1 to 3 bytes: a byte loop beats a call to memcmp.
+    /// Keys are a few bytes: a byte loop beats a call to memcmp.
     func matches(_ bytes: UnsafeRawBufferPointer) -> Bool {
         let count = wire.utf8CodeUnitCount
         guard bytes.count == count else { return false }

@@ -1,5 +1,11 @@
 import CZeroMQ
 
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
 /// What a socket is ready for.
 public struct PollEvents: OptionSet, Sendable, Hashable {
     public let rawValue: Int16
@@ -29,8 +35,14 @@ public enum ZMQPoll {
     /// - Parameter timeoutMilliseconds: 0 returns at once, -1 waits without limit. An
     ///   interrupting signal restarts the wait with the time that is left.
     public static func poll(_ items: [PollItem], timeoutMilliseconds: Int) throws(ZMQError) -> [PollEvents] {
-        var raw = items.map { item in
-            zmq_pollitem_t(socket: item.socket.rawHandle, fd: 0, events: item.events.rawValue, revents: 0)
+        var raw: [zmq_pollitem_t] = []
+        raw.reserveCapacity(items.count)
+        for item in items {
+            // A closed socket's nil handle would make libzmq poll file descriptor 0 instead.
+            guard let handle = item.socket.rawHandle else {
+                throw ZMQError(code: ENOTSOCK, operation: "zmq_poll (a socket in the poll set is closed)")
+            }
+            raw.append(zmq_pollitem_t(socket: handle, fd: 0, events: item.events.rawValue, revents: 0))
         }
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: .milliseconds(max(timeoutMilliseconds, 0)))

@@ -4,7 +4,20 @@ import CZeroMQ
 ///
 /// Not thread-safe: one thread owns each socket for its whole life (libzmq sockets are
 /// not thread-safe either). Drive it from one event loop with `ZMQPoll.poll` and the
-/// non-blocking `send`/`receive` modes.
+/// non-blocking `send`/`receive` modes:
+///
+///     let router = try ZMQSocket(context, kind: .router)
+///     try router.setRouterMandatory(true)
+///     let endpoint = try router.bind("tcp://127.0.0.1:*")
+///     while running {
+///         let ready = try ZMQPoll.poll([PollItem(router)], timeoutMilliseconds: 100)
+///         while ready[0].contains(.readable), let frames = try router.receive(mode: .nonBlocking) {
+///             let peer = frames[0].bytes  // routing id of the sender
+///             let message = try frames[1].withUnsafeBytes { try Message.decode($0) }
+///             ...
+///         }
+///         // timers (heartbeats, expiry) run here
+///     }
 public final class ZMQSocket {
     public enum Kind: Sendable {
         /// Talks to many peers; every received message starts with the sender's routing id
@@ -180,27 +193,16 @@ public final class ZMQSocket {
             let isLast = index == frames.count - 1
             // libzmq queues all frames of a message or none: once the first is accepted, the rest are too.
             let flags = (isLast ? 0 : ZMQ_SNDMORE) | (index == 0 ? mode.flags : 0)
-            let result = frame.withUnsafeBytes { bytes in
-                sendFrame(bytes, flags: flags)
-            }
-            switch result {
-            case .success: continue
-            case .failure(let error) where error.code == ZMQErrorCode.wouldBlock && index == 0:
-                return .wouldBlock
-            case .failure(let error):
-                throw error
+            while true {
+                let status = frame.withUnsafeBytes { bytes in zmq_send(handle, bytes.baseAddress, bytes.count, flags) }
+                if status >= 0 { break }
+                let code = zmq_errno()
+                if code == ZMQErrorCode.interrupted { continue }
+                if code == ZMQErrorCode.wouldBlock && index == 0 { return .wouldBlock }
+                throw ZMQError(code: code, operation: "zmq_send")
             }
         }
         return .sent
-    }
-
-    private func sendFrame(_ bytes: UnsafeRawBufferPointer, flags: Int32) -> Result<Void, ZMQError> {
-        do {
-            try retryingInterrupts("zmq_send") { zmq_send(handle, bytes.baseAddress, bytes.count, flags) }
-            return .success(())
-        } catch {
-            return .failure(error)
-        }
     }
 
     /// Receives one multipart message, or `nil` in `.nonBlocking` mode when none is waiting.
