@@ -1,4 +1,7 @@
 import ArgumentParser
+import Coordinator
+import Foundation
+import Transport
 
 struct CoordinatorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -7,8 +10,40 @@ struct CoordinatorCommand: ParsableCommand {
     )
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var settings: RunSettingsOptions
+
+    @Option(help: "ZeroMQ endpoint to listen on.")
+    var listen: String = "tcp://0.0.0.0:5555"
+
+    @Option(help: "CURVE secret key file (from 'thinklens keygen'); turns encryption on.")
+    var curveSecretKey: String?
+
+    @Option(help: "File of allowed worker public keys (one Z85 key per line, # comments); needs --curve-secret-key.")
+    var allowWorkers: String?
+
+    @Flag(help: "Leave workers running when the run is complete (for a pool that serves several runs).")
+    var keepWorkers = false
+
+    func validate() throws {
+        if allowWorkers != nil && curveSecretKey == nil {
+            throw ValidationError("--allow-workers needs --curve-secret-key (keys are checked during the CURVE handshake)")
+        }
+    }
 
     func run() throws {
-        throw ValidationError("'thinklens coordinator' is not implemented yet (tracked in issue 6).")
+        let logger = global.bootstrapLogging()
+        TerminationSignals.install()
+        var configuration = try settings.coordinatorConfiguration(listen: listen, logger: logger)
+        if let curveSecretKey {
+            configuration.curveKeys = try CurveKeyFiles.readKeyPair(secretKeyPath: curveSecretKey)
+            logger.info("CURVE on; workers need the server public key \(configuration.curveKeys!.publicKey)")
+        }
+        if let allowWorkers { configuration.allowedWorkerKeys = try readAllowList(allowWorkers) }
+        configuration.shutdownWorkersAtEnd = !keepWorkers
+        let loop = try CoordinatorLoop(configuration: configuration, logger: logger)
+        let outcome = try loop.run(shouldStop: { TerminationSignals.stopRequested })
+        if outcome.interrupted { throw ExitCode(130) }
+        printRunSummary(outcome, out: settings.out)
+        if !outcome.failed.isEmpty { throw ExitCode(2) }
     }
 }

@@ -1,14 +1,87 @@
 import ArgumentParser
+import Coordinator
+import Foundation
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "A coordinator plus N local workers on one box."
+        abstract: "A coordinator plus N local worker processes on one box.",
+        discussion: "Workers are separate processes that map the same weight files, so they share one copy in the page cache. Exits non-zero when any problem failed."
     )
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var settings: RunSettingsOptions
+
+    @Option(help: "Local worker processes.")
+    var workers: Int = 1
+
+    @Option(help: "Compute threads per worker (default: cores / workers).")
+    var threads: Int?
+
+    @Option(help: "Sequences each worker generates together.")
+    var batch: Int = 8
+
+    func validate() throws {
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+    }
 
     func run() throws {
-        throw ValidationError("'thinklens run' is not implemented yet (tracked in issue 6).")
+        let logger = global.bootstrapLogging()
+        TerminationSignals.install()
+        var configuration = try settings.coordinatorConfiguration(listen: "tcp://127.0.0.1:*", logger: logger)
+        configuration.shutdownWorkersAtEnd = true
+        let loop = try CoordinatorLoop(configuration: configuration, logger: logger)
+        let perWorker = threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / workers)
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var children: [Process] = []
+        var abortReason: String?
+        loop.onListening = { endpoint in
+            for i in 0..<workers {
+                let p = Process()
+                p.executableURL = executable
+                p.arguments = ["worker", "--connect", endpoint, "--model", settings.model, "--sae", settings.sae,
+                               "--threads", String(perWorker), "--batch", String(batch), "--worker-id", "local-\(i + 1)",
+                               "--give-up-after", "60", "--log-level", global.logLevel == "info" ? "notice" : global.logLevel]
+                do {
+                    try p.run()
+                    children.append(p)
+                } catch {
+                    abortReason = "could not start worker process \(i + 1) (\(executable.path)): \(error)"
+                }
+            }
+            logger.info("started \(children.count) local worker processes with \(perWorker) thread(s) and \(batch) slot(s) each")
+        }
+        loop.onProgress = { _ in
+            // Every worker process gone before the run is done: nobody is left to do the work.
+            if abortReason == nil, !children.isEmpty, children.allSatisfy({ !$0.isRunning }) {
+                let statuses = children.map { "\($0.terminationStatus)" }.joined(separator: ", ")
+                abortReason = "all \(children.count) worker processes exited (status \(statuses)) before the run finished; see their errors above. Committed problems are kept in \(settings.out); rerun the same command to resume."
+            }
+        }
+        let outcome: CoordinatorOutcome
+        do {
+            outcome = try loop.run(shouldStop: { TerminationSignals.stopRequested || abortReason != nil })
+        } catch {
+            stop(children)
+            throw error
+        }
+        stop(children)
+        if let abortReason {
+            FileHandle.standardError.write(Data("error: \(abortReason)\n".utf8))
+            throw ExitCode(1)
+        }
+        if outcome.interrupted { throw ExitCode(130) }
+        printRunSummary(outcome, out: settings.out)
+        if !outcome.failed.isEmpty { throw ExitCode(2) }
+    }
+
+    /// Workers got a Shutdown (or notice the coordinator is gone); give them a moment, then end them.
+    private func stop(_ children: [Process]) {
+        let deadline = Date().addingTimeInterval(5)
+        while children.contains(where: { $0.isRunning }) && Date() < deadline { usleep(50_000) }
+        for p in children where p.isRunning { p.terminate() }
+        for p in children { p.waitUntilExit() }
     }
 }

@@ -1,0 +1,162 @@
+import ArgumentParser
+import Compute
+import Coordinator
+import Foundation
+import GSM8K
+import Logging
+import Protocol
+import Tokenizer
+import Transport
+
+/// Settings shared by `thinklens coordinator` and `thinklens run`: what to run and where
+/// to put the bundle.
+struct RunSettingsOptions: ParsableArguments {
+    @Option(help: "Problems: gsm8k:train, gsm8k:test[0:32], gsm8k:train[1,5,9].")
+    var problems: String
+
+    @Option(help: "Take a seeded random sample of this many problems from the selection.")
+    var sample: Int?
+
+    @Option(help: "Seed of --sample.")
+    var sampleSeed: UInt64 = 0
+
+    @Option(help: "Directory with GSM8K train.jsonl and test.jsonl (default: $THINKLENS_GSM8K_DIR).")
+    var gsm8kDir: String?
+
+    @Option(help: "Comma-separated hookpoints; CAPTURE=SAE encodes one capture point with another hookpoint's SAE (e.g. hidden_states.10=layers.10.mlp).")
+    var hookpoints: String = "layers.5.mlp,layers.10.mlp,layers.20.mlp"
+
+    @Option(help: "Output directory: journal while running, the result bundle at the end. Rerunning with the same directory resumes.")
+    var out: String
+
+    @Option(help: "Model directory (config.json, generation_config.json, tokenizer.json, safetensors): the coordinator tokenizes prompts and checks workers against its fingerprint.")
+    var model: String
+
+    @Option(help: "sparsify SAE checkpoint directory (one folder per hookpoint).")
+    var sae: String
+
+    @Option(help: "Maximum new tokens per problem.")
+    var maxNewTokens: Int = 400
+
+    @Option(help: "Sampling temperature (default: the model's generation_config.json; 0 = greedy).")
+    var temperature: Float?
+
+    @Option(help: "Nucleus sampling top-p (default: the model's generation_config.json).")
+    var topP: Float?
+
+    @Option(help: "Top-k cut, 0 for none (default: the model's generation_config.json).")
+    var topK: Int?
+
+    @Option(help: "Run seed; each problem's random stream is derived from it and the problem id.")
+    var seed: UInt64 = 0
+
+    @Flag(help: "Also record latents of the prompt tokens.")
+    var includePrompt = false
+
+    @Option(help: "Text appended to each question inside the user turn.")
+    var promptSuffix: String = ChatPrompt.defaultSuffix
+
+    @Flag(help: "Start the assistant turn with '<think>\\n' (the newer DeepSeek-R1 template).")
+    var thinkPrefix = false
+
+    @Option(help: "Seconds of silence after which a worker is presumed dead and its tasks requeued.")
+    var leaseSeconds: Double = 15
+
+    @Option(help: "Seconds between heartbeats.")
+    var heartbeatInterval: Double = 1
+
+    @Option(help: "Attempts per problem before it is recorded as failed.")
+    var maxAttempts: Int = 3
+
+    func validate() throws {
+        guard maxNewTokens >= 1 else { throw ValidationError("--max-new-tokens must be at least 1") }
+        if let t = temperature, t < 0 { throw ValidationError("--temperature must be >= 0") }
+        if let p = topP, !(p > 0 && p <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
+        if let k = topK, k < 0 { throw ValidationError("--top-k must be >= 0") }
+        guard leaseSeconds > heartbeatInterval, heartbeatInterval > 0 else { throw ValidationError("--lease-seconds must exceed --heartbeat-interval > 0") }
+        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+    }
+
+    /// Loads what the coordinator needs (tokenizer, dataset, fingerprints) into a configuration.
+    func coordinatorConfiguration(listen: String, logger: Logger) throws -> CoordinatorConfiguration {
+        let runHookpoints = try hookpoints.split(separator: ",").map { try RunHookpoint(parsing: String($0)) }
+        let tokenizer = try BPETokenizer.load(modelDirectoryOrFile: model)
+        let qwen = try Qwen2Model(directory: model)
+        let configText = try Data(contentsOf: URL(fileURLWithPath: (model as NSString).appendingPathComponent("config.json")))
+        let modelInfo = RunManifest.Model(config: try JSONValue.parse(configText, source: "\(model)/config.json"), fingerprint: qwen.computeFingerprint())
+        var saes: [String: RunManifest.SAE] = [:]
+        for name in Set(runHookpoints.map(\.sae)) {
+            let sae = try SparseAutoencoder(checkpoint: sae, hookpoint: name, expectedDIn: qwen.config.hiddenSize)
+            let cfgPath = ((self.sae as NSString).appendingPathComponent(name) as NSString).appendingPathComponent("cfg.json")
+            let cfg = try JSONValue.parse(try Data(contentsOf: URL(fileURLWithPath: cfgPath)), source: cfgPath)
+            saes[name] = RunManifest.SAE(cfg: cfg, fingerprint: sae.fingerprint)
+        }
+        for h in runHookpoints {
+            _ = try Hookpoint(parsing: h.capture, layerCount: qwen.config.numHiddenLayers)
+        }
+        let dataset = try GSM8KDataset.locate(explicitDirectory: gsm8kDir)
+        var selection = try ProblemSelection.parse(problems)
+        if let sample { selection = selection.sampling(sample, seed: sampleSeed) }
+        let chosen = try selection.resolve(in: dataset)
+        let defaults = qwen.generationConfig
+        let generation = GenerationParameters(
+            maxNewTokens: maxNewTokens,
+            temperature: temperature ?? (defaults.doSample ? Float(defaults.temperature) : 0),
+            topP: topP ?? Float(defaults.topP), topK: topK ?? defaults.topK, seed: seed)
+        logger.info("\(chosen.count) problems from \(selection); sampling: temperature \(generation.temperature), top-p \(generation.topP), top-k \(generation.topK), max new tokens \(maxNewTokens), seed \(seed)")
+        var c = CoordinatorConfiguration(
+            listen: listen, problems: chosen, selectionText: selection.description, hookpoints: runHookpoints,
+            outDirectory: out, generation: generation, includePrompt: includePrompt,
+            prompt: ChatPrompt(suffix: promptSuffix, thinkPrefix: thinkPrefix), tokenizer: tokenizer,
+            model: modelInfo, saes: saes)
+        c.leaseSeconds = leaseSeconds
+        c.heartbeatInterval = heartbeatInterval
+        c.maxAttempts = maxAttempts
+        return c
+    }
+}
+
+/// SIGINT/SIGTERM set a flag the event loops poll; the loops then stop cleanly.
+enum TerminationSignals {
+    nonisolated(unsafe) static var received: Int32 = 0
+
+    static func install() {
+        signal(SIGINT) { TerminationSignals.received = $0 }
+        signal(SIGTERM) { TerminationSignals.received = $0 }
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    static var stopRequested: Bool { received != 0 }
+}
+
+/// Prints the end-of-run summary: where the bundle is and the top features per hookpoint.
+func printRunSummary(_ outcome: CoordinatorOutcome, out: String) {
+    guard let bundle = outcome.bundle else { return }
+    print("bundle: \(bundle.directory) (\(bundle.problems) problems)")
+    for (hookpoint, top) in bundle.topFeatures.sorted(by: { $0.key < $1.key }) {
+        let list = top.prefix(10).map { "\($0.feature) (\($0.tokens))" }.joined(separator: ", ")
+        print("  \(hookpoint): top features by tokens: \(list)")
+    }
+    if !outcome.failed.isEmpty {
+        print("FAILED problems: \(outcome.failed.count)")
+        for (id, reasons) in outcome.failed.sorted(by: { $0.key < $1.key }) {
+            print("  \(id): \(reasons.joined(separator: " | "))")
+        }
+    }
+}
+
+func readAllowList(_ path: String) throws -> Set<String> {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        throw ValidationError("--allow-workers \(path): cannot read the file")
+    }
+    var keys: Set<String> = []
+    for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        if line.isEmpty { continue }
+        guard CurveKeyPair.isValidZ85Key(line) else {
+            throw ValidationError("--allow-workers \(path) line \(n + 1): '\(line)' is not a 40-character Z85 public key (use the .pub file written by 'thinklens keygen')")
+        }
+        keys.insert(line)
+    }
+    return keys
+}
