@@ -31,13 +31,16 @@ static _Atomic unsigned long generation = 0;  // bumped once per dispatch
 static _Atomic int sleepers = 0;
 static _Atomic int remaining = 0;             // workers still busy with this generation
 static _Atomic int shutting_down = 0;
+static unsigned long start_generation = 0;    // written before the workers are created
 static tl_task current_fn = 0;
 static void *current_context = 0;
 static int current_count = 1;
 
 static void *worker_main(void *arg) {
     int index = (int)(intptr_t)arg;
-    unsigned long seen = atomic_load(&generation);
+    // The generation when the pool started, not when this thread got scheduled: a dispatch
+    // may already have been published by then and must not be missed.
+    unsigned long seen = start_generation;
     for (;;) {
         unsigned long now;
         int spins = 0;
@@ -70,6 +73,7 @@ static void stop_workers(void) {
 
 static void start_workers(int count) {
     thread_count = count;
+    start_generation = atomic_load(&generation);
     for (int i = 1; i < count; i++) {
         if (pthread_create(&workers[i], 0, worker_main, (void *)(intptr_t)i) != 0) {
             // Could not start more threads: run with the ones that did start.
