@@ -15,9 +15,11 @@ static inline void cpu_relax(void) { __asm__ __volatile__("yield"); }
 static inline void cpu_relax(void) {}
 #endif
 
-// How long a worker spins before sleeping: long enough to bridge the gaps between the kernels
-// of one forward pass (microseconds), short enough not to burn a core between requests.
-#define SPIN_ITERATIONS 200000
+// How long a worker spins before sleeping (about a millisecond): long enough to bridge the gaps
+// between the kernels of one forward pass, short enough not to burn a core between requests.
+// Spinners yield now and then so an oversubscribed machine still schedules the thread they wait for.
+#define SPIN_ITERATIONS 50000
+#define YIELD_EVERY 1024
 
 #define MAX_THREADS 256
 
@@ -45,7 +47,10 @@ static void *worker_main(void *arg) {
         unsigned long now;
         int spins = 0;
         while ((now = atomic_load(&generation)) == seen) {
-            if (++spins < SPIN_ITERATIONS) { cpu_relax(); continue; }
+            if (++spins < SPIN_ITERATIONS) {
+                if (spins % YIELD_EVERY == 0) sched_yield(); else cpu_relax();
+                continue;
+            }
             atomic_fetch_add(&sleepers, 1);
             pthread_mutex_lock(&sleep_lock);
             while ((now = atomic_load(&generation)) == seen) pthread_cond_wait(&wake, &sleep_lock);
@@ -127,6 +132,8 @@ void tl_parallel(tl_task fn, void *context) {
         pthread_mutex_unlock(&sleep_lock);
     }
     fn(context, 0, count);
-    while (atomic_load(&remaining) > 0) cpu_relax();
+    for (int spins = 1; atomic_load(&remaining) > 0; spins++) {
+        if (spins % YIELD_EVERY == 0) sched_yield(); else cpu_relax();
+    }
     pthread_mutex_unlock(&dispatch_lock);
 }
