@@ -1,6 +1,12 @@
+# shellcheck shell=bash
 # Shared by scripts/test-slurm and scripts/test-multihost: which binary and demo model to run,
 # whether the run commands exist yet, and what a finished bundle must contain.
 # Sourced after scripts/lib/common.sh.
+
+# seconds_since START — seconds, to a tenth, since START (an earlier $EPOCHREALTIME).
+seconds_since() {
+    awk -v start="$1" -v now="$EPOCHREALTIME" 'BEGIN { printf "%.1f", now - start }'
+}
 
 # THINKLENS_BIN: the thinklens executable under test. Default: the release build of this checkout,
 # built (incrementally) when the variable is unset.
