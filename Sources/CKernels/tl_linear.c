@@ -308,6 +308,8 @@ static int resolve(int path) {
     return path;
 }
 
+#define PARALLEL_MIN_MACS (1 << 18)
+
 typedef struct {
     const float *x;
     int64_t rows, k, ldx;
@@ -346,7 +348,9 @@ void tl_linear(const float *x, int64_t rows, int64_t k, int64_t ldx,
     if (rows <= 0 || part_count <= 0) return;
     linear_job job = { x, rows, k, ldx, parts, part_count, resolve(path), 0 };
     for (int q = 0; q < part_count; q++) job.total += parts[q].n;
-    tl_parallel(linear_task, &job);
+    // Waking the pool costs microseconds: small products run on the calling thread.
+    if (rows * job.total * k < PARALLEL_MIN_MACS) linear_task(&job, 0, 1);
+    else tl_parallel(linear_task, &job);
 }
 
 void tl_linear_reference(const float *x, int64_t rows, int64_t k, int64_t ldx,

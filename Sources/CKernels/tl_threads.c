@@ -15,9 +15,11 @@ static inline void cpu_relax(void) { __asm__ __volatile__("yield"); }
 static inline void cpu_relax(void) {}
 #endif
 
-// How long a worker spins before sleeping: long enough to bridge the gaps between the kernels
-// of one forward pass (microseconds), short enough not to burn a core between requests.
-#define SPIN_ITERATIONS 200000
+// How long a worker spins before sleeping (about a millisecond): long enough to bridge the gaps
+// between the kernels of one forward pass, short enough not to burn a core between requests.
+// Spinners yield now and then so an oversubscribed machine still schedules the thread they wait for.
+#define SPIN_ITERATIONS 50000
+#define YIELD_EVERY 1024
 
 #define MAX_THREADS 256
 
@@ -31,18 +33,24 @@ static _Atomic unsigned long generation = 0;  // bumped once per dispatch
 static _Atomic int sleepers = 0;
 static _Atomic int remaining = 0;             // workers still busy with this generation
 static _Atomic int shutting_down = 0;
+static unsigned long start_generation = 0;    // written before the workers are created
 static tl_task current_fn = 0;
 static void *current_context = 0;
 static int current_count = 1;
 
 static void *worker_main(void *arg) {
     int index = (int)(intptr_t)arg;
-    unsigned long seen = atomic_load(&generation);
+    // The generation when the pool started, not when this thread got scheduled: a dispatch
+    // may already have been published by then and must not be missed.
+    unsigned long seen = start_generation;
     for (;;) {
         unsigned long now;
         int spins = 0;
         while ((now = atomic_load(&generation)) == seen) {
-            if (++spins < SPIN_ITERATIONS) { cpu_relax(); continue; }
+            if (++spins < SPIN_ITERATIONS) {
+                if (spins % YIELD_EVERY == 0) sched_yield(); else cpu_relax();
+                continue;
+            }
             atomic_fetch_add(&sleepers, 1);
             pthread_mutex_lock(&sleep_lock);
             while ((now = atomic_load(&generation)) == seen) pthread_cond_wait(&wake, &sleep_lock);
@@ -70,6 +78,7 @@ static void stop_workers(void) {
 
 static void start_workers(int count) {
     thread_count = count;
+    start_generation = atomic_load(&generation);
     for (int i = 1; i < count; i++) {
         if (pthread_create(&workers[i], 0, worker_main, (void *)(intptr_t)i) != 0) {
             // Could not start more threads: run with the ones that did start.
@@ -123,6 +132,8 @@ void tl_parallel(tl_task fn, void *context) {
         pthread_mutex_unlock(&sleep_lock);
     }
     fn(context, 0, count);
-    while (atomic_load(&remaining) > 0) cpu_relax();
+    for (int spins = 1; atomic_load(&remaining) > 0; spins++) {
+        if (spins % YIELD_EVERY == 0) sched_yield(); else cpu_relax();
+    }
     pthread_mutex_unlock(&dispatch_lock);
 }

@@ -59,6 +59,14 @@ public final class Generator {
     /// Called once per finished sequence, after its last token's forward pass.
     public var onFinish: ((GenerationResult) -> Void)?
 
+    /// What the last `step()` did: rows processed, how many were prompt rows, tokens sampled.
+    public struct StepSummary: Sendable, Equatable {
+        public var rows = 0
+        public var promptRows = 0
+        public var sampledTokens = 0
+    }
+    public private(set) var lastStep = StepSummary()
+
     private enum Phase { case free, prefill, decode, finalPass }
     private struct Slot {
         var phase: Phase = .free
@@ -152,6 +160,7 @@ public final class Generator {
             }
             slots[s].prefilled = max(start, end)
         }
+        lastStep = StepSummary(rows: batch.count, promptRows: batch.rows.reduce(0) { $0 + ($1.isPrompt ? 1 : 0) }, sampledTokens: batch.logitCount)
         guard batch.count > 0 else { return false }
 
         model.forward(batch, workspace: workspace, selection: selection, sink: sink)

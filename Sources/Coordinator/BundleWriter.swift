@@ -299,9 +299,14 @@ public enum BundleWriter {
 
     /// RFC 4180 field: quoted when it holds a comma, quote, CR or LF (or always, for free text).
     static func csvField(_ s: String, alwaysQuote: Bool = false) -> String {
-        let needs = alwaysQuote || s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" })
-        guard needs else { return s }
-        return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        let special = s.utf8.contains { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }
+        guard special || alwaysQuote else { return s }
+        guard s.utf8.contains(0x22) else { return "\"" + s + "\"" }
+        var out = "\""
+        for c in s.unicodeScalars {
+            if c == "\"" { out += "\"\"" } else { out.unicodeScalars.append(c) }
+        }
+        return out + "\""
     }
 }
 

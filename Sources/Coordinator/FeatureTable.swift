@@ -47,31 +47,43 @@ public final class FeatureTable {
     public private(set) var capacity = 0
     public private(set) var histogram: ActivationHistogram?
 
-    // Per feature. [capacity]
-    private var tokens: UnsafeMutablePointer<Int64>!
-    private var tokensReasoning: UnsafeMutablePointer<Int64>!
-    private var tokensAnswer: UnsafeMutablePointer<Int64>!
+    /// What every position of a feature touches, in one 48-byte record so that a position
+    /// costs one cache miss per latent; the bars let most offers to the best-of lists be
+    /// rejected without touching them.
+    struct Stats {
+        var tokens: Int64 = 0
+        var sumAct: Double = 0
+        var tokensReasoning: Int32 = 0
+        var tokensAnswer: Int32 = 0
+        var maxAct: Float = 0
+        /// Positions and maximum in the problem being added.
+        var problemCount: Int32 = 0
+        var problemMax: Float = 0
+        /// The worst kept token's maximum once 70 are kept, else -1 (every positive activation passes).
+        var tokenBar: Float = -1
+        /// The worst kept example's activation once 20 are kept, else -1.
+        var exampleBar: Float = -1
+        var tokenCount: UInt8 = 0
+        var tokenWorst: UInt8 = 0
+        var exampleCount: UInt8 = 0
+        var exampleWorst: UInt8 = 0
+    }
+
+    private var stats: UnsafeMutablePointer<Stats>!                 // [capacity]
+    // Per problem, updated once per (problem, feature). [capacity] each
     private var inferences: UnsafeMutablePointer<Int64>!
     private var inferencesCorrect: UnsafeMutablePointer<Int64>!
     private var inferencesWrong: UnsafeMutablePointer<Int64>!
     private var topActInferences: UnsafeMutablePointer<Int64>!
     private var topFreqInferences: UnsafeMutablePointer<Int64>!
-    private var maxAct: UnsafeMutablePointer<Float>!
-    private var sumAct: UnsafeMutablePointer<Double>!
-    // Best tokens by maximum activation, unordered, with the worst one's slot once full.
-    private var heapTokens: UnsafeMutablePointer<Int32>!   // [capacity, tokenStride], -1 = empty
-    private var heapActs: UnsafeMutablePointer<Float>!     // [capacity, tokenStride]
-    private var heapCount: UnsafeMutablePointer<UInt8>!    // [capacity]
-    private var heapWorst: UnsafeMutablePointer<UInt8>!    // [capacity]
-    // Best positions by activation, unordered, with the worst one's slot once full.
+    // Best tokens by maximum activation, unordered.
+    private var heapTokens: UnsafeMutablePointer<Int32>!       // [capacity, tokenStride], -1 = empty
+    private var heapActs: UnsafeMutablePointer<Float>!         // [capacity, tokenStride]
+    // Best positions by activation, unordered.
     private var exampleActs: UnsafeMutablePointer<Float>!      // [capacity, examplesPerFeature]
     private var exampleProblems: UnsafeMutablePointer<Int32>!  // [capacity, examplesPerFeature]
     private var examplePositions: UnsafeMutablePointer<Int32>! // [capacity, examplesPerFeature]
-    private var exampleCount: UnsafeMutablePointer<UInt8>!     // [capacity]
-    private var exampleWorst: UnsafeMutablePointer<UInt8>!     // [capacity]
-    // Scratch for the problem being added: positions and maximum per feature, and which features it touched.
-    private var problemCount: UnsafeMutablePointer<Int32>!  // [capacity]
-    private var problemMax: UnsafeMutablePointer<Float>!    // [capacity]
+    /// Features the problem being added touched.
     private var touched: [Int32] = []
 
     /// `histogramUpperBound`: the largest activation the table will see (known before the
@@ -83,14 +95,11 @@ public final class FeatureTable {
 
     deinit {
         guard capacity > 0 else { return }
-        tokens.deallocate(); tokensReasoning.deallocate(); tokensAnswer.deallocate()
+        stats.deallocate()
         inferences.deallocate(); inferencesCorrect.deallocate(); inferencesWrong.deallocate()
         topActInferences.deallocate(); topFreqInferences.deallocate()
-        maxAct.deallocate(); sumAct.deallocate()
-        heapTokens.deallocate(); heapActs.deallocate(); heapCount.deallocate(); heapWorst.deallocate()
+        heapTokens.deallocate(); heapActs.deallocate()
         exampleActs.deallocate(); exampleProblems.deallocate(); examplePositions.deallocate()
-        exampleCount.deallocate(); exampleWorst.deallocate()
-        problemCount.deallocate(); problemMax.deallocate()
     }
 
     private static func regrow<T>(_ old: UnsafeMutablePointer<T>?, from oldCount: Int, to newCount: Int, fill: T) -> UnsafeMutablePointer<T> {
@@ -110,27 +119,17 @@ public final class FeatureTable {
         while newCapacity < needed { newCapacity *= 2 }
         let c = capacity, n = newCapacity
         let ts = Self.tokenStride, es = Self.examplesPerFeature
-        tokens = Self.regrow(tokens, from: c, to: n, fill: 0)
-        tokensReasoning = Self.regrow(tokensReasoning, from: c, to: n, fill: 0)
-        tokensAnswer = Self.regrow(tokensAnswer, from: c, to: n, fill: 0)
+        stats = Self.regrow(stats, from: c, to: n, fill: Stats())
         inferences = Self.regrow(inferences, from: c, to: n, fill: 0)
         inferencesCorrect = Self.regrow(inferencesCorrect, from: c, to: n, fill: 0)
         inferencesWrong = Self.regrow(inferencesWrong, from: c, to: n, fill: 0)
         topActInferences = Self.regrow(topActInferences, from: c, to: n, fill: 0)
         topFreqInferences = Self.regrow(topFreqInferences, from: c, to: n, fill: 0)
-        maxAct = Self.regrow(maxAct, from: c, to: n, fill: 0)
-        sumAct = Self.regrow(sumAct, from: c, to: n, fill: 0)
         heapTokens = Self.regrow(heapTokens, from: c * ts, to: n * ts, fill: -1)
         heapActs = Self.regrow(heapActs, from: c * ts, to: n * ts, fill: 0)
-        heapCount = Self.regrow(heapCount, from: c, to: n, fill: 0)
-        heapWorst = Self.regrow(heapWorst, from: c, to: n, fill: 0)
         exampleActs = Self.regrow(exampleActs, from: c * es, to: n * es, fill: 0)
         exampleProblems = Self.regrow(exampleProblems, from: c * es, to: n * es, fill: 0)
         examplePositions = Self.regrow(examplePositions, from: c * es, to: n * es, fill: 0)
-        exampleCount = Self.regrow(exampleCount, from: c, to: n, fill: 0)
-        exampleWorst = Self.regrow(exampleWorst, from: c, to: n, fill: 0)
-        problemCount = Self.regrow(problemCount, from: c, to: n, fill: 0)
-        problemMax = Self.regrow(problemMax, from: c, to: n, fill: 0)
         capacity = n
     }
 
@@ -155,17 +154,18 @@ public final class FeatureTable {
                         // Rows are sorted descending: the first non-positive activation ends the row.
                         guard a > 0 else { break }
                         let f = Int(idx[r * k + j])
-                        tokens[f] += 1
-                        if segment == TokenSegment.reasoning.rawValue { tokensReasoning[f] += 1 }
-                        else if segment == TokenSegment.answer.rawValue { tokensAnswer[f] += 1 }
-                        if a > maxAct[f] { maxAct[f] = a }
-                        sumAct[f] += Double(a)
-                        if problemCount[f] == 0 { touched.append(Int32(f)) }
-                        problemCount[f] += 1
-                        if a > problemMax[f] { problemMax[f] = a }
-                        offerToken(feature: f, token: token, act: a)
-                        offerExample(feature: f, Example(act: a, problem: problem, position: position))
-                        histogram?.add(a)
+                        let st = stats + f
+                        st.pointee.tokens += 1
+                        if segment == TokenSegment.reasoning.rawValue { st.pointee.tokensReasoning += 1 }
+                        else if segment == TokenSegment.answer.rawValue { st.pointee.tokensAnswer += 1 }
+                        if a > st.pointee.maxAct { st.pointee.maxAct = a }
+                        st.pointee.sumAct += Double(a)
+                        if st.pointee.problemCount == 0 { touched.append(Int32(f)) }
+                        st.pointee.problemCount += 1
+                        if a > st.pointee.problemMax { st.pointee.problemMax = a }
+                        if a >= st.pointee.tokenBar { offerToken(feature: f, token: token, act: a) }
+                        if a >= st.pointee.exampleBar { offerExample(feature: f, Example(act: a, problem: problem, position: position)) }
+                        if histogram != nil { histogram!.add(a) }
                     }
                 }
             }
@@ -181,18 +181,18 @@ public final class FeatureTable {
         }
         // The problem's 10 features of highest maximum activation, and its 10 most frequent (ties: lower id).
         let byMax = Self.best(Self.featuresPerProblem, of: touched) { a, b in
-            let x = problemMax[Int(a)], y = problemMax[Int(b)]
+            let x = stats[Int(a)].problemMax, y = stats[Int(b)].problemMax
             return x != y ? x > y : a < b
         }
         for f in byMax { topActInferences[Int(f)] += 1 }
         let byCount = Self.best(Self.featuresPerProblem, of: touched) { a, b in
-            let x = problemCount[Int(a)], y = problemCount[Int(b)]
+            let x = stats[Int(a)].problemCount, y = stats[Int(b)].problemCount
             return x != y ? x > y : a < b
         }
         for f in byCount { topFreqInferences[Int(f)] += 1 }
         for f in touched {
-            problemCount[Int(f)] = 0
-            problemMax[Int(f)] = 0
+            stats[Int(f)].problemCount = 0
+            stats[Int(f)].problemMax = 0
         }
         touched.removeAll(keepingCapacity: true)
     }
@@ -223,26 +223,26 @@ public final class FeatureTable {
     @inline(__always)
     private func offerToken(feature f: Int, token: Int32, act a: Float) {
         let base = f * Self.tokenStride
-        let n = Int(heapCount[f])
+        let n = Int(stats[f].tokenCount)
         let full = n == Self.tokensPerFeature
         if full {
-            let w = base + Int(heapWorst[f])
+            let w = base + Int(stats[f].tokenWorst)
             if !Self.tokenBeats(a, token, heapActs[w], heapTokens[w]) { return }
         }
         if let slot = findToken(token, base: base, count: n) {
             if a > heapActs[base + slot] {
                 heapActs[base + slot] = a
-                if full, slot == Int(heapWorst[f]) { recomputeWorstToken(f) }
+                if full, slot == Int(stats[f].tokenWorst) { recomputeWorstToken(f) }
             }
             return
         }
         if !full {
             heapTokens[base + n] = token
             heapActs[base + n] = a
-            heapCount[f] = UInt8(n + 1)
+            stats[f].tokenCount = UInt8(n + 1)
             if n + 1 == Self.tokensPerFeature { recomputeWorstToken(f) }
         } else {
-            let w = base + Int(heapWorst[f])
+            let w = base + Int(stats[f].tokenWorst)
             heapTokens[w] = token
             heapActs[w] = a
             recomputeWorstToken(f)
@@ -269,10 +269,11 @@ public final class FeatureTable {
     private func recomputeWorstToken(_ f: Int) {
         let base = f * Self.tokenStride
         var worst = 0
-        for s in 1..<Int(heapCount[f]) where Self.tokenBeats(heapActs[base + worst], heapTokens[base + worst], heapActs[base + s], heapTokens[base + s]) {
+        for s in 1..<Int(stats[f].tokenCount) where Self.tokenBeats(heapActs[base + worst], heapTokens[base + worst], heapActs[base + s], heapTokens[base + s]) {
             worst = s
         }
-        heapWorst[f] = UInt8(worst)
+        stats[f].tokenWorst = UInt8(worst)
+        stats[f].tokenBar = heapActs[base + worst]
     }
 
     /// Example order: higher activation first, then earlier problem, then earlier position.
@@ -290,16 +291,13 @@ public final class FeatureTable {
 
     @inline(__always)
     private func offerExample(feature f: Int, _ e: Example) {
-        let n = Int(exampleCount[f])
+        let n = Int(stats[f].exampleCount)
         let slot: Int
         if n < Self.examplesPerFeature {
             slot = n
-            exampleCount[f] = UInt8(n + 1)
+            stats[f].exampleCount = UInt8(n + 1)
         } else {
-            let w = Int(exampleWorst[f])
-            let wi = f * Self.examplesPerFeature + w
-            // Cheap rejection on the activation alone before the full comparison.
-            if e.act < exampleActs[wi] { return }
+            let w = Int(stats[f].exampleWorst)
             guard Self.exampleBeats(e, example(f, w)) else { return }
             slot = w
         }
@@ -307,10 +305,11 @@ public final class FeatureTable {
         exampleActs[i] = e.act
         exampleProblems[i] = e.problem
         examplePositions[i] = e.position
-        if Int(exampleCount[f]) == Self.examplesPerFeature {
+        if Int(stats[f].exampleCount) == Self.examplesPerFeature {
             var worst = 0
             for s in 1..<Self.examplesPerFeature where Self.exampleBeats(example(f, worst), example(f, s)) { worst = s }
-            exampleWorst[f] = UInt8(worst)
+            stats[f].exampleWorst = UInt8(worst)
+            stats[f].exampleBar = exampleActs[f * Self.examplesPerFeature + worst]
         }
     }
 
@@ -329,22 +328,23 @@ public final class FeatureTable {
             throw RunDataError(subject: "feature table merge", reason: "one table has a histogram and the other does not")
         }
         grow(to: other.capacity)
-        for f in 0..<other.capacity where other.tokens[f] > 0 {
-            tokens[f] += other.tokens[f]
-            tokensReasoning[f] += other.tokensReasoning[f]
-            tokensAnswer[f] += other.tokensAnswer[f]
+        for f in 0..<other.capacity where other.stats[f].tokens > 0 {
+            let theirs = other.stats[f]
+            stats[f].tokens += theirs.tokens
+            stats[f].tokensReasoning += theirs.tokensReasoning
+            stats[f].tokensAnswer += theirs.tokensAnswer
+            stats[f].maxAct = max(stats[f].maxAct, theirs.maxAct)
+            stats[f].sumAct += theirs.sumAct
             inferences[f] += other.inferences[f]
             inferencesCorrect[f] += other.inferencesCorrect[f]
             inferencesWrong[f] += other.inferencesWrong[f]
             topActInferences[f] += other.topActInferences[f]
             topFreqInferences[f] += other.topFreqInferences[f]
-            maxAct[f] = max(maxAct[f], other.maxAct[f])
-            sumAct[f] += other.sumAct[f]
             let base = f * Self.tokenStride
-            for s in 0..<Int(other.heapCount[f]) {
+            for s in 0..<Int(theirs.tokenCount) {
                 offerToken(feature: f, token: other.heapTokens[base + s], act: other.heapActs[base + s])
             }
-            for s in 0..<Int(other.exampleCount[f]) {
+            for s in 0..<Int(theirs.exampleCount) {
                 offerExample(feature: f, other.example(f, s))
             }
         }
@@ -355,7 +355,7 @@ public final class FeatureTable {
     /// Features that fired, sorted by tokens (descending) then feature id: the rows of features.csv.
     public func rows() -> [Row] {
         var out: [Row] = []
-        for f in 0..<capacity where tokens[f] > 0 {
+        for f in 0..<capacity where stats[f].tokens > 0 {
             out.append(row(f))
         }
         out.sort { $0.tokens != $1.tokens ? $0.tokens > $1.tokens : $0.feature < $1.feature }
@@ -367,24 +367,25 @@ public final class FeatureTable {
             return Row(feature: f, tokens: 0, tokensReasoning: 0, tokensAnswer: 0, inferences: 0, inferencesCorrect: 0,
                        inferencesWrong: 0, topActInferences: 0, topFreqInferences: 0, maxAct: 0, sumAct: 0)
         }
-        return Row(feature: f, tokens: Int(tokens[f]), tokensReasoning: Int(tokensReasoning[f]), tokensAnswer: Int(tokensAnswer[f]),
+        let st = stats[f]
+        return Row(feature: f, tokens: Int(st.tokens), tokensReasoning: Int(st.tokensReasoning), tokensAnswer: Int(st.tokensAnswer),
                    inferences: Int(inferences[f]), inferencesCorrect: Int(inferencesCorrect[f]), inferencesWrong: Int(inferencesWrong[f]),
                    topActInferences: Int(topActInferences[f]), topFreqInferences: Int(topFreqInferences[f]),
-                   maxAct: maxAct[f], sumAct: sumAct[f])
+                   maxAct: st.maxAct, sumAct: st.sumAct)
     }
 
     /// The feature's best tokens with their maximum activation, best first (ties: lower token id).
     public func topTokens(_ f: Int) -> [(token: Int32, maxAct: Float)] {
         guard f < capacity else { return [] }
         let base = f * Self.tokenStride
-        return (0..<Int(heapCount[f])).map { (heapTokens[base + $0], heapActs[base + $0]) }
+        return (0..<Int(stats[f].tokenCount)).map { (heapTokens[base + $0], heapActs[base + $0]) }
             .sorted { Self.tokenBeats($0.1, $0.0, $1.1, $1.0) }
     }
 
     /// The feature's highest-activating positions, best first (ties: earlier problem, then position).
     public func examples(_ f: Int) -> [Example] {
         guard f < capacity else { return [] }
-        return (0..<Int(exampleCount[f])).map { example(f, $0) }.sorted(by: Self.exampleBeats)
+        return (0..<Int(stats[f].exampleCount)).map { example(f, $0) }.sorted(by: Self.exampleBeats)
     }
 }
 

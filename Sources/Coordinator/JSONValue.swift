@@ -104,6 +104,12 @@ enum JSONText {
 
     static func appendString(_ s: String, to out: inout String) {
         out += "\""
+        // Most strings (token texts, ids) need no escaping: append them whole.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F }) {
+            out += s
+            out += "\""
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""

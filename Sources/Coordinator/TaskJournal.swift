@@ -13,6 +13,8 @@ import Darwin
 /// File layout (little-endian):
 ///   header  "TLJOURNL" · u32 version (1) · u32 0
 ///   record  "TREC" · u32 kind (1 = committed task) · u64 payload length · u64 checksum(payload) · payload
+///   payload the problem record, per-hookpoint sizes, FVU, then per hookpoint the columns
+///           (latent ids as u16 when they all fit, else i32)
 /// A record cut short by a crash is detected by its length or checksum and truncated away
 /// on reopen; a bad record with intact records after it is corruption and is refused.
 public final class TaskJournal {
@@ -231,10 +233,35 @@ public final class TaskJournal {
             w.raw(rows.positions)
             w.raw(rows.tokens)
             w.raw(rows.segments)
-            w.raw(rows.indices)
+            // SAEs up to 65,536 latents fit ids in two bytes: a quarter less to write and flush.
+            if let narrow = Self.narrowed(rows.indices) {
+                w.u8(2)
+                w.raw(narrow)
+            } else {
+                w.u8(4)
+                w.raw(rows.indices)
+            }
             w.raw(rows.acts)
         }
         return summaries
+    }
+
+    /// The ids as UInt16 when all fit, else nil.
+    static func narrowed(_ indices: [Int32]) -> [UInt16]? {
+        var fits = true
+        let out = [UInt16](unsafeUninitializedCapacity: indices.count) { buffer, count in
+            indices.withUnsafeBufferPointer { source in
+                var bad: Int32 = 0
+                for i in 0..<source.count {
+                    let v = source[i]
+                    bad |= v & ~0xFFFF
+                    buffer[i] = UInt16(truncatingIfNeeded: v)
+                }
+                fits = bad == 0
+            }
+            count = indices.count
+        }
+        return fits ? out : nil
     }
 
     static func decode(_ rd: inout ByteReader, summaryOnly: Bool = false) throws -> (task: CommittedTask, summaries: [HookpointSummary]) {
@@ -280,7 +307,13 @@ public final class TaskJournal {
                 let positions = try rd.raw(Int32.self, count: s.rows, "positions")
                 let tokens = try rd.raw(Int32.self, count: s.rows, "tokens")
                 let segments = try rd.raw(UInt8.self, count: s.rows, "segments")
-                let indices = try rd.raw(Int32.self, count: s.rows * s.k, "indices")
+                let width = try rd.u8("index width")
+                let indices: [Int32]
+                switch width {
+                case 2: indices = try rd.raw(UInt16.self, count: s.rows * s.k, "indices").map { Int32($0) }
+                case 4: indices = try rd.raw(Int32.self, count: s.rows * s.k, "indices")
+                default: throw RunDataError(subject: rd.context, reason: "index width \(width) is neither 2 nor 4; the journal is corrupt")
+                }
                 let acts = try rd.raw(Float.self, count: s.rows * s.k, "acts")
                 latents[s.name] = LatentRows(k: s.k, positions: positions, tokens: tokens, segments: segments, indices: indices, acts: acts)
             }

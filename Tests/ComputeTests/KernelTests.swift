@@ -1,1 +1,135 @@
-// Tests land with the Qwen2 engine.
+import CKernels
+import Foundation
+import Testing
+@testable import Compute
+
+/// The hand-written linear kernels against the naive reference and against each other.
+@Suite("Linear kernels", .serialized)
+struct KernelTests {
+    struct Case: CustomStringConvertible, Sendable {
+        let dtype: TensorDType
+        let rows: Int, k: Int, n: Int
+        var description: String { "\(dtype.rawValue) rows \(rows) k \(k) n \(n)" }
+    }
+
+    static let cases: [Case] = [
+        Case(dtype: .f32, rows: 1, k: 64, n: 16), Case(dtype: .bf16, rows: 7, k: 37, n: 13),
+        Case(dtype: .f16, rows: 5, k: 200, n: 9), Case(dtype: .bf16, rows: 50, k: 96, n: 30),
+        Case(dtype: .f32, rows: 4, k: 8, n: 5),
+    ]
+
+    /// Deterministic pseudo-random values in [-1, 1).
+    static func values(_ count: Int, seed: UInt64) -> [Float] {
+        var state = seed
+        return (0..<count).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 2_000_000) / 1_000_000 - 1
+        }
+    }
+
+    /// A weight matrix [n, k] stored in `dtype`, its float32 values, and an owner for the bytes.
+    static func weights(_ c: Case) -> (bytes: [UInt8], widened: [Float]) {
+        let floats = values(c.n * c.k, seed: 11)
+        var bytes: [UInt8] = []
+        var widened: [Float] = []
+        for f in floats {
+            switch c.dtype {
+            case .bf16:
+                let bits = UInt16(truncatingIfNeeded: f.bitPattern >> 16)
+                bytes += [UInt8(bits & 0xFF), UInt8(bits >> 8)]
+                widened.append(Float(bitPattern: UInt32(bits) << 16))
+            case .f16:
+                let half = Float16(f)
+                let bits = half.bitPattern
+                bytes += [UInt8(bits & 0xFF), UInt8(bits >> 8)]
+                widened.append(Float(half))
+            default:
+                withUnsafeBytes(of: f.bitPattern.littleEndian) { bytes += $0 }
+                widened.append(f)
+            }
+        }
+        return (bytes, widened)
+    }
+
+    static func dtypeCode(_ d: TensorDType) -> Int32 {
+        d == .bf16 ? Int32(TL_DTYPE_BF16) : d == .f16 ? Int32(TL_DTYPE_F16) : Int32(TL_DTYPE_F32)
+    }
+
+    /// Runs one linear layer with the given path (or the reference) and returns y [rows, n].
+    static func run(_ c: Case, path: KernelPath?, x: [Float], rowsOverride: Int? = nil) -> [Float] {
+        let rows = rowsOverride ?? c.rows
+        let (bytes, _) = weights(c)
+        let bias = values(c.n, seed: 5)
+        var y = [Float](repeating: .nan, count: rows * c.n)
+        bytes.withUnsafeBytes { w in
+            bias.withUnsafeBufferPointer { b in
+                y.withUnsafeMutableBufferPointer { out in
+                    var part = tl_linear_part(weight: w.baseAddress, dtype: dtypeCode(c.dtype), n: Int64(c.n),
+                                              bias: b.baseAddress, y: out.baseAddress, ldy: Int64(c.n))
+                    if let path {
+                        tl_linear(x, Int64(rows), Int64(c.k), Int64(c.k), &part, 1, path.rawValue)
+                    } else {
+                        tl_linear_reference(x, Int64(rows), Int64(c.k), Int64(c.k), &part, 1)
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    @Test("every available path agrees with the double-precision reference", arguments: cases)
+    func pathsMatchReference(c: Case) {
+        let x = Self.values(c.rows * c.k, seed: 3)
+        let reference = Self.run(c, path: nil, x: x)
+        for path in KernelPath.allCases where path.isAvailable {
+            let y = Self.run(c, path: path, x: x)
+            let difference = zip(y, reference).map { abs($0 - $1) }.max()!
+            let scale = reference.map { abs($0) }.max()!
+            print("\(c) \(path): max abs difference from reference \(difference) (scale \(scale))")
+            #expect(difference <= 1e-5 * max(scale, 1))
+        }
+    }
+
+    @Test("every available path gives bit-identical results (the canonical reduction order)", arguments: cases)
+    func pathsAreBitIdentical(c: Case) {
+        let x = Self.values(c.rows * c.k, seed: 3)
+        let portable = Self.run(c, path: .portable, x: x)
+        for path in KernelPath.allCases where path.isAvailable {
+            #expect(Self.run(c, path: path, x: x).map(\.bitPattern) == portable.map(\.bitPattern), "\(path)")
+        }
+    }
+
+    @Test("a row's result does not depend on how many rows share the call", arguments: cases)
+    func rowsAreBatchInvariant(c: Case) {
+        let x = Self.values(c.rows * c.k, seed: 3)
+        let batched = Self.run(c, path: .automatic, x: x)
+        for m in 0..<c.rows {
+            let alone = Self.run(c, path: .automatic, x: Array(x[(m * c.k)..<((m + 1) * c.k)]), rowsOverride: 1)
+            #expect(alone.map(\.bitPattern) == Array(batched[(m * c.n)..<((m + 1) * c.n)]).map(\.bitPattern), "row \(m)")
+        }
+    }
+
+    @Test("results do not depend on the thread count")
+    func threadCountInvariant() {
+        let c = Case(dtype: .bf16, rows: 9, k: 72, n: 45)
+        let x = Self.values(c.rows * c.k, seed: 9)
+        let before = Kernels.threadCount
+        defer { Kernels.threadCount = before }
+        Kernels.threadCount = 1
+        let one = Self.run(c, path: .automatic, x: x)
+        Kernels.threadCount = 3
+        let three = Self.run(c, path: .automatic, x: x)
+        #expect(one.map(\.bitPattern) == three.map(\.bitPattern))
+    }
+
+    @Test("dot product follows the same canonical order on every path")
+    func dotIsPathIndependent() {
+        let a = Self.values(131, seed: 1), b = Self.values(131, seed: 2)
+        let reference = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let portable = tl_dot(a, b, 131, KernelPath.portable.rawValue)
+        for path in KernelPath.allCases where path.isAvailable {
+            #expect(tl_dot(a, b, 131, path.rawValue).bitPattern == portable.bitPattern)
+        }
+        #expect(abs(Double(portable) - reference) < 1e-5)
+    }
+}

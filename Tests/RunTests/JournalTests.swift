@@ -148,3 +148,17 @@ import Testing
         #expect(try F.bundleFiles(out) == F.bundleFiles(uninterrupted))
     }
 }
+
+@Suite struct JournalEncodingTests {
+    @Test func latentIdsBeyondSixteenBitsRoundTrip() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        var task = BundleFixtures.task(index: 3)
+        task.latents["layers.5.mlp"]!.indices[0] = 70_000
+        let journal = try TaskJournal(directory: dir)
+        try journal.append(task)
+        try journal.append(BundleFixtures.task(index: 4))
+        #expect(try journal.task(0) == task)
+        #expect(try journal.task(1) == BundleFixtures.task(index: 4))
+    }
+}

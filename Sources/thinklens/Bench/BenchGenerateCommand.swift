@@ -1,9 +1,184 @@
 import ArgumentParser
+import Compute
+import Foundation
 
+/// `thinklens bench generate`: prefill and batched decode speed of the Qwen2 engine, and its
+/// memory. scripts/bench-generate runs it beside Hugging Face transformers on the same weights.
 struct BenchGenerateCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "generate", abstract: "Benchmark: generate.")
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Benchmark: Qwen2 prefill and decode tokens/s at several batch sizes, with hookpoint capture.")
+
+    @Option(help: "Model directory (e.g. written by scripts/make-bench-model.py).")
+    var model: String
+
+    @Option(help: "Kernel threads.")
+    var threads: Int = 2
+
+    @Option(help: "Prompt length of the prefill measurement.")
+    var prefillTokens: Int = 100
+
+    @Option(help: "Prompt length of each sequence in the decode measurements.")
+    var decodePromptTokens: Int = 16
+
+    @Option(help: "Tokens generated per sequence in the decode measurements.")
+    var newTokens: Int = 64
+
+    @Option(help: "Comma-separated batch sizes.")
+    var batches: String = "1,4,8,16"
+
+    @Option(help: "Hookpoints captured during decode.")
+    var hookpoints: String = "layers.5.mlp,layers.10.mlp,layers.20.mlp"
+
+    @Option(help: "Only load, generate a few tokens, print memory and 'READY', then sleep this many seconds (second-process memory probe).")
+    var memoryProbe: Int?
+
+    @Flag(help: "Also print one machine-readable line starting with BENCH_JSON.")
+    var json = false
+
+    /// Stands in for the worker's hand-off: copies every delivered row once.
+    final class CopySink: ActivationSink {
+        var buffer: [Float] = []
+        var rowsSeen = 0
+        func receive(hookpoint: Hookpoint, rows: UnsafeBufferPointer<ActivationRow>, values: UnsafeBufferPointer<Float>, width: Int) {
+            if buffer.count < values.count { buffer = [Float](repeating: 0, count: values.count) }
+            buffer.withUnsafeMutableBufferPointer { _ = $0.initialize(from: values) }
+            rowsSeen += rows.count
+        }
+    }
 
     func run() throws {
-        throw ValidationError("'thinklens bench generate' is not implemented yet (tracked in issue 3).")
+        Kernels.threadCount = threads
+        let loadStart = Date()
+        let model = try Qwen2Model(directory: self.model)
+        let loadSeconds = Date().timeIntervalSince(loadStart)
+        let config = model.config
+        let hooks = try hookpoints.split(separator: ",").map { try Hookpoint(parsing: String($0), layerCount: config.numHiddenLayers) }
+        let batchSizes = try batches.split(separator: ",").map { piece -> Int in
+            guard let b = Int(piece), b >= 1 else { throw ValidationError("--batches: '\(piece)' is not a positive integer") }
+            return b
+        }
+        let eos = Set(model.generationConfig.eosTokenIDs.map { Int32($0) })
+        let sampling = model.generationConfig.doSample ? model.generationConfig.sampling : SamplingParameters(temperature: 0.6, topK: 50, topP: 0.95)
+        print("model \(self.model): \(config.numHiddenLayers) layers, hidden \(config.hiddenSize), intermediate \(config.intermediateSize), vocab \(config.vocabSize), \(String(format: "%.2f", Double(model.weights.matrixBytes) / 1e9)) GB of \(model.weights.embedTokens.dtype.rawValue) matrices")
+        print("threads \(Kernels.threadCount), kernels \(KernelPath.selected), sampling T=\(sampling.temperature) top-k \(sampling.topK) top-p \(sampling.topP), hookpoints \(hooks.map(\.description).joined(separator: ",")); loaded in \(String(format: "%.2f", loadSeconds)) s")
+
+        func prompt(_ length: Int, seed: Int) -> [Int32] {
+            var state = UInt64(seed) &* 0x9E37_79B9_7F4A_7C15 &+ 1
+            return (0..<length).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Int32(truncatingIfNeeded: (state >> 33) % UInt64(min(config.vocabSize, 150_000)))
+            }
+        }
+        // eos is excluded so every sequence runs to its budget and the step counts are fixed.
+        func request(_ id: Int, prompt tokens: [Int32], newTokens: Int) -> GenerationRequest {
+            GenerationRequest(id: id, promptTokens: tokens, maxNewTokens: newTokens, sampling: sampling,
+                              random: SequenceRandom(runSeed: 0, problemID: "bench-\(id)"), stopTokens: [])
+        }
+
+        if let memoryProbe {
+            let generator = Generator(model: model, slots: 1, contextCapacity: decodePromptTokens + 8, hookpoints: hooks, sink: CopySink())
+            try generator.submit(request(0, prompt: prompt(decodePromptTokens, seed: 0), newTokens: 8))
+            _ = generator.run()
+            print(MemoryStatus.current().description)
+            print("READY")
+            fflush(stdout)
+            Thread.sleep(forTimeInterval: TimeInterval(memoryProbe))
+            return
+        }
+        _ = eos
+
+        // Warm-up: touches every weight page once so the timings below read from the page cache.
+        do {
+            let generator = Generator(model: model, slots: 1, contextCapacity: 8)
+            try generator.submit(request(0, prompt: prompt(4, seed: 99), newTokens: 2))
+            _ = generator.run()
+        }
+
+        // Prefill: one step over the whole prompt (plus sampling its first token).
+        var prefillTimes: [Double] = []
+        for trial in 0..<2 {
+            let generator = Generator(model: model, slots: 1, contextCapacity: prefillTokens + 1, prefillChunk: prefillTokens)
+            try generator.submit(request(trial, prompt: prompt(prefillTokens, seed: trial + 1), newTokens: 1))
+            let start = Date()
+            generator.step()
+            prefillTimes.append(Date().timeIntervalSince(start))
+        }
+        let prefill = prefillTimes.min()!
+        print(String(format: "prefill %d tokens: %.3f s (%.1f tokens/s; trials %@)", prefillTokens, prefill, Double(prefillTokens) / prefill,
+                     prefillTimes.map { String(format: "%.3f", $0) }.joined(separator: ", ")))
+
+        var decodeRows: [[String: Double]] = []
+        for b in batchSizes {
+            let sink = CopySink()
+            let generator = Generator(model: model, slots: b, contextCapacity: decodePromptTokens + newTokens,
+                                      prefillChunk: decodePromptTokens, hookpoints: hooks, sink: sink)
+            for i in 0..<b { try generator.submit(request(1000 * b + i, prompt: prompt(decodePromptTokens, seed: 1000 * b + i), newTokens: newTokens)) }
+            var decodeSeconds = 0.0, decodeTokens = 0, decodeSteps = 0
+            let start = Date()
+            while true {
+                let stepStart = Date()
+                guard generator.step() else { break }
+                let elapsed = Date().timeIntervalSince(stepStart)
+                let s = generator.lastStep
+                if s.promptRows == 0 && s.sampledTokens == b {
+                    decodeSeconds += elapsed
+                    decodeTokens += s.sampledTokens
+                    decodeSteps += 1
+                }
+            }
+            let total = Date().timeIntervalSince(start)
+            let perSecond = Double(decodeTokens) / decodeSeconds
+            let endToEnd = Double(b * newTokens) / total
+            print(String(format: "decode batch %2d: %6.2f tokens/s (%.1f ms/step over %d steps); end to end with prefill %.2f tokens/s (%.2f s); %d activation rows captured",
+                         b, perSecond, 1000 * decodeSeconds / Double(decodeSteps), decodeSteps, endToEnd, total, sink.rowsSeen))
+            decodeRows.append(["batch": Double(b), "tokens_per_s": perSecond, "ms_per_step": 1000 * decodeSeconds / Double(decodeSteps), "end_to_end_tokens_per_s": endToEnd])
+        }
+
+        let memory = MemoryStatus.current()
+        print(memory.description)
+        print(String(format: "peak RSS / weight bytes as stored: %.3f", Double(memory.peakRSS) / Double(model.weights.matrixBytes)))
+        if json {
+            let object: [String: Any] = [
+                "prefill_tokens": prefillTokens, "prefill_s": prefill, "decode": decodeRows,
+                "peak_rss_bytes": memory.peakRSS, "rss_anon_bytes": memory.rssAnon, "weight_bytes": model.weights.matrixBytes,
+                "threads": Kernels.threadCount, "kernels": "\(KernelPath.selected)",
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print("BENCH_JSON " + String(decoding: data, as: UTF8.self))
+        }
+    }
+}
+
+/// This process's memory from /proc: peak and current resident set, split into anonymous
+/// (private to the process) and file-backed (the mapped weights, shared through the page cache).
+struct MemoryStatus: CustomStringConvertible {
+    var peakRSS = 0, rss = 0, rssAnon = 0, rssFile = 0, pss = 0, privateBytes = 0
+
+    static func current() -> MemoryStatus {
+        var m = MemoryStatus()
+        func kilobytes(_ line: Substring) -> Int { (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024 }
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) {
+            for line in status.split(separator: "\n") {
+                let compact = Substring(line.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " "))
+                if line.hasPrefix("VmHWM:") { m.peakRSS = kilobytes(compact) }
+                if line.hasPrefix("VmRSS:") { m.rss = kilobytes(compact) }
+                if line.hasPrefix("RssAnon:") { m.rssAnon = kilobytes(compact) }
+                if line.hasPrefix("RssFile:") { m.rssFile = kilobytes(compact) }
+            }
+        }
+        if let rollup = try? String(contentsOfFile: "/proc/self/smaps_rollup", encoding: .utf8) {
+            for line in rollup.split(separator: "\n") {
+                let compact = Substring(line.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " "))
+                if line.hasPrefix("Pss:") { m.pss = kilobytes(compact) }
+                if line.hasPrefix("Private_Clean:") || line.hasPrefix("Private_Dirty:") { m.privateBytes += kilobytes(compact) }
+            }
+        }
+        return m
+    }
+
+    var description: String {
+        func gb(_ bytes: Int) -> String { String(format: "%.2f GB", Double(bytes) / 1e9) }
+        return "memory: peak RSS \(gb(peakRSS)), RSS \(gb(rss)) (anonymous \(gb(rssAnon)), file-backed \(gb(rssFile))), PSS \(gb(pss)), private \(gb(privateBytes))"
     }
 }
