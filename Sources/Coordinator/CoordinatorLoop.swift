@@ -187,8 +187,9 @@ public final class CoordinatorLoop {
     static func generationJSON(_ c: CoordinatorConfiguration) -> JSONValue {
         .object([
             "max_new_tokens": .int(Int64(c.generation.maxNewTokens)),
-            "temperature": .double(Double(c.generation.temperature)),
-            "top_p": .double(Double(c.generation.topP)),
+            // Via the shortest decimal text, so 0.6 is written as 0.6, not 0.6000000238418579.
+            "temperature": .double(Double("\(c.generation.temperature)") ?? 0),
+            "top_p": .double(Double("\(c.generation.topP)") ?? 0),
             "top_k": .int(Int64(c.generation.topK)),
             "seed": .int(Int64(bitPattern: c.generation.seed)),
             "include_prompt": .bool(c.includePrompt),
@@ -511,12 +512,14 @@ public final class CoordinatorLoop {
                 scheduler.workerLost(worker, reason: "stopped reading messages")
                 forget(worker)
             }
-        } catch let error as ZMQError where error.isHostUnreachable {
-            logger.warning("worker \(describe(worker)) disconnected; requeueing its tasks")
+        } catch {
+            if error.isHostUnreachable {
+                logger.warning("worker \(describe(worker)) disconnected; requeueing its tasks")
+            } else {
+                logger.error("sending \(message.typeName) to \(describe(worker)) failed: \(error); dropping the worker")
+            }
             scheduler.workerLost(worker, reason: "disconnected")
             forget(worker)
-        } catch {
-            logger.error("sending \(message.typeName) to \(describe(worker)) failed: \(error)")
         }
     }
 

@@ -76,6 +76,7 @@ public final class Worker {
     private var generatorSpecs: [HookpointSpec] = []
     private var nextSequence = 0
     private var taskStart: [Int: Double] = [:]
+    private var warnedPoorFit: Set<String> = []
 
     public init(configuration: WorkerConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -307,8 +308,11 @@ public final class Worker {
         assigns[done.assign.taskID] = nil
         let elapsed = MonotonicClock.now() - (taskStart.removeValue(forKey: result.id) ?? MonotonicClock.now())
         if !done.cancelled {
-            for (hookpoint, fvu) in done.fvu where fvu > SparseAutoencoder.poorFitFVU {
-                logger.warning("POOR SAE FIT: \(hookpoint) explains only \(String(format: "%.0f", (1 - fvu) * 100))% of the variance on \(done.assign.problemID) (FVU \(String(format: "%.3f", fvu)) > \(SparseAutoencoder.poorFitFVU)); is this SAE trained on this capture point?")
+            // Loudly, but once per hookpoint: every task of a mismatched SAE would repeat it.
+            for (hookpoint, fvu) in done.fvu.sorted(by: { $0.key < $1.key }) where fvu > SparseAutoencoder.poorFitFVU && !warnedPoorFit.contains(hookpoint) {
+                warnedPoorFit.insert(hookpoint)
+                let explained = fvu >= 1 ? "less than the mean does" : "only \(String(format: "%.0f", (1 - fvu) * 100))% of the variance"
+                logger.warning("POOR SAE FIT at \(hookpoint): the SAE's reconstruction explains \(explained) (FVU \(String(format: "%.3g", fvu)) > \(SparseAutoencoder.poorFitFVU) on \(done.assign.problemID)). Its latents may not mean what they were trained to mean: check that the SAE was trained on this capture point and model.")
             }
             streamer.outbox.append(.taskDone(TaskDone(
                 taskID: done.assign.taskID, attempt: done.assign.attempt, generatedIDs: result.generatedTokens,
