@@ -29,6 +29,9 @@ public struct WorkerConfiguration {
     public var sendHighWaterMark: Int = 256
     /// Give up after this many seconds without a coordinator (nil: keep trying).
     public var giveUpAfter: Double? = nil
+    /// Seconds to sleep after each generation step. Fault tests use it to make tasks last
+    /// long enough to kill a process mid-task; 0 in normal runs.
+    public var stepDelay: Double = 0
 
     public init(endpoint: String, modelDirectory: String, saeDirectory: String, threads: Int, batchSlots: Int, workerID: String) {
         self.endpoint = endpoint
@@ -238,6 +241,7 @@ public final class Worker {
             }
             if busy, let generator {
                 generator.step()
+                if configuration.stepDelay > 0 { usleep(UInt32(configuration.stepDelay * 1_000_000)) }
             }
         }
     }

@@ -38,6 +38,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Exit after this many seconds without a coordinator (default: keep trying).")
     var giveUpAfter: Double?
 
+    @Option(help: .hidden)
+    var debugStepDelay: Double = 0
+
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
@@ -55,6 +58,7 @@ struct WorkerCommand: ParsableCommand {
         if let curveServerKey { configuration.curveServerKey = try CurveKeyFiles.readPublicKey(path: curveServerKey) }
         if let curveSecretKey { configuration.curveKeys = try CurveKeyFiles.readKeyPair(secretKeyPath: curveSecretKey) }
         configuration.giveUpAfter = giveUpAfter
+        configuration.stepDelay = debugStepDelay
         let worker = try Worker(configuration: configuration, logger: logger)
         switch try worker.run(shouldStop: { TerminationSignals.stopRequested }) {
         case .shutdown:
