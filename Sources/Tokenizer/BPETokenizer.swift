@@ -38,6 +38,10 @@ public final class BPETokenizer: @unchecked Sendable {
     public let fingerprint: String
     public private(set) var eosID: Int32?
     public private(set) var bosID: Int32?
+    /// What the post-processor (TemplateProcessing) adds around a single sequence when
+    /// `encode(_:addSpecialTokens: true)` is asked for, e.g. DeepSeek's BOS.
+    var specialPrefix: [Int32] = []
+    var specialSuffix: [Int32] = []
 
     init(model: BytePairModel, addedTokens: [AddedToken], normalizesNFC: Bool) {
         self.model = model
@@ -58,7 +62,10 @@ public final class BPETokenizer: @unchecked Sendable {
         var bytesByID = model.tokenBytes + Array(repeating: [], count: size - model.tokenBytes.count)
         var isSpecial = [Bool](repeating: false, count: size)
         for token in addedTokens {
-            bytesByID[Int(token.id)] = Array(token.content.utf8)
+            // Hugging Face's ByteLevel decoder maps a token's characters back to bytes when
+            // every one is in the byte-level alphabet (so an added "é" decodes to the lone byte
+            // E9), and uses the UTF-8 content otherwise (DeepSeek's "<｜User｜>").
+            bytesByID[Int(token.id)] = ByteLevel.bytes(forVisible: token.content) ?? Array(token.content.utf8)
             isSpecial[Int(token.id)] = token.special
         }
         self.bytesByID = bytesByID
@@ -89,6 +96,14 @@ public final class BPETokenizer: @unchecked Sendable {
 
     // MARK: Encoding
 
+    /// Like `encode(_:)`, and with `addSpecialTokens` the ids the tokenizer.json post-processor
+    /// adds (Hugging Face's `add_special_tokens=True`; DeepSeek's adds BOS).
+    public func encode(_ text: String, addSpecialTokens: Bool) -> [Int32] {
+        guard addSpecialTokens else { return encode(text) }
+        return specialPrefix + encode(text) + specialSuffix
+    }
+
+    /// Ids of `text` as Hugging Face `encode(text, add_special_tokens=False)` gives them.
     public func encode(_ text: String) -> [Int32] {
         var ids: [Int32] = []
         ids.reserveCapacity(text.utf8.count / 3 + 4)
@@ -190,7 +205,8 @@ public final class BPETokenizer: @unchecked Sendable {
         return ByteLevel.visible(model.tokenBytes[Int(id)])
     }
 
-    /// The raw bytes token `id` stands for (an added token's UTF-8 content). Nil for unknown ids.
+    /// The bytes `decode` produces for token `id` (for added tokens, usually their UTF-8
+    /// content). Nil for unknown ids.
     public func tokenBytes(for id: Int32) -> [UInt8]? {
         guard id >= 0 && Int(id) < vocabularySize, !bytesByID[Int(id)].isEmpty else { return nil }
         return bytesByID[Int(id)]
@@ -266,6 +282,12 @@ public struct StreamingDecoder {
 }
 
 /// Canonical composition (NFC), applied only where it could change something.
+///
+/// Uses the standard library's own normalizer (`String._nfcCodeUnits`, public but
+/// underscored; it is what String comparison uses). Foundation's
+/// `precomposedStringWithCanonicalMapping` on Linux is not exact: it drops a leading U+FEFF
+/// and misses some compositions (8 of 33,236 test strings differed from Python's
+/// unicodedata), while the standard library matched all of them.
 enum NFC {
     /// The NFC form of `text`, or nil when `text` is already NFC. Every scalar below U+0300
     /// is NFC-stable (in UTF-8 those are the bytes below 0xCC), which covers most text.
@@ -276,9 +298,8 @@ enum NFC {
             break
         }
         guard needsWork else { return nil }
-        let string = String(decoding: text, as: UTF8.self)
-        let normalized = string.precomposedStringWithCanonicalMapping
-        return normalized.utf8.elementsEqual(text) ? nil : normalized
+        let normalized = String(decoding: text, as: UTF8.self)._nfcCodeUnits
+        return normalized.elementsEqual(text) ? nil : String(decoding: normalized, as: UTF8.self)
     }
 
     public static func normalize(_ text: String) -> String {

@@ -50,28 +50,18 @@ struct TokenizeCommand: ParsableCommand {
         let prompt = ChatPrompt(suffix: suffix, thinkPrefix: thinkPrefix)
         var lineNumber = 0
         var output = ""
+        // JSONDecoder, not JSONSerialization: the latter drops a raw U+FEFF that starts a string.
+        let decoder = JSONDecoder()
         while let line = readLine(strippingNewline: true) {
             lineNumber += 1
-            let value: Any
-            do {
-                value = try JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed])
-            } catch {
-                throw ValidationError("stdin line \(lineNumber): not valid JSON (\(line.prefix(60)))")
-            }
             if decode {
-                guard let array = value as? [Any],
-                      let ids = try? array.map({ (element: Any) -> Int32 in
-                          guard let number = element as? NSNumber, let id = Int32(exactly: number.doubleValue) else {
-                              throw ValidationError("")
-                          }
-                          return id
-                      }) else {
-                    throw ValidationError("stdin line \(lineNumber): expected a JSON array of integer ids")
+                guard let ids = try? decoder.decode([Int32].self, from: Data(line.utf8)) else {
+                    throw ValidationError("stdin line \(lineNumber): expected a JSON array of token ids, got \(line.prefix(60))")
                 }
                 output += jsonString(tokenizer.decode(ids, skipSpecialTokens: skipSpecialTokens))
             } else {
-                guard let text = value as? String else {
-                    throw ValidationError("stdin line \(lineNumber): expected a JSON string")
+                guard let text = try? decoder.decode(String.self, from: Data(line.utf8)) else {
+                    throw ValidationError("stdin line \(lineNumber): expected a JSON string, got \(line.prefix(60))")
                 }
                 let ids = chat ? prompt.ids(for: text, tokenizer: tokenizer) : tokenizer.encode(text)
                 output += "[" + ids.map { String($0) }.joined(separator: ",") + "]"
