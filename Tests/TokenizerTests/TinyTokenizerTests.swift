@@ -133,3 +133,31 @@ import Testing
         #expect(loadError(path).contains("normalizer.type"))
     }
 }
+
+/// Added tokens made of byte-level characters decode through the byte map, as Hugging Face's
+/// ByteLevel decoder does (observed with tokenizers 0.23: "é" → U+FFFD, "Ġx" → " x").
+@Suite struct ByteLevelAddedTokenTests {
+    func tokenizer() throws -> (BPETokenizer, Int32) {
+        var root = try TestSupport.json(TinyTokenizerTests.forms[0])
+        let model = try #require(root["model"] as? [String: Any])
+        let first = Int32(try #require((model["vocab"] as? [String: Any])?.count))
+        root["added_tokens"] = [
+            ["id": first, "content": "é", "special": false, "normalized": false],
+            ["id": first + 1, "content": "Ġx", "special": true, "normalized": false],
+        ]
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("byte-added-\(UUID().uuidString).json").path
+        try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: path))
+        return (try BPETokenizer(tokenizerJSON: path), first)
+    }
+
+    @Test func decodeMapsTheirCharactersToBytes() throws {
+        let (tokenizer, first) = try tokenizer()
+        #expect(tokenizer.decode([first]) == "\u{FFFD}")
+        #expect(tokenizer.decode([3, first + 1, 3]) == "a xa")
+    }
+
+    @Test func encodeMatchesThemInRawText() throws {
+        let (tokenizer, first) = try tokenizer()
+        #expect(tokenizer.encode("aéa Ġx") == [3, first, 3, 0, first + 1])
+    }
+}
