@@ -57,7 +57,7 @@ import Testing
         }
     }
 
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["THINKLENS_GSM8K_DIR"] != nil, "needs THINKLENS_GSM8K_DIR"))
+    @Test(.enabled(if: TestSupport.available(TestSupport.gsm8kVariable), "needs THINKLENS_GSM8K_DIR (fails in CI when missing)"))
     func officialFilesHaveTheKnownRowCounts() throws {
         let dataset = try GSM8KDataset.locate(explicitDirectory: nil)
         let train = try dataset.load(split: .train)

@@ -161,3 +161,22 @@ import Testing
         #expect(tokenizer.encode("aéa Ġx") == [3, first, 3, 0, first + 1])
     }
 }
+
+/// A merges list naming a pair twice: Hugging Face keeps the later priority
+/// (observed with tokenizers 0.23: merges "h e", "e l", "l l", "h e" split "hell" as h|el|l).
+@Suite struct DuplicateMergeTests {
+    @Test func laterDuplicateSetsThePriority() throws {
+        var root = try TestSupport.json(TinyTokenizerTests.forms[0])
+        var model = try #require(root["model"] as? [String: Any])
+        var vocab = try #require(model["vocab"] as? [String: Any])
+        vocab["el"] = vocab.count
+        model["vocab"] = vocab
+        model["merges"] = ["h e", "e l", "l l", "h e"]
+        root["model"] = model
+        root["added_tokens"] = []
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("dup-\(UUID().uuidString).json").path
+        try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: path))
+        let tokenizer = try BPETokenizer(tokenizerJSON: path)
+        #expect(tokenizer.encode("hell").compactMap { tokenizer.tokenString(for: $0) } == ["h", "el", "l"])
+    }
+}
