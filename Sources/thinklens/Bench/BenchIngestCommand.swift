@@ -143,8 +143,12 @@ struct SyntheticTasks {
                 indices.reserveCapacity(tokens * k)
                 acts.reserveCapacity(tokens * k)
                 for _ in 0..<tokens {
-                    var row = Set<Int32>()
-                    while row.count < k { row.insert(drawFeature()) }
+                    // An array, not a Set: the row must be the same in every process.
+                    var row: [Int32] = []
+                    while row.count < k {
+                        let f = drawFeature()
+                        if !row.contains(f) { row.append(f) }
+                    }
                     indices += row
                     var values = (0..<k).map { _ in Float(g.next() % 100_000) / 1000 + 0.001 }
                     values.sort(by: >)
