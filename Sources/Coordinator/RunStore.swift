@@ -5,6 +5,8 @@ import Foundation
 /// and writes the bundle into `OUT` at the end. Memory: the journal's small per-problem
 /// index plus the live counts (features × hookpoints); latents stay on disk.
 ///
+/// Not thread-safe: use it from the coordinator's event loop only.
+///
 /// The live counts are for display only; the bundle's tables are recomputed from the
 /// journal in problem order, so they never depend on arrival order.
 public final class RunStore {
