@@ -89,12 +89,15 @@ struct BenchIngestCommand: ParsableCommand {
         }
         if finalize {
             let t0 = Date()
+            let cpu0 = ProcessMemory.cpuSeconds()
             let manifest = RunManifest(thinklensVersion: "bench", model: .init(config: .object([:]), fingerprint: "bench"),
                                        tokenizerFingerprint: "bench", saes: [:], generation: .object([:]), promptFormat: .null,
                                        selectedProblemIDs: [], hookpoints: names, failed: [])
             try store.writeBundle(manifest: manifest, run: .null, decoder: SyntheticTasks.Decoder())
             let seconds = Date().timeIntervalSince(t0)
-            print(String(format: "bundle written from the journal: %d rows in %.1f s (%.0f rows/s), peak RSS %.0f MiB", rows, seconds, Double(rows) / seconds, ProcessMemory.read().peakMiB))
+            let cpu = ProcessMemory.cpuSeconds() - cpu0
+            print(String(format: "bundle written from the journal: %d rows in %.1f s wall (%.0f rows/s), %.1f CPU-s on all cores (%.0f rows/CPU-s), peak RSS %.0f MiB",
+                         rows, seconds, Double(rows) / seconds, cpu, Double(rows) / cpu, ProcessMemory.read().peakMiB))
         }
     }
 }
