@@ -14,6 +14,8 @@ static size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
 size_t tl_sae_packed_rows_floats(size_t m, size_t k) { return round_up(m, TL_SAE_MR) * k; }
 
+size_t tl_sae_pre_floats(size_t m, size_t n) { return round_up(m, TL_SAE_MR) * round_up(n, TL_SAE_NR); }
+
 void tl_sae_pack_rows(const float *x, size_t ldx, size_t m, size_t k, float *packed) {
     size_t strips = round_up(m, TL_SAE_MR) / TL_SAE_MR;
     for (size_t s = 0; s < strips; s++) {
@@ -143,7 +145,6 @@ typedef struct {
     int bf16;
     size_t ldw, n;
     float *pre;
-    size_t ldc;
     size_t first_strip, end_strip;  // latent strips of NR handled by this thread
 } gemm_job;
 
@@ -165,11 +166,11 @@ static void *run_job(void *arg) {
                 pack_weights(job->weights, job->bf16, job->ldw, job->n, j0, t0, kc, panel);
             for (size_t s = 0; s < row_strips; s++) {
                 const float *a = job->packed_x + s * job->k * TL_SAE_MR + t0 * TL_SAE_MR;
-                float *c = job->pre + s * TL_SAE_MR * job->ldc + j0;
+                float *c = job->pre + js * row_strips * TL_SAE_MR * TL_SAE_NR + s * TL_SAE_MR * TL_SAE_NR;
 #ifdef TL_SAE_X86
-                if (avx2) { kernel_avx2(kc, a, panel, c, job->ldc, t0 > 0); continue; }
+                if (avx2) { kernel_avx2(kc, a, panel, c, TL_SAE_NR, t0 > 0); continue; }
 #endif
-                kernel_portable(kc, a, panel, c, job->ldc, t0 > 0);
+                kernel_portable(kc, a, panel, c, TL_SAE_NR, t0 > 0);
             }
         }
     }
@@ -178,11 +179,11 @@ static void *run_job(void *arg) {
 
 void tl_sae_gemm(const float *packed_x, size_t m, size_t k,
                  const void *weights, int weights_bf16, size_t ldw, size_t n,
-                 float *pre, size_t ldc, int threads) {
+                 float *pre, int threads) {
     if (m == 0 || n == 0) return;
     size_t strips = round_up(n, TL_SAE_NR) / TL_SAE_NR;
     if (k == 0) {
-        for (size_t r = 0; r < round_up(m, TL_SAE_MR); r++) memset(pre + r * ldc, 0, strips * TL_SAE_NR * sizeof(float));
+        memset(pre, 0, tl_sae_pre_floats(m, n) * sizeof(float));
         return;
     }
     if (threads < 1) threads = 1;
@@ -192,7 +193,7 @@ void tl_sae_gemm(const float *packed_x, size_t m, size_t k,
     pthread_t ids[16];
     int started[16] = {0};
     for (int t = 0; t < threads; t++) {
-        jobs[t] = (gemm_job){packed_x, m, k, weights, weights_bf16, ldw, n, pre, ldc,
+        jobs[t] = (gemm_job){packed_x, m, k, weights, weights_bf16, ldw, n, pre,
                              strips * (size_t)t / (size_t)threads, strips * (size_t)(t + 1) / (size_t)threads};
     }
     for (int t = 1; t < threads; t++) started[t] = pthread_create(&ids[t], NULL, run_job, &jobs[t]) == 0;

@@ -1,4 +1,5 @@
 #include "sae_kernels.h"
+#include "sae_gemm.h"
 #include "cpu_features.h"
 
 #include <string.h>
@@ -65,16 +66,20 @@ static inline float topk_insert(float *vals, int32_t *idx, int32_t *filled, int 
     return n == k ? vals[k - 1] : 0.0f;
 }
 
-static void topk_fold_portable(const float *pre, size_t ld, size_t rows, size_t cols,
+// pre[r, j] in the GEMM's strip layout (see tl_sae_gemm).
+static inline float pre_at(const float *pre, size_t strip_stride, size_t r, size_t j) {
+    return pre[(j / TL_SAE_NR) * strip_stride + r * TL_SAE_NR + j % TL_SAE_NR];
+}
+
+static void topk_fold_portable(const float *pre, size_t strip_stride, size_t rows, size_t cols,
                                const float *bias, int32_t first_latent, int k,
                                float *values, int32_t *indices, int32_t *filled) {
     for (size_t r = 0; r < rows; r++) {
-        const float *row = pre + r * ld;
         float *vals = values + r * (size_t)k;
         int32_t *idx = indices + r * (size_t)k;
         float threshold = filled[r] == k ? vals[k - 1] : 0.0f;
         for (size_t j = 0; j < cols; j++) {
-            float v = row[j] + bias[j];
+            float v = pre_at(pre, strip_stride, r, j) + bias[j];
             if (v > threshold)
                 threshold = topk_insert(vals, idx, &filled[r], k, v, first_latent + (int32_t)j);
         }
@@ -83,19 +88,20 @@ static void topk_fold_portable(const float *pre, size_t ld, size_t rows, size_t 
 
 #ifdef TL_SAE_X86
 __attribute__((target("avx2,fma")))
-static void topk_fold_avx2(const float *pre, size_t ld, size_t rows, size_t cols,
+static void topk_fold_avx2(const float *pre, size_t strip_stride, size_t rows, size_t cols,
                            const float *bias, int32_t first_latent, int k,
                            float *values, int32_t *indices, int32_t *filled) {
     float lane[8];
     for (size_t r = 0; r < rows; r++) {
-        const float *row = pre + r * ld;
         float *vals = values + r * (size_t)k;
         int32_t *idx = indices + r * (size_t)k;
         float threshold = filled[r] == k ? vals[k - 1] : 0.0f;
         __m256 thr = _mm256_set1_ps(threshold);
         size_t j = 0;
         for (; j + 8 <= cols; j += 8) {
-            __m256 v = _mm256_add_ps(_mm256_loadu_ps(row + j), _mm256_loadu_ps(bias + j));
+            // 8 consecutive latents never straddle a strip: NR is a multiple of 8.
+            const float *src = pre + (j / TL_SAE_NR) * strip_stride + r * TL_SAE_NR + j % TL_SAE_NR;
+            __m256 v = _mm256_add_ps(_mm256_loadu_ps(src), _mm256_loadu_ps(bias + j));
             int mask = _mm256_movemask_ps(_mm256_cmp_ps(v, thr, _CMP_GT_OQ));
             if (!mask) continue;
             _mm256_storeu_ps(lane, v);
@@ -109,7 +115,7 @@ static void topk_fold_avx2(const float *pre, size_t ld, size_t rows, size_t cols
             thr = _mm256_set1_ps(threshold);
         }
         for (; j < cols; j++) {
-            float v = row[j] + bias[j];
+            float v = pre_at(pre, strip_stride, r, j) + bias[j];
             if (v > threshold)
                 threshold = topk_insert(vals, idx, &filled[r], k, v, first_latent + (int32_t)j);
         }
@@ -117,16 +123,16 @@ static void topk_fold_avx2(const float *pre, size_t ld, size_t rows, size_t cols
 }
 #endif
 
-void tl_sae_topk_fold(const float *pre, size_t ld, size_t rows, size_t cols,
+void tl_sae_topk_fold(const float *pre, size_t strip_stride, size_t rows, size_t cols,
                       const float *bias, int32_t first_latent, int k,
                       float *values, int32_t *indices, int32_t *filled) {
 #ifdef TL_SAE_X86
     if (tl_cpu_has_avx2_fma()) {
-        topk_fold_avx2(pre, ld, rows, cols, bias, first_latent, k, values, indices, filled);
+        topk_fold_avx2(pre, strip_stride, rows, cols, bias, first_latent, k, values, indices, filled);
         return;
     }
 #endif
-    topk_fold_portable(pre, ld, rows, cols, bias, first_latent, k, values, indices, filled);
+    topk_fold_portable(pre, strip_stride, rows, cols, bias, first_latent, k, values, indices, filled);
 }
 
 void tl_sae_topk_finish(float *values, int32_t *indices, const int32_t *filled,
@@ -153,17 +159,16 @@ void tl_sae_topk_finish(float *values, int32_t *indices, const int32_t *filled,
 // ---------------------------------------------------------------------------
 // groupmax
 
-void tl_sae_groupmax_fold(const float *pre, size_t ld, size_t rows, size_t cols,
+void tl_sae_groupmax_fold(const float *pre, size_t strip_stride, size_t rows, size_t cols,
                           const float *bias, int32_t first_latent, int32_t group_size, int k,
                           float *best, int32_t *best_index) {
     for (size_t r = 0; r < rows; r++) {
-        const float *row = pre + r * ld;
         float *b = best + r * (size_t)k;
         int32_t *bi = best_index + r * (size_t)k;
         for (size_t j = 0; j < cols; j++) {
             int32_t latent = first_latent + (int32_t)j;
             int32_t group = latent / group_size;
-            float v = row[j] + bias[j];
+            float v = pre_at(pre, strip_stride, r, j) + bias[j];
             if (!(v > 0.0f)) v = 0.0f;  // ReLU
             if (v > b[group]) { b[group] = v; bi[group] = latent; }
         }

@@ -3,6 +3,7 @@
 #include "cpu_features.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 // Additions and multiplications must stay separate operations where the canonical order says so.
@@ -156,8 +157,10 @@ static const avx2_tile_fn avx2_tiles[3][3][4] = { { AVX2_ROW(0) }, { AVX2_ROW(1)
 // Activation rows are walked in blocks that stay in L2 while 4-row weight blocks stream past.
 #define ROW_BLOCK 48
 
-static void rows_avx2(const float *x, int64_t rows, int64_t k, int64_t ldx, const tl_linear_part *p,
-                      int64_t j0, int64_t j1) {
+// Streaming (few rows): widen each weight vector in registers as it arrives, so the weights are
+// read from memory once at full bandwidth.
+static void rows_avx2_streaming(const float *x, int64_t rows, int64_t k, int64_t ldx, const tl_linear_part *p,
+                                int64_t j0, int64_t j1) {
     size_t row_bytes = (size_t)k * (p->dtype == TL_DTYPE_F32 ? 4 : 2);
     for (int64_t mb = 0; mb < rows; mb += ROW_BLOCK) {
         int64_t me = mb + ROW_BLOCK < rows ? mb + ROW_BLOCK : rows;
@@ -170,6 +173,56 @@ static void rows_avx2(const float *x, int64_t rows, int64_t k, int64_t ldx, cons
             }
         }
     }
+}
+
+// Scratch for widened weight rows, one per thread, grown on first use (not per call).
+static _Thread_local float *widened = 0;
+static _Thread_local int64_t widened_capacity = 0;
+
+TL_AVX2 static void widen_rows_avx2(const char *w, int dtype, size_t row_bytes, int nr, int64_t k, float *out) {
+    int64_t k8 = k & ~(int64_t)7;
+    for (int n = 0; n < nr; n++) {
+        const char *row = w + n * row_bytes;
+        float *o = out + n * k;
+        for (int64_t i = 0; i < k8; i += 8) _mm256_storeu_ps(o + i, avx2_load_w(row, dtype, i));
+        for (int64_t i = k8; i < k; i++) o[i] = load_weight(row, dtype, i);
+    }
+}
+
+// Packed (many rows, 16-bit weights): widen a block of 4 weight rows to float32 once, then run
+// the float32 tiles over a block of activation rows that stays in L2. Exact widening and the same
+// tiles keep every element's reduction order identical to the streaming path.
+static void rows_avx2_packed(const float *x, int64_t rows, int64_t k, int64_t ldx, const tl_linear_part *p,
+                             int64_t j0, int64_t j1) {
+    if (widened_capacity < 4 * k) {
+        free(widened);
+        widened = (float *)malloc(sizeof(float) * 4 * (size_t)k);
+        widened_capacity = widened ? 4 * k : 0;
+        if (!widened) { rows_avx2_streaming(x, rows, k, ldx, p, j0, j1); return; }
+    }
+    size_t row_bytes = (size_t)k * 2;
+    int64_t block = (256 * 1024) / (4 * k);
+    block = block < 3 ? 3 : (block / 3) * 3;
+    for (int64_t mb = 0; mb < rows; mb += block) {
+        int64_t me = mb + block < rows ? mb + block : rows;
+        for (int64_t j = j0; j < j1; j += 4) {
+            int nr = (int)(j1 - j < 4 ? j1 - j : 4);
+            widen_rows_avx2((const char *)p->weight + (size_t)j * row_bytes, p->dtype, row_bytes, nr, k, widened);
+            for (int64_t m = mb; m < me; m += 3) {
+                int mr = (int)(me - m < 3 ? me - m : 3);
+                avx2_tiles[TL_DTYPE_F32][mr - 1][nr - 1](x + m * ldx, ldx, (const char *)widened, (size_t)k * 4, k, p, m, j);
+            }
+        }
+    }
+}
+
+// Rows at which widening once beats widening in registers per 3-row tile.
+#define PACKED_MIN_ROWS 12
+
+static void rows_avx2(const float *x, int64_t rows, int64_t k, int64_t ldx, const tl_linear_part *p,
+                      int64_t j0, int64_t j1) {
+    if (rows >= PACKED_MIN_ROWS && p->dtype != TL_DTYPE_F32) rows_avx2_packed(x, rows, k, ldx, p, j0, j1);
+    else rows_avx2_streaming(x, rows, k, ldx, p, j0, j1);
 }
 
 TL_AVX2 static float dot_avx2(const float *a, const float *b, int64_t n) {

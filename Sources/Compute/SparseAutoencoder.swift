@@ -155,6 +155,13 @@ public final class SparseAutoencoder: @unchecked Sendable {
                        indices: UnsafeMutablePointer<Int32>,
                        activations: UnsafeMutablePointer<Float>,
                        positiveCounts: UnsafeMutablePointer<Int32>? = nil) {
+        encode(x, rows: rows, indices: indices, activations: activations, positiveCounts: positiveCounts, selecting: true)
+    }
+
+    /// `selecting: false` runs only the encoder GEMM (benchmarks use it to split the time).
+    func encode(_ x: UnsafePointer<Float>, rows: Int, indices: UnsafeMutablePointer<Int32>,
+                activations: UnsafeMutablePointer<Float>, positiveCounts: UnsafeMutablePointer<Int32>?,
+                selecting: Bool) {
         guard rows > 0 else { return }
         lock.lock()
         defer { lock.unlock() }
@@ -164,7 +171,7 @@ public final class SparseAutoencoder: @unchecked Sendable {
             let m = min(Self.rowBlock, rows - rowStart)
             encodeBlock(x + rowStart * dIn, rows: m, workspace: ws,
                         indices: indices + rowStart * k, activations: activations + rowStart * k,
-                        positiveCounts: positiveCounts.map { $0 + rowStart })
+                        positiveCounts: positiveCounts.map { $0 + rowStart }, selecting: selecting)
             rowStart += m
         }
     }
@@ -198,7 +205,7 @@ public final class SparseAutoencoder: @unchecked Sendable {
         let paddedPanel: Int                             // panel rounded up to TL_SAE_NR
         let centered: UnsafeMutablePointer<Float>        // [rowBlock, dIn] x − b_dec
         let packed: UnsafeMutablePointer<Float>          // [paddedRows / MR, dIn, MR] packed for the GEMM
-        let pre: UnsafeMutablePointer<Float>             // [paddedRows, paddedPanel] pre-activations
+        let pre: UnsafeMutablePointer<Float>             // [paddedPanel / NR, paddedRows, NR] pre-activations (strips)
         let groupBest: UnsafeMutablePointer<Float>       // [rowBlock, k] groupmax running best
         let groupIndex: UnsafeMutablePointer<Int32>      // [rowBlock, k]
         let filled: UnsafeMutablePointer<Int32>          // [rowBlock]
@@ -247,7 +254,7 @@ public final class SparseAutoencoder: @unchecked Sendable {
     /// One block of at most `rowBlock` rows: every latent panel in order, folded into the outputs.
     private func encodeBlock(_ x: UnsafePointer<Float>, rows m: Int, workspace ws: EncodeWorkspace,
                              indices: UnsafeMutablePointer<Int32>, activations: UnsafeMutablePointer<Float>,
-                             positiveCounts: UnsafeMutablePointer<Int32>?) {
+                             positiveCounts: UnsafeMutablePointer<Int32>?, selecting: Bool) {
         let d = dIn
         decoderBias.withUnsafeBufferPointer { bDec in
             for r in 0..<m {
@@ -270,17 +277,21 @@ public final class SparseAutoencoder: @unchecked Sendable {
             while start < numLatents {
                 let width = min(ws.panel, numLatents - start)
                 // pre[m, width] = centered[m, d] · encoder.weight[start ..< start + width, d]ᵀ
-                tl_sae_gemm(ws.packed, m, d, weightBase + start * d * elementBytes, isBF16, d, width,
-                            ws.pre, ws.paddedPanel, Int32(threads))
+                let panelStart = start
+                tl_sae_gemm(ws.packed, m, d, weightBase + panelStart * d * elementBytes, isBF16, d, width,
+                            ws.pre, Int32(threads))
+                // Latent strips of the pre block lie this far apart (the padded row count of this block).
+                let stripStride = Self.roundUp(m, Int(TL_SAE_MR)) * Int(TL_SAE_NR)
+                start += width
+                guard selecting else { continue }
                 switch activation {
                 case .topk:
-                    tl_sae_topk_fold(ws.pre, ws.paddedPanel, m, width, bias.baseAddress! + start, Int32(start), Int32(k),
+                    tl_sae_topk_fold(ws.pre, stripStride, m, width, bias.baseAddress! + panelStart, Int32(panelStart), Int32(k),
                                      activations, indices, ws.filled)
                 case .groupmax:
-                    tl_sae_groupmax_fold(ws.pre, ws.paddedPanel, m, width, bias.baseAddress! + start, Int32(start),
+                    tl_sae_groupmax_fold(ws.pre, stripStride, m, width, bias.baseAddress! + panelStart, Int32(panelStart),
                                          Int32(numLatents / k), Int32(k), ws.groupBest, ws.groupIndex)
                 }
-                start += width
             }
         }
         switch activation {

@@ -133,7 +133,10 @@ public enum BundleWriter {
                 }
                 try latentIndex.write("\(Self.csvField(record.id)),\(name),\(firstRow[h]),\(rows.rowCount),\(fvuText)\n")
                 firstRow[h] += rows.rowCount
-                tables[h].add(rows, problem: Int32(ordinal), verdict: record.verdict)
+            }
+            // Each hookpoint's table is independent of the others: fill them on separate cores.
+            DispatchQueue.concurrentPerform(iterations: hookpoints.count) { h in
+                tables[h].add(task.latents[hookpoints[h]]!, problem: Int32(ordinal), verdict: record.verdict)
             }
         }
         try inferences.finish()
@@ -161,8 +164,8 @@ public enum BundleWriter {
         var contexts: [[(problemID: String, tokens: [Int32], center: Int)?]] = examples.map { [(String, [Int32], Int)?](repeating: nil, count: $0.count) }
         for (ordinal, i) in order.enumerated() {
             let task = try source.task(i)
-            for (h, name) in hookpoints.enumerated() {
-                tokenLists[h].count(task.latents[name]!)
+            DispatchQueue.concurrentPerform(iterations: hookpoints.count) { h in
+                tokenLists[h].count(task.latents[hookpoints[h]]!)
             }
             for request in exampleRequests[ordinal] ?? [] {
                 let r = task.record
@@ -313,7 +316,7 @@ public enum BundleWriter {
 /// Occurrence counts for each feature's best tokens (the `count` column of
 /// feature_tokens.csv): per feature a sorted slice of its ≤70 token ids, searched by
 /// bisection, so memory stays at features × 70 whatever the run's length.
-struct TokenCountTable {
+final class TokenCountTable {
     private var start: [Int32]    // [capacity] offset of the feature's slice in `tokens`, -1 = none
     private var length: [Int32]   // [capacity]
     private var tokens: [Int32] = []
@@ -341,7 +344,7 @@ struct TokenCountTable {
         return lo < Int(start[f]) + Int(length[f]) && tokens[lo] == token ? lo : nil
     }
 
-    mutating func count(_ rows: LatentRows) {
+    func count(_ rows: LatentRows) {
         let k = rows.k
         for r in 0..<rows.rowCount {
             let token = rows.tokens[r]

@@ -145,6 +145,10 @@ public struct CommittedTask: Sendable, Equatable {
         self.fvu = fvu
     }
 
+    /// Latent ids must lie below this (SAEs up to 16M latents): per-feature tables are sized
+    /// by the largest id, so a garbage id must not make them allocate gigabytes.
+    public static let latentIDLimit: Int32 = 1 << 24
+
     /// Checks everything the bundle relies on, so garbage from a worker is refused at
     /// commit time rather than discovered while writing the bundle.
     public func validate() throws {
@@ -195,7 +199,10 @@ public struct CommittedTask: Sendable, Equatable {
                             let a = act[row * rows.k + j]
                             guard a.isFinite else { throw fail("row \(row) has a non-finite activation \(a)", hookpoint: hookpoint) }
                             guard a <= last else { throw fail("row \(row) activations are not sorted descending", hookpoint: hookpoint) }
-                            guard idx[row * rows.k + j] >= 0 else { throw fail("row \(row) has a negative latent id \(idx[row * rows.k + j])", hookpoint: hookpoint) }
+                            let id = idx[row * rows.k + j]
+                            guard id >= 0, id < CommittedTask.latentIDLimit else {
+                                throw fail("row \(row) has latent id \(id), outside 0..<\(CommittedTask.latentIDLimit)", hookpoint: hookpoint)
+                            }
                             last = a
                         }
                     }

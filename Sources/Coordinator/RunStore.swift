@@ -5,6 +5,8 @@ import Foundation
 /// and writes the bundle into `OUT` at the end. Memory: the journal's small per-problem
 /// index plus the live counts (features × hookpoints); latents stay on disk.
 ///
+/// Not thread-safe: use it from the coordinator's event loop only.
+///
 /// The live counts are for display only; the bundle's tables are recomputed from the
 /// journal in problem order, so they never depend on arrival order.
 public final class RunStore {
@@ -24,15 +26,37 @@ public final class RunStore {
         case rejected(RunDataError)
     }
 
+    /// The run's hookpoints when given: a task must carry exactly these.
+    public let hookpoints: [String]?
+    /// k per hookpoint, fixed by the first task committed.
+    private var kByHookpoint: [String: Int] = [:]
+
     /// Opens (or resumes) the run in `outDirectory`. Warnings about a recovered torn tail
-    /// are in `journal.recoveryWarnings`.
-    public init(outDirectory: String) throws {
+    /// are in `journal.recoveryWarnings`. With `hookpoints`, tasks with other hookpoints are
+    /// rejected at commit time instead of failing the bundle at the end.
+    public init(outDirectory: String, hookpoints: [String]? = nil) throws {
         self.outDirectory = outDirectory
+        self.hookpoints = hookpoints
         var live: [String: LiveFeatureCounts] = [:]
         journal = try TaskJournal(directory: (outDirectory as NSString).appendingPathComponent(BundleLayout.journalDirectory)) { task in
             for (name, rows) in task.latents { live[name, default: LiveFeatureCounts()].add(rows) }
         }
         self.live = live
+        for entry in journal.entries {
+            for h in entry.hookpoints where kByHookpoint[h.name] == nil { kByHookpoint[h.name] = h.k }
+        }
+    }
+
+    /// What the bundle needs beyond a task's own consistency: the run's hookpoints and one k per hookpoint.
+    private func checkFitsRun(_ task: CommittedTask, pendingK: [String: Int]) throws {
+        if let hookpoints, Set(task.latents.keys) != Set(hookpoints) {
+            throw RunDataError(subject: "problem \(task.record.id)", reason: "has latents for [\(task.latents.keys.sorted().joined(separator: ", "))], the run's hookpoints are [\(hookpoints.joined(separator: ", "))]")
+        }
+        for (name, rows) in task.latents {
+            if let k = kByHookpoint[name] ?? pendingK[name], k != rows.k {
+                throw RunDataError(subject: "problem \(task.record.id), hookpoint \(name)", reason: "k is \(rows.k) but earlier tasks have \(k)")
+            }
+        }
     }
 
     /// Problems already committed (skip them when resuming).
@@ -48,9 +72,12 @@ public final class RunStore {
     public func commit(_ tasks: [CommittedTask]) throws -> [CommitOutcome] {
         var outcomes = [CommitOutcome?](repeating: nil, count: tasks.count)
         var valid: [Int] = []
+        var pendingK: [String: Int] = [:]
         for (i, task) in tasks.enumerated() {
             do {
                 try task.validate()
+                try checkFitsRun(task, pendingK: pendingK)
+                for (name, rows) in task.latents where kByHookpoint[name] == nil { pendingK[name] = rows.k }
                 valid.append(i)
             } catch let error as RunDataError {
                 outcomes[i] = .rejected(error)
@@ -61,6 +88,7 @@ public final class RunStore {
             switch appended[n] {
             case .committed:
                 outcomes[i] = .committed
+                for (name, rows) in tasks[i].latents where kByHookpoint[name] == nil { kByHookpoint[name] = rows.k }
                 for (name, rows) in tasks[i].latents { live[name, default: LiveFeatureCounts()].add(rows) }
             case .duplicateIdentical: outcomes[i] = .duplicateIdentical
             case .duplicateDifferent: outcomes[i] = .duplicateDifferent

@@ -284,8 +284,11 @@ public final class TaskJournal {
                                    promptIDs: promptIDs, generatedIDs: generatedIDs, text: text, stop: stop,
                                    answer: answer, verdict: verdict, thinkEnd: thinkEnd)
         let hookpointCount = Int(try rd.u32("hookpoint count"))
+        guard hookpointCount <= 4096 else {
+            throw RunDataError(subject: rd.context, reason: "\(hookpointCount) hookpoints in one record; the journal is corrupt")
+        }
         var summaries: [HookpointSummary] = []
-        for _ in 0..<min(hookpointCount, 4096) {
+        for _ in 0..<hookpointCount {
             let name = try rd.string("hookpoint name")
             let k = Int(try rd.u64("k"))
             let rows = Int(try rd.u64("rows"))
@@ -296,8 +299,11 @@ public final class TaskJournal {
             summaries.append(HookpointSummary(name: name, k: k, rows: rows, maxAct: maxAct))
         }
         let fvuCount = Int(try rd.u32("fvu count"))
+        guard fvuCount <= 4096 else {
+            throw RunDataError(subject: rd.context, reason: "\(fvuCount) FVU entries in one record; the journal is corrupt")
+        }
         var fvu: [String: Double] = [:]
-        for _ in 0..<min(fvuCount, 4096) {
+        for _ in 0..<fvuCount {
             let name = try rd.string("fvu hookpoint")
             fvu[name] = try rd.f64("fvu")
         }

@@ -38,6 +38,10 @@ public final class BPETokenizer: @unchecked Sendable {
     public let fingerprint: String
     public private(set) var eosID: Int32?
     public private(set) var bosID: Int32?
+    /// What the post-processor (TemplateProcessing) adds around a single sequence when
+    /// `encode(_:addSpecialTokens: true)` is asked for, e.g. DeepSeek's BOS.
+    var specialPrefix: [Int32] = []
+    var specialSuffix: [Int32] = []
 
     init(model: BytePairModel, addedTokens: [AddedToken], normalizesNFC: Bool) {
         self.model = model
@@ -58,7 +62,10 @@ public final class BPETokenizer: @unchecked Sendable {
         var bytesByID = model.tokenBytes + Array(repeating: [], count: size - model.tokenBytes.count)
         var isSpecial = [Bool](repeating: false, count: size)
         for token in addedTokens {
-            bytesByID[Int(token.id)] = Array(token.content.utf8)
+            // Hugging Face's ByteLevel decoder maps a token's characters back to bytes when
+            // every one is in the byte-level alphabet (so an added "é" decodes to the lone byte
+            // E9), and uses the UTF-8 content otherwise (DeepSeek's "<｜User｜>").
+            bytesByID[Int(token.id)] = ByteLevel.bytes(forVisible: token.content) ?? Array(token.content.utf8)
             isSpecial[Int(token.id)] = token.special
         }
         self.bytesByID = bytesByID
@@ -89,6 +96,14 @@ public final class BPETokenizer: @unchecked Sendable {
 
     // MARK: Encoding
 
+    /// Like `encode(_:)`, and with `addSpecialTokens` the ids the tokenizer.json post-processor
+    /// adds (Hugging Face's `add_special_tokens=True`; DeepSeek's adds BOS).
+    public func encode(_ text: String, addSpecialTokens: Bool) -> [Int32] {
+        guard addSpecialTokens else { return encode(text) }
+        return specialPrefix + encode(text) + specialSuffix
+    }
+
+    /// Ids of `text` as Hugging Face `encode(text, add_special_tokens=False)` gives them.
     public func encode(_ text: String) -> [Int32] {
         var ids: [Int32] = []
         ids.reserveCapacity(text.utf8.count / 3 + 4)
@@ -190,7 +205,8 @@ public final class BPETokenizer: @unchecked Sendable {
         return ByteLevel.visible(model.tokenBytes[Int(id)])
     }
 
-    /// The raw bytes token `id` stands for (an added token's UTF-8 content). Nil for unknown ids.
+    /// The bytes `decode` produces for token `id` (for added tokens, usually their UTF-8
+    /// content). Nil for unknown ids.
     public func tokenBytes(for id: Int32) -> [UInt8]? {
         guard id >= 0 && Int(id) < vocabularySize, !bytesByID[Int(id)].isEmpty else { return nil }
         return bytesByID[Int(id)]
@@ -234,55 +250,5 @@ public final class BPETokenizer: @unchecked Sendable {
             hasher.update(flags.map { $0 ? UInt8(1) : UInt8(0) })
         }
         return hasher.hexDigest()
-    }
-}
-
-/// Feeds ids one at a time and returns the text each completes. An incomplete UTF-8 character
-/// at the end is held back until the next ids complete it (or `finish()` flushes it as
-/// U+FFFD), so the pieces concatenate to exactly `decode(allIDs)`.
-public struct StreamingDecoder {
-    let tokenizer: BPETokenizer
-    public let skipSpecialTokens: Bool
-    private var pending: [UInt8] = []
-
-    init(tokenizer: BPETokenizer, skipSpecialTokens: Bool) {
-        self.tokenizer = tokenizer
-        self.skipSpecialTokens = skipSpecialTokens
-    }
-
-    public mutating func feed(_ id: Int32) -> String {
-        tokenizer.appendBytes(of: id, skipSpecialTokens: skipSpecialTokens, to: &pending)
-        if pending.isEmpty { return "" }
-        let (text, held) = pending.withUnsafeBufferPointer { LossyUTF8.decode($0, final: false) }
-        pending.removeFirst(pending.count - held)
-        return text
-    }
-
-    /// Text for bytes still held back (an unfinished character becomes U+FFFD).
-    public mutating func finish() -> String {
-        defer { pending.removeAll() }
-        return LossyUTF8.decode(pending)
-    }
-}
-
-/// Canonical composition (NFC), applied only where it could change something.
-enum NFC {
-    /// The NFC form of `text`, or nil when `text` is already NFC. Every scalar below U+0300
-    /// is NFC-stable (in UTF-8 those are the bytes below 0xCC), which covers most text.
-    static func normalizeIfNeeded(_ text: UnsafeBufferPointer<UInt8>) -> String? {
-        var needsWork = false
-        for b in text where b >= 0xCC {
-            needsWork = true
-            break
-        }
-        guard needsWork else { return nil }
-        let string = String(decoding: text, as: UTF8.self)
-        let normalized = string.precomposedStringWithCanonicalMapping
-        return normalized.utf8.elementsEqual(text) ? nil : normalized
-    }
-
-    public static func normalize(_ text: String) -> String {
-        var copy = text
-        return copy.withUTF8 { normalizeIfNeeded($0) } ?? text
     }
 }

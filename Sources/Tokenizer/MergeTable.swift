@@ -32,18 +32,15 @@ struct MergeTable {
         Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift)
     }
 
-    /// Adds a merge unless the pair already has one (the first, highest-priority one wins,
-    /// as when Hugging Face reads a merges list with duplicates).
+    /// Adds a merge; a pair listed twice keeps the later priority, as Hugging Face's BPE does
+    /// (it collects the merges list into a map, so later entries overwrite earlier ones).
     mutating func insert(left: Int32, right: Int32, priority: Int32, merged: Int32) {
         let k = MergeTable.key(left, right)
         var s = slot(for: k)
-        while keys[s] != MergeTable.empty {
-            if keys[s] == k { return }
-            s = (s + 1) & mask
-        }
+        while keys[s] != MergeTable.empty && keys[s] != k { s = (s + 1) & mask }
+        if keys[s] == MergeTable.empty { count += 1 }
         keys[s] = k
         values[s] = UInt64(UInt32(bitPattern: priority)) << 32 | UInt64(UInt32(bitPattern: merged))
-        count += 1
     }
 
     /// The merge for (left, right) packed as priority << 32 | merged id, or nil.

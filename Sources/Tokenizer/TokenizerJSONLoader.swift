@@ -27,8 +27,12 @@ extension BPETokenizer {
         let nfc = try parser.normalizerIsNFC()
         try parser.checkPreTokenizer()
         let addedTokens = try parser.addedTokens()
+        try parser.checkDecoder()
         let model = try parser.model(addedTokens: addedTokens)
+        let (prefix, suffix) = try parser.postProcessorSingleTemplate()
         self.init(model: model, addedTokens: addedTokens, normalizesNFC: nfc)
+        specialPrefix = prefix
+        specialSuffix = suffix
     }
 }
 
@@ -80,6 +84,51 @@ private struct TokenizerJSONParser {
         guard (steps[1]["use_regex"] as? Bool ?? true) == false, (steps[1]["add_prefix_space"] as? Bool ?? false) == false else {
             throw fail("pre_tokenizer.pretokenizers[1]", "ByteLevel must have use_regex false and add_prefix_space false")
         }
+    }
+
+    func checkDecoder() throws {
+        guard let decoder = root["decoder"], !(decoder is NSNull) else { return }
+        guard let type = (decoder as? [String: Any])?["type"] as? String, type == "ByteLevel" else {
+            throw fail("decoder", "only ByteLevel is supported (as in Qwen2 tokenizers)")
+        }
+    }
+
+    /// The ids TemplateProcessing's "single" template puts before and after the sequence.
+    func postProcessorSingleTemplate() throws -> ([Int32], [Int32]) {
+        guard let processor = root["post_processor"] as? [String: Any] else { return ([], []) }
+        var candidates = [processor]
+        if processor["type"] as? String == "Sequence" {
+            candidates = processor["processors"] as? [[String: Any]] ?? []
+        }
+        var prefix: [Int32] = []
+        var suffix: [Int32] = []
+        for candidate in candidates {
+            switch candidate["type"] as? String {
+            case "ByteLevel":
+                continue
+            case "TemplateProcessing":
+                let specials = candidate["special_tokens"] as? [String: Any] ?? [:]
+                guard let single = candidate["single"] as? [[String: Any]] else {
+                    throw fail("post_processor.single", "expected a list of template pieces")
+                }
+                var seenSequence = false
+                for piece in single {
+                    if piece["Sequence"] != nil {
+                        seenSequence = true
+                    } else if let special = piece["SpecialToken"] as? [String: Any], let name = special["id"] as? String {
+                        guard let entry = specials[name] as? [String: Any], let ids = entry["ids"] as? [NSNumber] else {
+                            throw fail("post_processor.special_tokens", "\"\(name)\" is used by the template but not defined")
+                        }
+                        if seenSequence { suffix += ids.map(\.int32Value) } else { prefix += ids.map(\.int32Value) }
+                    } else {
+                        throw fail("post_processor.single", "unrecognised template piece \(piece.keys.sorted())")
+                    }
+                }
+            case let other:
+                throw fail("post_processor.type", "\"\(other ?? "?")\" is not supported (ByteLevel or TemplateProcessing)")
+            }
+        }
+        return (prefix, suffix)
     }
 
     func addedTokens() throws -> [AddedToken] {

@@ -30,16 +30,13 @@ struct MergeCommand: ParsableCommand {
 
     func run() throws {
         let logger = global.bootstrapLogging()
-        do {
-            let summary = try BundleMerger.merge(bundles: bundles, to: out)
-            logger.info("merged \(bundles.count) bundles: \(summary.problems) problems into \(summary.directory)")
-            for (hookpoint, top) in summary.topFeatures.sorted(by: { $0.key < $1.key }) {
-                let list = top.prefix(5).map { "\($0.feature) (\($0.tokens))" }.joined(separator: ", ")
-                print("\(hookpoint): \(summary.rows[hookpoint] ?? 0) rows; top features: \(list)")
-            }
-            print("bundle: \(summary.directory)")
-        } catch let error as RunDataError {
-            throw ValidationError(error.description)
+        // Errors name the bundle and what differs; ArgumentParser prints them and exits non-zero.
+        let summary = try BundleMerger.merge(bundles: bundles, to: out)
+        logger.info("merged \(bundles.count) bundles: \(summary.problems) problems into \(summary.directory)")
+        for (hookpoint, top) in summary.topFeatures.sorted(by: { $0.key < $1.key }) {
+            let list = top.prefix(5).map { "\($0.feature) (\($0.tokens))" }.joined(separator: ", ")
+            print("\(hookpoint): \(summary.rows[hookpoint] ?? 0) rows; top features: \(list)")
         }
+        print("bundle: \(summary.directory)")
     }
 }

@@ -8,11 +8,9 @@ struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize",
         abstract: "Tokenize JSON strings (one per line) with a model's tokenizer.",
-        discussion: """
-            Reads one JSON string per line on stdin and prints one JSON array of token ids per line.
-            --chat wraps each string in DeepSeek-R1's chat format first. --decode reads JSON arrays
-            of ids instead and prints JSON strings.
-            """
+        discussion: "Reads one JSON string per line on stdin and prints one JSON array of token ids per line "
+            + "(no BOS is added; --chat spells it out). --chat wraps each string in DeepSeek-R1's chat format "
+            + "first. --decode reads JSON arrays of ids instead and prints JSON strings; unknown ids are skipped."
     )
 
     @OptionGroup var global: GlobalOptions
@@ -45,33 +43,25 @@ struct TokenizeCommand: ParsableCommand {
         do {
             tokenizer = try BPETokenizer.load(modelDirectoryOrFile: model)
         } catch {
-            throw ValidationError("--model: \(error)")
+            throw TokenizeCommandError(description: "--model: \(error)")
         }
         let prompt = ChatPrompt(suffix: suffix, thinkPrefix: thinkPrefix)
         var lineNumber = 0
         var output = ""
+        // Lines answered before a bad line still reach stdout.
+        defer { FileHandle.standardOutput.write(Data(output.utf8)) }
+        // JSONDecoder, not JSONSerialization: the latter drops a raw U+FEFF that starts a string.
+        let decoder = JSONDecoder()
         while let line = readLine(strippingNewline: true) {
             lineNumber += 1
-            let value: Any
-            do {
-                value = try JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed])
-            } catch {
-                throw ValidationError("stdin line \(lineNumber): not valid JSON (\(line.prefix(60)))")
-            }
             if decode {
-                guard let array = value as? [Any],
-                      let ids = try? array.map({ (element: Any) -> Int32 in
-                          guard let number = element as? NSNumber, let id = Int32(exactly: number.doubleValue) else {
-                              throw ValidationError("")
-                          }
-                          return id
-                      }) else {
-                    throw ValidationError("stdin line \(lineNumber): expected a JSON array of integer ids")
+                guard let ids = try? decoder.decode([Int32].self, from: Data(line.utf8)) else {
+                    throw TokenizeCommandError(description: "stdin line \(lineNumber): expected a JSON array of token ids, got \(line.prefix(60))")
                 }
                 output += jsonString(tokenizer.decode(ids, skipSpecialTokens: skipSpecialTokens))
             } else {
-                guard let text = value as? String else {
-                    throw ValidationError("stdin line \(lineNumber): expected a JSON string")
+                guard let text = try? decoder.decode(String.self, from: Data(line.utf8)) else {
+                    throw TokenizeCommandError(description: "stdin line \(lineNumber): expected a JSON string, got \(line.prefix(60))")
                 }
                 let ids = chat ? prompt.ids(for: text, tokenizer: tokenizer) : tokenizer.encode(text)
                 output += "[" + ids.map { String($0) }.joined(separator: ",") + "]"
@@ -82,8 +72,11 @@ struct TokenizeCommand: ParsableCommand {
                 output = ""
             }
         }
-        FileHandle.standardOutput.write(Data(output.utf8))
     }
+}
+
+struct TokenizeCommandError: Error, CustomStringConvertible {
+    let description: String
 }
 
 /// A JSON string literal for `text` (escapes only what JSON requires).

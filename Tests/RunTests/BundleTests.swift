@@ -111,4 +111,30 @@ import Testing
         #expect(error.subject == "problem gsm8k:train:1, hookpoint layers.5.mlp")
         #expect(store.committedIDs.isEmpty)
     }
+
+    @Test func committingRejectsATaskWithoutTheRunsHookpoints() throws {
+        let scratch = Scratch()
+        let store = try RunStore(outDirectory: scratch.directory(), hookpoints: F.hookpoints + ["layers.20.mlp"])
+        guard case .rejected(let error) = try store.commit(F.task(index: 1)) else {
+            Issue.record("a task missing a hookpoint was committed")
+            return
+        }
+        #expect(error.reason.contains("the run's hookpoints are [layers.5.mlp, layers.10.mlp, layers.20.mlp]"))
+    }
+
+    @Test func committingRejectsAChangeOfK() throws {
+        let scratch = Scratch()
+        let store = try RunStore(outDirectory: scratch.directory())
+        #expect(try store.commit(F.task(index: 1)) == .committed)
+        var other = F.task(index: 2)
+        let rows = other.latents["layers.5.mlp"]!
+        other.latents["layers.5.mlp"] = LatentRows(k: 2, positions: rows.positions, tokens: rows.tokens, segments: rows.segments,
+                                                   indices: stride(from: 0, to: rows.indices.count, by: 2).map { rows.indices[$0] },
+                                                   acts: stride(from: 0, to: rows.acts.count, by: 2).map { rows.acts[$0] })
+        guard case .rejected(let error) = try store.commit(other) else {
+            Issue.record("a task with another k was committed")
+            return
+        }
+        #expect(error.reason == "k is 2 but earlier tasks have 4")
+    }
 }

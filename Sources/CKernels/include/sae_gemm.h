@@ -17,7 +17,7 @@
 
 #define TL_SAE_MR 6
 #define TL_SAE_NR 16
-#define TL_SAE_KC 256
+#define TL_SAE_KC 128
 
 // Floats needed to pack m rows of length k (m rounded up to TL_SAE_MR, zero-padded).
 size_t tl_sae_packed_rows_floats(size_t m, size_t k);
@@ -25,12 +25,18 @@ size_t tl_sae_packed_rows_floats(size_t m, size_t k);
 // Packs x [m, k] (row stride ldx) into [ceil(m/MR)][k][MR].
 void tl_sae_pack_rows(const float *x, size_t ldx, size_t m, size_t k, float *packed);
 
-// pre[r, j] = Σ_t x[r, t] · W[j, t] for r < m, j < n. W is [n, k] row-major starting at
-// `weights` (float32 if weights_bf16 == 0, else raw bf16 bits), rows `ldw` elements apart.
-// pre is [round_up(m, MR), ldc] with ldc >= round_up(n, NR); the padding is scratch.
+// Floats of the pre-activation block for m rows and n latents.
+size_t tl_sae_pre_floats(size_t m, size_t n);
+
+// pre = x · Wᵀ for r < m, j < n. W is [n, k] row-major starting at `weights` (float32 if
+// weights_bf16 == 0, else raw bf16 bits), rows `ldw` elements apart.
+// pre is stored in latent strips: [ceil(n/NR)][round_up(m, MR)][NR], i.e. pre[r, j] is at
+// (j / NR) * round_up(m, MR) * NR + r * NR + j % NR. Each strip is contiguous, so a micro-
+// tile's rows are 64 bytes apart (a row-major [m, n] block puts them n floats apart, where
+// the L1 sets alias). Entries for padded rows/latents are scratch.
 // Work is split over `threads` threads (the caller's plus threads - 1 new ones) by latents.
 void tl_sae_gemm(const float *packed_x, size_t m, size_t k,
                  const void *weights, int weights_bf16, size_t ldw, size_t n,
-                 float *pre, size_t ldc, int threads);
+                 float *pre, int threads);
 
 #endif

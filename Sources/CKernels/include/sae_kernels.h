@@ -22,10 +22,11 @@ void tl_sae_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
 void tl_sae_topk_reset(float *values, int32_t *indices, int32_t *filled, size_t rows, int k);
 
 // Folds pre-activations pre[r, 0..<cols] + bias[0..<cols] (latents first_latent ..<
-// first_latent + cols) into the running top-k of each row r. pre is [rows, ld].
+// first_latent + cols) into the running top-k of each row r. pre is in tl_sae_gemm's strip
+// layout: pre[r, j] at (j / TL_SAE_NR) * strip_stride + r * TL_SAE_NR + j % TL_SAE_NR.
 // Chunks must be folded in increasing latent order: a later latent only displaces a
 // strictly smaller value, which is what makes ties go to the lower index.
-void tl_sae_topk_fold(const float *pre, size_t ld, size_t rows, size_t cols,
+void tl_sae_topk_fold(const float *pre, size_t strip_stride, size_t rows, size_t cols,
                       const float *bias, int32_t first_latent, int k,
                       float *values, int32_t *indices, int32_t *filled);
 
@@ -38,7 +39,8 @@ void tl_sae_topk_finish(float *values, int32_t *indices, const int32_t *filled,
 // groupmax activation: latents are k consecutive groups of group_size; each group
 // keeps its largest ReLU value (first index on ties). best/best_index are [rows, k],
 // initialised by the caller to -1 / -1. Chunks may split groups; fold them in order.
-void tl_sae_groupmax_fold(const float *pre, size_t ld, size_t rows, size_t cols,
+// pre is in the strip layout, as for tl_sae_topk_fold.
+void tl_sae_groupmax_fold(const float *pre, size_t strip_stride, size_t rows, size_t cols,
                           const float *bias, int32_t first_latent, int32_t group_size, int k,
                           float *best, int32_t *best_index);
 

@@ -37,6 +37,7 @@ struct BenchIngestCommand: ParsableCommand {
     var keep = false
 
     func run() throws {
+        setvbuf(stdout, nil, _IOLBF, 0)  // one line at a time, also into a pipe
         let marks = checkpoints.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.sorted()
         guard let last = marks.last, last > 0 else { throw ValidationError("--checkpoints needs positive row counts, e.g. 1000000,10000000") }
         guard batch >= 1, tokensPerProblem >= 1, hookpoints >= 1, k >= 1, latents >= k else {
@@ -88,12 +89,15 @@ struct BenchIngestCommand: ParsableCommand {
         }
         if finalize {
             let t0 = Date()
+            let cpu0 = ProcessMemory.cpuSeconds()
             let manifest = RunManifest(thinklensVersion: "bench", model: .init(config: .object([:]), fingerprint: "bench"),
                                        tokenizerFingerprint: "bench", saes: [:], generation: .object([:]), promptFormat: .null,
                                        selectedProblemIDs: [], hookpoints: names, failed: [])
             try store.writeBundle(manifest: manifest, run: .null, decoder: SyntheticTasks.Decoder())
             let seconds = Date().timeIntervalSince(t0)
-            print(String(format: "bundle written from the journal: %d rows in %.1f s (%.0f rows/s), peak RSS %.0f MiB", rows, seconds, Double(rows) / seconds, ProcessMemory.read().peakMiB))
+            let cpu = ProcessMemory.cpuSeconds() - cpu0
+            print(String(format: "bundle written from the journal: %d rows in %.1f s wall (%.0f rows/s), %.1f CPU-s on all cores (%.0f rows/CPU-s), peak RSS %.0f MiB",
+                         rows, seconds, Double(rows) / seconds, cpu, Double(rows) / cpu, ProcessMemory.read().peakMiB))
         }
     }
 }
@@ -142,8 +146,12 @@ struct SyntheticTasks {
                 indices.reserveCapacity(tokens * k)
                 acts.reserveCapacity(tokens * k)
                 for _ in 0..<tokens {
-                    var row = Set<Int32>()
-                    while row.count < k { row.insert(drawFeature()) }
+                    // An array, not a Set: the row must be the same in every process.
+                    var row: [Int32] = []
+                    while row.count < k {
+                        let f = drawFeature()
+                        if !row.contains(f) { row.append(f) }
+                    }
                     indices += row
                     var values = (0..<k).map { _ in Float(g.next() % 100_000) / 1000 + 0.001 }
                     values.sort(by: >)

@@ -1,0 +1,182 @@
+import Foundation
+import Testing
+@testable import Tokenizer
+
+/// A hand-made tokenizer.json with a few dozen tokens, ids from Hugging Face `tokenizers`;
+/// needs no environment.
+@Suite struct TinyTokenizerTests {
+    static let forms = ["tiny-tokenizer-string-merges.json", "tiny-tokenizer-pair-merges.json"]
+
+    func expectedCases() throws -> [[String: Any]] {
+        try #require(try TestSupport.json("tiny-expected.json")["strings"] as? [[String: Any]])
+    }
+
+    @Test(arguments: forms)
+    func idsMatchHuggingFace(file: String) throws {
+        let tokenizer = try BPETokenizer(tokenizerJSON: TestSupport.fixture(file))
+        var compared = 0
+        for testCase in try expectedCases() {
+            let text = try #require(testCase["text"] as? String)
+            #expect(tokenizer.encode(text) == (try TestSupport.ids(testCase["ids"])), "text: \(text.debugDescription)")
+            compared += 1
+        }
+        print("tiny tokenizer \(file): \(compared) strings compared")
+    }
+
+    @Test func bothMergeFormsGiveTheSameFingerprint() throws {
+        let strings = try BPETokenizer(tokenizerJSON: TestSupport.fixture(Self.forms[0]))
+        let pairs = try BPETokenizer(tokenizerJSON: TestSupport.fixture(Self.forms[1]))
+        #expect(strings.fingerprint == pairs.fingerprint)
+        #expect(strings.fingerprint.count == 64)
+    }
+
+    @Test func decodeMatchesHuggingFaceWithAndWithoutSpecialTokens() throws {
+        let tokenizer = try BPETokenizer(tokenizerJSON: TestSupport.fixture(Self.forms[0]))
+        for testCase in try expectedCases() {
+            let ids = try TestSupport.ids(testCase["ids"])
+            #expect(tokenizer.decode(ids) == testCase["decoded"] as? String)
+            #expect(tokenizer.decode(ids, skipSpecialTokens: true) == testCase["decoded_skip_special"] as? String)
+        }
+    }
+
+    @Test func byteLevelPostProcessorAddsNothing() throws {
+        let tokenizer = try BPETokenizer(tokenizerJSON: TestSupport.fixture(Self.forms[0]))
+        #expect(tokenizer.encode("hello world", addSpecialTokens: true) == tokenizer.encode("hello world"))
+    }
+
+    @Test func vocabularySizeCountsAddedTokens() throws {
+        let tokenizer = try BPETokenizer(tokenizerJSON: TestSupport.fixture(Self.forms[0]))
+        let expected = try #require(try TestSupport.json("tiny-expected.json")["vocab_size"] as? Int)
+        #expect(tokenizer.vocabularySize == expected)
+    }
+
+    @Test func tokenStringsRoundTripThroughIDs() throws {
+        let tokenizer = try BPETokenizer(tokenizerJSON: TestSupport.fixture(Self.forms[0]))
+        #expect(tokenizer.tokenString(for: 0) == "Ġ")
+        #expect(tokenizer.tokenBytes(for: 0) == [0x20])
+        for id in Int32(0)..<Int32(tokenizer.vocabularySize) {
+            let token = try #require(tokenizer.tokenString(for: id))
+            #expect(tokenizer.id(forToken: token) == id)
+        }
+        #expect(tokenizer.tokenString(for: Int32(tokenizer.vocabularySize)) == nil)
+        #expect(tokenizer.id(forToken: "not a token") == nil)
+    }
+
+    @Test func loadAcceptsADirectoryOrAFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tiny-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.copyItem(
+            atPath: TestSupport.fixture(Self.forms[0]), toPath: directory.appendingPathComponent("tokenizer.json").path)
+        let fromDirectory = try BPETokenizer.load(modelDirectoryOrFile: directory.path)
+        let fromFile = try BPETokenizer.load(modelDirectoryOrFile: TestSupport.fixture(Self.forms[0]))
+        #expect(fromDirectory.fingerprint == fromFile.fingerprint)
+    }
+}
+
+/// Bad tokenizer files fail with the file and field named.
+@Suite struct TokenizerJSONErrorTests {
+    func writeVariant(_ edit: (inout [String: Any]) -> Void) throws -> String {
+        var root = try TestSupport.json(TinyTokenizerTests.forms[0])
+        edit(&root)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).json").path
+        try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func loadError(_ path: String) -> String {
+        do {
+            _ = try BPETokenizer(tokenizerJSON: path)
+            return "loaded without error"
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func missingFileIsNamed() {
+        #expect(loadError("/nonexistent/tokenizer.json").contains("/nonexistent/tokenizer.json"))
+    }
+
+    @Test func invalidJSONIsReported() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("broken-\(UUID().uuidString).json").path
+        try Data("{\"model\": ".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(loadError(path).contains("not valid JSON"))
+    }
+
+    @Test func mergeWithUnknownTokenNamesItsIndex() throws {
+        let path = try writeVariant { root in
+            var model = root["model"] as! [String: Any]
+            var merges = model["merges"] as! [Any]
+            merges[3] = "q z"
+            model["merges"] = merges
+            root["model"] = model
+        }
+        let message = loadError(path)
+        #expect(message.contains("model.merges[3]") && message.contains("not in model.vocab"), "\(message)")
+    }
+
+    @Test func otherPreTokenizerPatternIsRefused() throws {
+        let path = try writeVariant { root in
+            root["pre_tokenizer"] = [
+                "type": "Sequence",
+                "pretokenizers": [
+                    ["type": "Split", "pattern": ["Regex": "\\s+"], "behavior": "Isolated", "invert": false],
+                    ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false],
+                ],
+            ]
+        }
+        #expect(loadError(path).contains("not the Qwen2 split pattern"))
+    }
+
+    @Test func unsupportedNormalizerIsRefused() throws {
+        let path = try writeVariant { root in root["normalizer"] = ["type": "Lowercase"] }
+        #expect(loadError(path).contains("normalizer.type"))
+    }
+}
+
+/// Added tokens made of byte-level characters decode through the byte map, as Hugging Face's
+/// ByteLevel decoder does (observed with tokenizers 0.23: "é" → U+FFFD, "Ġx" → " x").
+@Suite struct ByteLevelAddedTokenTests {
+    func tokenizer() throws -> (BPETokenizer, Int32) {
+        var root = try TestSupport.json(TinyTokenizerTests.forms[0])
+        let model = try #require(root["model"] as? [String: Any])
+        let first = Int32(try #require((model["vocab"] as? [String: Any])?.count))
+        root["added_tokens"] = [
+            ["id": first, "content": "é", "special": false, "normalized": false],
+            ["id": first + 1, "content": "Ġx", "special": true, "normalized": false],
+        ]
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("byte-added-\(UUID().uuidString).json").path
+        try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: path))
+        return (try BPETokenizer(tokenizerJSON: path), first)
+    }
+
+    @Test func decodeMapsTheirCharactersToBytes() throws {
+        let (tokenizer, first) = try tokenizer()
+        #expect(tokenizer.decode([first]) == "\u{FFFD}")
+        #expect(tokenizer.decode([3, first + 1, 3]) == "a xa")
+    }
+
+    @Test func encodeMatchesThemInRawText() throws {
+        let (tokenizer, first) = try tokenizer()
+        #expect(tokenizer.encode("aéa Ġx") == [3, first, 3, 0, first + 1])
+    }
+}
+
+/// A merges list naming a pair twice: Hugging Face keeps the later priority
+/// (observed with tokenizers 0.23: merges "h e", "e l", "l l", "h e" split "hell" as h|el|l).
+@Suite struct DuplicateMergeTests {
+    @Test func laterDuplicateSetsThePriority() throws {
+        var root = try TestSupport.json(TinyTokenizerTests.forms[0])
+        var model = try #require(root["model"] as? [String: Any])
+        var vocab = try #require(model["vocab"] as? [String: Any])
+        vocab["el"] = vocab.count
+        model["vocab"] = vocab
+        model["merges"] = ["h e", "e l", "l l", "h e"]
+        root["model"] = model
+        root["added_tokens"] = []
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("dup-\(UUID().uuidString).json").path
+        try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: path))
+        let tokenizer = try BPETokenizer(tokenizerJSON: path)
+        #expect(tokenizer.encode("hell").compactMap { tokenizer.tokenString(for: $0) } == ["h", "el", "l"])
+    }
+}
