@@ -104,7 +104,6 @@ public final class CoordinatorLoop {
         var hello: Hello
         var tasks = 0
         var tokens = 0
-        var busySeconds = 0.0
         var lastHeartbeatSent = 0.0
         var heartbeatSequence: UInt64 = 0
     }
@@ -113,7 +112,8 @@ public final class CoordinatorLoop {
     private var staged: [Int: (attempt: UInt32, chunks: [String: [LatentChunk]])] = [:]
     private var rejectedWorkers = 0
     private var garbageMessages = 0
-    private var assignedAt: [Int: Double] = [:]
+    /// Finished tasks assembled during one pass, committed together with one fsync.
+    private var pendingCommits: [(task: Int, attempt: UInt32, worker: [UInt8], done: TaskDone, committed: CommittedTask)] = []
 
     /// Called after each pass of the loop with the current progress (for `thinklens run`).
     public var onProgress: ((RunProgress) -> Void)?
@@ -142,7 +142,7 @@ public final class CoordinatorLoop {
 
         try FileManager.default.createDirectory(atPath: configuration.outDirectory, withIntermediateDirectories: true)
         try Self.checkOrRecordSettings(configuration)
-        store = try RunStore(outDirectory: configuration.outDirectory)
+        store = try RunStore(outDirectory: configuration.outDirectory, hookpoints: configuration.hookpoints.map(\.name))
         for warning in store.journal.recoveryWarnings { logger.warning("\(warning)") }
         let done = Set(store.committedIDs.compactMap { index[$0] })
         if !done.isEmpty { logger.info("resuming \(configuration.outDirectory): \(done.count) of \(configuration.problems.count) problems already committed") }
@@ -248,6 +248,7 @@ public final class CoordinatorLoop {
                     handled += 1
                     try handle(frames, socket: socket)
                 }
+                try commitPending()
             }
             let now = MonotonicClock.now()
             for (worker, requeued) in scheduler.expire(now: now) {
@@ -404,36 +405,48 @@ public final class CoordinatorLoop {
             _ = scheduler.failed(task, attempt: done.attempt, by: worker, reason: "inconsistent result: \(error)")
             return
         }
-        let outcome: RunStore.CommitOutcome
+        pendingCommits.append((task, done.attempt, worker, done, committed))
+    }
+
+    /// Group commit: everything that finished during this pass becomes durable with one
+    /// fsync; only then do the tasks count as done.
+    private func commitPending() throws {
+        guard !pendingCommits.isEmpty else { return }
+        let batch = pendingCommits
+        pendingCommits.removeAll()
+        let outcomes: [RunStore.CommitOutcome]
         do {
-            outcome = try store.commit(committed)
+            outcomes = try store.commit(batch.map(\.committed))
         } catch {
-            throw CoordinatorError("could not commit \(problem.id) to the journal in \(configuration.outDirectory): \(error). Everything committed before is safe; free disk space and rerun the same command to resume.")
+            throw CoordinatorError("could not commit \(batch.map { configuration.problems[$0.task].id }) to the journal in \(configuration.outDirectory): \(error). Everything committed before is safe; free disk space and rerun the same command to resume.")
         }
-        switch outcome {
-        case .committed, .duplicateIdentical:
-            _ = scheduler.finished(task, attempt: done.attempt, by: worker)
-        case .duplicateDifferent:
-            logger.warning("\(problem.id) was already committed with different content; keeping the first (generation should be deterministic: check the workers' builds)")
-            _ = scheduler.finished(task, attempt: done.attempt, by: worker)
-        case .rejected(let error):
-            logger.warning("\(problem.id) from \(describe(worker)) rejected: \(error)")
-            _ = scheduler.failed(task, attempt: done.attempt, by: worker, reason: "inconsistent result: \(error)")
-            return
-        }
-        progress.done += 1
-        progress.tokens += done.generatedIDs.count
-        if var info = workers[worker] {
-            info.tasks += 1
-            info.tokens += done.generatedIDs.count
-            info.busySeconds += done.timings["total"] ?? 0
-            workers[worker] = info
-            let key = "\(info.hello.workerID)@\(info.hello.host)"
-            var history = workerHistory[key] ?? (info.hello.host, 0, 0, 0)
-            history.tasks += 1
-            history.tokens += done.generatedIDs.count
-            history.seconds += done.timings["total"] ?? 0
-            workerHistory[key] = history
+        for (entry, outcome) in zip(batch, outcomes) {
+            let id = configuration.problems[entry.task].id
+            switch outcome {
+            case .committed, .duplicateIdentical:
+                break
+            case .duplicateDifferent:
+                logger.warning("\(id) was already committed with different content; keeping the first (generation should be deterministic: check the workers' builds)")
+            case .rejected(let error):
+                logger.warning("\(id) from \(describe(entry.worker)) rejected: \(error)")
+                _ = scheduler.failed(entry.task, attempt: entry.attempt, by: entry.worker, reason: "inconsistent result: \(error.reason)")
+                continue
+            }
+            guard scheduler.finished(entry.task, attempt: entry.attempt, by: entry.worker) == .accepted else { continue }
+            let tokens = entry.done.generatedIDs.count
+            progress.done += 1
+            progress.tokens += tokens
+            if var info = workers[entry.worker] {
+                info.tasks += 1
+                info.tokens += tokens
+                workers[entry.worker] = info
+                let key = "\(info.hello.workerID)@\(info.hello.host)"
+                var history = workerHistory[key] ?? (info.hello.host, 0, 0, 0)
+                history.tasks += 1
+                history.tokens += tokens
+                history.seconds += entry.done.timings["total"] ?? 0
+                workerHistory[key] = history
+            }
         }
     }
 

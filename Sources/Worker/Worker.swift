@@ -202,6 +202,9 @@ public final class Worker {
                     liveness.heard(now: MonotonicClock.now())
                     switch message {
                     case .welcome(let welcome):
+                        // Hellos are repeated until one is answered, so several welcomes can
+                        // arrive: only the first opens the session (and grants credit).
+                        if welcomed { break }
                         welcomed = true
                         heartbeatInterval = max(0.05, Double(welcome.heartbeatIntervalMilliseconds) / 1000)
                         liveness = PeerLiveness(heartbeatInterval: heartbeatInterval, liveness: configuration.liveness, now: MonotonicClock.now())
@@ -252,7 +255,7 @@ public final class Worker {
         guard let streamer else { return }
         for id in streamer.activeTaskIDs {
             if let assign = streamerTask(id) {
-                _ = try? socket.send([Message.taskFailed(TaskFailed(taskID: assign.taskID, attempt: assign.attempt, reason: "worker \(configuration.workerID) interrupted; handed back")).encode()], mode: .nonBlocking)
+                _ = try? socket.send([Message.taskFailed(TaskFailed(taskID: assign.taskID, attempt: assign.attempt, reason: "worker interrupted (SIGINT/SIGTERM); task handed back")).encode()], mode: .nonBlocking)
             }
         }
         // Give libzmq a moment to flush before the socket closes with linger 0.

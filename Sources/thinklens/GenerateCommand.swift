@@ -1,16 +1,19 @@
 import ArgumentParser
 import Compute
 import Foundation
+import Tokenizer
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
         abstract: "Generate text with a Qwen2 model and dump hookpoint activations.",
         discussion: """
-        Prints the generated token ids to stdout as they are produced (text once the tokenizer is wired in).
-        With --dump, writes a safetensors file: one float32 tensor [positions, hidden] per hookpoint, named
-        as the hookpoint, plus token_ids (int32 [positions]: the prompt, then every generated token) and
-        is_prompt (uint8 [positions]). Sampling defaults come from the model's generation_config.json.
+        Streams the generated text to stdout as it is produced (token ids with --ids, or when the model
+        directory has no tokenizer.json). With --dump, writes a safetensors file: one float32 tensor
+        [positions, hidden] per hookpoint, named as the hookpoint, plus token_ids (int32 [positions]: the
+        prompt, then every generated token) and is_prompt (uint8 [positions]); with --sae also
+        <hookpoint>.indices (int32 [positions, k]) and <hookpoint>.acts (float32 [positions, k]), the SAE's
+        top-k latents of each position. Sampling defaults come from the model's generation_config.json.
         """
     )
 
@@ -19,8 +22,14 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Hugging Face model directory (config.json, generation_config.json, safetensors weights).")
     var model: String
 
-    @Option(help: "Prompt text (needs the tokenizer).")
+    @Option(help: "Prompt text, tokenized with the model directory's tokenizer.json.")
     var prompt: String?
+
+    @Flag(help: "Wrap --prompt in the DeepSeek-R1 chat format (as a user turn followed by the assistant tag).")
+    var chat = false
+
+    @Flag(help: "Print token ids instead of text.")
+    var ids = false
 
     @Option(help: "Prompt as comma-separated token ids, e.g. 151646,151644,3838.")
     var promptIds: String?
@@ -49,6 +58,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Write the activations and tokens to this safetensors file.")
     var dump: String?
 
+    @Option(help: "sparsify SAE checkpoint directory: adds each hookpoint's top-k latents to the dump.")
+    var sae: String?
+
     @Option(help: "Kernel threads.")
     var threads: Int = 2
 
@@ -60,6 +72,8 @@ struct GenerateCommand: ParsableCommand {
         if let topK, topK < 0 { throw ValidationError("--top-k must be >= 0, got \(topK)") }
         guard threads >= 1 else { throw ValidationError("--threads must be >= 1") }
         if dump != nil && (hookpoints ?? "").isEmpty { throw ValidationError("--dump needs --hookpoints (which activations to write)") }
+        if sae != nil && dump == nil { throw ValidationError("--sae adds latents to the dump: give --dump too") }
+        if chat && prompt == nil { throw ValidationError("--chat wraps --prompt text; it does not apply to --prompt-ids") }
     }
 
     func run() throws {
@@ -69,11 +83,19 @@ struct GenerateCommand: ParsableCommand {
         let model = try Qwen2Model(directory: self.model)
         logger.info("loaded \(self.model): \(model.config.numHiddenLayers) layers, hidden \(model.config.hiddenSize), vocab \(model.config.vocabSize), \(model.weights.matrixBytes / 1_000_000) MB of weights, \(Kernels.threadCount) threads, kernels \(KernelPath.selected) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
 
-        let promptTokens = try parsePrompt(vocab: model.config.vocabSize)
+        let hasTokenizer = FileManager.default.fileExists(atPath: (self.model as NSString).appendingPathComponent("tokenizer.json"))
+        let tokenizer = hasTokenizer ? try BPETokenizer.load(modelDirectoryOrFile: self.model) : nil
+        let promptTokens = try parsePrompt(vocab: model.config.vocabSize, tokenizer: tokenizer)
+        var saes: [Hookpoint: SparseAutoencoder] = [:]
         var hooks: [Hookpoint] = []
         for name in (hookpoints ?? "").split(separator: ",") {
             let hook = try Hookpoint(parsing: name.trimmingCharacters(in: .whitespaces), layerCount: model.config.numHiddenLayers)
             if !hooks.contains(hook) { hooks.append(hook) }
+            if let sae, saes[hook] == nil {
+                let encoder = try SparseAutoencoder(checkpoint: sae, hookpoint: hook.description, expectedDIn: model.config.hiddenSize)
+                encoder.threads = threads
+                saes[hook] = encoder
+            }
         }
         let generation = model.generationConfig
         var sampling = generation.sampling
@@ -88,8 +110,13 @@ struct GenerateCommand: ParsableCommand {
         let recorder = ActivationRecorder(hookpoints: hooks)
         let generator = Generator(model: model, slots: 1, contextCapacity: promptTokens.count + maxNewTokens,
                                   prefillChunk: 128, hookpoints: hooks, sink: hooks.isEmpty ? nil : recorder)
+        var decoder = (ids ? nil : tokenizer)?.streamingDecoder()
         generator.onToken = { _, token in
-            FileHandle.standardOutput.write(Data("\(token) ".utf8))
+            if decoder != nil {
+                FileHandle.standardOutput.write(Data(decoder!.feed(token).utf8))
+            } else {
+                FileHandle.standardOutput.write(Data("\(token) ".utf8))
+            }
         }
         try generator.submit(GenerationRequest(
             id: 0, promptTokens: promptTokens, maxNewTokens: maxNewTokens, sampling: sampling,
@@ -98,19 +125,27 @@ struct GenerateCommand: ParsableCommand {
         let generateStart = Date()
         let results = generator.run()
         let seconds = Date().timeIntervalSince(generateStart)
-        FileHandle.standardOutput.write(Data("\n".utf8))
+        FileHandle.standardOutput.write(Data(((decoder?.finish() ?? "") + "\n").utf8))
         guard let result = results.first else { throw ValidationError("generation produced no result") }
         logger.info("stopped: \(result.stopReason.rawValue) after \(result.generatedTokens.count) tokens (\(promptTokens.count) prompt tokens) in \(String(format: "%.2f", seconds)) s")
 
         if let dump {
-            try writeDump(to: dump, result: result, recorder: recorder, hooks: hooks, hidden: model.config.hiddenSize)
+            try writeDump(to: dump, result: result, recorder: recorder, hooks: hooks, saes: saes, hidden: model.config.hiddenSize)
             logger.info("wrote \(dump)")
         }
     }
 
-    private func parsePrompt(vocab: Int) throws -> [Int32] {
-        if prompt != nil {
-            throw ValidationError("--prompt needs the tokenizer, which is not wired into 'generate' yet; pass token ids with --prompt-ids")
+    private func parsePrompt(vocab: Int, tokenizer: BPETokenizer?) throws -> [Int32] {
+        if let prompt {
+            guard let tokenizer else {
+                throw ValidationError("--prompt needs \(model)/tokenizer.json; pass token ids with --prompt-ids instead")
+            }
+            let tokens = chat ? ChatPrompt(suffix: "").ids(for: prompt, tokenizer: tokenizer) : tokenizer.encode(prompt)
+            guard !tokens.isEmpty else { throw ValidationError("--prompt is empty") }
+            if let bad = tokens.first(where: { Int($0) >= vocab }) {
+                throw ValidationError("the tokenizer gives id \(bad), outside the model's vocabulary of \(vocab): tokenizer.json does not belong to this model")
+            }
+            return tokens
         }
         var tokens: [Int32] = []
         for piece in (promptIds ?? "").split(separator: ",") {
@@ -124,7 +159,8 @@ struct GenerateCommand: ParsableCommand {
         return tokens
     }
 
-    private func writeDump(to path: String, result: GenerationResult, recorder: ActivationRecorder, hooks: [Hookpoint], hidden: Int) throws {
+    private func writeDump(to path: String, result: GenerationResult, recorder: ActivationRecorder, hooks: [Hookpoint],
+                           saes: [Hookpoint: SparseAutoencoder], hidden: Int) throws {
         guard let recording = recorder.recordings[result.id] else { throw ValidationError("no activations were captured") }
         let tokens = result.promptTokens + result.generatedTokens
         var writer = SafeTensorsWriter()
@@ -132,6 +168,11 @@ struct GenerateCommand: ParsableCommand {
             let values = recording.values[hook] ?? []
             precondition(values.count == tokens.count * hidden, "\(hook): \(values.count / max(hidden, 1)) rows for \(tokens.count) positions")
             writer.add(hook.description, shape: [tokens.count, hidden], floats: values)
+            if let sae = saes[hook] {
+                let latents = sae.encode(values, rows: tokens.count)
+                writer.add(hook.description + ".indices", shape: [tokens.count, sae.k], int32s: latents.indices)
+                writer.add(hook.description + ".acts", shape: [tokens.count, sae.k], floats: latents.activations)
+            }
         }
         writer.add("token_ids", shape: [tokens.count], int32s: tokens)
         writer.add("is_prompt", shape: [tokens.count], uint8s: tokens.indices.map { $0 < result.promptTokens.count ? 1 : 0 })

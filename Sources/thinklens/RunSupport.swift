@@ -151,12 +151,16 @@ func readAllowList(_ path: String) throws -> Set<String> {
     }
     var keys: Set<String> = []
     for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-        let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        // '#' is itself a Z85 character, so a line is a key when it is one; only other
+        // lines starting with '#' are comments.
+        let line = raw.trimmingCharacters(in: .whitespaces)
         if line.isEmpty { continue }
-        guard CurveKeyPair.isValidZ85Key(line) else {
-            throw ValidationError("--allow-workers \(path) line \(n + 1): '\(line)' is not a 40-character Z85 public key (use the .pub file written by 'thinklens keygen')")
+        if CurveKeyPair.isValidZ85Key(line) {
+            keys.insert(line)
+            continue
         }
-        keys.insert(line)
+        if line.hasPrefix("#") { continue }
+        throw ValidationError("--allow-workers \(path) line \(n + 1): '\(line)' is not a 40-character Z85 public key (use the .pub file written by 'thinklens keygen'); comment lines start with '#'")
     }
     return keys
 }
