@@ -147,10 +147,10 @@ public enum BundleWriter {
         let featureRows = tables.map { $0.rows() }
         var tokenLists: [TokenCountTable] = []
         var exampleRequests: [Int: [(hookpoint: Int, slot: Int, position: Int)]] = [:]  // by problem ordinal
-        var examples: [[(feature: Int, rank: Int, example: FeatureTable.Example)]] = []
+        var examples: [[ExampleEntry]] = []
         for h in hookpoints.indices {
             tokenLists.append(TokenCountTable(table: tables[h], features: featureRows[h].map(\.feature)))
-            var list: [(feature: Int, rank: Int, example: FeatureTable.Example)] = []
+            var list: [ExampleEntry] = []
             for row in featureRows[h].prefix(exampleFeatures) {
                 for (rank, e) in tables[h].examples(row.feature).enumerated() {
                     exampleRequests[Int(e.problem), default: []].append((h, list.count, Int(e.position)))
@@ -161,7 +161,7 @@ public enum BundleWriter {
         }
 
         // Pass 2.
-        var contexts: [[(problemID: String, tokens: [Int32], center: Int)?]] = examples.map { [(String, [Int32], Int)?](repeating: nil, count: $0.count) }
+        var contexts: [[ExampleContext?]] = examples.map { [ExampleContext?](repeating: nil, count: $0.count) }
         for (ordinal, i) in order.enumerated() {
             let task = try source.task(i)
             DispatchQueue.concurrentPerform(iterations: hookpoints.count) { h in
@@ -175,54 +175,9 @@ public enum BundleWriter {
             }
         }
 
-        // Tables.
         for (h, name) in hookpoints.enumerated() {
-            let dir = tablesDirectory(directory, name)
-            let features = try AtomicFileWriter(path: (dir as NSString).appendingPathComponent("features.csv"))
-            try features.write("feature,tokens,tokens_reasoning,tokens_answer,inferences,inferences_correct,inferences_wrong,top_act_inferences,top_freq_inferences,max_act,mean_act\n")
-            for r in featureRows[h] {
-                try features.write("\(r.feature),\(r.tokens),\(r.tokensReasoning),\(r.tokensAnswer),\(r.inferences),\(r.inferencesCorrect),\(r.inferencesWrong),\(r.topActInferences),\(r.topFreqInferences),\(JSONText.number(r.maxAct)),\(JSONText.number(r.meanAct))\n")
-            }
-            try features.finish()
-
-            let histogramFile = try AtomicFileWriter(path: (dir as NSString).appendingPathComponent("activation_histogram.csv"))
-            try histogramFile.write("bin,lo,hi,count\n")
-            let histogram = tables[h].histogram!
-            for bin in 0..<ActivationHistogram.binCount {
-                let b = histogram.bounds(bin)
-                try histogramFile.write("\(bin),\(JSONText.number(b.lo)),\(JSONText.number(b.hi)),\(histogram.counts[bin])\n")
-            }
-            try histogramFile.finish()
-
-            let tokensFile = try AtomicFileWriter(path: (dir as NSString).appendingPathComponent("feature_tokens.csv"))
-            try tokensFile.write("feature,token,text,count,max_act\n")
-            for r in featureRows[h] {
-                for entry in tables[h].topTokens(r.feature) {
-                    let count = tokenLists[h].count(feature: r.feature, token: entry.token)
-                    try tokensFile.write("\(r.feature),\(entry.token),\(csvField(decoder.tokenText(entry.token), alwaysQuote: true)),\(count),\(JSONText.number(entry.maxAct))\n")
-                }
-            }
-            try tokensFile.finish()
-
-            let examplesFile = try AtomicFileWriter(path: (dir as NSString).appendingPathComponent("examples.jsonl"))
-            for (slot, item) in examples[h].enumerated() {
-                guard let context = contexts[h][slot] else {
-                    throw RunDataError(subject: "hookpoint \(name)", reason: "example of feature \(item.feature) points at a problem the second pass did not see; the source changed while writing")
-                }
-                var line = "{\"feature\":\(item.feature),\"rank\":\(item.rank),\"problem\":"
-                JSONText.appendString(context.problemID, to: &line)
-                line += ",\"position\":\(item.example.position),\"act\":\(JSONText.number(item.example.act))"
-                line += ",\"token\":\(context.tokens[context.center]),\"center\":\(context.center),\"tokens\":["
-                line += context.tokens.map(String.init).joined(separator: ",")
-                line += "],\"token_texts\":["
-                for (n, t) in context.tokens.enumerated() {
-                    if n > 0 { line += "," }
-                    JSONText.appendString(decoder.tokenText(t), to: &line)
-                }
-                line += "]}\n"
-                try examplesFile.write(line)
-            }
-            try examplesFile.finish()
+            try writeTables(in: tablesDirectory(directory, name), hookpoint: name, table: tables[h], rows: featureRows[h],
+                            tokenCounts: tokenLists[h], examples: examples[h], contexts: contexts[h], decoder: decoder)
         }
 
         // Every token id that occurs in the bundle, with its text: what merge and analysis
@@ -272,6 +227,60 @@ public enum BundleWriter {
     }
 
     // MARK: - Pieces
+
+    typealias ExampleEntry = (feature: Int, rank: Int, example: FeatureTable.Example)
+    typealias ExampleContext = (problemID: String, tokens: [Int32], center: Int)
+
+    /// features.csv, activation_histogram.csv, feature_tokens.csv and examples.jsonl of one hookpoint.
+    static func writeTables(in dir: String, hookpoint name: String, table: FeatureTable, rows: [FeatureTable.Row],
+                            tokenCounts: TokenCountTable, examples: [ExampleEntry], contexts: [ExampleContext?],
+                            decoder: TokenTextDecoding) throws {
+        let features = try AtomicFileWriter(path: (dir as NSString).appendingPathComponent("features.csv"))
+        try features.write("feature,tokens,tokens_reasoning,tokens_answer,inferences,inferences_correct,inferences_wrong,top_act_inferences,top_freq_inferences,max_act,mean_act\n")
+        for r in rows {
+            try features.write("\(r.feature),\(r.tokens),\(r.tokensReasoning),\(r.tokensAnswer),\(r.inferences),\(r.inferencesCorrect),\(r.inferencesWrong),\(r.topActInferences),\(r.topFreqInferences),\(JSONText.number(r.maxAct)),\(JSONText.number(r.meanAct))\n")
+        }
+        try features.finish()
+
+        let histogramFile = try AtomicFileWriter(path: (dir as NSString).appendingPathComponent("activation_histogram.csv"))
+        try histogramFile.write("bin,lo,hi,count\n")
+        let histogram = table.histogram!
+        for bin in 0..<ActivationHistogram.binCount {
+            let b = histogram.bounds(bin)
+            try histogramFile.write("\(bin),\(JSONText.number(b.lo)),\(JSONText.number(b.hi)),\(histogram.counts[bin])\n")
+        }
+        try histogramFile.finish()
+
+        let tokensFile = try AtomicFileWriter(path: (dir as NSString).appendingPathComponent("feature_tokens.csv"))
+        try tokensFile.write("feature,token,text,count,max_act\n")
+        for r in rows {
+            for entry in table.topTokens(r.feature) {
+                let count = tokenCounts.count(feature: r.feature, token: entry.token)
+                try tokensFile.write("\(r.feature),\(entry.token),\(csvField(decoder.tokenText(entry.token), alwaysQuote: true)),\(count),\(JSONText.number(entry.maxAct))\n")
+            }
+        }
+        try tokensFile.finish()
+
+        let examplesFile = try AtomicFileWriter(path: (dir as NSString).appendingPathComponent("examples.jsonl"))
+        for (slot, item) in examples.enumerated() {
+            guard let context = contexts[slot] else {
+                throw RunDataError(subject: "hookpoint \(name)", reason: "example of feature \(item.feature) points at a problem the second pass did not see; the source changed while writing")
+            }
+            var line = "{\"feature\":\(item.feature),\"rank\":\(item.rank),\"problem\":"
+            JSONText.appendString(context.problemID, to: &line)
+            line += ",\"position\":\(item.example.position),\"act\":\(JSONText.number(item.example.act))"
+            line += ",\"token\":\(context.tokens[context.center]),\"center\":\(context.center),\"tokens\":["
+            line += context.tokens.map(String.init).joined(separator: ",")
+            line += "],\"token_texts\":["
+            for (n, t) in context.tokens.enumerated() {
+                if n > 0 { line += "," }
+                JSONText.appendString(decoder.tokenText(t), to: &line)
+            }
+            line += "]}\n"
+            try examplesFile.write(line)
+        }
+        try examplesFile.finish()
+    }
 
     static func path(_ directory: String, _ file: String) -> String {
         (directory as NSString).appendingPathComponent(file)
