@@ -14,7 +14,10 @@ $THINKLENS_GSM8K_DIR. Steps:
                         in the order: for each split (train, test), for each problem:
                         question, answer, chat(question)
    reference-ids.json   full ids (and decoded text) for the hard strings and random strings,
-                        chat prompts, and decode cases (random byte-token sequences with
+                        chat prompts (with and without "<think>\n"), ids with the
+                        post-processor's BOS, Unicode probes (characters from every Unicode
+                        version, since Hugging Face's regex knows Unicode 16 and its NFC
+                        Unicode 9), and decode cases (random byte-token sequences with
                         invalid UTF-8, special and unknown ids) with their decoded text
    tiny-*.json          a hand-made tokenizer.json (few dozen tokens) in both merges forms,
                         and tiny-expected.json with ids from `tokenizers`

@@ -62,6 +62,21 @@ import Testing
         #expect(tokenizer.id(forToken: "not a token") == nil)
     }
 
+    @Test func tokenizerConfigBesideTheFileNamesEOSAndBOS() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tiny-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.copyItem(
+            atPath: TestSupport.fixture(Self.forms[0]), toPath: directory.appendingPathComponent("tokenizer.json").path)
+        let config = directory.appendingPathComponent("tokenizer_config.json")
+        try Data(#"{"eos_token": "<tiny>", "bos_token": {"content": "[L]"}}"#.utf8).write(to: config)
+        let tokenizer = try BPETokenizer.load(modelDirectoryOrFile: directory.path)
+        #expect(tokenizer.eosID == tokenizer.id(forToken: "<tiny>"))
+        #expect(tokenizer.bosID == tokenizer.id(forToken: "[L]"))
+        try Data(#"{"eos_token": "<missing>"}"#.utf8).write(to: config)
+        #expect(throws: TokenizerError.self) { try BPETokenizer.load(modelDirectoryOrFile: directory.path) }
+    }
+
     @Test func loadAcceptsADirectoryOrAFile() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tiny-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
