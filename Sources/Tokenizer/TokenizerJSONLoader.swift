@@ -28,9 +28,9 @@ extension BPETokenizer {
         try parser.checkPreTokenizer()
         let addedTokens = try parser.addedTokens()
         try parser.checkDecoder()
-        let model = try parser.model(addedTokens: addedTokens)
+        let (model, addedWithIDs) = try parser.model(addedTokens: addedTokens)
         let (prefix, suffix) = try parser.postProcessorSingleTemplate()
-        self.init(model: model, addedTokens: addedTokens, normalizesNFC: nfc)
+        self.init(model: model, addedTokens: addedWithIDs, normalizesNFC: nfc)
         specialPrefix = prefix
         specialSuffix = suffix
     }
@@ -150,7 +150,8 @@ private struct TokenizerJSONParser {
         }
     }
 
-    func model(addedTokens: [AddedToken]) throws -> BytePairModel {
+    /// The BPE model, and the added tokens with the ids Hugging Face gives them.
+    func model(addedTokens: [AddedToken]) throws -> (BytePairModel, [AddedToken]) {
         guard let model = root["model"] as? [String: Any] else { throw fail("model", "missing or not an object") }
         if let type = model["type"] as? String, type != "BPE" {
             throw fail("model.type", "\"\(type)\" is not supported (only BPE)")
@@ -219,6 +220,31 @@ private struct TokenizerJSONParser {
             merges.append(Merge(left: leftID, right: rightID, merged: mergedID))
         }
         let ignoreMerges = model["ignore_merges"] as? Bool ?? false
-        return BytePairModel(tokenBytes: tokenBytes, idsByBytes: idsByBytes, merges: merges, ignoreMerges: ignoreMerges)
+        let bpe = BytePairModel(tokenBytes: tokenBytes, idsByBytes: idsByBytes, merges: merges, ignoreMerges: ignoreMerges)
+        return (bpe, TokenizerJSONParser.huggingFaceIDs(for: addedTokens, vocabulary: idsByString))
+    }
+
+    /// The ids Hugging Face gives added tokens when it reads a tokenizer.json: it ignores the
+    /// declared "id" and adds the tokens in file order, each taking its id in model.vocab
+    /// when its content is there, else the next id after the vocabulary and the added
+    /// tokens so far; a repeated content keeps its first id. For consistent files (every
+    /// DeepSeek/Qwen one) this is the declared id.
+    static func huggingFaceIDs(for tokens: [AddedToken], vocabulary: [String: Int32]) -> [AddedToken] {
+        var assigned: [AddedToken] = []
+        var seen = Set<String>()
+        var largest: Int32?
+        let vocabularyCount = Int32(vocabulary.count)
+        for var token in tokens where seen.insert(token.content).inserted {
+            if let id = vocabulary[token.content] {
+                token.id = id
+            } else if let top = largest, top >= vocabularyCount {
+                token.id = top + 1
+            } else {
+                token.id = vocabularyCount
+            }
+            largest = max(largest ?? token.id, token.id)
+            assigned.append(token)
+        }
+        return assigned
     }
 }
