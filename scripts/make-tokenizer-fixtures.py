@@ -23,6 +23,11 @@ $THINKLENS_GSM8K_DIR. Steps:
                         and tiny-expected.json with ids from `tokenizers`
 
 usage: /work/venv/bin/python scripts/make-tokenizer-fixtures.py
+       /work/venv/bin/python scripts/make-tokenizer-fixtures.py --check-binary .build/release/thinklens
+           (no fixtures written: runs `thinklens tokenize` on ~1M strings, every Unicode
+           scalar in letter/number/other probes, every scalar with a combining class or a
+           canonical decomposition, random Unicode strings and random id lists, and
+           compares ids and decoded text with `tokenizers`)
 """
 import base64
 import hashlib
@@ -322,5 +327,54 @@ def _byte_id(tok, byte):
     return tok.token_to_id(dict(zip(printable, map(chr, chars)))[byte])
 
 
+def check_binary(binary):
+    """Exhaustive and random comparison of `thinklens tokenize` with tokenizers."""
+    global DEMO_JSON
+    temp = tempfile.mkdtemp(prefix="thinklens-tok-check-")
+    DEMO_JSON = build_demo(temp, "string")
+    reference = tokenizers.Tokenizer.from_file(DEMO_JSON)
+    rng = random.Random(11)
+    assigned = [cp for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF
+                and unicodedata.category(chr(cp)) != "Cn"]
+    strings = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF or cp in (10, 13):
+            continue
+        c = chr(cp)
+        # Python's own Unicode data is older than both sides', so probe every scalar of the
+        # planes where new characters land, and a sample of the unassigned rest.
+        if cp < 0x20000 or unicodedata.category(c) != "Cn" or cp % 97 == 0:
+            strings += ["a" + c + "a", "!" + c + "!", "1" + c + " "]
+        if unicodedata.combining(c):
+            strings += ["x" + c + "\u0323", "x\u0301" + c, "e" + c + "\u0301"]
+        decomposed = unicodedata.normalize("NFD", c)
+        if decomposed != c:
+            strings += [decomposed, decomposed + "\u0323\u0301"]
+    pieces = [" ", "  ", "\n", "\r\n", "\t", "'", "'s", "'S", "'LL", "'ſ", "<think>", "</think>", "<｜User｜>",
+              "1", "a", " a", "\u00a0", "\u3000", "\u2028", "\u0085", "\u200d", "\u0301", "e\u0301", "\ufeff"]
+    for _ in range(60000):
+        strings.append("".join(chr(rng.choice(assigned)) if rng.random() < 0.4 else rng.choice(pieces)
+                               for _ in range(rng.randint(1, 12))))
+    stdin = "".join(json.dumps(s) + "\n" for s in strings).encode()
+    run = subprocess.run([binary, "tokenize", "--model", DEMO_JSON], input=stdin, capture_output=True, check=True)
+    got = [json.loads(line) for line in run.stdout.decode().splitlines()]
+    expected = [e.ids for e in reference.encode_batch(strings, add_special_tokens=False)]
+    bad = [s for s, a, b in zip(strings, expected, got) if a != b]
+    print(f"encode: {len(strings)} strings, {len(bad)} differ", file=sys.stderr)
+    for s in bad[:5]:
+        print(f"  {[hex(ord(c)) for c in s]}", file=sys.stderr)
+    id_lists = [[rng.randrange(0, 151700) for _ in range(rng.randint(1, 10))] for _ in range(10000)]
+    stdin = "".join(json.dumps(ids) + "\n" for ids in id_lists).encode()
+    run = subprocess.run([binary, "tokenize", "--model", DEMO_JSON, "--decode"], input=stdin, capture_output=True,
+                         check=True)
+    decoded = [json.loads(line) for line in run.stdout.decode().splitlines()]
+    bad_decodes = [ids for ids, text in zip(id_lists, decoded)
+                   if reference.decode(ids, skip_special_tokens=False) != text]
+    print(f"decode: {len(id_lists)} id lists, {len(bad_decodes)} differ", file=sys.stderr)
+    sys.exit(1 if bad or bad_decodes else 0)
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--check-binary":
+        check_binary(sys.argv[2])
     main()
