@@ -241,7 +241,7 @@ public final class BPETokenizer: @unchecked Sendable {
     public func id(forToken token: String) -> Int32? {
         if let id = addedByContent[token] { return id }
         guard let bytes = ByteLevel.bytes(forVisible: token) else { return nil }
-        return model.idsByBytes[bytes]
+        return model.idsByBytes.id(for: bytes)
     }
 
     public func isSpecialToken(_ id: Int32) -> Bool {
