@@ -43,10 +43,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(name: "Report", dependencies: ["Coordinator", "Compute"]),
         .executableTarget(
             name: "thinklens",
             dependencies: [
-                "Protocol", "Transport", "Compute", "Tokenizer", "GSM8K", "Worker", "Coordinator",
+                "Protocol", "Transport", "Compute", "Tokenizer", "GSM8K", "Worker", "Coordinator", "Report",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -56,6 +57,7 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Protocol"]),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "CKernels"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GSM8K"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Coordinator", "Compute"]),
         .testTarget(name: "RunTests", dependencies: ["Worker", "Coordinator", "Protocol", "Transport", "Compute", "Tokenizer", "GSM8K"]),
     ],
     swiftLanguageModes: [.v5]

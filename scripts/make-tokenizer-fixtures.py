@@ -14,12 +14,20 @@ $THINKLENS_GSM8K_DIR. Steps:
                         in the order: for each split (train, test), for each problem:
                         question, answer, chat(question)
    reference-ids.json   full ids (and decoded text) for the hard strings and random strings,
-                        chat prompts, and decode cases (random byte-token sequences with
+                        chat prompts (with and without "<think>\n"), ids with the
+                        post-processor's BOS, Unicode probes (characters from every Unicode
+                        version, since Hugging Face's regex knows Unicode 16 and its NFC
+                        Unicode 9), and decode cases (random byte-token sequences with
                         invalid UTF-8, special and unknown ids) with their decoded text
    tiny-*.json          a hand-made tokenizer.json (few dozen tokens) in both merges forms,
                         and tiny-expected.json with ids from `tokenizers`
 
 usage: /work/venv/bin/python scripts/make-tokenizer-fixtures.py
+       /work/venv/bin/python scripts/make-tokenizer-fixtures.py --check-binary .build/release/thinklens
+           (no fixtures written: runs `thinklens tokenize` on ~1M strings, every Unicode
+           scalar in letter/number/other probes, every scalar with a combining class or a
+           canonical decomposition, random Unicode strings and random id lists, and
+           compares ids and decoded text with `tokenizers`)
 """
 import base64
 import hashlib
@@ -76,6 +84,22 @@ def random_strings(count, seed):
                  "\u200d", "\ufe0f", "½", "²", "Ⅷ", "١", "ǅ", "'S", "'ll", "'RE", "<think>", "</think>", "<｜User｜>",
                  "<｜Assistant｜>", "<|EOT|>", "\r\n", "  ", "   "])
     return ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(count)]
+
+
+# Ranges with characters from many Unicode versions, letters and combining marks among
+# them: Hugging Face's regex knows Unicode 16.0 and its NFC Unicode 9.0, so these pin down
+# how characters newer than each behave.
+UNICODE_PROBE_RANGES = [(0x0800, 0x0900), (0x1AB0, 0x1B00), (0x1DC0, 0x1E00), (0x10EC0, 0x10F00),
+                        (0x11380, 0x11400), (0x16100, 0x16140), (0x16D40, 0x16D80)]
+
+
+def unicode_probe_strings():
+    strings = []
+    for low, high in UNICODE_PROBE_RANGES:
+        for cp in range(low, high):
+            c = chr(cp)
+            strings += ["a" + c + "a", "x" + c + "\u0323", "x\u0301" + c]
+    return strings + ["\U0001611E\U0001611E", "\U0001611E\U0001611F", "\U00016D63\U00016D67"]
 
 
 def id_hash(ids):
@@ -193,7 +217,8 @@ def main():
             plain += [row["question"], row["answer"]]
             chats.append(chat(row["question"]))
     randoms = random_strings(400, seed=4)
-    everything = plain + chats + HARD_STRINGS + randoms + [chat(s) for s in HARD_STRINGS]
+    probes = unicode_probe_strings()
+    everything = plain + chats + HARD_STRINGS + randoms + [chat(s) for s in HARD_STRINGS] + probes
 
     def encode_all(tok, texts):
         return [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
@@ -207,7 +232,8 @@ def main():
                 [auto.encode(s, add_special_tokens=False) for s in everything])
     # tiktoken has no normalizer: give it NFC text (with added tokens, segments are
     # normalized separately, so only compare where that is the same thing).
-    nfc_ok = [s for s in everything if unicodedata.normalize("NFC", s) == s]
+    # The Unicode probes test Hugging Face's own Unicode versions, which tiktoken need not share.
+    nfc_ok = [s for s in everything[:len(everything) - len(probes)] if unicodedata.normalize("NFC", s) == s]
     index = {s: i for i, s in enumerate(everything)}
     check_equal("tiktoken (Qwen2 pattern, added tokens as specials)", nfc_ok, [ref_ids[index[s]] for s in nfc_ok],
                 [encoding.encode(s, allowed_special="all") for s in nfc_ok])
@@ -254,6 +280,7 @@ def main():
                     for s in strings],
         "chat": [{"question": s, "think_prefix": think, "ids": reference.encode(chat(s, think), add_special_tokens=False).ids}
                  for s in HARD_STRINGS[:40] for think in (False, True)],
+        "unicode_probes": [{"text": s, "ids": ref_ids[index[s]]} for s in probes],
         "with_special_tokens": [{"text": s, "ids": reference.encode(s, add_special_tokens=True).ids}
                                 for s in HARD_STRINGS[:20]],
         "decode": decode_cases,
@@ -300,5 +327,54 @@ def _byte_id(tok, byte):
     return tok.token_to_id(dict(zip(printable, map(chr, chars)))[byte])
 
 
+def check_binary(binary):
+    """Exhaustive and random comparison of `thinklens tokenize` with tokenizers."""
+    global DEMO_JSON
+    temp = tempfile.mkdtemp(prefix="thinklens-tok-check-")
+    DEMO_JSON = build_demo(temp, "string")
+    reference = tokenizers.Tokenizer.from_file(DEMO_JSON)
+    rng = random.Random(11)
+    assigned = [cp for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF
+                and unicodedata.category(chr(cp)) != "Cn"]
+    strings = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF or cp in (10, 13):
+            continue
+        c = chr(cp)
+        # Python's own Unicode data is older than both sides', so probe every scalar of the
+        # planes where new characters land, and a sample of the unassigned rest.
+        if cp < 0x20000 or unicodedata.category(c) != "Cn" or cp % 97 == 0:
+            strings += ["a" + c + "a", "!" + c + "!", "1" + c + " "]
+        if unicodedata.combining(c):
+            strings += ["x" + c + "\u0323", "x\u0301" + c, "e" + c + "\u0301"]
+        decomposed = unicodedata.normalize("NFD", c)
+        if decomposed != c:
+            strings += [decomposed, decomposed + "\u0323\u0301"]
+    pieces = [" ", "  ", "\n", "\r\n", "\t", "'", "'s", "'S", "'LL", "'ſ", "<think>", "</think>", "<｜User｜>",
+              "1", "a", " a", "\u00a0", "\u3000", "\u2028", "\u0085", "\u200d", "\u0301", "e\u0301", "\ufeff"]
+    for _ in range(60000):
+        strings.append("".join(chr(rng.choice(assigned)) if rng.random() < 0.4 else rng.choice(pieces)
+                               for _ in range(rng.randint(1, 12))))
+    stdin = "".join(json.dumps(s) + "\n" for s in strings).encode()
+    run = subprocess.run([binary, "tokenize", "--model", DEMO_JSON], input=stdin, capture_output=True, check=True)
+    got = [json.loads(line) for line in run.stdout.decode().splitlines()]
+    expected = [e.ids for e in reference.encode_batch(strings, add_special_tokens=False)]
+    bad = [s for s, a, b in zip(strings, expected, got) if a != b]
+    print(f"encode: {len(strings)} strings, {len(bad)} differ", file=sys.stderr)
+    for s in bad[:5]:
+        print(f"  {[hex(ord(c)) for c in s]}", file=sys.stderr)
+    id_lists = [[rng.randrange(0, 151700) for _ in range(rng.randint(1, 10))] for _ in range(10000)]
+    stdin = "".join(json.dumps(ids) + "\n" for ids in id_lists).encode()
+    run = subprocess.run([binary, "tokenize", "--model", DEMO_JSON, "--decode"], input=stdin, capture_output=True,
+                         check=True)
+    decoded = [json.loads(line) for line in run.stdout.decode().splitlines()]
+    bad_decodes = [ids for ids, text in zip(id_lists, decoded)
+                   if reference.decode(ids, skip_special_tokens=False) != text]
+    print(f"decode: {len(id_lists)} id lists, {len(bad_decodes)} differ", file=sys.stderr)
+    sys.exit(1 if bad or bad_decodes else 0)
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--check-binary":
+        check_binary(sys.argv[2])
     main()

@@ -80,6 +80,9 @@ static void kernel_avx2(size_t kc, const float *a, const float *b, float *c, siz
     } else {
         c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
     }
+#if defined(__clang__)
+#pragma clang loop unroll_count(4)
+#endif
     for (size_t t = 0; t < kc; t++) {
         __m256 b0 = _mm256_loadu_ps(b + t * TL_SAE_NR);
         __m256 b1 = _mm256_loadu_ps(b + t * TL_SAE_NR + 8);

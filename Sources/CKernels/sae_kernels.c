@@ -2,6 +2,7 @@
 #include "sae_gemm.h"
 #include "cpu_features.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -123,16 +124,52 @@ static void topk_fold_avx2(const float *pre, size_t strip_stride, size_t rows, s
 }
 #endif
 
-void tl_sae_topk_fold(const float *pre, size_t strip_stride, size_t rows, size_t cols,
-                      const float *bias, int32_t first_latent, int k,
-                      float *values, int32_t *indices, int32_t *filled) {
+typedef struct {
+    const float *pre;
+    size_t strip_stride, first_row, end_row, cols;
+    const float *bias;
+    int32_t first_latent;
+    int k;
+    float *values;
+    int32_t *indices, *filled;
+} fold_job;
+
+static void *run_fold(void *arg) {
+    const fold_job *j = (const fold_job *)arg;
+    size_t rows = j->end_row - j->first_row;
+    // Rows are independent: shift the pointers so the kernels see rows 0..<rows.
+    const float *pre = j->pre + j->first_row * TL_SAE_NR;
+    float *values = j->values + j->first_row * (size_t)j->k;
+    int32_t *indices = j->indices + j->first_row * (size_t)j->k;
+    int32_t *filled = j->filled + j->first_row;
 #ifdef TL_SAE_X86
     if (tl_cpu_has_avx2_fma()) {
-        topk_fold_avx2(pre, strip_stride, rows, cols, bias, first_latent, k, values, indices, filled);
-        return;
+        topk_fold_avx2(pre, j->strip_stride, rows, j->cols, j->bias, j->first_latent, j->k, values, indices, filled);
+        return NULL;
     }
 #endif
-    topk_fold_portable(pre, strip_stride, rows, cols, bias, first_latent, k, values, indices, filled);
+    topk_fold_portable(pre, j->strip_stride, rows, j->cols, j->bias, j->first_latent, j->k, values, indices, filled);
+    return NULL;
+}
+
+void tl_sae_topk_fold(const float *pre, size_t strip_stride, size_t rows, size_t cols,
+                      const float *bias, int32_t first_latent, int k,
+                      float *values, int32_t *indices, int32_t *filled, int threads) {
+    if (threads < 1) threads = 1;
+    if ((size_t)threads > rows) threads = rows > 0 ? (int)rows : 1;
+    if (threads > 16) threads = 16;
+    fold_job jobs[16];
+    pthread_t ids[16];
+    int started[16] = {0};
+    for (int t = 0; t < threads; t++)
+        jobs[t] = (fold_job){pre, strip_stride, rows * (size_t)t / (size_t)threads, rows * (size_t)(t + 1) / (size_t)threads,
+                             cols, bias, first_latent, k, values, indices, filled};
+    for (int t = 1; t < threads; t++) started[t] = pthread_create(&ids[t], NULL, run_fold, &jobs[t]) == 0;
+    run_fold(&jobs[0]);
+    for (int t = 1; t < threads; t++) {
+        if (started[t]) pthread_join(ids[t], NULL);
+        else run_fold(&jobs[t]);
+    }
 }
 
 void tl_sae_topk_finish(float *values, int32_t *indices, const int32_t *filled,

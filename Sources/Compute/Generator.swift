@@ -53,7 +53,7 @@ public final class Generator {
     public let model: Qwen2Model
     public let workspace: Qwen2Workspace
     public let hookpoints: [Hookpoint]
-    public weak var sink: ActivationSink?
+    public var sink: ActivationSink?
     /// Called for every generated token as soon as it is chosen: (request id, token).
     public var onToken: ((Int, Int32) -> Void)?
     /// Called once per finished sequence, after its last token's forward pass.

@@ -136,6 +136,12 @@ public final class SparseAutoencoder: @unchecked Sendable {
         self.fingerprint = computeFingerprint()
     }
 
+    /// Opens several hookpoints of one checkpoint, in the order given (e.g. a worker's
+    /// layers.5.mlp, layers.10.mlp, layers.20.mlp); the first failure is thrown.
+    public static func load(checkpoint: String, hookpoints: [String], expectedDIn: Int? = nil) throws -> [SparseAutoencoder] {
+        try hookpoints.map { try SparseAutoencoder(checkpoint: checkpoint, hookpoint: $0, expectedDIn: expectedDIn) }
+    }
+
     /// Hookpoint folders (those with a cfg.json) in a checkpoint directory, sorted.
     public static func hookpoints(in checkpoint: String) -> [String] {
         let fm = FileManager.default
@@ -145,6 +151,8 @@ public final class SparseAutoencoder: @unchecked Sendable {
         }.sorted()
     }
 
+    /// 4096 latents: a [400, 4096] pre-activation block is 6.6 MB, and fewer, larger passes
+    /// start fewer threads. The same for F32 and BF16, since bf16 is widened while packing.
     public static func defaultLatentPanel(dtype: TensorDType) -> Int { 4096 }
 
     // MARK: - Encoding
@@ -287,7 +295,7 @@ public final class SparseAutoencoder: @unchecked Sendable {
                 switch activation {
                 case .topk:
                     tl_sae_topk_fold(ws.pre, stripStride, m, width, bias.baseAddress! + panelStart, Int32(panelStart), Int32(k),
-                                     activations, indices, ws.filled)
+                                     activations, indices, ws.filled, Int32(threads))
                 case .groupmax:
                     tl_sae_groupmax_fold(ws.pre, stripStride, m, width, bias.baseAddress! + panelStart, Int32(panelStart),
                                          Int32(numLatents / k), Int32(k), ws.groupBest, ws.groupIndex)

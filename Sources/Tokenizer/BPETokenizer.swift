@@ -7,7 +7,8 @@ import Foundation
 /// 1. added tokens with `normalized: false` are matched in the raw text;
 /// 2. each remaining segment is NFC-normalized, then added tokens with `normalized: true` are matched;
 /// 3. what remains is split by the Qwen2 pattern, and each piece's bytes are merged by BPE.
-/// No BOS/EOS is added: prompts spell them out (see `ChatPrompt`).
+/// `encode(_:)` adds no BOS/EOS: prompts spell them out (see `ChatPrompt`);
+/// `encode(_:addSpecialTokens: true)` applies the file's TemplateProcessing post-processor.
 ///
 /// Thread safety: encode/decode may be called from several threads; the word cache is used
 /// by one caller at a time and the others encode without it.
@@ -21,7 +22,7 @@ public final class BPETokenizer: @unchecked Sendable {
     private let addedByContent: [String: Int32]
     /// isSpecial[id] for ids below vocabularySize.  [vocabularySize]
     private let isSpecial: [Bool]
-    /// Raw bytes per id, added tokens included (their UTF-8 content).  [vocabularySize]
+    /// The bytes decode gives per id, added tokens included; empty for unknown ids.  [vocabularySize]
     private let bytesByID: [[UInt8]]
     private let normalizesNFC: Bool
 
@@ -36,8 +37,10 @@ public final class BPETokenizer: @unchecked Sendable {
     /// flags) and the normalizer. A tokenizer.json and the tiktoken file it was built from
     /// have the same fingerprint.
     public let fingerprint: String
-    public private(set) var eosID: Int32?
-    public private(set) var bosID: Int32?
+    /// From tokenizer_config.json's eos_token / bos_token when `load` finds one beside
+    /// tokenizer.json, else the added token named like DeepSeek's (or Qwen's <|endoftext|>).
+    public internal(set) var eosID: Int32?
+    public internal(set) var bosID: Int32?
     /// What the post-processor (TemplateProcessing) adds around a single sequence when
     /// `encode(_:addSpecialTokens: true)` is asked for, e.g. DeepSeek's BOS.
     var specialPrefix: [Int32] = []
@@ -89,9 +92,31 @@ public final class BPETokenizer: @unchecked Sendable {
             guard FileManager.default.fileExists(atPath: file) else {
                 throw TokenizerError.file(path, "directory has no tokenizer.json", fix: "pass the model directory that holds tokenizer.json")
             }
-            return try BPETokenizer(tokenizerJSON: file)
+            let tokenizer = try BPETokenizer(tokenizerJSON: file)
+            try tokenizer.readSpecialTokenNames(
+                configPath: (path as NSString).appendingPathComponent("tokenizer_config.json"))
+            return tokenizer
         }
         return try BPETokenizer(tokenizerJSON: path)
+    }
+
+    /// Takes eos_token / bos_token from a tokenizer_config.json, when there is one.
+    private func readSpecialTokenNames(configPath: String) throws {
+        guard let data = FileManager.default.contents(atPath: configPath) else { return }
+        guard let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw TokenizerError.file(configPath, "is not a JSON object")
+        }
+        func tokenName(_ key: String) -> String? {
+            // Either "<eos>" or {"content": "<eos>", ...}.
+            (config[key] as? String) ?? ((config[key] as? [String: Any])?["content"] as? String)
+        }
+        for (key, assign) in [("eos_token", { (id: Int32) in self.eosID = id }), ("bos_token", { self.bosID = $0 })] {
+            guard let name = tokenName(key) else { continue }
+            guard let id = id(forToken: name) else {
+                throw TokenizerError.file(configPath, "\(key) \"\(name)\" is not a token of tokenizer.json")
+            }
+            assign(id)
+        }
     }
 
     // MARK: Encoding
@@ -216,7 +241,7 @@ public final class BPETokenizer: @unchecked Sendable {
     public func id(forToken token: String) -> Int32? {
         if let id = addedByContent[token] { return id }
         guard let bytes = ByteLevel.bytes(forVisible: token) else { return nil }
-        return model.idsByBytes[bytes]
+        return model.idsByBytes.id(for: bytes)
     }
 
     public func isSpecialToken(_ id: Int32) -> Bool {

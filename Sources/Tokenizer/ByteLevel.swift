@@ -24,20 +24,25 @@ enum ByteLevel {
     }()
 
     /// The byte a byte-level character stands for, or nil for any other character.
+    @inline(__always)
     static func byte(for scalar: Unicode.Scalar) -> UInt8? {
-        scalarToByte[scalar.value]
+        guard scalar.value < UInt32(scalarToByte.count) else { return nil }
+        let b = scalarToByte[Int(scalar.value)]
+        return b < 0 ? nil : UInt8(b)
     }
 
-    private static let scalarToByte: [UInt32: UInt8] = {
-        var map: [UInt32: UInt8] = [:]
-        for (b, scalar) in byteToScalar.enumerated() { map[scalar.value] = UInt8(b) }
-        return map
+    /// scalarToByte[c] = the byte character c stands for, or -1; the map's characters are
+    /// all below U+0144.  [0x144]
+    private static let scalarToByte: [Int16] = {
+        var table = [Int16](repeating: -1, count: 0x144)
+        for (b, scalar) in byteToScalar.enumerated() { table[Int(scalar.value)] = Int16(b) }
+        return table
     }()
 
     /// The raw bytes a vocabulary string stands for; nil when it has a character outside the map.
-    static func bytes(forVisible token: String) -> [UInt8]? {
+    static func bytes<S: StringProtocol>(forVisible token: S) -> [UInt8]? {
         var out: [UInt8] = []
-        out.reserveCapacity(token.unicodeScalars.count)
+        out.reserveCapacity(token.utf8.count)
         for scalar in token.unicodeScalars {
             guard let b = byte(for: scalar) else { return nil }
             out.append(b)

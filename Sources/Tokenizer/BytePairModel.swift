@@ -18,15 +18,15 @@ struct BytePairModel {
     let table: MergeTable
     /// Hugging Face's `ignore_merges`: a word that is itself a token skips merging.
     let ignoreMerges: Bool
-    let idsByBytes: [[UInt8]: Int32]
+    let idsByBytes: TokenIndex
 
-    init(tokenBytes: [[UInt8]], idsByBytes: [[UInt8]: Int32], merges: [Merge], ignoreMerges: Bool) {
+    init(tokenBytes: [[UInt8]], idsByBytes: TokenIndex, merges: [Merge], ignoreMerges: Bool) {
         self.tokenBytes = tokenBytes
         self.idsByBytes = idsByBytes
         self.merges = merges
         self.ignoreMerges = ignoreMerges
         var byteTokens = [Int32](repeating: -1, count: 256)
-        for b in 0..<256 { byteTokens[b] = idsByBytes[[UInt8(b)]] ?? -1 }
+        for b in 0..<256 { byteTokens[b] = idsByBytes.id(for: [UInt8(b)]) ?? -1 }
         self.byteTokens = byteTokens
         var table = MergeTable(expectedCount: merges.count)
         for (priority, merge) in merges.enumerated() {
@@ -42,7 +42,7 @@ struct BytePairModel {
             if id >= 0 { ids.append(id) }
             return
         }
-        if ignoreMerges, let id = idsByBytes[Array(piece)] {
+        if ignoreMerges, let id = idsByBytes.id(for: piece) {
             ids.append(id)
             return
         }

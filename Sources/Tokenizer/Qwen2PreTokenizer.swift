@@ -8,6 +8,10 @@
 /// U+0009–000D, U+0085 and Z*, the same set). Case-insensitive matching folds ſ (U+017F)
 /// to s, so "'ſ" is a contraction. Every character falls in some alternative, so the
 /// pieces cover the text; with `Isolated` behaviour each match is its own piece.
+///
+/// Hugging Face's Oniguruma knows Unicode 16.0; the standard library may know a newer
+/// version. Characters assigned later are unassigned to Oniguruma, so they count as
+/// "other" here too (checked over every scalar against tokenizers 0.23.3).
 enum Qwen2PreTokenizer {
     /// The exact pattern string this scanner implements; tokenizer.json must carry this one.
     static let pattern =
@@ -27,8 +31,24 @@ enum Qwen2PreTokenizer {
         }
     }
 
+    /// Classes of the Basic Multilingual Plane, computed once.  [65536]
+    private static let bmpClasses: [CharacterClass] = (0..<0x10000).map { value in
+        Unicode.Scalar(UInt32(value)).map(computeClass) ?? .other
+    }
+
     static func characterClass(of scalar: Unicode.Scalar) -> CharacterClass {
+        scalar.value < 0x10000 ? bmpClasses[Int(scalar.value)] : computeClass(scalar)
+    }
+
+    /// The Unicode version of Hugging Face's regex engine (Oniguruma in tokenizers 0.23).
+    static let regexUnicodeVersion = (major: 16, minor: 0)
+
+    private static func computeClass(_ scalar: Unicode.Scalar) -> CharacterClass {
         if scalar.value < 128 { return asciiClasses[Int(scalar.value)] }
+        if let age = scalar.properties.age,
+           (age.major, age.minor) > (regexUnicodeVersion.major, regexUnicodeVersion.minor) {
+            return .other
+        }
         if scalar.properties.isWhitespace { return .space }
         switch scalar.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:

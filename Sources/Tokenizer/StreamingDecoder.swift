@@ -6,7 +6,7 @@ public struct StreamingDecoder {
     public let skipSpecialTokens: Bool
     private var pending: [UInt8] = []
 
-    init(tokenizer: BPETokenizer, skipSpecialTokens: Bool) {
+    public init(tokenizer: BPETokenizer, skipSpecialTokens: Bool = false) {
         self.tokenizer = tokenizer
         self.skipSpecialTokens = skipSpecialTokens
     }

@@ -16,7 +16,7 @@ extension BPETokenizer {
             throw TokenizerError.file(path, "cannot read: \(error.localizedDescription)")
         }
         var byRank: [Int: [UInt8]] = [:]
-        var idsByBytes: [[UInt8]: Int32] = [:]
+        var idsByBytes = TokenIndex(expectedCount: 1 << 18)
         var lineNumber = 0
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             lineNumber += 1
@@ -28,9 +28,10 @@ extension BPETokenizer {
             }
             let bytes = [UInt8](decoded)
             guard byRank[rank] == nil else { throw TokenizerError.file("\(path):\(lineNumber)", "rank \(rank) appears twice") }
-            guard idsByBytes[bytes] == nil else { throw TokenizerError.file("\(path):\(lineNumber)", "token appears twice") }
+            guard idsByBytes.insert(bytes, id: Int32(rank)) else {
+                throw TokenizerError.file("\(path):\(lineNumber)", "token appears twice")
+            }
             byRank[rank] = bytes
-            idsByBytes[bytes] = Int32(rank)
         }
         guard let maxRank = byRank.keys.max() else { throw TokenizerError.file(path, "has no tokens") }
         var tokenBytes = [[UInt8]](repeating: [], count: maxRank + 1)
@@ -44,7 +45,7 @@ extension BPETokenizer {
         for (rank, bytes) in tokenBytes.enumerated() where bytes.count >= 2 {
             let parts = TiktokenMergeRecovery.parts(of: bytes, belowRank: Int32(rank), ranks: idsByBytes)
             guard parts.count == 2 else { continue }
-            merges.append(Merge(left: idsByBytes[parts[0]]!, right: idsByBytes[parts[1]]!, merged: Int32(rank)))
+            merges.append(Merge(left: idsByBytes.id(for: parts[0])!, right: idsByBytes.id(for: parts[1])!, merged: Int32(rank)))
         }
         let model = BytePairModel(tokenBytes: tokenBytes, idsByBytes: idsByBytes, merges: merges, ignoreMerges: false)
         self.init(model: model, addedTokens: addedTokens, normalizesNFC: true)
@@ -54,13 +55,13 @@ extension BPETokenizer {
 enum TiktokenMergeRecovery {
     /// tiktoken's BPE of `token` using only ranks below `limit`: repeatedly join the adjacent
     /// pair whose concatenation has the lowest rank.
-    static func parts(of token: [UInt8], belowRank limit: Int32, ranks: [[UInt8]: Int32]) -> [[UInt8]] {
+    static func parts(of token: [UInt8], belowRank limit: Int32, ranks: TokenIndex) -> [[UInt8]] {
         var parts = token.map { [$0] }
         while parts.count > 2 {
             var best = -1
             var bestRank = limit
             for k in 0..<(parts.count - 1) {
-                if let rank = ranks[parts[k] + parts[k + 1]], rank < bestRank {
+                if let rank = ranks.id(concatenating: parts[k], parts[k + 1]), rank < bestRank {
                     best = k
                     bestRank = rank
                 }

@@ -28,9 +28,9 @@ extension BPETokenizer {
         try parser.checkPreTokenizer()
         let addedTokens = try parser.addedTokens()
         try parser.checkDecoder()
-        let model = try parser.model(addedTokens: addedTokens)
+        let (model, addedWithIDs) = try parser.model(addedTokens: addedTokens)
         let (prefix, suffix) = try parser.postProcessorSingleTemplate()
-        self.init(model: model, addedTokens: addedTokens, normalizesNFC: nfc)
+        self.init(model: model, addedTokens: addedWithIDs, normalizesNFC: nfc)
         specialPrefix = prefix
         specialSuffix = suffix
     }
@@ -150,7 +150,8 @@ private struct TokenizerJSONParser {
         }
     }
 
-    func model(addedTokens: [AddedToken]) throws -> BytePairModel {
+    /// The BPE model, and the added tokens with the ids Hugging Face gives them.
+    func model(addedTokens: [AddedToken]) throws -> (BytePairModel, [AddedToken]) {
         guard let model = root["model"] as? [String: Any] else { throw fail("model", "missing or not an object") }
         if let type = model["type"] as? String, type != "BPE" {
             throw fail("model.type", "\"\(type)\" is not supported (only BPE)")
@@ -165,30 +166,45 @@ private struct TokenizerJSONParser {
         guard let vocab = model["vocab"] as? [String: Any] else { throw fail("model.vocab", "missing or not an object") }
         let addedContents = Set(addedTokens.map(\.content))
 
-        var idsByString: [String: Int32] = [:]
-        idsByString.reserveCapacity(vocab.count)
+        // Keyed by bytes, not String: byte-level strings are non-ASCII, and String hashing and
+        // comparison normalize non-ASCII text, which made loading several times slower.
+        var idsByBytes = TokenIndex(expectedCount: vocab.count)
+        var otherVocabulary: [String: Int32] = [:]
+        var entries: [(bytes: [UInt8], id: Int32)] = []
+        entries.reserveCapacity(vocab.count)
         var maxID: Int32 = -1
         for (token, value) in vocab {
             guard let id = (value as? NSNumber)?.int32Value, id >= 0 else {
                 throw fail("model.vocab[\"\(token)\"]", "id is not a non-negative integer")
             }
-            idsByString[token] = id
+            guard let bytes = ByteLevel.bytes(forVisible: token) else {
+                // Some files list added tokens in the vocabulary too; those are handled as added tokens.
+                guard addedContents.contains(token) else {
+                    throw fail("model.vocab[\"\(token)\"]", "has characters outside the byte-level alphabet; not a byte-level BPE vocabulary")
+                }
+                otherVocabulary[token] = id
+                continue
+            }
+            entries.append((bytes, id))
             maxID = max(maxID, id)
         }
         var tokenBytes = [[UInt8]](repeating: [], count: Int(maxID) + 1)
-        var idsByBytes: [[UInt8]: Int32] = [:]
-        idsByBytes.reserveCapacity(vocab.count)
-        for (token, id) in idsByString {
-            guard let bytes = ByteLevel.bytes(forVisible: token) else {
-                // Some files list added tokens in the vocabulary too; those are handled as added tokens.
-                if addedContents.contains(token) { continue }
-                throw fail("model.vocab[\"\(token)\"]", "has characters outside the byte-level alphabet; not a byte-level BPE vocabulary")
-            }
+        for (bytes, id) in entries {
             guard tokenBytes[Int(id)].isEmpty else {
-                throw fail("model.vocab[\"\(token)\"]", "id \(id) is used by two tokens")
+                throw fail("model.vocab[\"\(ByteLevel.visible(bytes))\"]", "id \(id) is used by two tokens")
             }
             tokenBytes[Int(id)] = bytes
-            idsByBytes[bytes] = id
+            idsByBytes.insert(bytes, id: id)
+        }
+        func mergedID(_ left: Substring, _ right: Substring) -> Int32? {
+            if let leftBytes = ByteLevel.bytes(forVisible: left), let rightBytes = ByteLevel.bytes(forVisible: right) {
+                return idsByBytes.id(concatenating: leftBytes, rightBytes)
+            }
+            return otherVocabulary[String(left) + String(right)]
+        }
+        func vocabularyID(_ token: Substring) -> Int32? {
+            if let bytes = ByteLevel.bytes(forVisible: token) { return idsByBytes.id(for: bytes) }
+            return otherVocabulary[String(token)]
         }
 
         guard let mergeList = model["merges"] as? [Any] else { throw fail("model.merges", "missing or not an array") }
@@ -210,15 +226,47 @@ private struct TokenizerJSONParser {
             } else {
                 throw fail("model.merges[\(index)]", "expected \"a b\" or [\"a\", \"b\"]")
             }
-            guard let leftID = idsByString[String(left)], let rightID = idsByString[String(right)] else {
-                throw fail("model.merges[\(index)]", "token \"\(idsByString[String(left)] == nil ? left : right)\" is not in model.vocab")
+            guard let leftID = vocabularyID(left) else {
+                throw fail("model.merges[\(index)]", "token \"\(left)\" is not in model.vocab")
             }
-            guard let mergedID = idsByString[String(left) + String(right)] else {
+            guard let rightID = vocabularyID(right) else {
+                throw fail("model.merges[\(index)]", "token \"\(right)\" is not in model.vocab")
+            }
+            guard let mergedID = mergedID(left, right) else {
                 throw fail("model.merges[\(index)]", "merged token \"\(left)\(right)\" is not in model.vocab")
             }
             merges.append(Merge(left: leftID, right: rightID, merged: mergedID))
         }
         let ignoreMerges = model["ignore_merges"] as? Bool ?? false
-        return BytePairModel(tokenBytes: tokenBytes, idsByBytes: idsByBytes, merges: merges, ignoreMerges: ignoreMerges)
+        let bpe = BytePairModel(tokenBytes: tokenBytes, idsByBytes: idsByBytes, merges: merges, ignoreMerges: ignoreMerges)
+        let numbered = TokenizerJSONParser.huggingFaceIDs(
+            for: addedTokens, vocabularyCount: vocab.count, vocabularyID: { vocabularyID(Substring($0)) })
+        return (bpe, numbered)
+    }
+
+    /// The ids Hugging Face gives added tokens when it reads a tokenizer.json: it ignores the
+    /// declared "id" and adds the tokens in file order, each taking its id in model.vocab
+    /// when its content is there, else the next id after the vocabulary and the added
+    /// tokens so far; a repeated content keeps its first id. For consistent files (every
+    /// DeepSeek/Qwen one) this is the declared id.
+    static func huggingFaceIDs(
+        for tokens: [AddedToken], vocabularyCount: Int, vocabularyID: (String) -> Int32?
+    ) -> [AddedToken] {
+        var assigned: [AddedToken] = []
+        var seen = Set<String>()
+        var largest: Int32?
+        let vocabularyCount = Int32(vocabularyCount)
+        for var token in tokens where seen.insert(token.content).inserted {
+            if let id = vocabularyID(token.content) {
+                token.id = id
+            } else if let top = largest, top >= vocabularyCount {
+                token.id = top + 1
+            } else {
+                token.id = vocabularyCount
+            }
+            largest = max(largest ?? token.id, token.id)
+            assigned.append(token)
+        }
+        return assigned
     }
 }

@@ -43,7 +43,7 @@ struct EncodeCommand: ParsableCommand {
         let activations = try SAEInput.load(path: input)
         let encoder = try SparseAutoencoder(checkpoint: sae, hookpoint: hookpoint)
         guard activations.columns == encoder.dIn else {
-            throw ValidationError("\(input): 'x' rows have \(activations.columns) values but the SAE at \(encoder.directory) has d_in \(encoder.dIn); were these activations taken at another hookpoint or model?")
+            throw SAEError(path: input, reason: "'x' rows have \(activations.columns) values but the SAE at \(encoder.directory) has d_in \(encoder.dIn); were these activations taken at another hookpoint or model?")
         }
         if let threads { encoder.threads = threads }
         logger.info("encoding \(activations.rows) rows with \(encoder.directory) (\(encoder.numLatents) latents, k \(encoder.k), \(encoder.weightDType.rawValue), \(encoder.fingerprint))")

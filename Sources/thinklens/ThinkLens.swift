@@ -16,6 +16,9 @@ struct ThinkLens: ParsableCommand {
             WorkerCommand.self,
             RunCommand.self,
             MergeCommand.self,
+            ReportCommand.self,
+            FeaturesCommand.self,
+            FeatureCommand.self,
             KeygenCommand.self,
             BenchCommand.self,
         ]

@@ -16,6 +16,13 @@ import Testing
         #expect(NFC.normalize("ﬁ Ω") == "ﬁ Ω")  // compatibility forms are not NFC's business
     }
 
+    /// Hugging Face's NFC has Unicode 9.0 data: U+1DF6 (Unicode 10, class 232) is a starter
+    /// to it, so nothing moves across it (observed with tokenizers 0.23.3).
+    @Test func charactersNewerThanUnicode9StayPut() {
+        #expect(NFC.normalize("x\u{1df6}\u{323}").unicodeScalars.map(\.value) == [0x78, 0x1DF6, 0x323])
+        #expect(NFC.normalize("e\u{1df6}\u{301}").unicodeScalars.map(\.value) == [0x65, 0x1DF6, 0x301])
+    }
+
     @Test func reordersMarksByCombiningClass() {
         #expect(NFC.normalize("q\u{307}\u{323}").unicodeScalars.map(\.value) == [0x71, 0x323, 0x307])
     }

@@ -41,6 +41,12 @@ import Testing
         #expect(pieces("2024") == ["2", "0", "2", "4"])
     }
 
+    /// U+088F (a letter since Unicode 17) is unassigned to tokenizers 0.23.3's regex engine.
+    @Test func lettersNewerThanUnicode16CountAsOther() {
+        #expect(pieces("a\u{88f}a") == ["a", "\u{88f}a"])
+        #expect(pieces("a\u{88e}a") == ["a\u{88e}a"])  // U+088E, a Unicode 14 letter
+    }
+
     @Test func punctuationTakesOneLeadingSpaceAndTrailingNewlines() {
         #expect(pieces("x = (y)\n\nz") == ["x", " =", " (", "y", ")\n\n", "z"])
         #expect(pieces("$abc") == ["$abc"])

@@ -24,6 +24,19 @@ struct QwenParityTests {
         print("hard + random strings: \(cases.count) compared, \(mismatches) differ")
     }
 
+    @Test func charactersFromEveryUnicodeVersionEncodeAsHuggingFace() throws {
+        let tokenizer = try TestSupport.demo()
+        let cases = try #require(try reference()["unicode_probes"] as? [[String: Any]])
+        var mismatches = 0
+        for testCase in cases {
+            let text = try #require(testCase["text"] as? String)
+            let got = tokenizer.encode(text)
+            if got != (try TestSupport.ids(testCase["ids"])) { mismatches += 1 }
+            #expect(got == (try TestSupport.ids(testCase["ids"])), "scalars: \(text.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+        print("Unicode version probes: \(cases.count) compared, \(mismatches) differ")
+    }
+
     @Test func hardAndRandomStringsDecodeAsHuggingFace() throws {
         let tokenizer = try TestSupport.demo()
         for testCase in try #require(try reference()["strings"] as? [[String: Any]]) {

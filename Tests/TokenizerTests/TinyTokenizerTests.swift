@@ -62,6 +62,21 @@ import Testing
         #expect(tokenizer.id(forToken: "not a token") == nil)
     }
 
+    @Test func tokenizerConfigBesideTheFileNamesEOSAndBOS() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tiny-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.copyItem(
+            atPath: TestSupport.fixture(Self.forms[0]), toPath: directory.appendingPathComponent("tokenizer.json").path)
+        let config = directory.appendingPathComponent("tokenizer_config.json")
+        try Data(#"{"eos_token": "<tiny>", "bos_token": {"content": "[L]"}}"#.utf8).write(to: config)
+        let tokenizer = try BPETokenizer.load(modelDirectoryOrFile: directory.path)
+        #expect(tokenizer.eosID == tokenizer.id(forToken: "<tiny>"))
+        #expect(tokenizer.bosID == tokenizer.id(forToken: "[L]"))
+        try Data(#"{"eos_token": "<missing>"}"#.utf8).write(to: config)
+        #expect(throws: TokenizerError.self) { try BPETokenizer.load(modelDirectoryOrFile: directory.path) }
+    }
+
     @Test func loadAcceptsADirectoryOrAFile() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tiny-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -178,5 +193,23 @@ import Testing
         try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: path))
         let tokenizer = try BPETokenizer(tokenizerJSON: path)
         #expect(tokenizer.encode("hell").compactMap { tokenizer.tokenString(for: $0) } == ["h", "el", "l"])
+    }
+}
+
+/// Hugging Face ignores declared added-token ids and numbers them itself (observed with
+/// tokenizers 0.23.3: declared 100, 5, 46, 101 (repeat), 3 became 45, 30 (in vocab), 46, —, 47).
+@Suite struct AddedTokenNumberingTests {
+    @Test func addedTokenIDsFollowHuggingFaceNumbering() throws {
+        var root = try TestSupport.json(TinyTokenizerTests.forms[0])
+        func added(_ content: String, _ id: Int, special: Bool = false) -> [String: Any] {
+            ["id": id, "content": content, "special": special, "normalized": false]
+        }
+        root["added_tokens"] = [added("<zz>", 100, special: true), added("hell", 5), added("<yy>", 46),
+                                added("<zz>", 101), added("<ww>", 3)]
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ids-\(UUID().uuidString).json").path
+        try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: path))
+        let tokenizer = try BPETokenizer(tokenizerJSON: path)
+        #expect(tokenizer.encode("<zz>hell<yy><ww>a") == [45, 30, 46, 47, 3])
+        #expect(tokenizer.vocabularySize == 48)
     }
 }

@@ -25,10 +25,11 @@ void tl_sae_topk_reset(float *values, int32_t *indices, int32_t *filled, size_t 
 // first_latent + cols) into the running top-k of each row r. pre is in tl_sae_gemm's strip
 // layout: pre[r, j] at (j / TL_SAE_NR) * strip_stride + r * TL_SAE_NR + j % TL_SAE_NR.
 // Chunks must be folded in increasing latent order: a later latent only displaces a
-// strictly smaller value, which is what makes ties go to the lower index.
+// strictly smaller value, which is what makes ties go to the lower index. Rows are split
+// over `threads` threads (rows are independent, so the result does not depend on it).
 void tl_sae_topk_fold(const float *pre, size_t strip_stride, size_t rows, size_t cols,
                       const float *bias, int32_t first_latent, int k,
-                      float *values, int32_t *indices, int32_t *filled);
+                      float *values, int32_t *indices, int32_t *filled, int threads);
 
 // Completes rows with fewer than k positive latents: the empty slots get activation 0
 // and the lowest latent indices not already chosen (every unchosen latent is then

@@ -13,6 +13,7 @@ struct BenchCommand: ParsableCommand {
             BenchGenerateCommand.self,
             BenchSAECommand.self,
             BenchIngestCommand.self,
+            BenchReportCommand.self,
         ]
     )
 }

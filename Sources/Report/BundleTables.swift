@@ -1,0 +1,230 @@
+import Coordinator
+import Foundation
+
+/// One line of `tables/<hookpoint>/features.csv`.
+public struct FeatureRow: Sendable, Equatable {
+    public var feature: Int
+    public var tokens: Int
+    public var tokensReasoning: Int
+    public var tokensAnswer: Int
+    public var inferences: Int
+    public var inferencesCorrect: Int
+    public var inferencesWrong: Int
+    public var topActInferences: Int
+    public var topFreqInferences: Int
+    public var maxAct: Double
+    public var meanAct: Double
+}
+
+/// One line of `feature_tokens.csv`: one of a feature's 70 tokens of highest maximum activation.
+public struct FeatureToken: Sendable, Equatable {
+    public var token: Int32
+    public var text: String
+    public var count: Int
+    public var maxAct: Double
+}
+
+/// One line of `examples.jsonl`: a top-activating position with ±10 tokens of context.
+public struct FeatureExample: Sendable, Equatable {
+    public var feature: Int
+    public var rank: Int
+    public var problem: String
+    public var position: Int
+    public var act: Double
+    public var center: Int
+    public var tokens: [Int32]
+    public var texts: [String]
+}
+
+public struct HistogramBin: Sendable, Equatable {
+    public var lo: Double
+    public var hi: Double
+    public var count: Int
+}
+
+/// The tables of one hookpoint, as written by the bundle writer.
+public struct HookpointTables: Sendable {
+    public let hookpoint: String
+    /// In file order: tokens descending, then feature id.
+    public let rows: [FeatureRow]
+    public let histogram: [HistogramBin]
+    private let position: [Int: Int]
+
+    public init(hookpoint: String, rows: [FeatureRow], histogram: [HistogramBin]) {
+        self.hookpoint = hookpoint
+        self.rows = rows
+        self.histogram = histogram
+        var position: [Int: Int] = [:]
+        for (i, r) in rows.enumerated() { position[r.feature] = i }
+        self.position = position
+    }
+
+    public func row(_ feature: Int) -> FeatureRow? { position[feature].map { rows[$0] } }
+
+    /// One more than the largest feature id that fired (0 when none did).
+    public var featureLimit: Int { (rows.map(\.feature).max() ?? -1) + 1 }
+
+    /// Reads features.csv and activation_histogram.csv of `hookpoint` in `bundle`.
+    public static func read(bundle: String, hookpoint: String) throws -> HookpointTables {
+        let dir = TablePaths.directory(bundle, hookpoint)
+        let featuresPath = (dir as NSString).appendingPathComponent("features.csv")
+        let header = "feature,tokens,tokens_reasoning,tokens_answer,inferences,inferences_correct,inferences_wrong,top_act_inferences,top_freq_inferences,max_act,mean_act"
+        var rows: [FeatureRow] = []
+        try CSVScanner.forEachRecord(path: featuresPath, header: header) { line, fields in
+            guard fields.count == 11 else { throw CSVScanner.malformed(featuresPath, line, "has \(fields.count) fields, expected 11") }
+            func int(_ i: Int) throws -> Int {
+                guard let v = Int(fields[i]) else { throw CSVScanner.malformed(featuresPath, line, "field \(i + 1) '\(fields[i])' is not an integer") }
+                return v
+            }
+            func double(_ i: Int) throws -> Double {
+                guard let v = Double(fields[i]) else { throw CSVScanner.malformed(featuresPath, line, "field \(i + 1) '\(fields[i])' is not a number") }
+                return v
+            }
+            rows.append(FeatureRow(feature: try int(0), tokens: try int(1), tokensReasoning: try int(2), tokensAnswer: try int(3),
+                                   inferences: try int(4), inferencesCorrect: try int(5), inferencesWrong: try int(6),
+                                   topActInferences: try int(7), topFreqInferences: try int(8), maxAct: try double(9), meanAct: try double(10)))
+        }
+        let histogramPath = (dir as NSString).appendingPathComponent("activation_histogram.csv")
+        var bins: [HistogramBin] = []
+        try CSVScanner.forEachRecord(path: histogramPath, header: "bin,lo,hi,count") { line, fields in
+            guard fields.count == 4, let lo = Double(fields[1]), let hi = Double(fields[2]), let count = Int(fields[3]) else {
+                throw CSVScanner.malformed(histogramPath, line, "is not 'bin,lo,hi,count'")
+            }
+            bins.append(HistogramBin(lo: lo, hi: hi, count: count))
+        }
+        return HookpointTables(hookpoint: hookpoint, rows: rows, histogram: bins)
+    }
+
+    /// The rows of feature_tokens.csv for the `wanted` features (all when nil), best first per feature.
+    public static func featureTokens(bundle: String, hookpoint: String, wanted: Set<Int>?) throws -> [Int: [FeatureToken]] {
+        let path = (TablePaths.directory(bundle, hookpoint) as NSString).appendingPathComponent("feature_tokens.csv")
+        var out: [Int: [FeatureToken]] = [:]
+        try CSVScanner.forEachRecord(path: path, header: "feature,token,text,count,max_act", keep: { first in
+            guard let wanted else { return true }
+            return Int(first).map(wanted.contains) ?? true
+        }) { line, fields in
+            guard fields.count == 5, let feature = Int(fields[0]), let token = Int32(fields[1]), let count = Int(fields[3]),
+                  let act = Double(fields[4]) else {
+                throw CSVScanner.malformed(path, line, "is not 'feature,token,text,count,max_act'")
+            }
+            out[feature, default: []].append(FeatureToken(token: token, text: fields[2], count: count, maxAct: act))
+        }
+        return out
+    }
+
+    /// The lines of examples.jsonl for the `wanted` features (all when nil), by feature, best first.
+    public static func examples(bundle: String, hookpoint: String, wanted: Set<Int>?) throws -> [Int: [FeatureExample]] {
+        let path = (TablePaths.directory(bundle, hookpoint) as NSString).appendingPathComponent("examples.jsonl")
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw RunDataError(subject: path, reason: "cannot read; the bundle is incomplete")
+        }
+        var out: [Int: [FeatureExample]] = [:]
+        let prefix = Array("{\"feature\":".utf8)
+        var lineNumber = 0
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                while end < bytes.count, bytes[end] != 0x0A { end += 1 }
+                lineNumber += 1
+                defer { start = end + 1 }
+                if end == start { continue }
+                // Skip unwanted features without parsing the whole line.
+                if let wanted, end - start > prefix.count, prefix.elementsEqual(bytes[start..<(start + prefix.count)]) {
+                    var i = start + prefix.count, feature = 0
+                    while i < end, bytes[i] >= 0x30, bytes[i] <= 0x39 { feature = feature * 10 + Int(bytes[i] - 0x30); i += 1 }
+                    if !wanted.contains(feature) { continue }
+                }
+                let source = "\(path) line \(lineNumber)"
+                let value = try JSONValue.parse(Data(bytes[start..<end]), source: source)
+                guard let feature = value["feature"]?.intValue, let rank = value["rank"]?.intValue,
+                      let problem = value["problem"]?.stringValue, let position = value["position"]?.intValue,
+                      let act = value["act"]?.doubleValue, let center = value["center"]?.intValue,
+                      let tokens = value["tokens"]?.arrayValue, let texts = value["token_texts"]?.arrayValue,
+                      tokens.count == texts.count, center >= 0, center < tokens.count else {
+                    throw RunDataError(subject: source, reason: "is not an example line (feature, rank, problem, position, act, center, tokens, token_texts)")
+                }
+                out[feature, default: []].append(FeatureExample(
+                    feature: feature, rank: rank, problem: problem, position: position, act: act, center: center,
+                    tokens: tokens.map { Int32(truncatingIfNeeded: $0.intValue ?? -1) }, texts: texts.map { $0.stringValue ?? "" }))
+            }
+        }
+        for key in out.keys { out[key]!.sort { $0.rank < $1.rank } }
+        return out
+    }
+}
+
+enum TablePaths {
+    static func directory(_ bundle: String, _ hookpoint: String) -> String {
+        (bundle as NSString).appendingPathComponent("\(BundleLayout.tablesDirectory)/\(hookpoint)")
+    }
+}
+
+/// RFC 4180 records from a file, scanned over its bytes; a record whose first field the
+/// `keep` filter rejects is skipped without building its strings (feature_tokens.csv of a
+/// full run holds millions of lines, of which a report needs a few thousand).
+enum CSVScanner {
+    static func malformed(_ path: String, _ line: Int, _ what: String) -> RunDataError {
+        RunDataError(subject: "\(path) record \(line)", reason: what + "; the table is damaged or not from ThinkLens format \(BundleLayout.formatVersion)")
+    }
+
+    static func forEachRecord(path: String, header: String, keep: ((String) -> Bool)? = nil,
+                              _ body: (Int, [String]) throws -> Void) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw RunDataError(subject: path, reason: "cannot read; the bundle is incomplete (was it written by ThinkLens format \(BundleLayout.formatVersion)?)")
+        }
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            var i = 0
+            var record = 0
+            var fields: [String] = []
+            var field: [UInt8] = []
+            while i < bytes.count {
+                record += 1
+                fields.removeAll(keepingCapacity: true)
+                var skipping = false
+                // One record.
+                recordLoop: while true {
+                    field.removeAll(keepingCapacity: true)
+                    if i < bytes.count, bytes[i] == 0x22 {
+                        i += 1
+                        while i < bytes.count {
+                            let c = bytes[i]
+                            if c == 0x22 {
+                                if i + 1 < bytes.count, bytes[i + 1] == 0x22 { if !skipping { field.append(0x22) }; i += 2; continue }
+                                i += 1
+                                break
+                            }
+                            if !skipping { field.append(c) }
+                            i += 1
+                        }
+                    } else {
+                        while i < bytes.count, bytes[i] != 0x2C, bytes[i] != 0x0A, bytes[i] != 0x0D {
+                            if !skipping { field.append(bytes[i]) }
+                            i += 1
+                        }
+                    }
+                    if !skipping { fields.append(String(decoding: field, as: UTF8.self)) }
+                    if fields.count == 1, record > 1, let keep, !keep(fields[0]) { skipping = true }
+                    if i >= bytes.count { break recordLoop }
+                    switch bytes[i] {
+                    case 0x2C: i += 1
+                    case 0x0D: i += 1; if i < bytes.count, bytes[i] == 0x0A { i += 1 }; break recordLoop
+                    case 0x0A: i += 1; break recordLoop
+                    default:
+                        throw malformed(path, record, "has text after a closing quote")
+                    }
+                }
+                if record == 1 {
+                    guard fields.joined(separator: ",") == header else {
+                        throw RunDataError(subject: path, reason: "header is '\(fields.joined(separator: ","))', expected '\(header)'")
+                    }
+                    continue
+                }
+                if !skipping { try body(record, fields) }
+            }
+            if record == 0 { throw RunDataError(subject: path, reason: "is empty; expected the header '\(header)'") }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+import Foundation
+
+/// Bytes of an XHTML-compatible page. Every piece of text from the bundle goes through
+/// `text` or `attribute`, which escape markup and replace characters XML cannot carry
+/// (C0/C1 controls, U+FFFE/U+FFFF) by visible stand-ins, so the pages parse with a strict
+/// XML parser as well as with a browser.
+struct HTMLBuffer {
+    private(set) var bytes: [UInt8] = []
+
+    init(capacity: Int = 1 << 16) {
+        bytes.reserveCapacity(capacity)
+    }
+
+    /// Markup written by the report itself (never bundle data).
+    @inline(__always)
+    mutating func raw(_ s: String) {
+        bytes.append(contentsOf: s.utf8)
+    }
+
+    mutating func raw(_ other: HTMLBuffer) {
+        bytes.append(contentsOf: other.bytes)
+    }
+
+    /// Escaped element content.
+    mutating func text(_ s: String) {
+        escape(s, quotes: false)
+    }
+
+    /// Escaped attribute value (without the surrounding quotes).
+    mutating func attribute(_ s: String) {
+        escape(s, quotes: true)
+    }
+
+    private mutating func escape(_ s: String, quotes: Bool) {
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "&": raw("&amp;")
+            case "<": raw("&lt;")
+            case ">": raw("&gt;")
+            case "\"" where quotes: raw("&quot;")
+            case "\n", "\t", "\r":
+                if quotes { raw("&#\(scalar.value);") } else { bytes.append(UInt8(scalar.value)) }
+            default:
+                if scalar.value < 0x80 && scalar.value >= 0x20 && scalar.value != 0x7F {
+                    bytes.append(UInt8(scalar.value))
+                } else {
+                    bytes.append(contentsOf: String(TokenText.xmlSafe(scalar)).utf8)
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    mutating func int(_ n: Int) {
+        if n < 0 { bytes.append(UInt8(ascii: "-")) }
+        var v = n.magnitude
+        if v == 0 { bytes.append(UInt8(ascii: "0")); return }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            while v > 0 {
+                d[count] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+                count += 1
+            }
+            for i in stride(from: count - 1, through: 0, by: -1) { bytes.append(d[i]) }
+        }
+    }
+
+    /// A number with a fixed count of decimals, trailing zeros kept (chart coordinates, tables).
+    mutating func fixed(_ x: Double, _ decimals: Int) {
+        raw(Format.fixed(x, decimals))
+    }
+}
+
+/// Deterministic number text, independent of locale.
+enum Format {
+    private static let powers: [Double] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000]
+
+    static func fixed(_ x: Double, _ decimals: Int) -> String {
+        guard x.isFinite else { return x.isNaN ? "n/a" : (x > 0 ? "∞" : "−∞") }
+        let scale = powers[min(max(decimals, 0), powers.count - 1)]
+        let scaled = (x * scale).rounded()
+        guard abs(scaled) < 9e15 else { return String(x) }
+        let n = Int64(scaled)
+        let negative = n < 0
+        let m = n.magnitude
+        let s = UInt64(scale)
+        var out = negative ? "-" : ""
+        out += String(m / s)
+        if decimals > 0 {
+            let fraction = String(m % s)
+            out += "." + String(repeating: "0", count: decimals - fraction.count) + fraction
+        }
+        return out
+    }
+
+    /// Activations and similar: three decimals.
+    static func act(_ x: Double) -> String { fixed(x, 3) }
+
+    /// Integers with thin grouping for readability ("1 234 567").
+    static func count(_ n: Int) -> String {
+        let digits = String(n.magnitude)
+        var out = ""
+        for (i, c) in digits.enumerated() {
+            if i > 0, (digits.count - i) % 3 == 0 { out += "\u{2009}" }
+            out.append(c)
+        }
+        return n < 0 ? "−" + out : out
+    }
+
+    static func percent(_ part: Int, of whole: Int) -> String {
+        whole == 0 ? "n/a" : fixed(100 * Double(part) / Double(whole), 1) + "%"
+    }
+}
+
+/// How token texts are shown: whitespace and control characters become visible symbols, so
+/// a bar labelled `␣:220` is the space token, `↵:198` a newline.
+public enum TokenText {
+    /// The token's text with every character visible (for labels and tables).
+    public static func visible(_ text: String) -> String {
+        if text.isEmpty { return "∅" }
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case " ": out.append("␣")
+            case "\n": out.append("↵")
+            case "\t": out.append("⇥")
+            case "\r": out.append("␍")
+            default: out.append(contentsOf: xmlSafe(scalar).unicodeScalars)
+            }
+        }
+        return String(out)
+    }
+
+    /// The token's text inside running text: spaces stay spaces, line breaks and tabs and
+    /// controls become visible symbols.
+    public static func inline(_ text: String) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": out.append("↵")
+            case "\t": out.append("⇥")
+            case "\r": out.append("␍")
+            default: out.append(contentsOf: xmlSafe(scalar).unicodeScalars)
+            }
+        }
+        return String(out)
+    }
+
+    /// A bar label: visible text, a colon, the id ("␣the:279").
+    public static func label(_ text: String, id: Int32, maxCharacters: Int = 18) -> String {
+        var shown = visible(text)
+        if shown.count > maxCharacters { shown = String(shown.prefix(maxCharacters - 1)) + "…" }
+        return "\(shown):\(id)"
+    }
+
+    /// Characters XML 1.0 cannot carry (and other invisible controls) as visible stand-ins:
+    /// C0 controls as the Control Pictures block (U+2400…), DEL as ␡, C1 controls and
+    /// noncharacters as ⟨U+XXXX⟩. Everything else unchanged.
+    static func xmlSafe(_ scalar: Unicode.Scalar) -> String {
+        let v = scalar.value
+        if v < 0x20 { return String(Unicode.Scalar(0x2400 + v)!) }
+        if v == 0x7F { return "␡" }
+        if (0x80...0x9F).contains(v) || v == 0xFFFE || v == 0xFFFF || (0xFDD0...0xFDEF).contains(v) {
+            let hex = String(v, radix: 16, uppercase: true)
+            return "⟨U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex + "⟩"
+        }
+        return String(scalar)
+    }
+}
+
+/// Percent-encoding of one path segment for an href (hookpoint names may hold '%', '#', '?').
+enum URLPath {
+    static func segment(_ s: String) -> String {
+        var out = ""
+        for byte in s.utf8 {
+            let c = Character(Unicode.Scalar(byte))
+            if (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || c == "-" || c == "." || c == "_" || c == "~" {
+                out.append(c)
+            } else {
+                let hex = String(byte, radix: 16, uppercase: true)
+                out += "%" + (hex.count == 1 ? "0" : "") + hex
+            }
+        }
+        return out
+    }
+
+    /// A file name for a problem id: letters, digits, '-', '.', '_' kept, everything else '-'.
+    static func fileName(_ id: String) -> String {
+        var out = ""
+        for c in id.unicodeScalars {
+            let v = c.value
+            if (v >= 0x30 && v <= 0x39) || (v >= 0x41 && v <= 0x5A) || (v >= 0x61 && v <= 0x7A) || c == "." || c == "_" || c == "-" {
+                out.unicodeScalars.append(c)
+            } else {
+                out += "-"
+            }
+        }
+        if out.isEmpty || out.hasPrefix(".") { out = "p" + out }
+        return String(out.prefix(120))
+    }
+}

@@ -1,0 +1,185 @@
+import Coordinator
+import Foundation
+
+/// One (feature, activation) entry of the latents: a feature among a position's top-k.
+struct ActivationPair: Equatable {
+    var act: Float
+    var feature: Int32
+    /// Ordinal of the problem in bundle order.
+    var problem: Int32
+    var position: Int32
+
+    /// Higher activation first, then lower feature id, earlier problem, earlier position.
+    @inline(__always)
+    static func beats(_ x: ActivationPair, _ y: ActivationPair) -> Bool {
+        if x.act != y.act { return x.act > y.act }
+        if x.feature != y.feature { return x.feature < y.feature }
+        if x.problem != y.problem { return x.problem < y.problem }
+        return x.position < y.position
+    }
+}
+
+/// The best `capacity` pairs of a stream, exactly: candidates below the current bar are
+/// rejected with one comparison; the buffer is pruned by sorting when it fills.
+struct PairSelection {
+    let capacity: Int
+    private(set) var buffer: [ActivationPair] = []
+    private var bar: Float = 0
+    private var full = false
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        buffer.reserveCapacity(capacity * 4)
+    }
+
+    @inline(__always)
+    mutating func offer(_ p: ActivationPair) {
+        if full, p.act < bar { return }
+        buffer.append(p)
+        if buffer.count >= capacity * 4 { prune() }
+    }
+
+    private mutating func prune() {
+        buffer.sort(by: ActivationPair.beats)
+        if buffer.count > capacity { buffer.removeLast(buffer.count - capacity) }
+        if buffer.count == capacity { full = true; bar = buffer[capacity - 1].act }
+    }
+
+    mutating func result() -> [ActivationPair] {
+        prune()
+        return buffer
+    }
+}
+
+/// A "relevant" feature of a set of problems (the study's term): one of the 10 with the
+/// highest maximum activation, with its best tokens and a token-id vs activation scatter.
+struct RelevantFeature {
+    var feature: Int
+    var maxAct: Double
+    /// Up to 70 tokens by maximum activation (ties: lower id first).
+    var tokens: [(token: Int32, maxAct: Double, count: Int)]
+    /// One point per position where it fired (one problem) or per distinct token at its maximum (all problems).
+    var points: [(token: Int32, act: Double)]
+}
+
+/// What the study plotted for one inference (or for all of them together), for one hookpoint.
+struct InferenceCharts {
+    static let pairCount = 400
+    static let frequentCount = 70
+    static let relevantCount = 10
+    static let tokensPerRelevant = 70
+    static let histogramBins = 50
+
+    var pairs: [ActivationPair]
+    var frequent: [(feature: Int, count: Int)]
+    var histogram: [HistogramBin]
+    var relevant: [RelevantFeature]
+}
+
+/// Per-feature scratch for one problem, sized to the hookpoint's feature ids; reset after
+/// each problem by walking the features it touched, so the cost is per entry, not per feature.
+final class ProblemScratch {
+    let capacity: Int
+    var count: [Int32]      // [capacity]
+    var maxAct: [Float]     // [capacity]
+    var slot: [Int8]        // [capacity] relevant-feature slot, -1 = none
+    var touched: [Int32] = []
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        count = [Int32](repeating: 0, count: capacity)
+        maxAct = [Float](repeating: 0, count: capacity)
+        slot = [Int8](repeating: -1, count: capacity)
+    }
+
+    /// Fills count/maxAct/touched from the problem's rows; throws when a feature id is out of range.
+    func collect(_ rows: LatentRows, hookpoint: String, problem: String) throws {
+        let k = rows.k
+        try rows.indices.withUnsafeBufferPointer { idx in
+            try rows.acts.withUnsafeBufferPointer { act in
+                for r in 0..<rows.rowCount {
+                    for j in 0..<k {
+                        let a = act[r * k + j]
+                        guard a > 0 else { break }
+                        let f = Int(idx[r * k + j])
+                        guard f >= 0, f < capacity else {
+                            throw RunDataError(subject: "problem \(problem), hookpoint \(hookpoint)",
+                                               reason: "latent id \(f) fired but features.csv lists no such feature; the tables and latents disagree")
+                        }
+                        if count[f] == 0 { touched.append(Int32(f)) }
+                        count[f] += 1
+                        if a > maxAct[f] { maxAct[f] = a }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The problem's 10 features of highest maximum activation (ties: lower id), as the bundle's top_act_inferences counts them.
+    func relevant() -> [Int32] {
+        bestItems(InferenceCharts.relevantCount, of: touched) { a, b in
+            let x = maxAct[Int(a)], y = maxAct[Int(b)]
+            return x != y ? x > y : a < b
+        }
+    }
+
+    func reset() {
+        for f in touched {
+            count[Int(f)] = 0
+            maxAct[Int(f)] = 0
+        }
+        touched.removeAll(keepingCapacity: true)
+    }
+
+    /// The study's per-inference charts for one problem's rows (after `collect`).
+    func charts(_ rows: LatentRows, problem: Int32) -> InferenceCharts {
+        let k = rows.k
+        var selection = PairSelection(capacity: InferenceCharts.pairCount)
+        let upper = Double(rows.maxAct)
+        var bins = [Int](repeating: 0, count: InferenceCharts.histogramBins)
+        let relevant = self.relevant()
+        for (n, f) in relevant.enumerated() { slot[Int(f)] = Int8(n) }
+        var points = [[(token: Int32, act: Double)]](repeating: [], count: relevant.count)
+        var tokenBest = [[Int32: (maxAct: Float, count: Int)]](repeating: [:], count: relevant.count)
+        rows.indices.withUnsafeBufferPointer { idx in
+            rows.acts.withUnsafeBufferPointer { act in
+                for r in 0..<rows.rowCount {
+                    let token = rows.tokens[r]
+                    for j in 0..<k {
+                        let a = act[r * k + j]
+                        guard a > 0 else { break }
+                        let f = idx[r * k + j]
+                        selection.offer(ActivationPair(act: a, feature: f, problem: problem, position: rows.positions[r]))
+                        if upper > 0 {
+                            bins[min(InferenceCharts.histogramBins - 1, Int(Double(a) * Double(InferenceCharts.histogramBins) / upper))] += 1
+                        }
+                        let s = Int(slot[Int(f)])
+                        if s >= 0 {
+                            points[s].append((token, Double(a)))
+                            let old = tokenBest[s][token] ?? (0, 0)
+                            tokenBest[s][token] = (max(old.maxAct, a), old.count + 1)
+                        }
+                    }
+                }
+            }
+        }
+        for f in relevant { slot[Int(f)] = -1 }
+        let frequent = bestItems(InferenceCharts.frequentCount, of: touched) { a, b in
+            let x = count[Int(a)], y = count[Int(b)]
+            return x != y ? x > y : a < b
+        }
+        let histogram = (0..<InferenceCharts.histogramBins).map { b in
+            HistogramBin(lo: upper * Double(b) / Double(InferenceCharts.histogramBins),
+                         hi: upper * Double(b + 1) / Double(InferenceCharts.histogramBins), count: bins[b])
+        }
+        let relevantFeatures = relevant.enumerated().map { n, f in
+            let tokens = bestItems(InferenceCharts.tokensPerRelevant, of: tokenBest[n].map { ($0.key, $0.value.maxAct, $0.value.count) }) { x, y in
+                x.1 != y.1 ? x.1 > y.1 : x.0 < y.0
+            }
+            return RelevantFeature(feature: Int(f), maxAct: Double(maxAct[Int(f)]),
+                                   tokens: tokens.map { ($0.0, Double($0.1), $0.2) }, points: points[n])
+        }
+        return InferenceCharts(pairs: selection.result(), frequent: frequent.map { (Int($0), Int(count[Int($0)])) },
+                               histogram: histogram, relevant: relevantFeatures)
+    }
+}

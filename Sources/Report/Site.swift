@@ -1,0 +1,628 @@
+import Coordinator
+import Foundation
+
+/// The report's pages. Paths: index.html, problems.html, style.css; hookpoints/<h>.html;
+/// problems/<id>.html; features/<h>/<feature>.html. Every feature shown in a bundle-wide
+/// view, and every feature that was one of some problem's 10 relevant features, has a page;
+/// charts link a feature wherever its page exists.
+final class Site {
+    /// FVU above this is flagged: the SAE reconstructs the hookpoint poorly (e.g. a capture
+    /// point encoded with another hookpoint's SAE).
+    static let highFVU = 0.3
+    static let logOddsListed = 20
+
+    let bundle: String
+    let reader: BundleReader
+    let manifest: JSONValue
+    let problems: [ProblemSummary]
+    let analyses: [HookpointAnalysis]
+    let correct: Int
+    let wrong: Int
+    /// Per hookpoint, sorted.
+    private(set) var pageFeatures: [[Int]] = []
+    private var pageSet: [Set<Int>] = []
+    private var featureTokens: [[Int: [FeatureToken]]] = []
+    private var examples: [[Int: [FeatureExample]]] = []
+    /// Per hookpoint, per feature: the feature's activation at each context token of each example.
+    private var exampleActs: [[Int: [[Double]]]] = []
+    /// Example requests by problem ordinal: (hookpoint, feature, example index).
+    private var exampleRequests: [Int: [(h: Int, feature: Int, slot: Int)]] = [:]
+    private var logOdds: [(overCorrect: [(FeatureRow, LogOddsRatio)], overWrong: [(FeatureRow, LogOddsRatio)], tested: Int)] = []
+    private var ordinalOf: [String: Int] = [:]
+
+    init(bundle: String, reader: BundleReader, manifest: JSONValue, problems: [ProblemSummary], analyses: [HookpointAnalysis]) {
+        self.bundle = bundle
+        self.reader = reader
+        self.manifest = manifest
+        self.problems = problems
+        self.analyses = analyses
+        correct = problems.filter { $0.verdict == .correct }.count
+        wrong = problems.filter { $0.verdict == .wrong }.count
+        for p in problems { ordinalOf[p.id] = p.ordinal }
+    }
+
+    // MARK: - Choosing what to show
+
+    func choosePages() throws {
+        for (h, a) in analyses.enumerated() {
+            var set = Set<Int>()
+            a.relevant.forEach { set.insert($0.feature) }
+            a.frequent.forEach { set.insert($0.feature) }
+            a.crossProblem.forEach { set.insert($0.feature) }
+            a.pairs.result().forEach { set.insert(Int($0.feature)) }
+            set.formUnion(a.relevantAnywhere)
+            let odds = computeLogOdds(a)
+            logOdds.append(odds)
+            odds.overCorrect.forEach { set.insert($0.0.feature) }
+            odds.overWrong.forEach { set.insert($0.0.feature) }
+            set = set.filter { a.tables.row($0) != nil }
+            pageSet.append(set)
+            pageFeatures.append(set.sorted())
+            featureTokens.append(try HookpointTables.featureTokens(bundle: bundle, hookpoint: a.name, wanted: set))
+            let ex = try HookpointTables.examples(bundle: bundle, hookpoint: a.name, wanted: set)
+            examples.append(ex)
+            var acts: [Int: [[Double]]] = [:]
+            for f in ex.keys.sorted() {
+                acts[f] = ex[f]!.map { [Double](repeating: 0, count: $0.tokens.count) }
+                for (slot, e) in ex[f]!.enumerated() {
+                    if let ordinal = ordinalOf[e.problem] { exampleRequests[ordinal, default: []].append((h, f, slot)) }
+                }
+            }
+            exampleActs.append(acts)
+        }
+    }
+
+    private func computeLogOdds(_ a: HookpointAnalysis) -> (overCorrect: [(FeatureRow, LogOddsRatio)], overWrong: [(FeatureRow, LogOddsRatio)], tested: Int) {
+        guard LogOddsRatio.sampleTooSmall(correct: correct, wrong: wrong) == nil else { return ([], [], 0) }
+        var scored: [(FeatureRow, LogOddsRatio)] = []
+        for row in a.tables.rows where row.inferencesCorrect + row.inferencesWrong >= LogOddsRatio.minimumFiringProblems {
+            scored.append((row, LogOddsRatio(firedCorrect: row.inferencesCorrect, correct: correct, firedWrong: row.inferencesWrong, wrong: wrong)))
+        }
+        let overCorrect = bestItems(Self.logOddsListed, of: scored.filter { $0.1.low > 0 }) { x, y in
+            x.1.low != y.1.low ? x.1.low > y.1.low : x.0.feature < y.0.feature
+        }
+        let overWrong = bestItems(Self.logOddsListed, of: scored.filter { $0.1.high < 0 }) { x, y in
+            x.1.high != y.1.high ? x.1.high < y.1.high : x.0.feature < y.0.feature
+        }
+        return (overCorrect, overWrong, scored.count)
+    }
+
+    func featureHref(_ h: Int, _ f: Int, depth: Int) -> String? {
+        guard pageSet[h].contains(f) else { return nil }
+        return String(repeating: "../", count: depth) + "features/\(URLPath.segment(analyses[h].name))/\(f).html"
+    }
+
+    func hookpointHref(_ h: Int, depth: Int) -> String {
+        String(repeating: "../", count: depth) + "hookpoints/\(URLPath.segment(analyses[h].name)).html"
+    }
+
+    func problemHref(_ ordinal: Int, depth: Int) -> String {
+        String(repeating: "../", count: depth) + "problems/\(URLPath.segment(problems[ordinal].fileName)).html"
+    }
+
+    func tokenText(_ id: Int32) -> String { reader.tokenTexts[id] ?? "⟨token \(id)⟩" }
+
+    // MARK: - Page frame
+
+    func open(_ out: inout HTMLBuffer, title: String, depth: Int) {
+        let up = String(repeating: "../", count: depth)
+        out.raw("<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\"><head><meta charset=\"utf-8\"/><title>")
+        out.text(title)
+        out.raw("</title><link rel=\"stylesheet\" href=\"\(up)style.css\"/></head>\n<body><nav><a href=\"\(up)index.html\">Overview</a>")
+        for h in analyses.indices {
+            out.raw(" · <a href=\""); out.attribute(hookpointHref(h, depth: depth)); out.raw("\">"); out.text(analyses[h].name); out.raw("</a>")
+        }
+        out.raw(" · <a href=\"\(up)problems.html\">Problems</a></nav>\n<main>")
+    }
+
+    func close(_ out: inout HTMLBuffer) {
+        out.raw("</main></body></html>\n")
+    }
+
+    func heading(_ out: inout HTMLBuffer, _ level: Int, _ text: String, id: String? = nil) {
+        out.raw("<h\(level)")
+        if let id { out.raw(" id=\""); out.attribute(id); out.raw("\"") }
+        out.raw(">"); out.text(text); out.raw("</h\(level)>\n")
+    }
+
+    func paragraph(_ out: inout HTMLBuffer, _ text: String, cls: String? = nil) {
+        out.raw(cls.map { "<p class=\"\($0)\">" } ?? "<p>"); out.text(text); out.raw("</p>\n")
+    }
+
+    /// A two-column table of (label, value) rows; `id`s become data-key attributes on the value cells.
+    func keyValueTable(_ out: inout HTMLBuffer, _ rows: [(String, String, String?)]) {
+        out.raw("<table class=\"kv\">")
+        for (label, value, key) in rows {
+            out.raw("<tr><th>"); out.text(label); out.raw("</th><td")
+            if let key { out.raw(" data-key=\""); out.attribute(key); out.raw("\"") }
+            out.raw(">"); out.text(value); out.raw("</td></tr>")
+        }
+        out.raw("</table>\n")
+    }
+
+    func link(_ out: inout HTMLBuffer, _ text: String, _ href: String?) {
+        if let href {
+            out.raw("<a href=\""); out.attribute(href); out.raw("\">"); out.text(text); out.raw("</a>")
+        } else {
+            out.text(text)
+        }
+    }
+
+    // MARK: - The study's per-inference charts
+
+    func renderInference(_ out: inout HTMLBuffer, _ c: InferenceCharts, h: Int, depth: Int, scope: String) {
+        let name = analyses[h].name
+        let pairBars = c.pairs.map { p in
+            Bar(label: nil, value: Double(p.act),
+                tooltip: "feature \(p.feature) · act \(Format.act(Double(p.act))) · \(problems[Int(p.problem)].id) position \(p.position)",
+                href: featureHref(h, Int(p.feature), depth: depth))
+        }
+        BarChart(id: "\(name)/pairs", title: "\(name): the \(c.pairs.count) highest (feature, activation) pairs, \(scope)",
+                 bars: pairBars, xLabel: "rank (hover a bar for its feature)", yLabel: "activation", axis: .ranks).render(into: &out)
+        let frequentBars = c.frequent.map { f in
+            Bar(label: String(f.feature), value: Double(f.count), tooltip: "feature \(f.feature): \(f.count) tokens",
+                href: featureHref(h, f.feature, depth: depth))
+        }
+        BarChart(id: "\(name)/frequent", title: "\(name): the \(c.frequent.count) most frequent features, \(scope)",
+                 bars: frequentBars, xLabel: "feature", yLabel: "tokens where it fired").render(into: &out)
+        let upper = c.histogram.last?.hi ?? 0
+        let histogramBars = c.histogram.map { b in
+            Bar(label: nil, value: Double(b.count), tooltip: "\(Format.act(b.lo))–\(Format.act(b.hi)): \(b.count)", href: nil)
+        }
+        BarChart(id: "\(name)/histogram", title: "\(name): activation histogram, \(scope)", bars: histogramBars,
+                 xLabel: "activation", yLabel: "count", axis: .range(lo: 0, hi: upper), logY: true).render(into: &out)
+        heading(&out, 4, "\(name): the \(c.relevant.count) relevant features (highest maximum activation, no repetition)")
+        for r in c.relevant {
+            out.raw("<div class=\"relevant\"><p>")
+            link(&out, "Feature \(r.feature)", featureHref(h, r.feature, depth: depth))
+            out.text(" · max activation \(Format.act(r.maxAct))")
+            out.raw("</p>")
+            let tokenBars = r.tokens.map { t in
+                Bar(label: TokenText.label(tokenText(t.token), id: t.token), value: t.maxAct,
+                    tooltip: "\(TokenText.visible(tokenText(t.token))) (id \(t.token)): max \(Format.act(t.maxAct)), \(t.count) times", href: nil)
+            }
+            BarChart(id: "\(name)/relevant/\(r.feature)/tokens", title: "feature \(r.feature): its \(r.tokens.count) highest-activating tokens",
+                     bars: tokenBars, xLabel: "token (text:id)", yLabel: "max activation", width: 640).render(into: &out)
+            let points = r.points.map { p in
+                ScatterPoint(x: Double(p.token), y: p.act, tooltip: "\(TokenText.visible(tokenText(p.token))):\(p.token) → \(Format.act(p.act))")
+            }
+            ScatterChart(id: "\(name)/relevant/\(r.feature)/scatter", title: "feature \(r.feature): token id vs activation",
+                         points: points, xLabel: "token id", yLabel: "activation").render(into: &out)
+            out.raw("</div>\n")
+        }
+    }
+
+    // MARK: - Problem pages
+
+    func problemPage(_ task: CommittedTask, summary p: ProblemSummary) throws -> HTMLBuffer {
+        var out = HTMLBuffer(capacity: 1 << 18)
+        let r = task.record
+        open(&out, title: "\(r.id) · ThinkLens report", depth: 1)
+        heading(&out, 1, "Problem \(r.id)")
+        keyValueTable(&out, [
+            ("verdict", r.verdict.rawValue, "verdict"), ("gold answer", r.gold ?? "—", "gold"), ("extracted answer", r.answer ?? "—", "answer"),
+            ("stop", r.stop.rawValue, "stop"), ("prompt tokens", String(r.promptIDs.count), "prompt_tokens"),
+            ("generated tokens", String(r.generatedIDs.count), "generated_tokens"),
+            ("</think> at", r.thinkEnd.map { "position \($0) (generated token \($0 - r.promptIDs.count + 1))" } ?? "never", "think_end"),
+        ])
+        heading(&out, 2, "Question")
+        out.raw("<pre class=\"text\">"); out.text(r.question); out.raw("</pre>\n")
+        heading(&out, 2, "Generation")
+        out.raw("<pre class=\"text\">"); out.text(r.text); out.raw("</pre>\n")
+        for (h, analysis) in analyses.enumerated() {
+            guard let rows = task.latents[analysis.name] else { continue }
+            heading(&out, 2, "Hookpoint \(analysis.name)", id: analysis.name)
+            let scratch = analysis.scratch
+            try scratch.collect(rows, hookpoint: analysis.name, problem: r.id)
+            let charts = scratch.charts(rows, problem: Int32(p.ordinal))
+            scratch.reset()
+            renderInference(&out, charts, h: h, depth: 1, scope: "this problem")
+        }
+        // The activation of each example's feature around its position, for the feature pages.
+        for request in exampleRequests[p.ordinal] ?? [] {
+            guard let rows = task.latents[analyses[request.h].name] else { continue }
+            let e = examples[request.h][request.feature]![request.slot]
+            let first = e.position - e.center
+            var acts = [Double](repeating: 0, count: e.tokens.count)
+            var lo = 0, hi = rows.rowCount
+            while lo < hi { let mid = (lo + hi) / 2; if Int(rows.positions[mid]) < first { lo = mid + 1 } else { hi = mid } }
+            var row = lo
+            while row < rows.rowCount, Int(rows.positions[row]) < first + e.tokens.count {
+                for j in 0..<rows.k where Int(rows.indices[row * rows.k + j]) == request.feature {
+                    acts[Int(rows.positions[row]) - first] = Double(rows.acts[row * rows.k + j])
+                }
+                row += 1
+            }
+            exampleActs[request.h][request.feature]![request.slot] = acts
+        }
+        close(&out)
+        return out
+    }
+
+    // MARK: - Feature pages
+
+    func featurePage(_ h: Int, _ f: Int) -> HTMLBuffer {
+        let a = analyses[h]
+        let row = a.tables.row(f)!
+        var out = HTMLBuffer()
+        open(&out, title: "Feature \(f) · \(a.name) · ThinkLens report", depth: 2)
+        heading(&out, 1, "Feature \(f) at \(a.name)")
+        let n = problems.count
+        paragraph(&out, "Feature \(f) was a top feature (one of the 10 of highest maximum activation) in \(row.topActInferences) of \(n) inferences, and fired in \(row.inferences).", cls: "claim")
+        let reasoningRows = a.segmentRows[1], answerRows = a.segmentRows[2]
+        keyValueTable(&out, [
+            ("tokens where it fired", String(row.tokens), "tokens"),
+            ("… in reasoning (before and at </think>)", String(row.tokensReasoning), "tokens_reasoning"),
+            ("… in the answer (after </think>)", String(row.tokensAnswer), "tokens_answer"),
+            ("density in reasoning", "\(Format.percent(row.tokensReasoning, of: reasoningRows)) of \(reasoningRows) reasoning positions", "density_reasoning"),
+            ("density in the answer", "\(Format.percent(row.tokensAnswer, of: answerRows)) of \(answerRows) answer positions", "density_answer"),
+            ("inferences where it fired", "\(row.inferences) of \(n)", "inferences"),
+            ("top feature by max activation in", "\(row.topActInferences) of \(n)", "top_act_inferences"),
+            ("top feature by frequency in", "\(row.topFreqInferences) of \(n)", "top_freq_inferences"),
+            ("maximum activation", Format.act(row.maxAct), "max_act"),
+            ("mean activation", Format.act(row.meanAct), "mean_act"),
+        ])
+        heading(&out, 2, "Correct vs wrong answers")
+        keyValueTable(&out, [
+            ("fired in correct problems", "\(row.inferencesCorrect) of \(correct) (\(Format.percent(row.inferencesCorrect, of: correct)))", "inferences_correct"),
+            ("fired in wrong problems", "\(row.inferencesWrong) of \(wrong) (\(Format.percent(row.inferencesWrong, of: wrong)))", "inferences_wrong"),
+        ])
+        if let why = LogOddsRatio.sampleTooSmall(correct: correct, wrong: wrong) {
+            paragraph(&out, why, cls: "warn")
+        } else if row.inferencesCorrect + row.inferencesWrong < LogOddsRatio.minimumFiringProblems {
+            paragraph(&out, "It fired in \(row.inferencesCorrect + row.inferencesWrong) answered problems; at least \(LogOddsRatio.minimumFiringProblems) are needed for an estimate.", cls: "warn")
+        } else {
+            let lor = LogOddsRatio(firedCorrect: row.inferencesCorrect, correct: correct, firedWrong: row.inferencesWrong, wrong: wrong)
+            let verdict = lor.low > 0 ? "over-represented in correct answers" : (lor.high < 0 ? "over-represented in wrong answers" : "no clear difference (the interval includes 0)")
+            paragraph(&out, "Log odds ratio (correct vs wrong) \(Format.fixed(lor.estimate, 2)), 95% interval [\(Format.fixed(lor.low, 2)), \(Format.fixed(lor.high, 2))]: \(verdict).")
+        }
+        heading(&out, 2, "Activations")
+        let histogram = a.activationHistogram(f)
+        BarChart(id: "feature/histogram", title: "activation histogram of feature \(f)",
+                 bars: histogram.map { Bar(label: nil, value: Double($0.count), tooltip: "\(Format.act($0.lo))–\(Format.act($0.hi)): \($0.count)", href: nil) },
+                 xLabel: "activation", yLabel: "tokens", axis: .range(lo: 0, hi: row.maxAct), logY: true, width: 640).render(into: &out)
+        heading(&out, 2, "Where it fires in the reasoning")
+        let think = a.thinkHistogram(f)
+        BarChart(id: "feature/think", title: "tokens by distance to </think> (negative: before)",
+                 bars: think.enumerated().map { Bar(label: PositionBins.thinkLabel($0.offset), value: Double($0.element), tooltip: "\(PositionBins.thinkLabel($0.offset)): \($0.element)", href: nil) },
+                 xLabel: "position − position of </think> (log2 bins)", yLabel: "tokens", axis: .bins(every: 2), width: 640).render(into: &out)
+        if a.withoutThink[f] > 0 {
+            paragraph(&out, "\(a.withoutThink[f]) more tokens are in problems whose generation never produced </think>.")
+        }
+        let end = a.endHistogram(f)
+        BarChart(id: "feature/end", title: "tokens by distance to the end of the generation",
+                 bars: end.enumerated().map { Bar(label: PositionBins.endLabel($0.offset), value: Double($0.element), tooltip: "\(PositionBins.endLabel($0.offset)) tokens before the end: \($0.element)", href: nil) },
+                 xLabel: "tokens before the last generated token (log2 bins)", yLabel: "tokens", axis: .bins(every: 2), width: 640).render(into: &out)
+        heading(&out, 2, "Top tokens")
+        let tokens = featureTokens[h][f] ?? []
+        BarChart(id: "feature/tokens", title: "the \(tokens.count) tokens of highest maximum activation",
+                 bars: tokens.map { t in
+                     Bar(label: TokenText.label(t.text, id: t.token), value: t.maxAct,
+                         tooltip: "\(TokenText.visible(t.text)) (id \(t.token)): max \(Format.act(t.maxAct)), \(t.count) times", href: nil)
+                 },
+                 xLabel: "token (text:id)", yLabel: "max activation").render(into: &out)
+        out.raw("<table class=\"list\" data-table=\"tokens\"><tr><th>token</th><th>id</th><th>times it fired</th><th>max activation</th></tr>")
+        for t in tokens {
+            out.raw("<tr><td class=\"tok\">"); out.text(TokenText.visible(t.text)); out.raw("</td><td>"); out.int(Int(t.token))
+            out.raw("</td><td>"); out.int(t.count); out.raw("</td><td>"); out.text(Format.act(t.maxAct)); out.raw("</td></tr>")
+        }
+        out.raw("</table>\n")
+        heading(&out, 2, "Highest-activating contexts")
+        let list = examples[h][f] ?? []
+        if list.isEmpty {
+            paragraph(&out, "The bundle keeps contexts only for the \(BundleWriter.exampleFeatures) most frequent features of each hookpoint; this feature is not among them.")
+        }
+        out.raw("<div class=\"contexts\">")
+        for (slot, e) in list.enumerated() {
+            let acts = exampleActs[h][f]?[slot] ?? []
+            out.raw("<p class=\"ctx\"><span class=\"meta\">")
+            link(&out, e.problem, ordinalOf[e.problem].map { problemHref($0, depth: 2) })
+            out.text(" @\(e.position) · \(Format.act(e.act))")
+            out.raw("</span> ")
+            for (i, text) in e.texts.enumerated() {
+                let act = i == e.center ? e.act : (i < acts.count ? acts[i] : 0)
+                let intensity = row.maxAct > 0 ? min(1, act / row.maxAct) : 0
+                out.raw(i == e.center ? "<span class=\"tok hit\"" : "<span class=\"tok\"")
+                out.raw(" style=\"background-color:rgba(255,110,0,"); out.fixed(intensity, 2); out.raw(")\" title=\"")
+                out.attribute("\(TokenText.visible(text)):\(e.tokens[i]) act \(Format.act(act))")
+                out.raw("\">"); out.text(TokenText.inline(text)); out.raw("</span>")
+            }
+            out.raw("</p>\n")
+        }
+        out.raw("</div>\n<p><a href=\""); out.attribute(hookpointHref(h, depth: 2)); out.raw("\">All features of "); out.text(a.name); out.raw("</a></p>\n")
+        close(&out)
+        return out
+    }
+
+    // MARK: - Hookpoint pages
+
+    func hookpointPage(_ h: Int) -> HTMLBuffer {
+        let a = analyses[h]
+        var out = HTMLBuffer(capacity: 1 << 20)
+        open(&out, title: "\(a.name) · ThinkLens report", depth: 1)
+        heading(&out, 1, "Hookpoint \(a.name)")
+        let rows = a.segmentRows.reduce(0, +)
+        keyValueTable(&out, [
+            ("latent rows", String(rows), "rows"), ("features that fired", String(a.tables.rows.count), "features"),
+            ("FVU", fvu(a.name).map { Format.fixed($0, 4) } ?? "not recorded", "fvu"),
+        ])
+        heading(&out, 2, "All problems together (the study's plots)")
+        let tokens = featureTokens[h]
+        renderInference(&out, a.bundleCharts(tokens: tokens), h: h, depth: 1, scope: "all problems")
+        paragraph(&out, "In the bundle-wide scatter each point is one distinct token at its maximum activation.", cls: "note")
+
+        heading(&out, 2, "Across problems: features that are top features in many inferences", id: "ranking")
+        let n = problems.count
+        if let first = a.crossProblem.first {
+            paragraph(&out, "Feature \(first.feature) was a top feature in \(first.topActInferences) of \(n) inferences.", cls: "claim")
+        }
+        out.raw("<table class=\"list\" data-table=\"ranking\"><tr><th>rank</th><th>feature</th><th>top feature (max activation) in</th><th>top feature (frequency) in</th><th>fired in</th><th>tokens</th><th>max activation</th></tr>")
+        for (i, r) in a.crossProblem.enumerated() {
+            out.raw("<tr data-feature=\"\(r.feature)\"><td>"); out.int(i + 1); out.raw("</td><td>")
+            link(&out, String(r.feature), featureHref(h, r.feature, depth: 1))
+            out.raw("</td><td data-key=\"top_act_inferences\">\(r.topActInferences) of \(n)</td><td data-key=\"top_freq_inferences\">\(r.topFreqInferences) of \(n)</td>")
+            out.raw("<td data-key=\"inferences\">\(r.inferences)</td><td data-key=\"tokens\">\(r.tokens)</td><td data-key=\"max_act\">\(Format.act(r.maxAct))</td></tr>")
+        }
+        out.raw("</table>\n")
+        renderHeatMap(&out, h)
+        renderPositionMap(&out, h)
+        renderLogOdds(&out, h)
+        close(&out)
+        return out
+    }
+
+    /// Problems grouped so the map has at most this many rows.
+    static let heatMapRows = 100
+
+    private func renderHeatMap(_ out: inout HTMLBuffer, _ h: Int) {
+        let a = analyses[h]
+        let features = Array(a.heatMapFeatures)
+        guard !features.isEmpty, !problems.isEmpty else { return }
+        let group = (problems.count + Self.heatMapRows - 1) / Self.heatMapRows
+        var rowLabels: [String] = [], values: [[Double]] = [], tips: [[String]] = []
+        var start = 0
+        while start < problems.count {
+            let end = min(problems.count, start + group)
+            if group == 1 {
+                rowLabels.append(problems[start].id)
+                values.append(features.indices.map { c in
+                    let m = Double(a.heatMax[start][c])
+                    return a.heatTop[start][c] ? 1 : (features[c].maxAct > 0 ? 0.6 * m / features[c].maxAct : 0)
+                })
+                tips.append(features.indices.map { c in
+                    "\(problems[start].id), feature \(features[c].feature): max \(Format.act(Double(a.heatMax[start][c])))" + (a.heatTop[start][c] ? ", a top feature" : "")
+                })
+            } else {
+                rowLabels.append("\(problems[start].id) …")
+                var row: [Double] = [], tip: [String] = []
+                for c in features.indices {
+                    let tops = (start..<end).filter { a.heatTop[$0][c] }.count
+                    row.append(Double(tops) / Double(end - start))
+                    tip.append("problems \(problems[start].id) … \(problems[end - 1].id), feature \(features[c].feature): top feature in \(tops) of \(end - start)")
+                }
+                values.append(row)
+                tips.append(tip)
+            }
+            start = end
+        }
+        HeatMap(id: "\(a.name)/heatmap", title: group == 1
+                    ? "problem × feature: the \(features.count) features top in most inferences (full: a top feature there; pale: fired, shaded by max activation)"
+                    : "problem groups (\(group) problems each) × feature: share of the group's problems where it is a top feature",
+                rowLabels: rowLabels, columnLabels: features.map { String($0.feature) },
+                columnLinks: features.map { featureHref(h, $0.feature, depth: 1) }, values: values, tooltips: tips,
+                xLabel: "feature", yLabel: group == 1 ? "problem" : "problem group").render(into: &out)
+    }
+
+    private func renderPositionMap(_ out: inout HTMLBuffer, _ h: Int) {
+        let a = analyses[h]
+        let features = Array(a.heatMapFeatures)
+        guard !features.isEmpty else { return }
+        heading(&out, 2, "Where the top features fire relative to </think>", id: "positions")
+        var values: [[Double]] = [], tips: [[String]] = []
+        for r in features {
+            let bins = a.thinkHistogram(r.feature)
+            let most = Double(bins.max() ?? 0)
+            values.append(bins.map { most > 0 ? Double($0) / most : 0 })
+            tips.append(bins.enumerated().map { "feature \(r.feature), \(PositionBins.thinkLabel($0.offset)) from </think>: \($0.element) tokens" })
+        }
+        HeatMap(id: "\(a.name)/think-positions", title: "feature × distance to </think> (each row scaled to its largest bin)",
+                rowLabels: features.map { "feature \($0.feature)" }, columnLabels: (0..<PositionBins.thinkCount).map(PositionBins.thinkLabel),
+                columnLinks: [String?](repeating: nil, count: PositionBins.thinkCount), values: values, tooltips: tips,
+                xLabel: "position − position of </think> (log2 bins)", yLabel: "feature", cellWidth: 30).render(into: &out)
+    }
+
+    private func renderLogOdds(_ out: inout HTMLBuffer, _ h: Int) {
+        heading(&out, 2, "Features over-represented in correct vs wrong answers", id: "log-odds")
+        if let why = LogOddsRatio.sampleTooSmall(correct: correct, wrong: wrong) {
+            paragraph(&out, why, cls: "warn")
+            return
+        }
+        let odds = logOdds[h]
+        paragraph(&out, "Log odds ratio of firing in a correct vs a wrong problem, with +0.5 in every cell and a 95% Wald interval; \(odds.tested) features fired in at least \(LogOddsRatio.minimumFiringProblems) answered problems (\(correct) correct, \(wrong) wrong) and were tested. Listed: intervals that exclude 0, strongest first. Many features are tested, so expect about 5% of intervals to exclude 0 by chance.", cls: "note")
+        for (title, list, key) in [("More often in correct answers", odds.overCorrect, "correct"), ("More often in wrong answers", odds.overWrong, "wrong")] {
+            heading(&out, 3, title)
+            if list.isEmpty { paragraph(&out, "No feature's interval excludes 0."); continue }
+            out.raw("<table class=\"list\" data-table=\"log-odds-\(key)\"><tr><th>feature</th><th>fired in correct</th><th>fired in wrong</th><th>log odds ratio</th><th>95% interval</th></tr>")
+            for (row, lor) in list {
+                out.raw("<tr data-feature=\"\(row.feature)\"><td>"); link(&out, String(row.feature), featureHref(h, row.feature, depth: 1))
+                out.raw("</td><td>\(row.inferencesCorrect) of \(correct)</td><td>\(row.inferencesWrong) of \(wrong)</td><td>")
+                out.text(Format.fixed(lor.estimate, 2)); out.raw("</td><td>"); out.text("[\(Format.fixed(lor.low, 2)), \(Format.fixed(lor.high, 2))]"); out.raw("</td></tr>")
+            }
+            out.raw("</table>\n")
+        }
+    }
+
+    // MARK: - Overview
+
+    func fvu(_ hookpoint: String) -> Double? { manifest["fvu"]?[hookpoint]?.doubleValue }
+
+    func indexPage() -> HTMLBuffer {
+        var out = HTMLBuffer()
+        open(&out, title: "ThinkLens report", depth: 0)
+        heading(&out, 1, "ThinkLens report")
+        let counts = manifest["counts"]
+        let n = problems.count
+        let none = problems.filter { $0.verdict == .none }.count
+        let eos = problems.filter { $0.stop == .eos }.count
+        let generated = problems.reduce(0) { $0 + $1.generatedTokens }
+        heading(&out, 2, "Problems and accuracy")
+        keyValueTable(&out, [
+            ("problems selected", counts?["problems_selected"]?.intValue.map(String.init) ?? "?", "problems_selected"),
+            ("problems in the bundle", String(n), "problems"),
+            ("problems failed", counts?["problems_failed"]?.intValue.map(String.init) ?? "?", "problems_failed"),
+            ("problems missing", counts?["problems_missing"]?.intValue.map(String.init) ?? "?", "problems_missing"),
+            ("correct", "\(correct) (\(Format.percent(correct, of: n)))", "correct"),
+            ("wrong", "\(wrong) (\(Format.percent(wrong, of: n)))", "wrong"),
+            ("no answer", "\(none) (\(Format.percent(none, of: n)))", "none"),
+            ("stopped at end of sequence", "\(eos) (\(Format.percent(eos, of: n)))", "stop_eos"),
+            ("stopped at the token limit", "\(n - eos) (\(Format.percent(n - eos, of: n)))", "stop_length"),
+            ("tokens generated", "\(generated) (mean \(Format.fixed(n > 0 ? Double(generated) / Double(n) : 0, 1)) per problem)", "tokens_generated"),
+            ("problems that wrote </think>", "\(problems.filter { $0.thinkEnd != nil }.count) of \(n)", "think_end"),
+        ])
+        BarChart(id: "overview/verdicts", title: "answers", bars: [
+            Bar(label: "correct", value: Double(correct), tooltip: "correct: \(correct)", href: nil),
+            Bar(label: "wrong", value: Double(wrong), tooltip: "wrong: \(wrong)", href: nil),
+            Bar(label: "no answer", value: Double(none), tooltip: "no answer: \(none)", href: nil),
+        ], xLabel: "verdict", yLabel: "problems", axis: .bins(every: 1), width: 360).render(into: &out)
+        let longest = problems.map(\.generatedTokens).max() ?? 0
+        let binCount = 20
+        var lengthBins = [Int](repeating: 0, count: binCount)
+        for p in problems where longest > 0 { lengthBins[min(binCount - 1, p.generatedTokens * binCount / longest)] += 1 }
+        BarChart(id: "overview/lengths", title: "generated tokens per problem",
+                 bars: lengthBins.enumerated().map { Bar(label: nil, value: Double($0.element), tooltip: "\($0.offset * longest / binCount)–\(($0.offset + 1) * longest / binCount) tokens: \($0.element) problems", href: nil) },
+                 xLabel: "generated tokens", yLabel: "problems", axis: .range(lo: 0, hi: Double(longest)), width: 560).render(into: &out)
+
+        heading(&out, 2, "Hookpoints and SAE fit")
+        out.raw("<table class=\"list\" data-table=\"hookpoints\"><tr><th>hookpoint</th><th>latent rows</th><th>k</th><th>features that fired</th><th>FVU</th><th>SAE fingerprint</th></tr>")
+        for (h, a) in analyses.enumerated() {
+            out.raw("<tr><td>"); link(&out, a.name, hookpointHref(h, depth: 0)); out.raw("</td><td>")
+            out.text(counts?["latent_rows"]?[a.name]?.intValue.map(String.init) ?? "?"); out.raw("</td><td>")
+            out.text(counts?["k"]?[a.name]?.intValue.map(String.init) ?? "?"); out.raw("</td><td>"); out.int(a.tables.rows.count)
+            out.raw("</td><td>")
+            if let v = fvu(a.name) {
+                out.text(Format.fixed(v, 4))
+                if v > Self.highFVU { out.raw(" <strong class=\"flag\">high: the SAE reconstructs this capture point poorly (check CAPTURE=SAE pairs)</strong>") }
+            } else { out.text("not recorded") }
+            out.raw("</td><td class=\"mono\">"); out.text(manifest["saes"]?[a.name]?["fingerprint"]?.stringValue ?? "?"); out.raw("</td></tr>")
+        }
+        out.raw("</table>\n")
+        paragraph(&out, "FVU (fraction of variance unexplained by the SAE's reconstruction) above \(Format.fixed(Self.highFVU, 1)) is flagged.", cls: "note")
+
+        heading(&out, 2, "Run settings")
+        keyValueTable(&out, [
+            ("format version", manifest["format_version"]?.intValue.map(String.init) ?? "?", nil),
+            ("ThinkLens version", manifest["thinklens_version"]?.stringValue ?? "?", nil),
+            ("model fingerprint", manifest["model"]?["fingerprint"]?.stringValue ?? "?", "model_fingerprint"),
+            ("tokenizer fingerprint", manifest["tokenizer"]?["fingerprint"]?.stringValue ?? "?", "tokenizer_fingerprint"),
+            ("problem selection", (manifest["problem_selection"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", "), nil),
+            ("hookpoints", reader.manifest.hookpoints.joined(separator: ", "), nil),
+        ])
+        heading(&out, 3, "Generation")
+        renderJSON(&out, manifest["generation"] ?? .null, depth: 0)
+        heading(&out, 3, "Prompt format")
+        out.raw("<pre class=\"text\">"); out.text(manifest["prompt_format"]?.stringValue ?? (manifest["prompt_format"]?.serialized(pretty: true) ?? "")); out.raw("</pre>\n")
+        heading(&out, 3, "Model configuration")
+        renderJSON(&out, manifest["model"]?["config"] ?? .null, depth: 0)
+        heading(&out, 3, "SAE configurations")
+        for a in analyses {
+            heading(&out, 4, a.name)
+            renderJSON(&out, manifest["saes"]?[a.name]?["cfg"] ?? .null, depth: 0)
+        }
+        let failed = manifest["failed_problems"]?.arrayValue ?? []
+        heading(&out, 2, "Failed problems (\(failed.count))")
+        if !failed.isEmpty {
+            out.raw("<table class=\"list\" data-table=\"failed\"><tr><th>problem</th><th>reasons</th></tr>")
+            for item in failed {
+                out.raw("<tr><td>"); out.text(item["id"]?.stringValue ?? "?"); out.raw("</td><td>")
+                out.text((item["reasons"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: "; ")); out.raw("</td></tr>")
+            }
+            out.raw("</table>\n")
+        }
+        heading(&out, 2, "Throughput and workers (run.json)")
+        renderJSON(&out, reader.run, depth: 0)
+        close(&out)
+        return out
+    }
+
+    /// JSON as nested tables: objects by sorted key, arrays of objects as one table, other arrays inline.
+    func renderJSON(_ out: inout HTMLBuffer, _ value: JSONValue, depth: Int) {
+        switch value {
+        case .object(let members):
+            out.raw("<table class=\"kv\">")
+            for key in members.keys.sorted() {
+                out.raw("<tr><th>"); out.text(key); out.raw("</th><td>")
+                renderJSON(&out, members[key]!, depth: depth + 1)
+                out.raw("</td></tr>")
+            }
+            out.raw("</table>")
+        case .array(let items) where !items.isEmpty && items.allSatisfy({ if case .object = $0 { return true }; return false }):
+            var keys = Set<String>()
+            for item in items { if case .object(let m) = item { keys.formUnion(m.keys) } }
+            let columns = keys.sorted()
+            out.raw("<table class=\"list\"><tr>")
+            for c in columns { out.raw("<th>"); out.text(c); out.raw("</th>") }
+            out.raw("</tr>")
+            for item in items {
+                out.raw("<tr>")
+                for c in columns {
+                    out.raw("<td>")
+                    if let v = item[c] { renderJSON(&out, v, depth: depth + 1) }
+                    out.raw("</td>")
+                }
+                out.raw("</tr>")
+            }
+            out.raw("</table>")
+        case .string(let s): out.text(s)
+        case .double(let d): out.text(Ticks.text(d))
+        default: out.text(value.serialized())
+        }
+        if depth == 0 { out.raw("\n") }
+    }
+
+    func problemListPage() -> HTMLBuffer {
+        var out = HTMLBuffer(capacity: 1 << 20)
+        open(&out, title: "Problems · ThinkLens report", depth: 0)
+        heading(&out, 1, "Problems (\(problems.count))")
+        out.raw("<table class=\"list\" data-table=\"problems\"><tr><th>problem</th><th>verdict</th><th>answer</th><th>gold</th><th>stop</th><th>generated tokens</th><th>&lt;/think&gt; at</th></tr>\n")
+        for p in problems {
+            out.raw("<tr class=\"\(p.verdict.rawValue)\"><td>"); link(&out, p.id, problemHref(p.ordinal, depth: 0)); out.raw("</td><td>")
+            out.text(p.verdict.rawValue); out.raw("</td><td>"); out.text(p.answer ?? "—"); out.raw("</td><td>"); out.text(p.gold ?? "—")
+            out.raw("</td><td>"); out.text(p.stop.rawValue); out.raw("</td><td>"); out.int(p.generatedTokens); out.raw("</td><td>")
+            out.text(p.thinkEnd.map(String.init) ?? "—"); out.raw("</td></tr>\n")
+        }
+        out.raw("</table>\n")
+        close(&out)
+        return out
+    }
+
+    static let styleSheet = """
+    body { font: 14px/1.4 system-ui, sans-serif; margin: 0; color: #222; background: #fff; }
+    nav { background: #1d3557; color: #fff; padding: 8px 16px; }
+    nav a { color: #fff; }
+    main { padding: 8px 24px 48px; max-width: 1400px; }
+    h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 28px; border-bottom: 1px solid #ddd; } h3 { font-size: 15px; } h4 { font-size: 14px; }
+    table { border-collapse: collapse; margin: 6px 0; }
+    th, td { border: 1px solid #ddd; padding: 2px 8px; text-align: left; vertical-align: top; }
+    table.kv th { background: #f4f6f8; font-weight: normal; color: #555; }
+    table.list th { background: #f4f6f8; }
+    tr.correct td:nth-child(2) { color: #1a7f37; } tr.wrong td:nth-child(2) { color: #c62828; }
+    .mono, td.tok { font-family: ui-monospace, monospace; }
+    pre.text { white-space: pre-wrap; background: #f8f8f8; padding: 8px; max-height: 320px; overflow: auto; }
+    figure.chart { margin: 10px 0; display: inline-block; vertical-align: top; }
+    figcaption { font-weight: 600; font-size: 13px; }
+    svg { font: 10px system-ui, sans-serif; }
+    svg .bar { fill: #457b9d; } svg a:hover .bar { fill: #e63946; }
+    svg .pt { fill: #e63946; fill-opacity: 0.6; }
+    svg .cell { fill: #c1121f; }
+    svg .axis { stroke: #333; stroke-width: 1; } svg .grid { stroke: #ddd; stroke-width: 0.5; }
+    svg .al { font-size: 11px; fill: #333; } svg .xl, svg .xt, svg .yl { fill: #444; }
+    .relevant { border-left: 3px solid #a8dadc; padding-left: 8px; margin: 12px 0; }
+    .claim { font-size: 15px; font-weight: 600; }
+    .warn { background: #fff3cd; padding: 6px 10px; } .note { color: #555; font-size: 12px; }
+    .flag { color: #c62828; }
+    .ctx { font-family: ui-monospace, monospace; white-space: pre-wrap; margin: 4px 0; }
+    .ctx .meta { color: #777; font-family: system-ui, sans-serif; font-size: 12px; }
+    .tok.hit { outline: 1px solid #c1121f; font-weight: bold; }
+
+    """
+}

@@ -1,0 +1,126 @@
+import Coordinator
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+@testable import Report
+
+/// Directories a test creates, removed when the test's instance goes away.
+final class Scratch {
+    private var made: [String] = []
+
+    deinit {
+        for path in made { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    func directory() -> String {
+        let path = NSTemporaryDirectory() + "thinklens-report-tests-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        made.append(path)
+        return path
+    }
+
+    /// A synthetic bundle and its report.
+    func bundleAndReport(_ spec: SyntheticBundleSpec = SyntheticBundleSpec()) throws -> (bundle: String, report: String) {
+        let bundle = directory()
+        try SyntheticBundle.write(spec, to: bundle)
+        let report = directory() + "/report"
+        try ReportGenerator.generate(bundle: bundle, out: report)
+        return (bundle, report)
+    }
+}
+
+/// A parsed page: elements with attributes, children and text, from a strict XML parse.
+final class Element {
+    let name: String
+    let attributes: [String: String]
+    var children: [Element] = []
+    var text = ""
+
+    init(name: String, attributes: [String: String]) {
+        self.name = name
+        self.attributes = attributes
+    }
+
+    /// All descendants (and self) named `name`, in document order.
+    func all(_ name: String) -> [Element] {
+        var out: [Element] = []
+        func walk(_ e: Element) {
+            if e.name == name { out.append(e) }
+            e.children.forEach(walk)
+        }
+        walk(self)
+        return out
+    }
+
+    /// Text of self and all descendants.
+    var allText: String { text + children.map(\.allText).joined() }
+
+    func chart(_ id: String) -> Element? { all("svg").first { $0.attributes["data-chart"] == id } }
+
+    /// Bars, points or cells of a chart.
+    func marks(_ cls: String) -> [Element] {
+        all(cls == "pt" ? "circle" : "rect").filter { $0.attributes["class"] == cls }
+    }
+
+    /// The `<title>` tooltips of the marks.
+    func tooltips(_ cls: String) -> [String] { marks(cls).map { $0.all("title").first?.text ?? "" } }
+}
+
+enum XHTML {
+    struct ParseError: Error, CustomStringConvertible {
+        let file: String
+        let line: Int
+        let reason: String
+        var description: String { "\(file):\(line): \(reason)" }
+    }
+
+    /// Parses a page with Foundation's XMLParser (libxml2), which rejects anything not well formed.
+    static func parse(_ path: String) throws -> Element {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let parser = XMLParser(data: data)
+        let builder = Builder()
+        parser.delegate = builder
+        parser.shouldProcessNamespaces = false
+        guard parser.parse(), let root = builder.root else {
+            throw ParseError(file: path, line: parser.lineNumber, reason: parser.parserError.map { "\($0)" } ?? "not well formed")
+        }
+        return root
+    }
+
+    final class Builder: NSObject, XMLParserDelegate {
+        var stack: [Element] = []
+        var root: Element?
+
+        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+            let e = Element(name: name, attributes: attributes)
+            stack.last?.children.append(e)
+            if root == nil { root = e }
+            stack.append(e)
+        }
+
+        func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+            stack.removeLast()
+        }
+
+        func parser(_ parser: XMLParser, foundCharacters string: String) {
+            stack.last?.text += string
+        }
+    }
+}
+
+enum Files {
+    /// Every regular file under `directory`, by relative path.
+    static func all(_ directory: String) -> [String] {
+        var out: [String] = []
+        guard let walker = FileManager.default.enumerator(atPath: directory) else { return out }
+        for case let relative as String in walker {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(relative), isDirectory: &isDirectory),
+               !isDirectory.boolValue {
+                out.append(relative)
+            }
+        }
+        return out.sorted()
+    }
+}
