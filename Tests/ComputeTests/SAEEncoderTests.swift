@@ -107,7 +107,7 @@ struct SAEEncoderTests {
         }
     }
 
-    @Test("encode into caller buffers equals the array convenience")
+    @Test("encoding into caller buffers or reused latents equals the array convenience")
     func pointerAPIMatchesArrayAPI() throws {
         let scratch = TemporaryDirectory()
         let sae = try Self.randomSAE(scratch, dIn: 32, numLatents: 256, k: 8)
@@ -124,6 +124,11 @@ struct SAEEncoderTests {
         }
         let latents = sae.encode(x, rows: rows)
         #expect(indices == latents.indices && activations == latents.activations)
+        var reused = SAELatents(k: sae.k)
+        for _ in 0..<2 {
+            x.withUnsafeBufferPointer { sae.encode($0.baseAddress!, rows: rows, into: &reused) }
+            #expect(reused == latents)
+        }
     }
 
     @Test("reconstruction is b_dec plus the activation-weighted decoder rows")
