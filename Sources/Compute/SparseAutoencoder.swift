@@ -5,6 +5,9 @@ import Foundation
 /// sorted by activation descending, ties to the lower latent index.
 public struct SAELatents: Sendable, Equatable {
     public let k: Int
+    /// No rows yet; `SparseAutoencoder.encode(_:rows:into:)` sizes it.
+    public init(k: Int) { self.init(k: k, indices: [], activations: [], positiveCounts: []) }
+
     public var rows: Int { positiveCounts.count }
     /// [rows, k] latent indices.
     public var indices: [Int32]
@@ -181,6 +184,25 @@ public final class SparseAutoencoder: @unchecked Sendable {
                         indices: indices + rowStart * k, activations: activations + rowStart * k,
                         positiveCounts: positiveCounts.map { $0 + rowStart }, selecting: selecting)
             rowStart += m
+        }
+    }
+
+    /// Encodes `rows` rows of `x` ([rows, dIn]) into `latents`, reusing its storage when it
+    /// already holds `rows` rows (a worker's loop then does not allocate).
+    public func encode(_ x: UnsafePointer<Float>, rows: Int, into latents: inout SAELatents) {
+        precondition(latents.k == k, "encode(into:): latents has k \(latents.k), this SAE has k \(k)")
+        if latents.rows != rows {
+            latents = SAELatents(k: k, indices: [Int32](repeating: 0, count: rows * k),
+                                 activations: [Float](repeating: 0, count: rows * k),
+                                 positiveCounts: [Int32](repeating: 0, count: rows))
+        }
+        guard rows > 0 else { return }
+        latents.indices.withUnsafeMutableBufferPointer { ib in
+            latents.activations.withUnsafeMutableBufferPointer { ab in
+                latents.positiveCounts.withUnsafeMutableBufferPointer { pb in
+                    encode(x, rows: rows, indices: ib.baseAddress!, activations: ab.baseAddress!, positiveCounts: pb.baseAddress!)
+                }
+            }
         }
     }
 

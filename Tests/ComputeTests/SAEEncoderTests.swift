@@ -7,7 +7,7 @@ import Testing
 @Suite("SAE fast encoder")
 struct SAEEncoderTests {
     /// A random SAE big enough for OpenBLAS to thread its GEMMs and for several panels.
-    static func randomSAE(_ scratch: TemporaryDirectory, dtype: TensorDType = .f32, activation: String = "topk",
+    static func randomSAE(_ scratch: SAEScratchDirectory, dtype: TensorDType = .f32, activation: String = "topk",
                           dIn: Int = 192, numLatents: Int = 3072, k: Int = 24) throws -> SparseAutoencoder {
         try writeRandomSAE(checkpoint: scratch.path, hookpoint: "layers.1.mlp", dIn: dIn, numLatents: numLatents, k: k,
                            dtype: dtype, seed: 7, cfgOverrides: ["activation": activation])
@@ -15,7 +15,7 @@ struct SAEEncoderTests {
     }
 
     static func inputs(rows: Int, dIn: Int, seed: UInt64 = 11) -> [Float] {
-        var random = TestRandom(state: seed)
+        var random = SAETestRandom(state: seed)
         return random.normals(rows * dIn, scale: 0.5)
     }
 
@@ -28,7 +28,7 @@ struct SAEEncoderTests {
         for r in 0..<fast.rows {
             let range = (r * k)..<((r + 1) * k)
             let fa = Array(fast.activations[range]), ra = Array(reference.activations[range])
-            worst = max(worst, maxRowRelativeDifference(fa, ra, k: k))
+            worst = max(worst, maxSAERowRelativeDifference(fa, ra, k: k))
             if fast.indices[range] == reference.indices[range] { continue }
             // Allow a swap only between values that are equal within tolerance.
             for slot in 0..<k where fast.indices[range.lowerBound + slot] != reference.indices[range.lowerBound + slot] {
@@ -40,7 +40,7 @@ struct SAEEncoderTests {
 
     @Test("fast f32 encoding matches the naive double-precision reference", arguments: ["topk", "groupmax"])
     func fastMatchesReference(activation: String) throws {
-        let scratch = TemporaryDirectory()
+        let scratch = SAEScratchDirectory()
         let sae = try Self.randomSAE(scratch, activation: activation)
         sae.latentPanel = 1000  // several panels, the last one partial
         let rows = 9
@@ -53,7 +53,7 @@ struct SAEEncoderTests {
 
     @Test("fast bf16 encoding matches the naive reference on the widened weights")
     func fastBF16MatchesReference() throws {
-        let scratch = TemporaryDirectory()
+        let scratch = SAEScratchDirectory()
         let sae = try Self.randomSAE(scratch, dtype: .bf16)
         #expect(sae.weightDType == .bf16)
         let rows = 9
@@ -66,7 +66,7 @@ struct SAEEncoderTests {
 
     @Test("a row's latents do not depend on which rows share its batch", arguments: [TensorDType.f32, .bf16])
     func batchInvariance(dtype: TensorDType) throws {
-        let scratch = TemporaryDirectory()
+        let scratch = SAEScratchDirectory()
         let sae = try Self.randomSAE(scratch, dtype: dtype)
         // More rows than one block (SparseAutoencoder.rowBlock) so the split lands mid-batch.
         let rows = SparseAutoencoder.rowBlock + 89
@@ -89,7 +89,7 @@ struct SAEEncoderTests {
 
     @Test("results do not depend on the latent panel width or the thread count")
     func panelInvariance() throws {
-        let scratch = TemporaryDirectory()
+        let scratch = SAEScratchDirectory()
         let sae = try Self.randomSAE(scratch)
         let rows = 40
         let x = Self.inputs(rows: rows, dIn: sae.dIn)
@@ -107,9 +107,9 @@ struct SAEEncoderTests {
         }
     }
 
-    @Test("encode into caller buffers equals the array convenience")
+    @Test("encoding into caller buffers or reused latents equals the array convenience")
     func pointerAPIMatchesArrayAPI() throws {
-        let scratch = TemporaryDirectory()
+        let scratch = SAEScratchDirectory()
         let sae = try Self.randomSAE(scratch, dIn: 32, numLatents: 256, k: 8)
         let rows = 5
         let x = Self.inputs(rows: rows, dIn: sae.dIn)
@@ -124,16 +124,21 @@ struct SAEEncoderTests {
         }
         let latents = sae.encode(x, rows: rows)
         #expect(indices == latents.indices && activations == latents.activations)
+        var reused = SAELatents(k: sae.k)
+        for _ in 0..<2 {
+            x.withUnsafeBufferPointer { sae.encode($0.baseAddress!, rows: rows, into: &reused) }
+            #expect(reused == latents)
+        }
     }
 
     @Test("reconstruction is b_dec plus the activation-weighted decoder rows")
     func reconstructionFormula() throws {
-        let scratch = TemporaryDirectory()
+        let scratch = SAEScratchDirectory()
         let sae = try Self.randomSAE(scratch, dIn: 16, numLatents: 64, k: 4)
         let x = Self.inputs(rows: 2, dIn: sae.dIn)
         let latents = sae.encode(x, rows: 2)
         let xhat = try sae.reconstruct(latents)
-        let file = try TensorFile(path: (sae.directory as NSString).appendingPathComponent("sae.safetensors"))
+        let file = try SAETensorFile(path: (sae.directory as NSString).appendingPathComponent("sae.safetensors"))
         let decoder = try file.floats("W_dec"), bDec = try file.floats("b_dec")
         var expected = [Float](repeating: 0, count: 2 * sae.dIn)
         for r in 0..<2 {

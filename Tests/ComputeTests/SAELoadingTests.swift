@@ -6,12 +6,12 @@ import Testing
 struct SAELoadingTests {
     /// Copies the f32 fixture, lets `edit` change its cfg.json, and returns the load error.
     func loadError(expectedDIn: Int? = nil, editing edit: (inout [String: Any]) -> Void) throws -> SAEError? {
-        let scratch = TemporaryDirectory()
+        let scratch = SAEScratchDirectory()
         let checkpoint = try scratch.copyOfFixture("f32")
         let cfgPath = ((checkpoint as NSString).appendingPathComponent(SAEFixtures.hookpoint) as NSString).appendingPathComponent("cfg.json")
-        var cfg = try readJSON(cfgPath)
+        var cfg = try readSAEConfigJSON(cfgPath)
         edit(&cfg)
-        try writeJSON(cfg, to: cfgPath)
+        try writeSAEConfigJSON(cfg, to: cfgPath)
         do {
             _ = try SparseAutoencoder(checkpoint: checkpoint, hookpoint: SAEFixtures.hookpoint, expectedDIn: expectedDIn)
             return nil
@@ -105,10 +105,10 @@ struct SAELoadingTests {
 
     @Test("a missing tensor is refused, naming it")
     func refusesMissingTensor() throws {
-        let scratch = TemporaryDirectory()
+        let scratch = SAEScratchDirectory()
         let folder = try writeRandomSAE(checkpoint: scratch.path, hookpoint: "h", dIn: 8, numLatents: 32, k: 4, seed: 1)
         let path = (folder as NSString).appendingPathComponent("sae.safetensors")
-        let file = try TensorFile(path: path)
+        let file = try SAETensorFile(path: path)
         var writer = SafeTensorsWriter()
         for name in file.file.tensorNames where name != "encoder.bias" {
             writer.add(name, shape: try file.shape(name), floats: try file.floats(name))
@@ -123,7 +123,7 @@ struct SAELoadingTests {
 
     @Test("an F16 SAE is refused: sparsify checkpoints are F32 or BF16")
     func refusesF16() throws {
-        let scratch = TemporaryDirectory()
+        let scratch = SAEScratchDirectory()
         try writeRandomSAE(checkpoint: scratch.path, hookpoint: "h", dIn: 8, numLatents: 32, k: 4, dtype: .f16, seed: 1)
         #expect {
             _ = try SparseAutoencoder(checkpoint: scratch.path, hookpoint: "h")
@@ -134,10 +134,10 @@ struct SAELoadingTests {
 
     @Test("without W_dec, encoding works and reconstruction is refused")
     func encodesWithoutDecoder() throws {
-        let scratch = TemporaryDirectory()
+        let scratch = SAEScratchDirectory()
         let folder = try writeRandomSAE(checkpoint: scratch.path, hookpoint: "h", dIn: 8, numLatents: 32, k: 4, seed: 1)
         let path = (folder as NSString).appendingPathComponent("sae.safetensors")
-        let file = try TensorFile(path: path)
+        let file = try SAETensorFile(path: path)
         var writer = SafeTensorsWriter()
         for name in file.file.tensorNames where name != "W_dec" {
             writer.add(name, shape: try file.shape(name), floats: try file.floats(name))
@@ -157,7 +157,7 @@ struct SAELoadingTests {
         #expect(first == (try SAEFixtures.sae("f32").fingerprint))
         #expect(first.hasPrefix("sae1-") && first.count == 21)
         #expect(first != (try SAEFixtures.sae("ties").fingerprint))
-        let scratch = TemporaryDirectory()
+        let scratch = SAEScratchDirectory()
         try writeRandomSAE(checkpoint: scratch.path, hookpoint: "h", dIn: 8, numLatents: 32, k: 4, seed: 1)
         let a = try SparseAutoencoder(checkpoint: scratch.path, hookpoint: "h").fingerprint
         try writeRandomSAE(checkpoint: scratch.path, hookpoint: "h", dIn: 8, numLatents: 32, k: 4, seed: 2)

@@ -7,7 +7,7 @@ import Testing
 struct SAEParityTests {
     struct Case: CustomStringConvertible, Sendable {
         let name: String
-        /// Tolerance on activations, relative to the row's largest (see maxRowRelativeDifference).
+        /// Tolerance on activations, relative to the row's largest (see maxSAERowRelativeDifference).
         let tolerance: Float
         var description: String { name }
     }
@@ -35,8 +35,8 @@ struct SAEParityTests {
         for r in 0..<rows where latents.indices[(r * sae.k)..<((r + 1) * sae.k)] != expectedIndices[(r * sae.k)..<((r + 1) * sae.k)] {
             mismatchedRows.append(r)
         }
-        let difference = maxRowRelativeDifference(latents.activations, expectedActs, k: sae.k)
-        let elementwise = maxRelativeDifference(latents.activations, expectedActs)
+        let difference = maxSAERowRelativeDifference(latents.activations, expectedActs, k: sae.k)
+        let elementwise = maxSAERelativeDifference(latents.activations, expectedActs)
         print("SAE parity \(c.name): \(rows) rows, k \(sae.k), max activation difference \(difference) relative to the row's largest (\(elementwise) elementwise)")
         #expect(mismatchedRows.isEmpty, "rows with different top-k indices: \(mismatchedRows)")
         #expect(difference <= c.tolerance)
@@ -97,10 +97,10 @@ struct SAEParityTests {
         let sae = try SAEFixtures.sae("bf16-expansion")
         #expect(sae.weightDType == .bf16)
         #expect(sae.numLatents == 1024)  // num_latents 0 → d_in 64 × expansion_factor 16
-        let scratch = TemporaryDirectory()
+        let scratch = SAEScratchDirectory()
         let folder = (scratch.path as NSString).appendingPathComponent(SAEFixtures.hookpoint)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let source = try TensorFile(path: (sae.directory as NSString).appendingPathComponent("sae.safetensors"))
+        let source = try SAETensorFile(path: (sae.directory as NSString).appendingPathComponent("sae.safetensors"))
         var writer = SafeTensorsWriter()
         for name in source.file.tensorNames {
             writer.add(name, shape: try source.shape(name), floats: try source.floats(name))

@@ -14,14 +14,14 @@ enum SAEFixtures {
         try SparseAutoencoder(checkpoint: checkpoint(name), hookpoint: hookpoint)
     }
 
-    static func reference(_ name: String) throws -> TensorFile {
-        try TensorFile(path: (checkpoint(name) as NSString).appendingPathComponent("reference.safetensors"))
+    static func reference(_ name: String) throws -> SAETensorFile {
+        try SAETensorFile(path: (checkpoint(name) as NSString).appendingPathComponent("reference.safetensors"))
     }
 }
 
 /// Reads whole tensors out of a safetensors file. A TensorView borrows the file's mapping
 /// without retaining it, so every read here keeps the file alive until the copy is done.
-struct TensorFile {
+struct SAETensorFile {
     let file: SafeTensorsFile
 
     init(path: String) throws { file = try SafeTensorsFile(path: path) }
@@ -38,7 +38,7 @@ struct TensorFile {
 }
 
 /// A temporary directory removed when the value goes away.
-final class TemporaryDirectory {
+final class SAEScratchDirectory {
     let path: String
 
     init() {
@@ -57,7 +57,7 @@ final class TemporaryDirectory {
 }
 
 /// Deterministic pseudo-random numbers for tests (SplitMix64 → uniform / normal floats).
-struct TestRandom {
+struct SAETestRandom {
     var state: UInt64
 
     mutating func next() -> UInt64 {
@@ -85,7 +85,7 @@ func writeRandomSAE(checkpoint: String, hookpoint: String, dIn: Int, numLatents:
                     dtype: TensorDType = .f32, seed: UInt64, cfgOverrides: [String: Any] = [:]) throws -> String {
     let folder = (checkpoint as NSString).appendingPathComponent(hookpoint)
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-    var random = TestRandom(state: seed)
+    var random = SAETestRandom(state: seed)
     var decoder = random.normals(numLatents * dIn)  // [numLatents, dIn]
     for r in 0..<numLatents {
         var norm: Float = 0
@@ -123,21 +123,21 @@ func writeRandomSAE(checkpoint: String, hookpoint: String, dIn: Int, numLatents:
         "k": k, "multi_topk": false, "skip_connection": false, "transcode": false, "d_in": dIn,
     ]
     for (key, value) in cfgOverrides { cfg[key] = value }
-    try writeJSON(cfg, to: (folder as NSString).appendingPathComponent("cfg.json"))
+    try writeSAEConfigJSON(cfg, to: (folder as NSString).appendingPathComponent("cfg.json"))
     return folder
 }
 
-func writeJSON(_ object: [String: Any], to path: String) throws {
+func writeSAEConfigJSON(_ object: [String: Any], to path: String) throws {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
     try data.write(to: URL(fileURLWithPath: path))
 }
 
-func readJSON(_ path: String) throws -> [String: Any] {
+func readSAEConfigJSON(_ path: String) throws -> [String: Any] {
     try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
 }
 
 /// Largest |a − b| / max(|b|, floor) over two equally long arrays.
-func maxRelativeDifference(_ a: [Float], _ b: [Float], floor: Float = 1e-6) -> Float {
+func maxSAERelativeDifference(_ a: [Float], _ b: [Float], floor: Float = 1e-6) -> Float {
     zip(a, b).map { abs($0 - $1) / max(abs($1), floor) }.max() ?? 0
 }
 
@@ -145,7 +145,7 @@ func maxRelativeDifference(_ a: [Float], _ b: [Float], floor: Float = 1e-6) -> F
 /// come from cancelling sums, whose float32 error scales with the row's terms, not with the
 /// value: torch's own float32 result is up to 8e-5 relative off the exact value at 0.0007
 /// while the row's top activation is ~1, so tolerances are stated relative to the row.
-func maxRowRelativeDifference(_ a: [Float], _ b: [Float], k: Int) -> Float {
+func maxSAERowRelativeDifference(_ a: [Float], _ b: [Float], k: Int) -> Float {
     var worst: Float = 0
     for r in 0..<(b.count / k) {
         let row = (r * k)..<((r + 1) * k)

@@ -21,7 +21,7 @@ struct BenchSAECommand: ParsableCommand {
     var tokens: Int = 400
 
     @Option(name: .long, help: "Smaller batches also timed, in ms per token (comma-separated).")
-    var smallBatches: String = "1,32"
+    var smallBatches: String = "1,32,64"
 
     @Option(name: .long, help: "Timed repetitions of each measurement (the median is reported).")
     var repeats: Int = 5
