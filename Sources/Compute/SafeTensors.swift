@@ -54,10 +54,19 @@ public struct TensorInfo: Sendable, Equatable {
     public var elementCount: Int { shape.reduce(1, *) }
 }
 
-/// A borrowed view of one tensor's bytes inside a mapped file. Valid while the file is alive.
+/// A view of one tensor's bytes inside a mapped file. It keeps the file (and so the mapping)
+/// alive, so `try SafeTensorsFile(path: p).tensor("x").floats()` is safe.
 public struct TensorView: @unchecked Sendable {
     public let info: TensorInfo
     public let bytes: UnsafeRawBufferPointer
+    /// The mapped file the bytes belong to.
+    let owner: AnyObject?
+
+    init(info: TensorInfo, bytes: UnsafeRawBufferPointer, owner: AnyObject? = nil) {
+        self.info = info
+        self.bytes = bytes
+        self.owner = owner
+    }
 
     public var name: String { info.name }
     public var dtype: TensorDType { info.dtype }
@@ -304,7 +313,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
             throw SafeTensorsError(file: path, tensor: name, reason: "not present (the file has \(tensors.count) tensors)")
         }
         let start = UnsafeRawPointer(mapping) + dataStart + info.dataOffsets.lowerBound
-        return TensorView(info: info, bytes: UnsafeRawBufferPointer(start: start, count: info.dataOffsets.count))
+        return TensorView(info: info, bytes: UnsafeRawBufferPointer(start: start, count: info.dataOffsets.count), owner: self)
     }
 
     /// A view that must have the given shape and one of the given dtypes.

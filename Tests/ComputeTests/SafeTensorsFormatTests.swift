@@ -163,3 +163,15 @@ import Testing
         }
     }
 }
+
+extension SafeTensorsFormatTests {
+    @Test func aTensorViewKeepsItsFileMapped() throws {
+        var writer = SafeTensorsWriter()
+        writer.add("x", shape: [3], floats: [1, 2, 3])
+        let path = Self.temporaryPath("lifetime.safetensors")
+        try writer.write(to: path)
+        // The file object is a temporary: only the view holds it.
+        let view = try SafeTensorsFile(path: path).tensor("x")
+        #expect(view.floats() == [1, 2, 3])
+    }
+}
