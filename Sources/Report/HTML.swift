@@ -69,9 +69,25 @@ struct HTMLBuffer {
         }
     }
 
-    /// A number with a fixed count of decimals, trailing zeros kept (chart coordinates, tables).
+    /// A number with a fixed count of decimals, trailing zeros kept (chart coordinates, tables);
+    /// written digit by digit because charts hold hundreds of thousands of coordinates.
     mutating func fixed(_ x: Double, _ decimals: Int) {
-        raw(Format.fixed(x, decimals))
+        guard decimals >= 0, decimals <= 6, x.isFinite, abs(x) < 1e12 else { raw(Format.fixed(x, decimals)); return }
+        var scale = 1
+        for _ in 0..<decimals { scale *= 10 }
+        var n = Int((x * Double(scale)).rounded())
+        if n < 0 { bytes.append(UInt8(ascii: "-")); n = -n }
+        int(n / scale)
+        if decimals > 0 {
+            bytes.append(UInt8(ascii: "."))
+            var fraction = n % scale
+            var divisor = scale / 10
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(fraction / divisor))
+                fraction %= divisor
+                divisor /= 10
+            }
+        }
     }
 }
 

@@ -40,7 +40,11 @@ public enum ReportGenerator {
         }
         let manifestJSON = try JSONValue.parse(manifestData, source: manifestPath)
         let hookpoints = reader.manifest.hookpoints
-        let analyses = try hookpoints.map { HookpointAnalysis(name: $0, tables: try HookpointTables.read(bundle: bundle, hookpoint: $0)) }
+        let verdicts = manifestJSON["counts"]?["verdicts"]
+        let correct = verdicts?["correct"]?.intValue ?? 0, wrong = verdicts?["wrong"]?.intValue ?? 0
+        let analyses = try hookpoints.map {
+            HookpointAnalysis(name: $0, tables: try HookpointTables.read(bundle: bundle, hookpoint: $0), correct: correct, wrong: wrong)
+        }
         phase("read bundle and tables")
 
         // Pass 1: bundle-wide accumulators.
