@@ -75,6 +75,8 @@ public enum ReportGenerator {
         let directory = out ?? (bundle as NSString).appendingPathComponent("report")
         try prepare(directory: directory)
         let writer = SiteWriter(root: directory)
+        // The marker goes first, so an interrupted report can still be replaced by the next one.
+        try writer.write(marker, "ThinkLens report; this directory is replaced when the report is written again.\n")
         for h in hookpoints { try writer.makeDirectory("features/\(h)") }
         try writer.makeDirectory("problems")
         try writer.makeDirectory("hookpoints")
@@ -97,7 +99,6 @@ public enum ReportGenerator {
         try writer.write("index.html", site.indexPage())
         try writer.write("problems.html", site.problemListPage())
         try writer.write("style.css", Site.styleSheet)
-        try writer.write(marker, "ThinkLens report; this directory is replaced when the report is written again.\n")
         phase("feature, hookpoint and index pages")
 
         return ReportSummary(directory: directory, problemPages: problems.count, featurePages: featurePages,
