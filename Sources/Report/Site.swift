@@ -172,7 +172,17 @@ final class Site {
 
     // MARK: - Problem pages
 
-    func problemPage(_ task: CommittedTask, summary p: ProblemSummary) throws -> HTMLBuffer {
+    /// The activations of one example's feature around its position.
+    struct ExampleActivations {
+        let h: Int
+        let feature: Int
+        let slot: Int
+        let acts: [Double]
+    }
+
+    /// One problem's page, drawn with the caller's scratch (one per hookpoint, so threads can
+    /// draw pages at once), and the example activations this problem's latents hold.
+    func problemPage(_ task: CommittedTask, summary p: ProblemSummary, scratches: [ProblemScratch]) throws -> (HTMLBuffer, [ExampleActivations]) {
         var out = HTMLBuffer(capacity: 1 << 18)
         let r = task.record
         open(&out, title: "\(r.id) · ThinkLens report", depth: 1)
@@ -190,13 +200,14 @@ final class Site {
         for (h, analysis) in analyses.enumerated() {
             guard let rows = task.latents[analysis.name] else { continue }
             heading(&out, 2, "Hookpoint \(analysis.name)", id: analysis.name)
-            let scratch = analysis.scratch
+            let scratch = scratches[h]
             try scratch.collect(rows, hookpoint: analysis.name, problem: r.id)
             let charts = scratch.charts(rows, problem: Int32(p.ordinal))
             scratch.reset()
             renderInference(&out, charts, h: h, depth: 1, bundleWide: false)
         }
         // The activation of each example's feature around its position, for the feature pages.
+        var found: [ExampleActivations] = []
         for request in exampleRequests[p.ordinal] ?? [] {
             guard let rows = task.latents[analyses[request.h].name] else { continue }
             let e = examples[request.h][request.feature]![request.slot]
@@ -211,10 +222,14 @@ final class Site {
                 }
                 row += 1
             }
-            exampleActs[request.h][request.feature]![request.slot] = acts
+            found.append(ExampleActivations(h: request.h, feature: request.feature, slot: request.slot, acts: acts))
         }
         close(&out)
-        return out
+        return (out, found)
+    }
+
+    func record(_ found: [ExampleActivations]) {
+        for e in found { exampleActs[e.h][e.feature]![e.slot] = e.acts }
     }
 
     // MARK: - Feature pages
