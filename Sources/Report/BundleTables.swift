@@ -99,9 +99,14 @@ public struct HookpointTables: Sendable {
     public static func featureTokens(bundle: String, hookpoint: String, wanted: Set<Int>?) throws -> [Int: [FeatureToken]] {
         let path = (TablePaths.directory(bundle, hookpoint) as NSString).appendingPathComponent("feature_tokens.csv")
         var out: [Int: [FeatureToken]] = [:]
-        try CSVScanner.forEachRecord(path: path, header: "feature,token,text,count,max_act", keep: { first in
-            guard let wanted else { return true }
-            return Int(first).map(wanted.contains) ?? true
+        var lookup: [Bool]? = nil
+        if let wanted {
+            var l = [Bool](repeating: false, count: (wanted.max() ?? -1) + 1)
+            for f in wanted where f >= 0 { l[f] = true }
+            lookup = l
+        }
+        try CSVScanner.forEachRecord(path: path, header: "feature,token,text,count,max_act", keep: lookup.map { l in
+            { first in first < 0 || (first < l.count && l[first]) }
         }) { line, fields in
             guard fields.count == 5, let feature = Int(fields[0]), let token = Int32(fields[1]), let count = Int(fields[3]),
                   let act = Double(fields[4]) else {
@@ -169,7 +174,8 @@ enum CSVScanner {
         RunDataError(subject: "\(path) record \(line)", reason: what + "; the table is damaged or not from ThinkLens format \(BundleLayout.formatVersion)")
     }
 
-    static func forEachRecord(path: String, header: String, keep: ((String) -> Bool)? = nil,
+    /// `keep` sees the first field as an integer (-1 when it is not one).
+    static func forEachRecord(path: String, header: String, keep: ((Int) -> Bool)? = nil,
                               _ body: (Int, [String]) throws -> Void) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw RunDataError(subject: path, reason: "cannot read; the bundle is incomplete (was it written by ThinkLens format \(BundleLayout.formatVersion)?)")
@@ -205,8 +211,12 @@ enum CSVScanner {
                             i += 1
                         }
                     }
+                    if fields.isEmpty, !skipping, record > 1, let keep {
+                        var n = 0, digits = 0
+                        for c in field where c >= 0x30 && c <= 0x39 && digits < 18 { n = n * 10 + Int(c - 0x30); digits += 1 }
+                        if !keep(digits == field.count && digits > 0 ? n : -1) { skipping = true }
+                    }
                     if !skipping { fields.append(String(decoding: field, as: UTF8.self)) }
-                    if fields.count == 1, record > 1, let keep, !keep(fields[0]) { skipping = true }
                     if i >= bytes.count { break recordLoop }
                     switch bytes[i] {
                     case 0x2C: i += 1

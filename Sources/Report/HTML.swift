@@ -43,8 +43,10 @@ struct HTMLBuffer {
             default:
                 if scalar.value < 0x80 && scalar.value >= 0x20 && scalar.value != 0x7F {
                     bytes.append(UInt8(scalar.value))
+                } else if !TokenText.needsStandIn(scalar) {
+                    bytes.append(contentsOf: UTF8.encode(scalar)!)
                 } else {
-                    bytes.append(contentsOf: String(TokenText.xmlSafe(scalar)).utf8)
+                    bytes.append(contentsOf: TokenText.xmlSafe(scalar).utf8)
                 }
             }
         }
@@ -69,9 +71,25 @@ struct HTMLBuffer {
         }
     }
 
-    /// A number with a fixed count of decimals, trailing zeros kept (chart coordinates, tables).
+    /// A number with a fixed count of decimals, trailing zeros kept (chart coordinates, tables);
+    /// written digit by digit because charts hold hundreds of thousands of coordinates.
     mutating func fixed(_ x: Double, _ decimals: Int) {
-        raw(Format.fixed(x, decimals))
+        guard decimals >= 0, decimals <= 6, x.isFinite, abs(x) < 1e12 else { raw(Format.fixed(x, decimals)); return }
+        var scale = 1
+        for _ in 0..<decimals { scale *= 10 }
+        var n = Int((x * Double(scale)).rounded())
+        if n < 0 { bytes.append(UInt8(ascii: "-")); n = -n }
+        int(n / scale)
+        if decimals > 0 {
+            bytes.append(UInt8(ascii: "."))
+            var fraction = n % scale
+            var divisor = scale / 10
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(fraction / divisor))
+                fraction %= divisor
+                divisor /= 10
+            }
+        }
     }
 }
 
@@ -122,6 +140,7 @@ public enum TokenText {
     /// The token's text with every character visible (for labels and tables).
     public static func visible(_ text: String) -> String {
         if text.isEmpty { return "∅" }
+        if text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) { return text }
         var out = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -129,7 +148,8 @@ public enum TokenText {
             case "\n": out.append("↵")
             case "\t": out.append("⇥")
             case "\r": out.append("␍")
-            default: out.append(contentsOf: xmlSafe(scalar).unicodeScalars)
+            default:
+                if needsStandIn(scalar) { out.append(contentsOf: xmlSafe(scalar).unicodeScalars) } else { out.append(scalar) }
             }
         }
         return String(out)
@@ -138,13 +158,15 @@ public enum TokenText {
     /// The token's text inside running text: spaces stay spaces, line breaks and tabs and
     /// controls become visible symbols.
     public static func inline(_ text: String) -> String {
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return text }
         var out = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
             switch scalar {
             case "\n": out.append("↵")
             case "\t": out.append("⇥")
             case "\r": out.append("␍")
-            default: out.append(contentsOf: xmlSafe(scalar).unicodeScalars)
+            default:
+                if needsStandIn(scalar) { out.append(contentsOf: xmlSafe(scalar).unicodeScalars) } else { out.append(scalar) }
             }
         }
         return String(out)
@@ -160,6 +182,12 @@ public enum TokenText {
     /// Characters XML 1.0 cannot carry (and other invisible controls) as visible stand-ins:
     /// C0 controls as the Control Pictures block (U+2400…), DEL as ␡, C1 controls and
     /// noncharacters as ⟨U+XXXX⟩. Everything else unchanged.
+    @inline(__always)
+    static func needsStandIn(_ scalar: Unicode.Scalar) -> Bool {
+        let v = scalar.value
+        return v < 0x20 || (0x7F...0x9F).contains(v) || v == 0xFFFE || v == 0xFFFF || (0xFDD0...0xFDEF).contains(v)
+    }
+
     static func xmlSafe(_ scalar: Unicode.Scalar) -> String {
         let v = scalar.value
         if v < 0x20 { return String(Unicode.Scalar(0x2400 + v)!) }

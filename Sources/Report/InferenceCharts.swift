@@ -80,16 +80,27 @@ struct InferenceCharts {
 /// each problem by walking the features it touched, so the cost is per entry, not per feature.
 final class ProblemScratch {
     let capacity: Int
-    var count: [Int32]      // [capacity]
-    var maxAct: [Float]     // [capacity]
-    var slot: [Int8]        // [capacity] relevant-feature slot, -1 = none
+    // Raw buffers: the per-entry loops index them millions of times, without the
+    // uniqueness and exclusivity checks a class's array properties would cost.
+    let count: UnsafeMutablePointer<Int32>   // [capacity]
+    let maxAct: UnsafeMutablePointer<Float>  // [capacity]
+    let slot: UnsafeMutablePointer<Int8>     // [capacity] relevant-feature slot, -1 = none
     var touched: [Int32] = []
 
     init(capacity: Int) {
         self.capacity = capacity
-        count = [Int32](repeating: 0, count: capacity)
-        maxAct = [Float](repeating: 0, count: capacity)
-        slot = [Int8](repeating: -1, count: capacity)
+        count = .allocate(capacity: capacity)
+        count.initialize(repeating: 0, count: capacity)
+        maxAct = .allocate(capacity: capacity)
+        maxAct.initialize(repeating: 0, count: capacity)
+        slot = .allocate(capacity: capacity)
+        slot.initialize(repeating: -1, count: capacity)
+    }
+
+    deinit {
+        count.deallocate()
+        maxAct.deallocate()
+        slot.deallocate()
     }
 
     /// Fills count/maxAct/touched from the problem's rows; throws when a feature id is out of range.

@@ -40,7 +40,11 @@ public enum ReportGenerator {
         }
         let manifestJSON = try JSONValue.parse(manifestData, source: manifestPath)
         let hookpoints = reader.manifest.hookpoints
-        let analyses = try hookpoints.map { HookpointAnalysis(name: $0, tables: try HookpointTables.read(bundle: bundle, hookpoint: $0)) }
+        let verdicts = manifestJSON["counts"]?["verdicts"]
+        let correct = verdicts?["correct"]?.intValue ?? 0, wrong = verdicts?["wrong"]?.intValue ?? 0
+        let analyses = try hookpoints.map {
+            HookpointAnalysis(name: $0, tables: try HookpointTables.read(bundle: bundle, hookpoint: $0), correct: correct, wrong: wrong)
+        }
         phase("read bundle and tables")
 
         // Pass 1: bundle-wide accumulators.
@@ -71,29 +75,61 @@ public enum ReportGenerator {
         let directory = out ?? (bundle as NSString).appendingPathComponent("report")
         try prepare(directory: directory)
         let writer = SiteWriter(root: directory)
+        // The marker goes first, so an interrupted report can still be replaced by the next one.
+        try writer.write(marker, "ThinkLens report; this directory is replaced when the report is written again.\n")
         for h in hookpoints { try writer.makeDirectory("features/\(h)") }
         try writer.makeDirectory("problems")
         try writer.makeDirectory("hookpoints")
 
-        // Pass 2: problem pages, and the activations around each example.
-        for i in reader.taskSummaries.indices {
-            let task = try reader.task(i)
-            try writer.write("problems/\(problems[i].fileName).html", site.problemPage(task, summary: problems[i]))
-        }
-        phase("pass 2: problem pages")
-
-        var featurePages = 0
-        for (h, analysis) in analyses.enumerated() {
-            try writer.write("hookpoints/\(analysis.name).html", site.hookpointPage(h))
-            for f in site.pageFeatures[h] {
-                try writer.write("features/\(analysis.name)/\(f).html", site.featurePage(h, f))
-                featurePages += 1
+        // Pass 2: problem pages, and the activations around each example. Pages are
+        // independent, so threads draw them at once (each with its own scratch); the bytes
+        // of every file do not depend on which thread drew it.
+        let threads = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16, problems.count))
+        let scratches = (0..<threads).map { _ in analyses.map { ProblemScratch(capacity: $0.capacity) } }
+        let lock = NSLock()
+        var failure: Error?
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            var i = t
+            while i < problems.count {
+                do {
+                    let task = try reader.task(i)
+                    let (page, found) = try site.problemPage(task, summary: problems[i], scratches: scratches[t])
+                    try writer.write("problems/\(problems[i].fileName).html", page)
+                    lock.lock(); site.record(found); lock.unlock()
+                } catch {
+                    lock.lock(); if failure == nil { failure = error }; lock.unlock()
+                    return
+                }
+                lock.lock(); let stop = failure != nil; lock.unlock()
+                if stop { return }
+                i += threads
             }
         }
+        if let failure { throw failure }
+        phase("pass 2: problem pages")
+
+        var pages: [(h: Int, feature: Int)] = []
+        for (h, analysis) in analyses.enumerated() {
+            try writer.write("hookpoints/\(analysis.name).html", site.hookpointPage(h))
+            pages += site.pageFeatures[h].map { (h, $0) }
+        }
+        // Feature pages only read the site, so they too are drawn on all threads.
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            for n in stride(from: t, to: pages.count, by: threads) {
+                let (h, f) = pages[n]
+                do {
+                    try writer.write("features/\(analyses[h].name)/\(f).html", site.featurePage(h, f))
+                } catch {
+                    lock.lock(); if failure == nil { failure = error }; lock.unlock()
+                    return
+                }
+            }
+        }
+        if let failure { throw failure }
+        let featurePages = pages.count
         try writer.write("index.html", site.indexPage())
         try writer.write("problems.html", site.problemListPage())
         try writer.write("style.css", Site.styleSheet)
-        try writer.write(marker, "ThinkLens report; this directory is replaced when the report is written again.\n")
         phase("feature, hookpoint and index pages")
 
         return ReportSummary(directory: directory, problemPages: problems.count, featurePages: featurePages,
@@ -123,9 +159,11 @@ public enum ReportGenerator {
 }
 
 /// Writes the site's files, counting bytes.
-final class SiteWriter {
+final class SiteWriter: @unchecked Sendable {
     let root: String
-    private(set) var bytesWritten = 0
+    private let lock = NSLock()
+    private var bytes = 0
+    var bytesWritten: Int { lock.lock(); defer { lock.unlock() }; return bytes }
 
     init(root: String) { self.root = root }
 
@@ -151,6 +189,6 @@ final class SiteWriter {
         guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
             throw RunDataError(subject: path, reason: "cannot write; check that the report directory is writable and the disk not full")
         }
-        bytesWritten += bytes.count
+        lock.lock(); self.bytes += bytes.count; lock.unlock()
     }
 }

@@ -3,13 +3,13 @@ import Foundation
 
 /// The report's pages. Paths: index.html, problems.html, style.css; hookpoints/<h>.html;
 /// problems/<id>.html; features/<h>/<feature>.html. Every feature shown in a bundle-wide
-/// view, and every feature that was one of some problem's 10 relevant features, has a page;
-/// charts link a feature wherever its page exists.
+/// view has a page, and so do the 500 features that are top features in most problems and the
+/// 500 most frequent; charts link a feature wherever its page exists.
 final class Site {
     /// FVU above this is flagged: the SAE reconstructs the hookpoint poorly (e.g. a capture
     /// point encoded with another hookpoint's SAE).
     static let highFVU = 0.3
-    static let logOddsListed = 20
+    static let logOddsListed = HookpointAnalysis.logOddsListed
 
     let bundle: String
     let reader: BundleReader
@@ -45,19 +45,10 @@ final class Site {
 
     func choosePages() throws {
         for (h, a) in analyses.enumerated() {
-            var set = Set<Int>()
-            a.relevant.forEach { set.insert($0.feature) }
-            a.frequent.forEach { set.insert($0.feature) }
-            a.crossProblem.forEach { set.insert($0.feature) }
-            a.pairs.result().forEach { set.insert(Int($0.feature)) }
-            set.formUnion(a.relevantAnywhere)
-            let odds = computeLogOdds(a)
-            logOdds.append(odds)
-            odds.overCorrect.forEach { set.insert($0.0.feature) }
-            odds.overWrong.forEach { set.insert($0.0.feature) }
-            set = set.filter { a.tables.row($0) != nil }
+            let set = Set(a.pageFeatures)
+            logOdds.append(a.logOdds)
             pageSet.append(set)
-            pageFeatures.append(set.sorted())
+            pageFeatures.append(a.pageFeatures)
             featureTokens.append(try HookpointTables.featureTokens(bundle: bundle, hookpoint: a.name, wanted: set))
             let ex = try HookpointTables.examples(bundle: bundle, hookpoint: a.name, wanted: set)
             examples.append(ex)
@@ -70,21 +61,6 @@ final class Site {
             }
             exampleActs.append(acts)
         }
-    }
-
-    private func computeLogOdds(_ a: HookpointAnalysis) -> (overCorrect: [(FeatureRow, LogOddsRatio)], overWrong: [(FeatureRow, LogOddsRatio)], tested: Int) {
-        guard LogOddsRatio.sampleTooSmall(correct: correct, wrong: wrong) == nil else { return ([], [], 0) }
-        var scored: [(FeatureRow, LogOddsRatio)] = []
-        for row in a.tables.rows where row.inferencesCorrect + row.inferencesWrong >= LogOddsRatio.minimumFiringProblems {
-            scored.append((row, LogOddsRatio(firedCorrect: row.inferencesCorrect, correct: correct, firedWrong: row.inferencesWrong, wrong: wrong)))
-        }
-        let overCorrect = bestItems(Self.logOddsListed, of: scored.filter { $0.1.low > 0 }) { x, y in
-            x.1.low != y.1.low ? x.1.low > y.1.low : x.0.feature < y.0.feature
-        }
-        let overWrong = bestItems(Self.logOddsListed, of: scored.filter { $0.1.high < 0 }) { x, y in
-            x.1.high != y.1.high ? x.1.high < y.1.high : x.0.feature < y.0.feature
-        }
-        return (overCorrect, overWrong, scored.count)
     }
 
     func featureHref(_ h: Int, _ f: Int, depth: Int) -> String? {
@@ -150,12 +126,14 @@ final class Site {
 
     // MARK: - The study's per-inference charts
 
-    func renderInference(_ out: inout HTMLBuffer, _ c: InferenceCharts, h: Int, depth: Int, scope: String) {
+    /// The four charts for one problem, or (`bundleWide`) for all problems together.
+    func renderInference(_ out: inout HTMLBuffer, _ c: InferenceCharts, h: Int, depth: Int, bundleWide: Bool) {
         let name = analyses[h].name
+        let scope = bundleWide ? "all problems" : "this problem"
         let pairBars = c.pairs.map { p in
             Bar(label: nil, value: Double(p.act),
-                tooltip: "feature \(p.feature) · act \(Format.act(Double(p.act))) · \(problems[Int(p.problem)].id) position \(p.position)",
-                href: featureHref(h, Int(p.feature), depth: depth))
+                tooltip: "feature \(p.feature) · act \(Format.act(Double(p.act))) · " + (bundleWide ? "\(problems[Int(p.problem)].id) " : "") + "position \(p.position)",
+                href: bundleWide ? featureHref(h, Int(p.feature), depth: depth) : nil)
         }
         BarChart(id: "\(name)/pairs", title: "\(name): the \(c.pairs.count) highest (feature, activation) pairs, \(scope)",
                  bars: pairBars, xLabel: "rank (hover a bar for its feature)", yLabel: "activation", axis: .ranks).render(into: &out)
@@ -194,7 +172,17 @@ final class Site {
 
     // MARK: - Problem pages
 
-    func problemPage(_ task: CommittedTask, summary p: ProblemSummary) throws -> HTMLBuffer {
+    /// The activations of one example's feature around its position.
+    struct ExampleActivations {
+        let h: Int
+        let feature: Int
+        let slot: Int
+        let acts: [Double]
+    }
+
+    /// One problem's page, drawn with the caller's scratch (one per hookpoint, so threads can
+    /// draw pages at once), and the example activations this problem's latents hold.
+    func problemPage(_ task: CommittedTask, summary p: ProblemSummary, scratches: [ProblemScratch]) throws -> (HTMLBuffer, [ExampleActivations]) {
         var out = HTMLBuffer(capacity: 1 << 18)
         let r = task.record
         open(&out, title: "\(r.id) · ThinkLens report", depth: 1)
@@ -212,13 +200,14 @@ final class Site {
         for (h, analysis) in analyses.enumerated() {
             guard let rows = task.latents[analysis.name] else { continue }
             heading(&out, 2, "Hookpoint \(analysis.name)", id: analysis.name)
-            let scratch = analysis.scratch
+            let scratch = scratches[h]
             try scratch.collect(rows, hookpoint: analysis.name, problem: r.id)
             let charts = scratch.charts(rows, problem: Int32(p.ordinal))
             scratch.reset()
-            renderInference(&out, charts, h: h, depth: 1, scope: "this problem")
+            renderInference(&out, charts, h: h, depth: 1, bundleWide: false)
         }
         // The activation of each example's feature around its position, for the feature pages.
+        var found: [ExampleActivations] = []
         for request in exampleRequests[p.ordinal] ?? [] {
             guard let rows = task.latents[analyses[request.h].name] else { continue }
             let e = examples[request.h][request.feature]![request.slot]
@@ -233,10 +222,14 @@ final class Site {
                 }
                 row += 1
             }
-            exampleActs[request.h][request.feature]![request.slot] = acts
+            found.append(ExampleActivations(h: request.h, feature: request.feature, slot: request.slot, acts: acts))
         }
         close(&out)
-        return out
+        return (out, found)
+    }
+
+    func record(_ found: [ExampleActivations]) {
+        for e in found { exampleActs[e.h][e.feature]![e.slot] = e.acts }
     }
 
     // MARK: - Feature pages
@@ -286,8 +279,8 @@ final class Site {
         BarChart(id: "feature/think", title: "tokens by distance to </think> (negative: before)",
                  bars: think.enumerated().map { Bar(label: PositionBins.thinkLabel($0.offset), value: Double($0.element), tooltip: "\(PositionBins.thinkLabel($0.offset)): \($0.element)", href: nil) },
                  xLabel: "position − position of </think> (log2 bins)", yLabel: "tokens", axis: .bins(every: 2), width: 640).render(into: &out)
-        if a.withoutThink[f] > 0 {
-            paragraph(&out, "\(a.withoutThink[f]) more tokens are in problems whose generation never produced </think>.")
+        if a.withoutThink(f) > 0 {
+            paragraph(&out, "\(a.withoutThink(f)) more tokens are in problems whose generation never produced </think>.")
         }
         let end = a.endHistogram(f)
         BarChart(id: "feature/end", title: "tokens by distance to the end of the generation",
@@ -348,7 +341,7 @@ final class Site {
         ])
         heading(&out, 2, "All problems together (the study's plots)")
         let tokens = featureTokens[h]
-        renderInference(&out, a.bundleCharts(tokens: tokens), h: h, depth: 1, scope: "all problems")
+        renderInference(&out, a.bundleCharts(tokens: tokens), h: h, depth: 1, bundleWide: true)
         paragraph(&out, "In the bundle-wide scatter each point is one distinct token at its maximum activation.", cls: "note")
 
         heading(&out, 2, "Across problems: features that are top features in many inferences", id: "ranking")

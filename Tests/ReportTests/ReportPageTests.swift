@@ -4,11 +4,10 @@ import Testing
 @testable import Report
 
 @Suite struct ReportPageTests {
-    let spec = SyntheticBundleSpec()
+    let spec = SharedReport.spec
 
     @Test func everyProblemHasAPageAndEveryLinkResolves() throws {
-        let scratch = Scratch()
-        let (_, report) = try scratch.bundleAndReport(spec)
+        let (_, report) = SharedReport.directories
         let files = Set(Files.all(report))
         for index in 0..<spec.problems {
             #expect(files.contains("problems/gsm8k-train-\(index).html"), "problem \(index) has no page")
@@ -35,8 +34,7 @@ import Testing
     }
 
     @Test func everyPageIsWellFormedXHTMLWithoutScript() throws {
-        let scratch = Scratch()
-        let (_, report) = try scratch.bundleAndReport(spec)
+        let (_, report) = SharedReport.directories
         let pages = Files.all(report).filter { $0.hasSuffix(".html") }
         #expect(pages.count > spec.problems + spec.hookpoints.count + 2)
         for page in pages {
@@ -53,8 +51,7 @@ import Testing
     }
 
     @Test func problemChartsHaveOneMarkPerPairFeatureBinTokenAndPosition() throws {
-        let scratch = Scratch()
-        let (_, report) = try scratch.bundleAndReport(spec)
+        let (_, report) = SharedReport.directories
         for index in [0, 5, 17] {
             let task = SyntheticBundle.task(spec, index: index)
             let page = try XHTML.parse(report + "/problems/gsm8k-train-\(index).html")
@@ -90,8 +87,7 @@ import Testing
     }
 
     @Test func bundleWideChartsMatchTheTables() throws {
-        let scratch = Scratch()
-        let (bundle, report) = try scratch.bundleAndReport(spec)
+        let (bundle, report) = SharedReport.directories
         for h in spec.hookpoints {
             let tables = try HookpointTables.read(bundle: bundle, hookpoint: h)
             let page = try XHTML.parse(report + "/hookpoints/\(h).html")
@@ -127,8 +123,7 @@ import Testing
     }
 
     @Test func perProblemRelevantFeaturesAddUpToTopActInferences() throws {
-        let scratch = Scratch()
-        let (bundle, report) = try scratch.bundleAndReport(spec)
+        let (bundle, report) = SharedReport.directories
         let h = spec.hookpoints[1]
         var shown: [Int: Int] = [:]
         for index in 0..<spec.problems {
@@ -144,8 +139,7 @@ import Testing
     }
 
     @Test func featurePageNumbersMatchFeaturesCSV() throws {
-        let scratch = Scratch()
-        let (bundle, report) = try scratch.bundleAndReport(spec)
+        let (bundle, report) = SharedReport.directories
         let h = spec.hookpoints[0]
         let tables = try HookpointTables.read(bundle: bundle, hookpoint: h)
         let pages = Files.all(report + "/features/\(h)")
@@ -179,7 +173,7 @@ import Testing
     @Test func reportBytesAreDeterministic() throws {
         let scratch = Scratch()
         let bundle = scratch.directory()
-        try SyntheticBundle.write(spec, to: bundle)
+        try SyntheticBundle.write(SyntheticBundleSpec(problems: 12), to: bundle)
         let a = scratch.directory() + "/a", b = scratch.directory() + "/b"
         try ReportGenerator.generate(bundle: bundle, out: a)
         try ReportGenerator.generate(bundle: bundle, out: b)
@@ -191,8 +185,7 @@ import Testing
     }
 
     @Test func tokenTextsAreEscapedAndMadeVisibleInPages() throws {
-        let scratch = Scratch()
-        let (_, report) = try scratch.bundleAndReport(spec)
+        let (_, report) = SharedReport.directories
         var labels = Set<String>()
         var raw = ""
         for file in Files.all(report + "/problems") {
@@ -229,8 +222,7 @@ import Testing
     }
 
     @Test func overviewCountsMatchTheManifest() throws {
-        let scratch = Scratch()
-        let (bundle, report) = try scratch.bundleAndReport(spec)
+        let (bundle, report) = SharedReport.directories
         let counts = try TerminalViews.problemCount(bundle: bundle)
         let page = try XHTML.parse(report + "/index.html")
         func cell(_ key: String) -> String { page.all("td").first { $0.attributes["data-key"] == key }?.text ?? "missing" }

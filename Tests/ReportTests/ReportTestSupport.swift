@@ -30,6 +30,22 @@ final class Scratch {
     }
 }
 
+/// One synthetic bundle (the default spec) and its report, shared by the tests that only
+/// read them; removed when the test process exits.
+enum SharedReport {
+    static let spec = SyntheticBundleSpec()
+    static let directories: (bundle: String, report: String) = {
+        let root = NSTemporaryDirectory() + "thinklens-report-tests-shared-\(getpid())"
+        try? FileManager.default.removeItem(atPath: root)
+        let bundle = root + "/bundle", report = root + "/report"
+        try! FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
+        try! SyntheticBundle.write(spec, to: bundle)
+        try! ReportGenerator.generate(bundle: bundle, out: report)
+        atexit { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "thinklens-report-tests-shared-\(getpid())") }
+        return (bundle, report)
+    }()
+}
+
 /// A parsed page: elements with attributes, children and text, from a strict XML parse.
 final class Element {
     let name: String

@@ -5,9 +5,7 @@ import Testing
 
 @Suite struct TerminalViewTests {
     @Test func featureTableIsAlignedAndSortedByTheChosenColumn() throws {
-        let scratch = Scratch()
-        let bundle = scratch.directory()
-        try SyntheticBundle.write(SyntheticBundleSpec(), to: bundle)
+        let bundle = SharedReport.directories.bundle
         let tables = try HookpointTables.read(bundle: bundle, hookpoint: "layers.10.mlp")
         for sort in FeatureSort.allCases {
             let text = TerminalViews.featureTable(tables, problems: 32, sort: sort, top: 15)
@@ -21,9 +19,7 @@ import Testing
     }
 
     @Test func featureDetailHighlightsOnlyWhenAskedForColor() throws {
-        let scratch = Scratch()
-        let bundle = scratch.directory()
-        try SyntheticBundle.write(SyntheticBundleSpec(), to: bundle)
+        let bundle = SharedReport.directories.bundle
         let tables = try HookpointTables.read(bundle: bundle, hookpoint: "layers.5.mlp")
         let f = tables.rows[0].feature
         let plain = try TerminalViews.featureDetail(bundle: bundle, hookpoint: "layers.5.mlp", feature: f, color: false)
