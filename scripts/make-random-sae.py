@@ -81,7 +81,7 @@ def hookpoint_seed(seed, hookpoint):
     return [seed, zlib.crc32(hookpoint.encode())]
 
 
-def make_sae(folder, hookpoint, d_in, num_latents, k, dtype, seed, activation, tokens=0):
+def make_sae(folder, hookpoint, d_in, num_latents, k, dtype, seed, activation, tokens=0, offsets=1.0):
     os.makedirs(folder, exist_ok=True)
     rng = np.random.Generator(np.random.PCG64(hookpoint_seed(seed, hookpoint)))
     cfg = {
@@ -98,8 +98,10 @@ def make_sae(folder, hookpoint, d_in, num_latents, k, dtype, seed, activation, t
     with open(os.path.join(folder, "cfg.json"), "w") as f:
         json.dump(cfg, f)
 
-    b_dec = (0.1 * rng.standard_normal(d_in)).astype(np.float32)
-    bias = (-0.02 - 0.02 * np.abs(rng.standard_normal(num_latents))).astype(np.float32)
+    # `offsets` scales b_dec and the encoder bias. The demo uses 0: its random model's
+    # activations are tiny, and offsets of this size would pick the same latents for every token.
+    b_dec = (offsets * 0.1 * rng.standard_normal(d_in)).astype(np.float32)
+    bias = (offsets * (-0.02 - 0.02 * np.abs(rng.standard_normal(num_latents)))).astype(np.float32)
     # Inputs: each token mixes `k` decoder directions with positive weights, plus noise.
     chosen = rng.integers(0, num_latents, size=(tokens, k)) if tokens else None
     weights = (0.5 + 2.0 * np.abs(rng.standard_normal((tokens, k)))).astype(np.float32) if tokens else None
@@ -154,13 +156,14 @@ def main():
     p.add_argument("--input", help="also write inputs for the first hookpoint: a safetensors file with x [tokens, d_in]")
     p.add_argument("--input-dtype", choices=["F32", "BF16", "F16"], default="F32")
     p.add_argument("--tokens", type=int, default=400)
+    p.add_argument("--offsets", type=float, default=1.0, help="scale of b_dec and the encoder bias (0 for none)")
     args = p.parse_args()
 
     hookpoints = [h for h in args.hookpoints.split(",") if h]
     for i, hookpoint in enumerate(hookpoints):
         tokens = args.tokens if (args.input and i == 0) else 0
         x = make_sae(os.path.join(args.out, hookpoint), hookpoint, args.d_in, args.num_latents, args.k,
-                     args.dtype, args.seed, args.activation, tokens=tokens)
+                     args.dtype, args.seed, args.activation, tokens=tokens, offsets=args.offsets)
         print(f"wrote {os.path.join(args.out, hookpoint)} ({args.num_latents} x {args.d_in} {args.dtype}, k {args.k})")
         if tokens:
             write_input(args.input, x, args.input_dtype)

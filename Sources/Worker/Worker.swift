@@ -85,6 +85,7 @@ public final class Worker {
         self.configuration = configuration
         self.logger = logger
         BLAS.threadCount = configuration.threads
+        Kernels.threadCount = configuration.threads
         let started = MonotonicClock.now()
         model = try Qwen2Model(directory: configuration.modelDirectory)
         modelFingerprint = model.computeFingerprint()

@@ -81,7 +81,8 @@ ensure_demo_model() {
     if [ ! -f "$demo/sae/layers.20.mlp/sae.safetensors" ]; then
         step "generate random sparsify SAEs (65,536 latents, k 32) for layers.5/10/20.mlp" \
             "$py" "$THINKLENS_ROOT/scripts/make-random-sae.py" --out "$demo/sae" \
-                --hookpoints layers.5.mlp,layers.10.mlp,layers.20.mlp --d-in 64 --num-latents 65536 --k 32 --seed 2
+                --hookpoints layers.5.mlp,layers.10.mlp,layers.20.mlp --d-in 64 --num-latents 65536 --k 32 --seed 2 \
+                --offsets 0
     fi
     THINKLENS_DEMO_MODEL="$demo/model"
     THINKLENS_DEMO_SAE="$demo/sae"
