@@ -2,15 +2,14 @@
 /// top-k latents of every hookpoint. The coordinator journals these as they commit and
 /// builds the result bundle from them.
 
-/// Why generation stopped.
-public enum StopReason: String, Sendable, Equatable {
-    case eos, length
-}
+import GSM8K
+import Protocol
+
+/// Why generation stopped: the wire protocol's type (`eos` / `length`), as written in bundles.
+public typealias StopReason = Protocol.StopReason
 
 /// Whether the extracted answer matches the gold answer (`none`: no answer was extracted).
-public enum Verdict: String, Sendable, Equatable {
-    case correct, wrong, none
-}
+public typealias Verdict = GSM8K.Verdict
 
 /// One problem and its generation; one line of `inferences.jsonl`.
 public struct ProblemRecord: Sendable, Equatable {

@@ -464,8 +464,8 @@ public final class CoordinatorLoop {
         let record = ProblemRecord(
             id: problem.id, split: problem.split.rawValue, index: problem.index, question: problem.question,
             gold: problem.gold, promptIDs: prompt, generatedIDs: done.generatedIDs, text: text,
-            stop: done.stopReason == .eos ? .eos : .length, answer: check.answer,
-            verdict: Verdict(rawValue: check.verdict.rawValue) ?? Verdict.none, thinkEnd: thinkEnd)
+            stop: done.stopReason, answer: check.answer,
+            verdict: check.verdict, thinkEnd: thinkEnd)
         let first = configuration.includePrompt ? 0 : prompt.count
         let end = prompt.count + done.generatedIDs.count
         var latents: [String: LatentRows] = [:]
