@@ -16,6 +16,8 @@ struct KernelTests {
         Case(dtype: .f32, rows: 1, k: 64, n: 16), Case(dtype: .bf16, rows: 7, k: 37, n: 13),
         Case(dtype: .f16, rows: 5, k: 200, n: 9), Case(dtype: .bf16, rows: 50, k: 96, n: 30),
         Case(dtype: .f32, rows: 4, k: 8, n: 5),
+        // Tall enough for the packed (widen-once) path.
+        Case(dtype: .bf16, rows: 300, k: 40, n: 6),
     ]
 
     /// Deterministic pseudo-random values in [-1, 1).
