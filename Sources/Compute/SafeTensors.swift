@@ -496,7 +496,8 @@ public struct SafeTensorsWriter {
         }
     }
 
-    static func jsonString(_ s: String) -> String {
+    /// A JSON string literal for `s` (escapes only what JSON requires); also used by the CLI.
+    public static func jsonString(_ s: String) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {
             switch scalar {

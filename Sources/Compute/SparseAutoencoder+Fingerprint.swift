@@ -19,31 +19,14 @@ extension SparseAutoencoder {
     /// while any retraining, re-export in another dtype or different checkpoint changes it.
     /// Not a cryptographic hash: it detects mix-ups, not tampering.
     public func computeFingerprint() -> String {
-        var state = tl_sae_hash_seed()
-        func add(_ text: String) {
-            var bytes = Array(text.utf8)
-            bytes.append(0)
-            state = tl_sae_hash_update(state, bytes, bytes.count)
-        }
-        add("d_in=\(dIn) num_latents=\(numLatents) k=\(k) activation=\(activation.rawValue) transcode=\(config.transcode) skip=\(config.skipConnection)")
+        var hash = ContentHash()
+        hash.add("d_in=\(dIn) num_latents=\(numLatents) k=\(k) activation=\(activation.rawValue) transcode=\(config.transcode) skip=\(config.skipConnection)")
         for name in file.tensorNames {
             guard let view = try? file.tensor(name) else { continue }
-            add("\(name) \(view.dtype.rawValue) \(view.shape)")
-            let bytes = view.bytes
-            guard let base = bytes.baseAddress, bytes.count > 0 else { continue }
-            if bytes.count <= Self.fingerprintWholeTensorBytes {
-                state = tl_sae_hash_update(state, base, bytes.count)
-            } else {
-                let sample = Self.fingerprintSampleBytes
-                let lastStart = bytes.count - sample
-                for i in 0..<Self.fingerprintSamples {
-                    let offset = lastStart * i / (Self.fingerprintSamples - 1)
-                    state = tl_sae_hash_update(state, base + offset, sample)
-                }
-            }
+            hash.add("\(name) \(view.dtype.rawValue) \(view.shape)")
+            hash.addSampled(view.bytes, wholeUpTo: Self.fingerprintWholeTensorBytes,
+                            samples: Self.fingerprintSamples, sampleBytes: Self.fingerprintSampleBytes)
         }
-        let value = tl_sae_hash_finish(state)
-        let hex = String(value, radix: 16)
-        return "sae1-" + String(repeating: "0", count: 16 - hex.count) + hex
+        return "sae1-" + hash.hex
     }
 }

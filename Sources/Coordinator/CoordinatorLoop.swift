@@ -495,8 +495,9 @@ public final class CoordinatorLoop {
             guard next == end else {
                 throw CoordinatorError("\(hookpoint.name): latents cover positions \(first)..<\(next), expected \(first)..<\(end)")
             }
-            latents[hookpoint.name] = LatentRows(k: k ?? configuration.saes[hookpoint.sae]?.cfg["k"].flatMap { if case .int(let v) = $0 { Int(v) } else { nil } } ?? 0,
-                                                 positions: positions, tokens: tokens, indices: indices, acts: acts, record: record)
+            // Every task generates at least one token, so `next == end > first` means chunks arrived.
+            guard let k else { throw CoordinatorError("\(hookpoint.name): no latents arrived") }
+            latents[hookpoint.name] = LatentRows(k: k, positions: positions, tokens: tokens, indices: indices, acts: acts, record: record)
         }
         var fvu: [String: Double] = [:]
         for (name, value) in done.fvu where configuration.hookpoints.contains(where: { $0.name == name }) { fvu[name] = value }

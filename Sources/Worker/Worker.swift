@@ -80,6 +80,8 @@ public final class Worker {
     private var nextSequence = 0
     private var taskStart: [Int: Double] = [:]
     private var warnedPoorFit: Set<String> = []
+    /// The tasks in flight, by task id (to hand them back on SIGINT/SIGTERM).
+    private var assigns: [UInt64: Assign] = [:]
 
     public init(configuration: WorkerConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -255,16 +257,13 @@ public final class Worker {
     private func handBack(socket: ZMQSocket) {
         guard let streamer else { return }
         for id in streamer.activeTaskIDs {
-            if let assign = streamerTask(id) {
+            if let assign = assigns[id] {
                 _ = try? socket.send([Message.taskFailed(TaskFailed(taskID: assign.taskID, attempt: assign.attempt, reason: "worker interrupted (SIGINT/SIGTERM); task handed back")).encode()], mode: .nonBlocking)
             }
         }
         // Give libzmq a moment to flush before the socket closes with linger 0.
         usleep(200_000)
     }
-
-    private var assigns: [UInt64: Assign] = [:]
-    private func streamerTask(_ id: UInt64) -> Assign? { assigns[id] }
 
     // MARK: Tasks
 

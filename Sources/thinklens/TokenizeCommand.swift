@@ -1,4 +1,5 @@
 import ArgumentParser
+import Compute
 import Foundation
 import Tokenizer
 
@@ -58,7 +59,7 @@ struct TokenizeCommand: ParsableCommand {
                 guard let ids = try? decoder.decode([Int32].self, from: Data(line.utf8)) else {
                     throw TokenizeCommandError(description: "stdin line \(lineNumber): expected a JSON array of token ids, got \(line.prefix(60))")
                 }
-                output += jsonString(tokenizer.decode(ids, skipSpecialTokens: skipSpecialTokens))
+                output += SafeTensorsWriter.jsonString(tokenizer.decode(ids, skipSpecialTokens: skipSpecialTokens))
             } else {
                 guard let text = try? decoder.decode(String.self, from: Data(line.utf8)) else {
                     throw TokenizeCommandError(description: "stdin line \(lineNumber): expected a JSON string, got \(line.prefix(60))")
@@ -79,24 +80,3 @@ struct TokenizeCommandError: Error, CustomStringConvertible {
     let description: String
 }
 
-/// A JSON string literal for `text` (escapes only what JSON requires).
-func jsonString(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 {
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out + "\""
-}
