@@ -1,5 +1,9 @@
 #include "tl_ops.h"
 #include "tl_linear.h"
+#include "tl_threads.h"
+
+#include <stdio.h>
+#include <stdlib.h>
 
 #include <math.h>
 
@@ -29,35 +33,133 @@ void tl_rope(float *x, int heads, int head_dim, const float *cos_row, const floa
     }
 }
 
+// One query head against its KV head: softmax(q·kᵀ·scale)·v over positions 0 ..< length.
+// The value sum runs over t in order for every output lane d, so vectorising across d (AVX2)
+// gives the same bits as the scalar loop.
+typedef void (*head_values_fn)(const float *scores, const float *values, int64_t length, int head_dim,
+                               float total, float *out);
+
+static void head_values_portable(const float *scores, const float *values, int64_t length, int head_dim,
+                                 float total, float *out) {
+    for (int d = 0; d < head_dim; d++) out[d] = 0;
+    for (int64_t t = 0; t < length; t++) {
+        float weight = scores[t] / total;
+        const float *vt = values + t * head_dim;
+        for (int d = 0; d < head_dim; d++) out[d] = fmaf(weight, vt[d], out[d]);
+    }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+__attribute__((target("avx2,fma")))
+static void head_values_avx2(const float *scores, const float *values, int64_t length, int head_dim,
+                             float total, float *out) {
+    int d8 = head_dim & ~7;
+    for (int d = 0; d < head_dim; d++) out[d] = 0;
+    for (int64_t t = 0; t < length; t++) {
+        float weight = scores[t] / total;
+        const float *vt = values + t * head_dim;
+        __m256 w = _mm256_set1_ps(weight);
+        for (int d = 0; d < d8; d += 8)
+            _mm256_storeu_ps(out + d, _mm256_fmadd_ps(w, _mm256_loadu_ps(vt + d), _mm256_loadu_ps(out + d)));
+        for (int d = d8; d < head_dim; d++) out[d] = fmaf(weight, vt[d], out[d]);
+    }
+}
+#endif
+
+static head_values_fn head_values_for(int path) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (path != TL_PATH_PORTABLE && tl_linear_path_available(TL_PATH_AVX2)) return head_values_avx2;
+#endif
+    return head_values_portable;
+}
+
+static void attention_head(const float *qh, const float *kh, const float *vh, int head_dim, int64_t length,
+                           float scale, float *scores, float *oh, int path, head_values_fn values_fn) {
+    float maximum = -INFINITY;
+    for (int64_t t = 0; t < length; t++) {
+        float s = tl_dot(qh, kh + t * head_dim, head_dim, path) * scale;
+        scores[t] = s;
+        if (s > maximum) maximum = s;
+    }
+    float total = 0;
+    for (int64_t t = 0; t < length; t++) {
+        float e = expf(scores[t] - maximum);
+        scores[t] = e;
+        total += e;
+    }
+    values_fn(scores, vh, length, head_dim, total, oh);
+}
+
 void tl_attention_row(const float *q, const float *keys, const float *values,
                       int64_t capacity, int heads, int kv_heads, int head_dim,
                       int64_t length, float scale, float *scores, float *out, int path) {
     int group = heads / kv_heads;
-    for (int h = 0; h < heads; h++) {
-        const float *qh = q + (int64_t)h * head_dim;
-        const float *kh = keys + (int64_t)(h / group) * capacity * head_dim;
-        const float *vh = values + (int64_t)(h / group) * capacity * head_dim;
-        float *oh = out + (int64_t)h * head_dim;
-        float maximum = -INFINITY;
-        for (int64_t t = 0; t < length; t++) {
-            float s = tl_dot(qh, kh + t * head_dim, head_dim, path) * scale;
-            scores[t] = s;
-            if (s > maximum) maximum = s;
-        }
-        float total = 0;
-        for (int64_t t = 0; t < length; t++) {
-            float e = expf(scores[t] - maximum);
-            scores[t] = e;
-            total += e;
-        }
-        for (int d = 0; d < head_dim; d++) oh[d] = 0;
-        for (int64_t t = 0; t < length; t++) {
-            float weight = scores[t] / total;
-            const float *vt = vh + t * head_dim;
-            // Each output lane accumulates over t in order; vectorising across d keeps that order.
-            for (int d = 0; d < head_dim; d++) oh[d] = fmaf(weight, vt[d], oh[d]);
+    head_values_fn values_fn = head_values_for(path);
+    for (int h = 0; h < heads; h++)
+        attention_head(q + (int64_t)h * head_dim, keys + (int64_t)(h / group) * capacity * head_dim,
+                       values + (int64_t)(h / group) * capacity * head_dim, head_dim, length, scale, scores,
+                       out + (int64_t)h * head_dim, path, values_fn);
+}
+
+typedef struct {
+    const tl_attention_query *queries;
+    int64_t query_count, capacity, max_length;
+    int heads, kv_heads, head_dim;
+    float scale;
+    int path;
+    head_values_fn values_fn;
+    float *scores;  // [threads, max_length]
+} attention_job;
+
+// (query, head) units are dealt out in contiguous ranges; each unit is computed the same way
+// whichever thread takes it.
+static void attention_task(void *context, int index, int count) {
+    const attention_job *job = (const attention_job *)context;
+    int64_t units = job->query_count * job->heads;
+    int64_t u0 = units * index / count, u1 = units * (index + 1) / count;
+    float *scores = job->scores + (int64_t)index * job->max_length;
+    int group = job->heads / job->kv_heads;
+    for (int64_t u = u0; u < u1; u++) {
+        const tl_attention_query *qr = &job->queries[u / job->heads];
+        int h = (int)(u % job->heads);
+        int64_t kv_offset = (int64_t)(h / group) * job->capacity * job->head_dim;
+        attention_head(qr->q + (int64_t)h * job->head_dim, qr->keys + kv_offset, qr->values + kv_offset,
+                       job->head_dim, qr->length, job->scale, scores, qr->out + (int64_t)h * job->head_dim,
+                       job->path, job->values_fn);
+    }
+}
+
+// Scores scratch for every pool thread, owned by the calling thread and grown on first use.
+static _Thread_local float *scores_scratch = 0;
+static _Thread_local int64_t scores_scratch_capacity = 0;
+
+void tl_attention(const tl_attention_query *queries, int64_t query_count, int64_t capacity, int heads,
+                  int kv_heads, int head_dim, float scale, int path) {
+    if (query_count <= 0) return;
+    attention_job job = { queries, query_count, capacity, 1, heads, kv_heads, head_dim, scale, path,
+                          head_values_for(path), 0 };
+    int64_t work = 0;
+    for (int64_t i = 0; i < query_count; i++) {
+        if (queries[i].length > job.max_length) job.max_length = queries[i].length;
+        work += queries[i].length;
+    }
+    // Short contexts are cheaper than waking the pool.
+    int parallel = work * heads * head_dim >= (1 << 16) && tl_threads() > 1;
+    int64_t needed = job.max_length * (parallel ? tl_threads() : 1);
+    if (scores_scratch_capacity < needed) {
+        free(scores_scratch);
+        scores_scratch = (float *)malloc(sizeof(float) * (size_t)needed);
+        scores_scratch_capacity = scores_scratch ? needed : 0;
+        if (!scores_scratch) {
+            fprintf(stderr, "thinklens: out of memory allocating %lld attention scores; free memory or lower --batch\n",
+                    (long long)needed);
+            abort();
         }
     }
+    job.scores = scores_scratch;
+    if (parallel) tl_parallel(attention_task, &job);
+    else attention_task(&job, 0, 1);
 }
 
 void tl_swiglu(const float *gate, const float *up, int64_t n, float *out) {

@@ -32,13 +32,17 @@ enum Qwen2Attention {
         }
 
         let scale = 1 / Float(headDim).squareRoot()
-        for r in 0..<rows {
-            let slot = batch.slots[r]
-            tl_attention_row(qkv + r * qkvWidth,
-                             ws.cache.keys(slot: slot, layer: layer), ws.cache.values(slot: slot, layer: layer),
-                             Int64(ws.capacity), Int32(config.numAttentionHeads), Int32(config.numKeyValueHeads),
-                             Int32(headDim), Int64(batch.rows[r].position + 1), scale,
-                             ws.scores.pointer, ws.attention.pointer + r * qWidth, Kernels.path.rawValue)
+        withUnsafeTemporaryAllocation(of: tl_attention_query.self, capacity: rows) { queries in
+            for r in 0..<rows {
+                let slot = batch.slots[r]
+                queries[r] = tl_attention_query(q: qkv + r * qkvWidth,
+                                                keys: ws.cache.keys(slot: slot, layer: layer),
+                                                values: ws.cache.values(slot: slot, layer: layer),
+                                                length: Int64(batch.rows[r].position + 1),
+                                                out: ws.attention.pointer + r * qWidth)
+            }
+            tl_attention(queries.baseAddress, Int64(rows), Int64(ws.capacity), Int32(config.numAttentionHeads),
+                         Int32(config.numKeyValueHeads), Int32(headDim), scale, Kernels.path.rawValue)
         }
 
         Kernels.linear(ws.attention.pointer, rows: rows, k: qWidth, ldx: qWidth,

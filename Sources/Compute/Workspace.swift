@@ -73,7 +73,6 @@ public final class Qwen2Workspace: @unchecked Sendable {
     let attention: FloatBuffer     // [maxRows, qWidth]: attention output before o_proj
     let projected: FloatBuffer     // [maxRows, hidden]: o_proj output, then down_proj (MLP) output
     let gateUp: FloatBuffer        // [maxRows, 2 * intermediate]: gate | up per row
-    let scores: FloatBuffer        // [capacity]: attention scores of one head
     let logitInputs: FloatBuffer   // [slots, hidden]: final-normed rows that need logits
     /// [slots, vocab]: next-token logits, row `ForwardBatch.logitIndex[r]`.
     public let logits: FloatBuffer
@@ -92,7 +91,6 @@ public final class Qwen2Workspace: @unchecked Sendable {
         attention = FloatBuffer(count: maxRows * config.queryWidth)
         projected = FloatBuffer(count: maxRows * h)
         gateUp = FloatBuffer(count: maxRows * 2 * config.intermediateSize)
-        scores = FloatBuffer(count: capacity)
         logitInputs = FloatBuffer(count: slots * h)
         logits = FloatBuffer(count: slots * config.vocabSize)
     }

@@ -135,3 +135,70 @@ struct KernelTests {
         #expect(abs(Double(portable) - reference) < 1e-5)
     }
 }
+
+/// Attention over a batch of query rows against each row alone (the single-row kernel is the
+/// specification), on every path and thread count.
+@Suite("Attention kernel", .serialized)
+struct AttentionKernelTests {
+    static let heads = 6, kvHeads = 2, headDim = 20, capacity = 300
+    static let lengths = [1, 7, 150, 300, 64]
+
+    /// Keys and values for each query's own sequence: [kvHeads, capacity, headDim] each.
+    static let caches: [[Float]] = lengths.indices.map {
+        KernelTests.values(2 * kvHeads * capacity * headDim, seed: 100 + UInt64($0))
+    }
+    static let queries: [[Float]] = lengths.indices.map { KernelTests.values(heads * headDim, seed: 200 + UInt64($0)) }
+
+    static func alone(_ i: Int, path: KernelPath) -> [Float] {
+        var out = [Float](repeating: .nan, count: heads * headDim)
+        var scores = [Float](repeating: 0, count: capacity)
+        let half = kvHeads * capacity * headDim
+        caches[i].withUnsafeBufferPointer { kv in
+            tl_attention_row(queries[i], kv.baseAddress!, kv.baseAddress! + half, Int64(capacity), Int32(heads),
+                             Int32(kvHeads), Int32(headDim), Int64(lengths[i]), 0.25, &scores, &out, path.rawValue)
+        }
+        return out
+    }
+
+    static func batched(path: KernelPath) -> [[Float]] {
+        var outs = lengths.map { _ in [Float](repeating: .nan, count: heads * headDim) }
+        let half = kvHeads * capacity * headDim
+        var descriptors: [tl_attention_query] = []
+        var keep: [UnsafeMutableBufferPointer<Float>] = []
+        for i in lengths.indices {
+            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: heads * headDim)
+            keep.append(buffer)
+            caches[i].withUnsafeBufferPointer { kv in
+                queries[i].withUnsafeBufferPointer { q in
+                    descriptors.append(tl_attention_query(q: q.baseAddress, keys: kv.baseAddress,
+                                                          values: kv.baseAddress! + half,
+                                                          length: Int64(lengths[i]), out: buffer.baseAddress))
+                }
+            }
+        }
+        tl_attention(descriptors, Int64(descriptors.count), Int64(capacity), Int32(heads), Int32(kvHeads),
+                     Int32(headDim), 0.25, path.rawValue)
+        for i in lengths.indices {
+            outs[i] = Array(keep[i])
+            keep[i].deallocate()
+        }
+        return outs
+    }
+
+    @Test("a batch gives each query the bits it gets alone, on every path and thread count")
+    func batchMatchesSingleRows() {
+        let before = Kernels.threadCount
+        defer { Kernels.threadCount = before }
+        let portable = Self.lengths.indices.map { Self.alone($0, path: .portable) }
+        for threads in [1, 2, 3] {
+            Kernels.threadCount = threads
+            for path in KernelPath.allCases where path.isAvailable {
+                let batch = Self.batched(path: path)
+                for i in Self.lengths.indices {
+                    #expect(Self.alone(i, path: path).map(\.bitPattern) == portable[i].map(\.bitPattern), "\(path) query \(i)")
+                    #expect(batch[i].map(\.bitPattern) == portable[i].map(\.bitPattern), "\(path) threads \(threads) query \(i)")
+                }
+            }
+        }
+    }
+}

@@ -21,6 +21,22 @@ void tl_attention_row(const float *q, const float *keys, const float *values,
                       int64_t capacity, int heads, int kv_heads, int head_dim,
                       int64_t length, float scale, float *scores, float *out, int path);
 
+// One query row of a batch for tl_attention: q [heads, head_dim]; keys/values [kv_heads,
+// capacity, head_dim] of its sequence and layer; attends to positions 0 ..< length; out
+// [heads, head_dim].
+typedef struct {
+    const float *q;
+    const float *keys;
+    const float *values;
+    int64_t length;
+    float *out;
+} tl_attention_query;
+
+// tl_attention_row for every query, with the (query, head) pairs spread over the thread pool.
+// Each pair is computed exactly as tl_attention_row computes it, whatever the thread count.
+void tl_attention(const tl_attention_query *queries, int64_t query_count, int64_t capacity, int heads,
+                  int kv_heads, int head_dim, float scale, int path);
+
 // out[i] = silu(gate[i]) · up[i] with silu(g) = g / (1 + exp(−g)). out may alias gate or up.
 void tl_swiglu(const float *gate, const float *up, int64_t n, float *out);
 
