@@ -108,7 +108,10 @@ public final class CoordinatorLoop {
         var heartbeatSequence: UInt64 = 0
     }
     private var workers: [[UInt8]: WorkerInfo] = [:]
-    private var workerHistory: [String: (host: String, tasks: Int, tokens: Int, seconds: Double)] = [:]
+    private var workerHistory: [String: (host: String, tasks: Int, tokens: Int, seconds: Double, phases: [String: Double])] = [:]
+    /// When the first task went out and the last was committed (monotonic seconds).
+    private var firstAssigned: Double?
+    private var lastCommitted: Double?
     private var staged: [Int: (attempt: UInt32, chunks: [String: [LatentChunk]])] = [:]
     private var rejectedWorkers = 0
     private var garbageMessages = 0
@@ -435,16 +438,20 @@ public final class CoordinatorLoop {
             guard scheduler.finished(entry.task, attempt: entry.attempt, by: entry.worker) == .accepted else { continue }
             let tokens = entry.done.generatedIDs.count
             progress.done += 1
+            lastCommitted = MonotonicClock.now()
             progress.tokens += tokens
             if var info = workers[entry.worker] {
                 info.tasks += 1
                 info.tokens += tokens
                 workers[entry.worker] = info
                 let key = "\(info.hello.workerID)@\(info.hello.host)"
-                var history = workerHistory[key] ?? (info.hello.host, 0, 0, 0)
+                var history = workerHistory[key] ?? (info.hello.host, 0, 0, 0, [:])
                 history.tasks += 1
                 history.tokens += tokens
                 history.seconds += entry.done.timings["total"] ?? 0
+                for (phase, seconds) in entry.done.timings where phase != "total" && seconds.isFinite && seconds >= 0 {
+                    history.phases[phase, default: 0] += seconds
+                }
                 workerHistory[key] = history
             }
         }
@@ -515,6 +522,7 @@ public final class CoordinatorLoop {
                 hookpoints: configuration.hookpoints.map { HookpointSpec(capture: $0.capture, sae: $0.sae) },
                 includePrompt: configuration.includePrompt))
             send(message, to: a.worker, socket: socket)
+            if firstAssigned == nil { firstAssigned = MonotonicClock.now() }
             if a.attempt > 1 { logger.info("\(problem.id) attempt \(a.attempt) → \(describe(a.worker))") }
         }
     }
@@ -566,8 +574,19 @@ public final class CoordinatorLoop {
             saes: Dictionary(uniqueKeysWithValues: configuration.hookpoints.map { ($0.name, configuration.saes[$0.sae]!) }),
             generation: Self.generationJSON(configuration), promptFormat: Self.promptJSON(configuration.prompt),
             selectedProblemIDs: configuration.problems.map(\.id), hookpoints: configuration.hookpoints.map(\.name), failed: failed)
-        let elapsed = MonotonicClock.now() - started
+        let now = MonotonicClock.now()
+        let elapsed = now - started
         let formatter = ISO8601DateFormatter()
+        // Coordinator wall time: until the first task went out (loading, tokenizing, waiting for
+        // workers), generating until the last commit, then the rest (before the bundle is written).
+        let generationStart = firstAssigned ?? now, generationEnd = max(lastCommitted ?? generationStart, generationStart)
+        var phases: [String: JSONValue] = [
+            "setup": .double(generationStart - started), "generation": .double(generationEnd - generationStart),
+            "finalize": .double(now - generationEnd),
+        ]
+        var workerPhases: [String: Double] = [:]
+        for h in workerHistory.values { workerPhases.merge(h.phases) { $0 + $1 } }
+        phases["worker_seconds"] = .object(workerPhases.mapValues { .double($0) })
         let run = JSONValue.object([
             "started": .string(formatter.string(from: startedWall)),
             "finished": .string(formatter.string(from: Date())),
@@ -579,12 +598,14 @@ public final class CoordinatorLoop {
             "resumed_problems": .int(Int64(progress.resumed)),
             "tokens_generated_here": .int(Int64(progress.tokens)),
             "tokens_per_second": .double(Double(progress.tokens) / max(elapsed, 1e-9)),
+            "phases": .object(phases),
             "workers": .array(workerHistory.keys.sorted().map { key in
                 let h = workerHistory[key]!
                 return .object([
                     "worker": .string(key), "host": .string(h.host), "tasks": .int(Int64(h.tasks)),
                     "tokens": .int(Int64(h.tokens)), "busy_seconds": .double(h.seconds),
                     "tokens_per_second": .double(h.seconds > 0 ? Double(h.tokens) / h.seconds : 0),
+                    "phase_seconds": .object(h.phases.mapValues { .double($0) }),
                 ])
             }),
         ])

@@ -199,7 +199,9 @@ public struct TaskDone: Equatable, Sendable {
     public var generatedIDs: [Int32]
     public var stopReason: StopReason
     public var promptTokens: Int
-    /// Phase name (e.g. "prefill", "decode", "encode") → seconds.
+    /// "total" → this task's seconds on the worker; other phase names ("prefill", "decode",
+    /// "encode") → the worker's seconds in that phase since its previous TaskDone, so that the
+    /// sum over a worker's TaskDones is its total time per phase.
     public var timings: [String: Double]
     /// Hookpoint → fraction of variance unexplained by the SAE over this task; may be empty.
     public var fvu: [String: Double]

@@ -79,6 +79,9 @@ public final class Worker {
     private var generatorSpecs: [HookpointSpec] = []
     private var nextSequence = 0
     private var taskStart: [Int: Double] = [:]
+    /// Seconds per phase ("prefill", "decode", "encode") since the last TaskDone; each TaskDone
+    /// carries and clears them, so the coordinator's sum over a worker's tasks is its total.
+    private var phaseSeconds: [String: Double] = [:]
     private var warnedPoorFit: Set<String> = []
     /// The tasks in flight, by task id (to hand them back on SIGINT/SIGTERM).
     private var assigns: [UInt64: Assign] = [:]
@@ -246,7 +249,17 @@ public final class Worker {
                 if !welcomed { lastSent = now }
             }
             if busy, let generator {
+                let stepStarted = MonotonicClock.now()
+                let encodedBefore = streamer?.encodeSeconds ?? 0
                 generator.step()
+                let encode = (streamer?.encodeSeconds ?? 0) - encodedBefore
+                // The forward pass is shared by the step's rows: split it by prompt and decode rows.
+                let model = max(0, MonotonicClock.now() - stepStarted - encode)
+                let summary = generator.lastStep
+                let promptShare = summary.rows > 0 ? Double(summary.promptRows) / Double(summary.rows) : 0
+                phaseSeconds["prefill", default: 0] += model * promptShare
+                phaseSeconds["decode", default: 0] += model * (1 - promptShare)
+                phaseSeconds["encode", default: 0] += encode
                 if configuration.stepDelay > 0 { usleep(UInt32(configuration.stepDelay * 1_000_000)) }
             }
         }
@@ -324,7 +337,9 @@ public final class Worker {
             streamer.outbox.append(.taskDone(TaskDone(
                 taskID: done.assign.taskID, attempt: done.assign.attempt, generatedIDs: result.generatedTokens,
                 stopReason: result.stopReason == .endOfSequence ? .eos : .length,
-                promptTokens: result.promptTokens.count, timings: ["total": elapsed], fvu: done.fvu)))
+                promptTokens: result.promptTokens.count, timings: phaseSeconds.merging(["total": elapsed]) { $1 },
+                fvu: done.fvu)))
+            phaseSeconds = [:]
         }
         streamer.outbox.append(.credit(Credit(count: 1)))
     }

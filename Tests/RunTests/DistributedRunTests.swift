@@ -170,6 +170,21 @@ final class ThinkLensProcess {
         }
     }
 
+    @Test func runJSONAccountsForTheTimeByPhase() throws {
+        guard Self.requireGSM8K(), let reference = Self.reference else { return }
+        let run = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: reference + "/run.json"))) as? [String: Any]
+        let phases = run?["phases"] as? [String: Any]
+        let seconds = (run?["seconds"] as? Double) ?? 0
+        let coordinatorPhases = ["setup", "generation", "finalize"].compactMap { phases?[$0] as? Double }
+        #expect(coordinatorPhases.count == 3 && coordinatorPhases.allSatisfy { $0 >= 0 })
+        #expect(coordinatorPhases.reduce(0, +) <= seconds + 1e-6, "coordinator phases add up to at most the run: \(String(describing: phases))")
+        let workerSeconds = phases?["worker_seconds"] as? [String: Double] ?? [:]
+        #expect((workerSeconds["prefill"] ?? 0) > 0 && (workerSeconds["decode"] ?? 0) > 0 && (workerSeconds["encode"] ?? 0) > 0,
+                "workers report prefill, decode and encode time: \(workerSeconds)")
+        let workers = run?["workers"] as? [[String: Any]] ?? []
+        #expect(!workers.isEmpty && workers.allSatisfy { ($0["phase_seconds"] as? [String: Double])?["decode"] != nil })
+    }
+
     @Test func threeWorkersGiveTheSameBundleAsOne() throws {
         guard Self.requireGSM8K(), let reference = Self.reference else { return }
         let out = Self.scratch("three")
