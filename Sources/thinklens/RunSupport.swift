@@ -124,6 +124,13 @@ enum TerminationSignals {
         signal(SIGINT) { TerminationSignals.received = $0 }
         signal(SIGTERM) { TerminationSignals.received = $0 }
         signal(SIGPIPE, SIG_IGN)
+        // A launcher may hand us these signals blocked (the mask survives exec): unblock them,
+        // or an interrupt would wait, pending, until the run ends.
+        var wanted = sigset_t()
+        sigemptyset(&wanted)
+        sigaddset(&wanted, SIGINT)
+        sigaddset(&wanted, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &wanted, nil)
     }
 
     static var stopRequested: Bool { received != 0 }

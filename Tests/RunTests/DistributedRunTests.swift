@@ -57,6 +57,8 @@ final class ThinkLensProcess {
         return false
     }
 
+    func interrupt() { kill(process.processIdentifier, SIGINT) }
+
     func kill9() {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
@@ -87,8 +89,8 @@ final class ThinkLensProcess {
          "--out", out, "--heartbeat-interval", "0.2", "--lease-seconds", "2"]
     }
 
-    static func workerArguments(_ endpoint: String, id: String, model: String = fixture.model, delay: Double = 0) -> [String] {
-        ["worker", "--connect", endpoint, "--model", model, "--sae", fixture.sae, "--threads", "1", "--batch", "2",
+    static func workerArguments(_ endpoint: String, id: String, model: String = fixture.model, delay: Double = 0, batch: Int = 2) -> [String] {
+        ["worker", "--connect", endpoint, "--model", model, "--sae", fixture.sae, "--threads", "1", "--batch", String(batch),
          "--worker-id", id, "--give-up-after", "30", "--debug-step-delay", String(delay)]
     }
 
@@ -226,6 +228,45 @@ final class ThinkLensProcess {
         #expect(second.wait() == 0, "\(second.log)")
         #expect(second.log.contains("resuming"))
         worker.wait(timeout: 30)
+        Self.expectSameBundle(out, as: reference)
+    }
+
+    @Test func anInterruptedCoordinatorExitsResumablyAndTheRerunCompletesTheBundle() throws {
+        guard Self.requireGSM8K(), let reference = Self.reference else { return }
+        let out = Self.scratch("sigint-coordinator")
+        let (first, endpoint) = try Self.coordinator(out: out)
+        let worker = try ThinkLensProcess(Self.workerArguments(endpoint, id: "patient", delay: 0.03, batch: 1), name: "patient")
+        let journal = out + "/journal/tasks.tlj"
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, ((try? FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int) ?? 0) ?? 0 <= 16 {
+            usleep(20_000)
+        }
+        first.interrupt()
+        #expect(first.wait(timeout: 30) == 130, "an interrupted coordinator exits with 130:\n\(first.log)")
+        #expect(first.log.contains("run the same command again to resume"))
+        #expect(!FileManager.default.fileExists(atPath: out + "/manifest.json"), "no bundle is written for an unfinished run")
+        // The worker reconnects to the rerun coordinator on the same endpoint.
+        let (second, _) = try Self.coordinator(out: out, listen: endpoint)
+        #expect(second.wait() == 0, "\(second.log)")
+        #expect(second.log.contains("resuming"))
+        worker.wait(timeout: 30)
+        Self.expectSameBundle(out, as: reference)
+    }
+
+    @Test func anInterruptedWorkerHandsItsTasksBackAtOnce() throws {
+        guard Self.requireGSM8K(), let reference = Self.reference else { return }
+        let out = Self.scratch("sigint-worker")
+        // A lease far longer than the test: only the hand-back can requeue the tasks in time.
+        let (coordinator, endpoint) = try Self.coordinator(out: out, extra: ["--lease-seconds", "600"])
+        let leaving = try ThinkLensProcess(Self.workerArguments(endpoint, id: "leaving", delay: 0.05), name: "leaving")
+        #expect(coordinator.waitForLog("welcomed worker leaving"))
+        usleep(500_000)  // it now holds tasks mid-generation
+        leaving.interrupt()
+        #expect(leaving.wait(timeout: 30) != 0 || leaving.log.contains("interrupted"), "\(leaving.log)")
+        let staying = try ThinkLensProcess(Self.workerArguments(endpoint, id: "staying"), name: "staying")
+        #expect(coordinator.wait(timeout: 60) == 0, "\(coordinator.log)")
+        staying.wait(timeout: 30)
+        #expect(coordinator.log.contains("handed back"), "the coordinator logs the hand-back:\n\(coordinator.log)")
         Self.expectSameBundle(out, as: reference)
     }
 
