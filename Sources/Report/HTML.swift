@@ -32,6 +32,39 @@ struct HTMLBuffer {
     }
 
     private mutating func escape(_ s: String, quotes: Bool) {
+        // Fast path, byte by byte, unless the text holds a character that needs a stand-in:
+        // an ASCII control or DEL, a C1 control (UTF-8 C2 80…C2 9F), or a noncharacter
+        // (EF B7 90…EF B7 AF, EF BF BE/BF); those take the scalar loop below.
+        var needsStandIn = false
+        var needsEscape = false
+        var previous: UInt8 = 0
+        for byte in s.utf8 {
+            if byte < 0x20 || byte == 0x7F {
+                if byte == 0x0A || byte == 0x09 || byte == 0x0D { needsEscape = true } else { needsStandIn = true; break }
+            } else if byte == 0x26 || byte == 0x3C || byte == 0x3E || byte == 0x22 {
+                needsEscape = true
+            } else if (previous == 0xC2 && byte >= 0x80 && byte <= 0x9F) || (previous == 0xEF && (byte == 0xB7 || byte == 0xBF)) {
+                needsStandIn = true
+                break
+            }
+            previous = byte
+        }
+        if !needsStandIn {
+            if !needsEscape { bytes.append(contentsOf: s.utf8); return }
+            for byte in s.utf8 {
+                switch byte {
+                case 0x26: raw("&amp;")
+                case 0x3C: raw("&lt;")
+                case 0x3E: raw("&gt;")
+                case 0x22 where quotes: raw("&quot;")
+                case 0x0A where quotes: raw("&#10;")
+                case 0x09 where quotes: raw("&#9;")
+                case 0x0D where quotes: raw("&#13;")
+                default: bytes.append(byte)
+                }
+            }
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "&": raw("&amp;")
@@ -68,6 +101,20 @@ struct HTMLBuffer {
                 count += 1
             }
             for i in stride(from: count - 1, through: 0, by: -1) { bytes.append(d[i]) }
+        }
+    }
+
+    /// A chart coordinate: one decimal, without a trailing ".0" (charts hold many of them).
+    @inline(__always)
+    mutating func coord(_ x: Double) {
+        guard x.isFinite, abs(x) < 1e12 else { raw("0"); return }
+        var n = Int((x * 10).rounded())
+        if n < 0 { bytes.append(UInt8(ascii: "-")); n = -n }
+        int(n / 10)
+        let tenth = n % 10
+        if tenth != 0 {
+            bytes.append(UInt8(ascii: "."))
+            bytes.append(UInt8(ascii: "0") + UInt8(tenth))
         }
     }
 

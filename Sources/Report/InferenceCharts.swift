@@ -134,6 +134,14 @@ final class ProblemScratch {
         }
     }
 
+    /// The problem's 70 features that fired most often (ties: lower id), as top_freq_inferences counts them.
+    func frequent() -> [Int32] {
+        bestItems(InferenceCharts.frequentCount, of: touched) { a, b in
+            let x = count[Int(a)], y = count[Int(b)]
+            return x != y ? x > y : a < b
+        }
+    }
+
     func reset() {
         for f in touched {
             count[Int(f)] = 0
@@ -142,13 +150,15 @@ final class ProblemScratch {
         touched.removeAll(keepingCapacity: true)
     }
 
-    /// The study's per-inference charts for one problem's rows (after `collect`).
-    func charts(_ rows: LatentRows, problem: Int32) -> InferenceCharts {
+    /// The study's per-inference charts for one problem's rows, given the problem's relevant
+    /// and most frequent features (from the first pass). Uses only `slot`, so it needs no `collect`.
+    func charts(_ rows: LatentRows, problem: Int32, relevant relevantMax: [(feature: Int32, maxAct: Float)],
+                frequent: [(feature: Int32, count: Int32)]) -> InferenceCharts {
         let k = rows.k
         var selection = PairSelection(capacity: InferenceCharts.pairCount)
         let upper = Double(rows.maxAct)
         var bins = [Int](repeating: 0, count: InferenceCharts.histogramBins)
-        let relevant = self.relevant()
+        let relevant = relevantMax.map(\.feature)
         for (n, f) in relevant.enumerated() { slot[Int(f)] = Int8(n) }
         var points = [[(token: Int32, act: Double)]](repeating: [], count: relevant.count)
         var tokenBest = [[Int32: (maxAct: Float, count: Int)]](repeating: [:], count: relevant.count)
@@ -175,10 +185,6 @@ final class ProblemScratch {
             }
         }
         for f in relevant { slot[Int(f)] = -1 }
-        let frequent = bestItems(InferenceCharts.frequentCount, of: touched) { a, b in
-            let x = count[Int(a)], y = count[Int(b)]
-            return x != y ? x > y : a < b
-        }
         let histogram = (0..<InferenceCharts.histogramBins).map { b in
             HistogramBin(lo: upper * Double(b) / Double(InferenceCharts.histogramBins),
                          hi: upper * Double(b + 1) / Double(InferenceCharts.histogramBins), count: bins[b])
@@ -187,10 +193,10 @@ final class ProblemScratch {
             let tokens = bestItems(InferenceCharts.tokensPerRelevant, of: tokenBest[n].map { ($0.key, $0.value.maxAct, $0.value.count) }) { x, y in
                 x.1 != y.1 ? x.1 > y.1 : x.0 < y.0
             }
-            return RelevantFeature(feature: Int(f), maxAct: Double(maxAct[Int(f)]),
+            return RelevantFeature(feature: Int(f), maxAct: Double(relevantMax[n].maxAct),
                                    tokens: tokens.map { ($0.0, Double($0.1), $0.2) }, points: points[n])
         }
-        return InferenceCharts(pairs: selection.result(), frequent: frequent.map { (Int($0), Int(count[Int($0)])) },
+        return InferenceCharts(pairs: selection.result(), frequent: frequent.map { (Int($0.feature), Int($0.count)) },
                                histogram: histogram, relevant: relevantFeatures)
     }
 }

@@ -23,7 +23,8 @@ public enum ReportGenerator {
     static let marker = ".thinklens-report"
 
     @discardableResult
-    public static func generate(bundle: String, out: String? = nil, log: (String) -> Void = { _ in }) throws -> ReportSummary {
+    /// - Parameter threads: how many pages to draw at once (default: all cores); the bytes written do not depend on it.
+    public static func generate(bundle: String, out: String? = nil, threads: Int? = nil, log: (String) -> Void = { _ in }) throws -> ReportSummary {
         var phases: [(String, Double)] = []
         var clock = Date()
         func phase(_ name: String) {
@@ -42,30 +43,55 @@ public enum ReportGenerator {
         let hookpoints = reader.manifest.hookpoints
         let verdicts = manifestJSON["counts"]?["verdicts"]
         let correct = verdicts?["correct"]?.intValue ?? 0, wrong = verdicts?["wrong"]?.intValue ?? 0
-        let analyses = try hookpoints.map {
-            HookpointAnalysis(name: $0, tables: try HookpointTables.read(bundle: bundle, hookpoint: $0), correct: correct, wrong: wrong)
-        }
-        phase("read bundle and tables")
-
-        // Pass 1: bundle-wide accumulators.
-        var problems: [ProblemSummary] = []
-        var usedNames = Set<String>()
-        for i in reader.taskSummaries.indices {
-            let task = try reader.task(i)
-            let r = task.record
-            var name = URLPath.fileName(r.id)
-            if usedNames.contains(name) { name += "-\(i)" }
-            usedNames.insert(name)
-            problems.append(ProblemSummary(id: r.id, ordinal: i, question: r.question, gold: r.gold, answer: r.answer, verdict: r.verdict,
-                                           stop: r.stop, promptTokens: r.promptIDs.count, generatedTokens: r.generatedIDs.count,
-                                           thinkEnd: r.thinkEnd, fileName: name))
-            for analysis in analyses {
-                guard let rows = task.latents[analysis.name] else {
-                    throw RunDataError(subject: "problem \(r.id)", reason: "has no latents for hookpoint \(analysis.name)")
-                }
-                try analysis.add(rows, record: r, ordinal: i)
+        let threads = max(1, min(threads ?? ProcessInfo.processInfo.activeProcessorCount, 64, reader.taskSummaries.count))
+        let lock = NSLock()
+        // Hookpoints are independent until the pages: their tables are read, and their
+        // accumulators filled, on threads of their own (each analysis touched by one thread).
+        var loaded = [HookpointAnalysis?](repeating: nil, count: hookpoints.count)
+        var failures = [Error?](repeating: nil, count: hookpoints.count)
+        DispatchQueue.concurrentPerform(iterations: hookpoints.count) { h in
+            do {
+                let analysis = HookpointAnalysis(name: hookpoints[h], tables: try HookpointTables.read(bundle: bundle, hookpoint: hookpoints[h]),
+                                                 correct: correct, wrong: wrong)
+                lock.lock(); loaded[h] = analysis; lock.unlock()
+            } catch {
+                lock.lock(); failures[h] = error; lock.unlock()
             }
         }
+        if let failure = failures.compactMap({ $0 }).first { throw failure }
+        let analyses = loaded.map { $0! }
+        phase("read bundle and tables")
+
+        // Pass 1: bundle-wide accumulators, one thread per hookpoint, each reading the
+        // problems in order; the first also lists the problems.
+        var problems: [ProblemSummary] = []
+        DispatchQueue.concurrentPerform(iterations: analyses.count) { h in
+            let analysis = analyses[h]
+            var listed: [ProblemSummary] = []
+            var usedNames = Set<String>()
+            do {
+                for i in reader.taskSummaries.indices {
+                    let task = try reader.task(i)
+                    let r = task.record
+                    if h == 0 {
+                        var name = URLPath.fileName(r.id)
+                        if usedNames.contains(name) { name += "-\(i)" }
+                        usedNames.insert(name)
+                        listed.append(ProblemSummary(id: r.id, ordinal: i, question: r.question, gold: r.gold, answer: r.answer, verdict: r.verdict,
+                                                     stop: r.stop, promptTokens: r.promptIDs.count, generatedTokens: r.generatedIDs.count,
+                                                     thinkEnd: r.thinkEnd, fileName: name))
+                    }
+                    guard let rows = task.latents[analysis.name] else {
+                        throw RunDataError(subject: "problem \(r.id)", reason: "has no latents for hookpoint \(analysis.name)")
+                    }
+                    try analysis.add(rows, record: r, ordinal: i)
+                }
+                if h == 0 { lock.lock(); problems = listed; lock.unlock() }
+            } catch {
+                lock.lock(); failures[h] = error; lock.unlock()
+            }
+        }
+        if let failure = failures.compactMap({ $0 }).first { throw failure }
         phase("pass 1 over latents")
 
         let site = Site(bundle: bundle, reader: reader, manifest: manifestJSON, problems: problems, analyses: analyses)
@@ -73,7 +99,7 @@ public enum ReportGenerator {
         phase("read feature tokens and examples")
 
         let directory = out ?? (bundle as NSString).appendingPathComponent("report")
-        try prepare(directory: directory)
+        let replaced = try prepare(directory: directory)
         let writer = SiteWriter(root: directory)
         // The marker goes first, so an interrupted report can still be replaced by the next one.
         try writer.write(marker, "ThinkLens report; this directory is replaced when the report is written again.\n")
@@ -84,9 +110,7 @@ public enum ReportGenerator {
         // Pass 2: problem pages, and the activations around each example. Pages are
         // independent, so threads draw them at once (each with its own scratch); the bytes
         // of every file do not depend on which thread drew it.
-        let threads = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16, problems.count))
         let scratches = (0..<threads).map { _ in analyses.map { ProblemScratch(capacity: $0.capacity) } }
-        let lock = NSLock()
         var failure: Error?
         DispatchQueue.concurrentPerform(iterations: threads) { t in
             var i = t
@@ -131,15 +155,25 @@ public enum ReportGenerator {
         try writer.write("problems.html", site.problemListPage())
         try writer.write("style.css", Site.styleSheet)
         phase("feature, hookpoint and index pages")
+        if let replaced {
+            try? FileManager.default.removeItem(atPath: replaced)
+            phase("remove the replaced report")
+        }
 
         return ReportSummary(directory: directory, problemPages: problems.count, featurePages: featurePages,
                              hookpointPages: analyses.count, bytes: writer.bytesWritten, phases: phases)
     }
 
-    /// Empties `directory` if it is an earlier report; refuses to touch anything else.
-    static func prepare(directory: String) throws {
+    /// Makes `directory` empty. An earlier report there is moved aside (returned, for the
+    /// caller to delete once the new site is written); anything else is refused.
+    ///
+    /// Why not delete first: ext4 skips inodes freed in the last ~30 s while their table block
+    /// is dirty, so creating thousands of files right after deleting thousands scans past every
+    /// one of them; deleting afterwards keeps file creation linear in the site's size.
+    static func prepare(directory: String) throws -> String? {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
+        var replaced: String?
         if fm.fileExists(atPath: directory, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else { throw RunDataError(subject: directory, reason: "exists and is not a directory; choose another --out") }
             let contents = try fm.contentsOfDirectory(atPath: directory)
@@ -147,7 +181,17 @@ public enum ReportGenerator {
                 guard contents.contains(marker) else {
                     throw RunDataError(subject: directory, reason: "exists, is not empty and is not a ThinkLens report; choose another --out or empty it")
                 }
-                try fm.removeItem(atPath: directory)
+                var trimmed = directory
+                while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
+                let aside = trimmed + ".replaced-\(getpid())"
+                try? fm.removeItem(atPath: aside)
+                do {
+                    try fm.moveItem(atPath: directory, toPath: aside)
+                    replaced = aside
+                } catch {
+                    // Moving aside can fail (e.g. a read-only parent); deleting in place still works, only slower.
+                    try fm.removeItem(atPath: directory)
+                }
             }
         }
         do {
@@ -155,6 +199,7 @@ public enum ReportGenerator {
         } catch {
             throw RunDataError(subject: directory, reason: "cannot create: \(error.localizedDescription)")
         }
+        return replaced
     }
 }
 

@@ -21,6 +21,21 @@ import Testing
         #expect(String(decoding: out.bytes, as: UTF8.self) == "&lt;a href=\"x\"&gt;&amp;&lt;/a&gt;␁|&quot;'&lt;&#10;")
     }
 
+    @Test func htmlEscapingKeepsTextAndReplacesC1ControlsAndNoncharacters() {
+        var out = HTMLBuffer()
+        out.text("a·b → \u{FFFD}\u{FDCF}|\u{85}|\u{FDD0}|\u{FFFF}|x&y")
+        #expect(String(decoding: out.bytes, as: UTF8.self) == "a·b → \u{FFFD}\u{FDCF}|⟨U+0085⟩|⟨U+FDD0⟩|⟨U+FFFF⟩|x&amp;y")
+        var plain = HTMLBuffer()
+        plain.attribute("tab\there")
+        #expect(String(decoding: plain.bytes, as: UTF8.self) == "tab&#9;here")
+    }
+
+    @Test func chartCoordinatesHaveOneDecimalWithoutTrailingZero() {
+        var out = HTMLBuffer()
+        for x in [12.0, 12.04, 12.06, -3.25, 0.0, 202.96] { out.coord(x); out.raw(" ") }
+        #expect(String(decoding: out.bytes, as: UTF8.self) == "12 12 12.1 -3.3 0 203 ")
+    }
+
     @Test func fixedFormattingIsExactAndLocaleFree() {
         #expect(Format.fixed(3.14159, 3) == "3.142")
         #expect(Format.fixed(-0.05, 1) == "-0.1")
