@@ -1,8 +1,8 @@
 import Foundation
 
 /// Inline SVG charts: axes with ticks and labels, linear or log10 value scales. Bars are
-/// vertical strokes drawn as subpaths (`M x y0 V y1`) of `<path class="bar">` elements, points
-/// zero-length round-capped subpaths (`M x y h0`) of `<path class="pt">`: one path per
+/// vertical strokes drawn as subpaths (`M x y0 V y1`) of the paths in `<g class="bar">`, points
+/// zero-length round-capped subpaths (`M x y h0`) of the paths in `<g class="pt">`: one path per
 /// tooltip, so a chart of hundreds of marks stays a few kilobytes. Every heat-map cell is one
 /// `<rect class="cell">`. The `<svg>` carries `data-chart` (what it shows) and the count of its
 /// marks (`data-marks`), which the tests check against the subpaths and the tables.
@@ -96,9 +96,9 @@ struct BarChart {
         scale.drawYAxis(&out, left: left, top: top, bottom: bottom, right: Double(width) - right)
         let slot = bars.isEmpty ? plotWidth : plotWidth / Double(bars.count)
         let barWidth = max(slot * 0.8, 0.4)
-        out.raw("<g stroke-width=\""); out.fixed(barWidth, 2); out.raw("\">")
+        out.raw("<g class=\"bar\" stroke-width=\""); out.fixed(barWidth, 2); out.raw("\">")
         func drawBars(_ members: some Sequence<Int>) {
-            out.raw("<path class=\"bar\" d=\"")
+            out.raw("<path d=\"")
             for i in members {
                 out.raw("M"); out.coord(left + (Double(i) + 0.5) * slot)
                 out.raw(" "); out.coord(bottom)
@@ -124,10 +124,12 @@ struct BarChart {
         ChartFrame.xAxis(&out, left: left, right: left + plotWidth, bottom: bottom)
         switch axis {
         case .labels:
+            out.raw("<g class=\"xl\">")
             for (i, bar) in bars.enumerated() {
                 guard let label = bar.label else { continue }
                 ChartFrame.rotatedLabel(&out, x: left + (Double(i) + 0.5) * slot + 3, y: bottom + 6, label: label)
             }
+            out.raw("</g>")
         case .ranks:
             var ticks: [(Double, String)] = []
             for rank in Ticks.linear(max: Double(bars.count), count: 8) where rank >= 1 || bars.count < 2 {
@@ -185,13 +187,14 @@ struct ScatterChart {
         ChartFrame.xAxis(&out, left: left, right: left + plotWidth, bottom: bottom)
         ChartFrame.xTicks(&out, Ticks.linear(max: xMax, count: 5).map { (left + $0 / xMax * plotWidth, Ticks.text($0)) }, bottom: bottom)
         func drawPoints(_ members: some Sequence<Int>) {
-            out.raw("<path class=\"pt\" d=\"")
+            out.raw("<path d=\"")
             for i in members {
                 out.raw("M"); out.coord(left + points[i].x / xMax * plotWidth)
                 out.raw(" "); out.coord(bottom - yScale.pixels(points[i].y)); out.raw("h0")
             }
             out.raw("\"><title>")
         }
+        out.raw("<g class=\"pt\">")
         if let groups {
             for g in 0..<groups.count {
                 drawPoints(groups.members(g)); groups.tooltip(g, &out); out.raw("</title></path>")
@@ -201,6 +204,7 @@ struct ScatterChart {
                 drawPoints(CollectionOfOne(i)); out.text(p.tooltip); out.raw("</title></path>")
             }
         }
+        out.raw("</g>")
         ChartFrame.axisLabels(&out, x: xLabel, y: yLabel, left: left, top: top, bottom: bottom, width: Double(width), height: height)
         ChartFrame.close(&out)
     }
@@ -233,7 +237,7 @@ struct HeatMap {
         for (r, row) in values.enumerated() {
             let y = top + Double(r) * cellHeight
             if rowLabels.count <= 60 || r % 10 == 0 {
-                ChartFrame.text(&out, "yl", x: left - 4, y: y + cellHeight - 2, rowLabels[r])
+                out.raw("<g class=\"yl\">"); ChartFrame.text(&out, x: left - 4, y: y + cellHeight - 2, rowLabels[r]); out.raw("</g>")
             }
             for (c, v) in row.enumerated() {
                 out.raw("<rect class=\"cell\" x=\""); out.fixed(left + Double(c) * cellWidth, 1)
@@ -244,12 +248,14 @@ struct HeatMap {
                 out.raw("\"><title>"); out.text(tooltips[r][c]); out.raw("</title></rect>")
             }
         }
+        out.raw("<g class=\"xl\">")
         for (c, label) in columnLabels.enumerated() {
             let x = left + (Double(c) + 0.5) * cellWidth
             if let href = columnLinks[c] { out.raw("<a href=\""); out.attribute(href); out.raw("\">") }
             ChartFrame.rotatedLabel(&out, x: x + 3, y: bottom + 6, label: label)
             if columnLinks[c] != nil { out.raw("</a>") }
         }
+        out.raw("</g>")
         ChartFrame.axisLabels(&out, x: xLabel, y: yLabel, xCenter: left + cellWidth * Double(columnLabels.count) / 2,
                               yCenter: top + plotHeight / 2, height: height)
         ChartFrame.close(&out)
@@ -304,14 +310,17 @@ struct ValueScale {
             out.raw("M"); out.coord(left); out.raw(" "); out.coord(bottom - pixels(value)); out.raw("H"); out.coord(right)
         }
         out.raw("\"/>")
+        out.raw("<g class=\"yl\">")
         for value in ticks {
-            ChartFrame.text(&out, "yl", x: left - 5, y: bottom - pixels(value) + 3.5, Ticks.text(value))
+            ChartFrame.text(&out, x: left - 5, y: bottom - pixels(value) + 3.5, Ticks.text(value))
         }
+        out.raw("</g>")
     }
 }
 
-/// The parts every chart shares. Text anchors come from the style sheet's classes
-/// (yl and xl: end; xt and al: middle), not from per-element attributes.
+/// The parts every chart shares. Texts and marks take their anchor and colour from the class
+/// of an enclosing `<g>` (yl and xl: end; xt and al: middle; bar, pt), not from attributes
+/// of their own.
 enum ChartFrame {
     static func open(_ out: inout HTMLBuffer, id: String, title: String, width: Int, height: Int, marks: Int) {
         out.raw("<figure class=\"chart\"><figcaption>"); out.text(title); out.raw("</figcaption>")
@@ -324,8 +333,9 @@ enum ChartFrame {
         out.raw("</svg></figure>\n")
     }
 
-    static func text(_ out: inout HTMLBuffer, _ cls: String, x: Double, y: Double, _ label: String) {
-        out.raw("<text class=\""); out.raw(cls); out.raw("\" x=\""); out.coord(x); out.raw("\" y=\""); out.coord(y)
+    /// A text at (x, y); its class (anchor, colour) comes from the enclosing `<g>`.
+    static func text(_ out: inout HTMLBuffer, x: Double, y: Double, _ label: String) {
+        out.raw("<text x=\""); out.coord(x); out.raw("\" y=\""); out.coord(y)
         out.raw("\">"); out.text(label); out.raw("</text>")
     }
 
@@ -340,12 +350,14 @@ enum ChartFrame {
         out.raw("<path class=\"axis\" d=\"")
         for t in ticks { out.raw("M"); out.coord(t.x); out.raw(" "); out.coord(bottom); out.raw("v4") }
         out.raw("\"/>")
-        for t in ticks { text(&out, "xt", x: t.x, y: bottom + 15, t.label) }
+        out.raw("<g class=\"xt\">")
+        for t in ticks { text(&out, x: t.x, y: bottom + 15, t.label) }
+        out.raw("</g>")
     }
 
     /// A label under the x axis, rotated to read upwards and ending at (x, y).
     static func rotatedLabel(_ out: inout HTMLBuffer, x: Double, y: Double, label: String) {
-        out.raw("<text class=\"xl\" transform=\"translate("); out.coord(x); out.raw(" "); out.coord(y)
+        out.raw("<text transform=\"translate("); out.coord(x); out.raw(" "); out.coord(y)
         out.raw(")rotate(-60)\">"); out.text(label); out.raw("</text>")
     }
 
@@ -355,9 +367,10 @@ enum ChartFrame {
     }
 
     static func axisLabels(_ out: inout HTMLBuffer, x: String, y: String, xCenter: Double, yCenter: Double, height: Double) {
-        text(&out, "al", x: xCenter, y: height - 4, x)
-        out.raw("<text class=\"al\" transform=\"translate(13 "); out.coord(yCenter)
-        out.raw(")rotate(-90)\">"); out.text(y); out.raw("</text>")
+        out.raw("<g class=\"al\">")
+        text(&out, x: xCenter, y: height - 4, x)
+        out.raw("<text transform=\"translate(13 "); out.coord(yCenter)
+        out.raw(")rotate(-90)\">"); out.text(y); out.raw("</text></g>")
     }
 }
 

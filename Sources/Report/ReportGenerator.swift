@@ -99,7 +99,7 @@ public enum ReportGenerator {
         phase("read feature tokens and examples")
 
         let directory = out ?? (bundle as NSString).appendingPathComponent("report")
-        let replaced = try prepare(directory: directory)
+        let earlier = try prepare(directory: directory)
         let writer = SiteWriter(root: directory)
         // The marker goes first, so an interrupted report can still be replaced by the next one.
         try writer.write(marker, "ThinkLens report; this directory is replaced when the report is written again.\n")
@@ -155,25 +155,27 @@ public enum ReportGenerator {
         try writer.write("problems.html", site.problemListPage())
         try writer.write("style.css", Site.styleSheet)
         phase("feature, hookpoint and index pages")
-        if let replaced {
-            try? FileManager.default.removeItem(atPath: replaced)
-            phase("remove the replaced report")
+        if !earlier.isEmpty {
+            writer.removeLeftovers(of: earlier)
+            phase("remove what the earlier report had and this one lacks")
         }
 
         return ReportSummary(directory: directory, problemPages: problems.count, featurePages: featurePages,
                              hookpointPages: analyses.count, bytes: writer.bytesWritten, phases: phases)
     }
 
-    /// Makes `directory` empty. An earlier report there is moved aside (returned, for the
-    /// caller to delete once the new site is written); anything else is refused.
+    /// Makes sure `directory` exists and is empty or an earlier report; returns the earlier
+    /// report's files and folders (relative paths), which are overwritten in place and, where
+    /// the new report lacks them, removed at the end. Anything that is not a report is refused.
     ///
-    /// Why not delete first: ext4 skips inodes freed in the last ~30 s while their table block
-    /// is dirty, so creating thousands of files right after deleting thousands scans past every
-    /// one of them; deleting afterwards keeps file creation linear in the site's size.
-    static func prepare(directory: String) throws -> String? {
+    /// Why not delete the earlier report first: ext4 skips inodes freed in the last ~30 s
+    /// while their table block is dirty, so creating ten thousand files right after deleting
+    /// ten thousand scans past every one of them (quadratic), and each unlink may wait for the
+    /// earlier pages' writeback. Truncating and rewriting a file keeps its inode.
+    static func prepare(directory: String) throws -> Set<String> {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
-        var replaced: String?
+        var earlier = Set<String>()
         if fm.fileExists(atPath: directory, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else { throw RunDataError(subject: directory, reason: "exists and is not a directory; choose another --out") }
             let contents = try fm.contentsOfDirectory(atPath: directory)
@@ -181,16 +183,8 @@ public enum ReportGenerator {
                 guard contents.contains(marker) else {
                     throw RunDataError(subject: directory, reason: "exists, is not empty and is not a ThinkLens report; choose another --out or empty it")
                 }
-                var trimmed = directory
-                while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
-                let aside = trimmed + ".replaced-\(getpid())"
-                try? fm.removeItem(atPath: aside)
-                do {
-                    try fm.moveItem(atPath: directory, toPath: aside)
-                    replaced = aside
-                } catch {
-                    // Moving aside can fail (e.g. a read-only parent); deleting in place still works, only slower.
-                    try fm.removeItem(atPath: directory)
+                if let walker = fm.enumerator(atPath: directory) {
+                    for case let relative as String in walker { earlier.insert(relative) }
                 }
             }
         }
@@ -199,7 +193,7 @@ public enum ReportGenerator {
         } catch {
             throw RunDataError(subject: directory, reason: "cannot create: \(error.localizedDescription)")
         }
-        return replaced
+        return earlier
     }
 }
 
@@ -210,9 +204,17 @@ final class SiteWriter: @unchecked Sendable {
     private var bytes = 0
     var bytesWritten: Int { lock.lock(); defer { lock.unlock() }; return bytes }
 
+    /// Relative paths of the files written and folders made (with their parents).
+    private var kept = Set<String>()
+
     init(root: String) { self.root = root }
 
     func makeDirectory(_ relative: String) throws {
+        var parent = relative
+        while !parent.isEmpty {
+            kept.insert(parent)
+            parent = (parent as NSString).deletingLastPathComponent
+        }
         let path = (root as NSString).appendingPathComponent(relative)
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -229,11 +231,40 @@ final class SiteWriter: @unchecked Sendable {
         try write(relative, bytes: Array(text.utf8))
     }
 
+    /// A plain write: no temporary file, rename or fsync per file (FileManager.createFile
+    /// does all three, which for ten thousand pages cost more than drawing them). A report
+    /// cut short is rewritten whole by the next run, so per-file atomicity buys nothing.
     private func write(_ relative: String, bytes: [UInt8]) throws {
         let path = (root as NSString).appendingPathComponent(relative)
-        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-            throw RunDataError(subject: path, reason: "cannot write; check that the report directory is writable and the disk not full")
+        func failure(_ what: String, _ code: Int32) -> RunDataError {
+            RunDataError(subject: path, reason: "cannot \(what): \(String(cString: strerror(code))); check that the report directory is writable and the disk not full")
         }
-        lock.lock(); self.bytes += bytes.count; lock.unlock()
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw failure("create", errno) }
+        var closed = false
+        defer { if !closed { _ = close(fd) } }
+        try bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = Foundation.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw failure("write", errno)
+                }
+                offset += n
+            }
+        }
+        closed = true
+        guard close(fd) == 0 else { throw failure("write (close)", errno) }
+        lock.lock(); self.bytes += bytes.count; kept.insert(relative); lock.unlock()
+    }
+
+    /// Removes the entries of an earlier report that this one did not write, deepest first.
+    func removeLeftovers(of earlier: Set<String>) {
+        lock.lock(); let kept = self.kept; lock.unlock()
+        let leftovers = earlier.subtracting(kept).sorted { $0.count != $1.count ? $0.count > $1.count : $0 < $1 }
+        for relative in leftovers {
+            try? FileManager.default.removeItem(atPath: (root as NSString).appendingPathComponent(relative))
+        }
     }
 }

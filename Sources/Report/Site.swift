@@ -659,8 +659,8 @@ final class Site {
     figure.chart { margin: 10px 0; display: inline-block; vertical-align: top; }
     figcaption { font-weight: 600; font-size: 13px; }
     svg { font: 10px system-ui, sans-serif; }
-    svg .bar { stroke: #457b9d; fill: none; } svg .bar:hover, svg a:hover .bar { stroke: #e63946; }
-    svg .pt { stroke: #e63946; stroke-opacity: 0.6; stroke-width: 5; stroke-linecap: round; fill: none; }
+    svg .bar path { stroke: #457b9d; fill: none; } svg .bar path:hover { stroke: #e63946; }
+    svg .pt path { stroke: #e63946; stroke-opacity: 0.6; stroke-width: 5; stroke-linecap: round; fill: none; }
     svg .cell { fill: #c1121f; }
     svg .axis { stroke: #333; stroke-width: 1; fill: none; } svg .grid { stroke: #ddd; stroke-width: 0.5; fill: none; }
     svg .al { font-size: 11px; fill: #333; text-anchor: middle; } svg .xl, svg .xt, svg .yl { fill: #444; }

@@ -199,6 +199,22 @@ import Testing
         }
     }
 
+    @Test func rewritingOverALargerReportLeavesOnlyTheNewReport() throws {
+        let scratch = Scratch()
+        let large = scratch.directory(), small = scratch.directory()
+        try SyntheticBundle.write(SyntheticBundleSpec(problems: 12), to: large)
+        try SyntheticBundle.write(SyntheticBundleSpec(problems: 3), to: small)
+        let rewritten = scratch.directory() + "/report", fresh = scratch.directory() + "/report"
+        try ReportGenerator.generate(bundle: large, out: rewritten)
+        try ReportGenerator.generate(bundle: small, out: rewritten)
+        try ReportGenerator.generate(bundle: small, out: fresh)
+        #expect(Files.all(rewritten) == Files.all(fresh))
+        #expect(!FileManager.default.fileExists(atPath: rewritten + "/problems/gsm8k-train-5.html"))
+        for file in Files.all(fresh) {
+            #expect(FileManager.default.contents(atPath: rewritten + "/" + file) == FileManager.default.contents(atPath: fresh + "/" + file), "\(file) differs")
+        }
+    }
+
     @Test func reportBytesDoNotDependOnTheThreadCount() throws {
         let scratch = Scratch()
         let bundle = scratch.directory()
@@ -218,7 +234,7 @@ import Testing
         var raw = ""
         for file in Files.all(report + "/problems") {
             let page = try XHTML.parse(report + "/problems/" + file)
-            for text in page.all("text") where text.attributes["class"] == "xl" { labels.insert(text.text) }
+            for g in page.all("g") where g.attributes["class"] == "xl" { labels.formUnion(g.all("text").map(\.text)) }
             raw += String(decoding: FileManager.default.contents(atPath: report + "/problems/" + file)!, as: UTF8.self)
         }
         #expect(labels.contains("␣:220"))

@@ -23,7 +23,12 @@ import Testing
 
     @Test func htmlEscapingKeepsTextAndReplacesC1ControlsAndNoncharacters() {
         var out = HTMLBuffer()
-        out.text("a·b → \u{FFFD}\u{FDCF}|\u{85}|\u{FDD0}|\u{FFFF}|x&y")
+        // U+FDCF (EF B7 8F) is an ordinary character sharing its first bytes with the noncharacters.
+        var input = String.UnicodeScalarView()
+        for v: UInt32 in [0x61, 0xB7, 0x62, 0x20, 0x2192, 0x20, 0xFFFD, 0xFDCF, 0x7C, 0x85, 0x7C, 0xFDD0, 0x7C, 0xFFFF, 0x7C] {
+            input.append(Unicode.Scalar(v)!)
+        }
+        out.text(String(input) + "x&y")
         #expect(String(decoding: out.bytes, as: UTF8.self) == "a·b → \u{FFFD}\u{FDCF}|⟨U+0085⟩|⟨U+FDD0⟩|⟨U+FFFF⟩|x&amp;y")
         var plain = HTMLBuffer()
         plain.attribute("tab\there")

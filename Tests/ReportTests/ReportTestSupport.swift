@@ -85,7 +85,7 @@ final class Element {
     }
 
     /// The paths that draw the marks of class `cls`, one per tooltip.
-    func markPaths(_ cls: String) -> [Element] { all("path").filter { $0.attributes["class"] == cls } }
+    func markPaths(_ cls: String) -> [Element] { all("g").filter { $0.attributes["class"] == cls }.flatMap { $0.all("path") } }
 
     /// The subpaths of a mark path: "M65 202V86.2M70 202V90" → [[65, 202, 86.2], [70, 202, 90]].
     static func subpaths(_ path: Element) -> [[Double]] {
