@@ -32,6 +32,11 @@ struct MarkGroups {
         order[starts[g]..<(g + 1 < starts.count ? starts[g + 1] : order.count)]
     }
 
+    /// One group per mark, in order: per-mark tooltips written straight into the page.
+    static func single(_ n: Int, tooltip: @escaping (_ i: Int, _ out: inout HTMLBuffer) -> Void) -> MarkGroups {
+        MarkGroups(order: Array(0..<n), starts: Array(0..<n), tooltip: tooltip)
+    }
+
     /// Groups the marks `0..<n` by `key`, groups in the order of their first mark.
     static func byFirstAppearance(_ n: Int, key: (Int) -> Int, tooltip: @escaping (_ g: Int, _ first: Int, _ size: Int, _ out: inout HTMLBuffer) -> Void) -> MarkGroups {
         var groupOf: [Int: Int] = [:]

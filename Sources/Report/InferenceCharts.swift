@@ -20,7 +20,8 @@ struct ActivationPair: Equatable {
 }
 
 /// The best `capacity` pairs of a stream, exactly: candidates below the current bar are
-/// rejected with one comparison; the buffer is pruned by sorting when it fills.
+/// rejected with one comparison; when the buffer fills, a selection on the activations (no
+/// sort) finds the new bar and keeps the pairs at or above it. Sorted once, at the end.
 struct PairSelection {
     let capacity: Int
     private(set) var buffer: [ActivationPair] = []
@@ -39,14 +40,45 @@ struct PairSelection {
         if buffer.count >= capacity * 4 { prune() }
     }
 
+    /// Keeps the best `capacity` pairs (unordered); the bar becomes the lowest activation kept.
     private mutating func prune() {
-        buffer.sort(by: ActivationPair.beats)
-        if buffer.count > capacity { buffer.removeLast(buffer.count - capacity) }
-        if buffer.count == capacity { full = true; bar = buffer[capacity - 1].act }
+        guard capacity > 0, buffer.count > capacity else { return }
+        var acts = buffer.map(\.act)
+        let threshold = Self.largest(capacity - 1, of: &acts)
+        // Fewer than `capacity` pairs lie above the threshold; ties at it are ranked by the full order.
+        var kept: [ActivationPair] = []
+        kept.reserveCapacity(capacity * 4)
+        var ties: [ActivationPair] = []
+        for p in buffer {
+            if p.act > threshold { kept.append(p) } else if p.act == threshold { ties.append(p) }
+        }
+        ties.sort(by: ActivationPair.beats)
+        kept.append(contentsOf: ties.prefix(capacity - kept.count))
+        buffer = kept
+        full = true
+        bar = threshold
+    }
+
+    /// The value of rank `k` (0: the largest) of `values`, which it reorders (Hoare's selection).
+    static func largest(_ k: Int, of values: inout [Float]) -> Float {
+        var lo = 0, hi = values.count - 1
+        while lo < hi {
+            let pivot = values[(lo + hi) / 2]
+            var i = lo, j = hi
+            while i <= j {
+                while values[i] > pivot { i += 1 }
+                while values[j] < pivot { j -= 1 }
+                if i <= j { values.swapAt(i, j); i += 1; j -= 1 }
+            }
+            if k <= j { hi = j } else if k >= i { lo = i } else { return values[k] }
+        }
+        return values[k]
     }
 
     mutating func result() -> [ActivationPair] {
+        if capacity == 0 { return [] }
         prune()
+        buffer.sort(by: ActivationPair.beats)
         return buffer
     }
 }

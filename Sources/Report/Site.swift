@@ -171,23 +171,30 @@ final class Site {
         BarChart(id: "\(name)/frequent", title: "\(name): the \(c.frequent.count) most frequent features, \(scope)",
                  bars: frequentBars, xLabel: "feature", yLabel: "tokens where it fired").render(into: &out)
         let upper = c.histogram.last?.hi ?? 0
-        let histogramBars = c.histogram.map { b in
-            Bar(label: nil, value: Double(b.count), tooltip: "\(Format.act(b.lo))–\(Format.act(b.hi)): \(b.count)", href: nil)
-        }
-        BarChart(id: "\(name)/histogram", title: "\(name): activation histogram, \(scope)", bars: histogramBars,
-                 xLabel: "activation", yLabel: "count", axis: .range(lo: 0, hi: upper), logY: true).render(into: &out)
+        let bins = c.histogram
+        BarChart(id: "\(name)/histogram", title: "\(name): activation histogram, \(scope)",
+                 bars: bins.map { Bar(label: nil, value: Double($0.count), tooltip: "", href: nil) },
+                 xLabel: "activation", yLabel: "count", axis: .range(lo: 0, hi: upper), logY: true,
+                 groups: .single(bins.count) { i, out in
+                     out.fixed(bins[i].lo, 3); out.raw("–"); out.fixed(bins[i].hi, 3); out.raw(": "); out.int(bins[i].count)
+                 }).render(into: &out)
         heading(&out, 4, "\(name): the \(c.relevant.count) relevant features (highest maximum activation, no repetition)")
         for r in c.relevant {
             out.raw("<div class=\"relevant\"><p>")
             link(&out, "Feature \(r.feature)", featureHref(h, r.feature, depth: depth))
             out.text(" · max activation \(Format.act(r.maxAct))")
             out.raw("</p>")
-            let tokenBars = r.tokens.map { t in
-                Bar(label: TokenText.label(tokenText(t.token), id: t.token), value: t.maxAct,
-                    tooltip: "\(TokenText.visible(tokenText(t.token))) (id \(t.token)): max \(Format.act(t.maxAct)), \(t.count) times", href: nil)
+            let tokens = r.tokens
+            let tokenBars = tokens.map { t in
+                Bar(label: TokenText.label(tokenText(t.token), id: t.token), value: t.maxAct, tooltip: "", href: nil)
             }
             BarChart(id: "\(name)/relevant/\(r.feature)/tokens", title: "feature \(r.feature): its \(r.tokens.count) highest-activating tokens",
-                     bars: tokenBars, xLabel: "token (text:id)", yLabel: "max activation", width: 640).render(into: &out)
+                     bars: tokenBars, xLabel: "token (text:id)", yLabel: "max activation", width: 640,
+                     groups: .single(tokens.count) { [unowned self] i, out in
+                         let t = tokens[i]
+                         out.text(TokenText.visible(self.tokenText(t.token))); out.raw(" (id "); out.int(Int(t.token))
+                         out.raw("): max "); out.fixed(t.maxAct, 3); out.raw(", "); out.int(t.count); out.raw(" times")
+                     }).render(into: &out)
             let points = r.points.map { p in
                 ScatterPoint(x: Double(p.token), y: p.act, tooltip: bundleWide ? "\(TokenText.visible(tokenText(p.token))):\(p.token) → \(Format.act(p.act))" : "")
             }

@@ -87,6 +87,20 @@ import Testing
         #expect(selection.result() == Array(all.sorted(by: ActivationPair.beats).prefix(50)))
     }
 
+    @Test func pairSelectionRanksTiesByTheFullOrder() {
+        var selection = PairSelection(capacity: 30)
+        var all: [ActivationPair] = []
+        for i in 0..<1_000 {
+            let p = ActivationPair(act: i % 7 == 0 ? 2 : 1, feature: Int32((i * 37) % 101), problem: Int32(i % 3), position: Int32(i))
+            all.append(p)
+            selection.offer(p)
+        }
+        #expect(selection.result() == Array(all.sorted(by: ActivationPair.beats).prefix(30)))
+        var few = PairSelection(capacity: 30)
+        for p in all.prefix(10) { few.offer(p) }
+        #expect(few.result() == Array(all.prefix(10)).sorted(by: ActivationPair.beats))
+    }
+
     @Test func logTicksAreWholeDecades() {
         let scale = ValueScale(values: [0, 1, 40, 12_000], log: true, pixels: 100)
         #expect(scale.pixels(0) == 0)
