@@ -15,15 +15,15 @@ public struct ReportSummary: Sendable {
 /// `thinklens report`: a static site (XHTML-compatible HTML and inline SVG, no script, no
 /// network) from a result bundle. Reads the tables and inferences.jsonl, and streams the
 /// latents twice in problem order: once for bundle-wide accumulators (positions relative to
-/// `</think>`, per-problem relevant features, the 400 highest pairs), once to draw each
-/// problem's page. Time and memory grow with the bundle's rows and the number of features,
+/// `</think>`, per-problem relevant and frequent features, the 400 highest pairs; one thread
+/// per hookpoint), once to draw each problem's page (on all cores). Time and memory grow with the bundle's rows and the number of features,
 /// never with rows × features; the output depends only on the bundle's bytes.
 public enum ReportGenerator {
     /// A file in every report directory, so a rerun may replace the directory wholesale.
     static let marker = ".thinklens-report"
 
-    @discardableResult
     /// - Parameter threads: how many pages to draw at once (default: all cores); the bytes written do not depend on it.
+    @discardableResult
     public static func generate(bundle: String, out: String? = nil, threads: Int? = nil, log: (String) -> Void = { _ in }) throws -> ReportSummary {
         var phases: [(String, Double)] = []
         var clock = Date()
@@ -62,36 +62,54 @@ public enum ReportGenerator {
         let analyses = loaded.map { $0! }
         phase("read bundle and tables")
 
-        // Pass 1: bundle-wide accumulators, one thread per hookpoint, each reading the
-        // problems in order; the first also lists the problems.
+        // Pass 1: bundle-wide accumulators. Problems go in chunks: the chunk's tasks are read
+        // on all cores, then each hookpoint's accumulators take the chunk in problem order on a
+        // thread of their own (an analysis is only ever touched by one thread at a time).
         var problems: [ProblemSummary] = []
-        DispatchQueue.concurrentPerform(iterations: analyses.count) { h in
-            let analysis = analyses[h]
-            var listed: [ProblemSummary] = []
-            var usedNames = Set<String>()
-            do {
-                for i in reader.taskSummaries.indices {
-                    let task = try reader.task(i)
-                    let r = task.record
-                    if h == 0 {
-                        var name = URLPath.fileName(r.id)
-                        if usedNames.contains(name) { name += "-\(i)" }
-                        usedNames.insert(name)
-                        listed.append(ProblemSummary(id: r.id, ordinal: i, question: r.question, gold: r.gold, answer: r.answer, verdict: r.verdict,
-                                                     stop: r.stop, promptTokens: r.promptIDs.count, generatedTokens: r.generatedIDs.count,
-                                                     thinkEnd: r.thinkEnd, fileName: name))
-                    }
-                    guard let rows = task.latents[analysis.name] else {
-                        throw RunDataError(subject: "problem \(r.id)", reason: "has no latents for hookpoint \(analysis.name)")
-                    }
-                    try analysis.add(rows, record: r, ordinal: i)
+        var usedNames = Set<String>()
+        let chunkSize = 64
+        var chunkStart = 0
+        let problemCount = reader.taskSummaries.count
+        while chunkStart < problemCount {
+            let chunk = chunkStart..<min(problemCount, chunkStart + chunkSize)
+            var tasks = [CommittedTask?](repeating: nil, count: chunk.count)
+            var readFailures = [Error?](repeating: nil, count: chunk.count)
+            DispatchQueue.concurrentPerform(iterations: chunk.count) { n in
+                do {
+                    let task = try reader.task(chunk.lowerBound + n)
+                    lock.lock(); tasks[n] = task; lock.unlock()
+                } catch {
+                    lock.lock(); readFailures[n] = error; lock.unlock()
                 }
-                if h == 0 { lock.lock(); problems = listed; lock.unlock() }
-            } catch {
-                lock.lock(); failures[h] = error; lock.unlock()
             }
+            // The first problem's error, whichever thread met it first.
+            if let failure = readFailures.compactMap({ $0 }).first { throw failure }
+            let read = tasks.map { $0! }
+            for (n, task) in read.enumerated() {
+                let i = chunk.lowerBound + n, r = task.record
+                var name = URLPath.fileName(r.id)
+                if usedNames.contains(name) { name += "-\(i)" }
+                usedNames.insert(name)
+                problems.append(ProblemSummary(id: r.id, ordinal: i, question: r.question, gold: r.gold, answer: r.answer, verdict: r.verdict,
+                                               stop: r.stop, promptTokens: r.promptIDs.count, generatedTokens: r.generatedIDs.count,
+                                               thinkEnd: r.thinkEnd, fileName: name))
+            }
+            DispatchQueue.concurrentPerform(iterations: analyses.count) { h in
+                let analysis = analyses[h]
+                do {
+                    for (n, task) in read.enumerated() {
+                        guard let rows = task.latents[analysis.name] else {
+                            throw RunDataError(subject: "problem \(task.record.id)", reason: "has no latents for hookpoint \(analysis.name)")
+                        }
+                        try analysis.add(rows, record: task.record, ordinal: chunk.lowerBound + n)
+                    }
+                } catch {
+                    lock.lock(); failures[h] = error; lock.unlock()
+                }
+            }
+            if let failure = failures.compactMap({ $0 }).first { throw failure }
+            chunkStart = chunk.upperBound
         }
-        if let failure = failures.compactMap({ $0 }).first { throw failure }
         phase("pass 1 over latents")
 
         let site = Site(bundle: bundle, reader: reader, manifest: manifestJSON, problems: problems, analyses: analyses)
