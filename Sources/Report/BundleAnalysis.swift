@@ -46,6 +46,11 @@ final class HookpointAnalysis {
     var heatMax: [[Float]] = []
     /// [problems][heat-map feature]: whether it was one of the problem's 10 relevant features.
     var heatTop: [[Bool]] = []
+    /// [problems]: the problem's relevant features (best first) with their maximum activation,
+    /// kept so the page pass need not count the problem's features again.
+    var problemRelevant: [[(feature: Int32, maxAct: Float)]] = []
+    /// [problems]: the problem's 70 most frequent features (most first) with their counts.
+    var problemFrequent: [[(feature: Int32, count: Int32)]] = []
 
     /// Features that get a page, sorted: every feature in a bundle-wide view (the 400 highest
     /// pairs can only hold features among the 400 of highest max_act), the 500 ranked highest
@@ -160,6 +165,8 @@ final class HookpointAnalysis {
         }
         heatMax.append(maxRow)
         heatTop.append(topRow)
+        problemRelevant.append(top.map { ($0, scratch.maxAct[Int($0)]) })
+        problemFrequent.append(scratch.frequent().map { ($0, scratch.count[Int($0)]) })
         scratch.reset()
 
         let k = rows.k

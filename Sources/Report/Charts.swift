@@ -1,17 +1,65 @@
 import Foundation
 
-/// Inline SVG charts: axes with ticks and labels, linear or log10 value scales. Every bar is
-/// one `<rect class="bar">`, every point one `<circle class="pt">`, every heat-map cell one
-/// `<rect class="cell">`; the `<svg>` carries `data-chart` (what it shows) and the count of
-/// its marks, which the tests check against the tables.
+/// Inline SVG charts: axes with ticks and labels, linear or log10 value scales. Bars are
+/// vertical strokes drawn as subpaths (`M x y0 V y1`) of the paths in `<g class="bar">`, points
+/// zero-length round-capped subpaths (`M x y h0`) of the paths in `<g class="pt">`: one path per
+/// tooltip, so a chart of hundreds of marks stays a few kilobytes. Every heat-map cell is one
+/// `<rect class="cell">`. The `<svg>` carries `data-chart` (what it shows) and the count of its
+/// marks (`data-marks`), which the tests check against the subpaths and the tables.
 struct Bar {
     /// Shown under the bar when the chart labels its bars; nil otherwise.
     var label: String?
     var value: Double
-    /// Hover text (an SVG `<title>`, no script needed).
+    /// Hover text (an SVG `<title>`, no script needed); ignored when the chart groups its bars.
     var tooltip: String
-    /// Link target, relative to the page.
+    /// Link target, relative to the page; ignored when the chart groups its bars.
     var href: String?
+}
+
+/// Marks drawn by group: each group is one path with one tooltip (e.g. all bars of one
+/// feature), so a chart of hundreds of marks needs only as many elements as groups.
+struct MarkGroups {
+    /// Mark indices, group after group, each group in drawing order.
+    var order: [Int]
+    /// Where each group starts in `order`; a group ends where the next one starts.
+    var starts: [Int]
+    /// Writes group `g`'s tooltip text into the page (escaping what comes from the bundle).
+    var tooltip: (_ g: Int, _ out: inout HTMLBuffer) -> Void
+
+    var count: Int { starts.count }
+
+    func members(_ g: Int) -> ArraySlice<Int> {
+        order[starts[g]..<(g + 1 < starts.count ? starts[g + 1] : order.count)]
+    }
+
+    /// One group per mark, in order: per-mark tooltips written straight into the page.
+    static func single(_ n: Int, tooltip: @escaping (_ i: Int, _ out: inout HTMLBuffer) -> Void) -> MarkGroups {
+        MarkGroups(order: Array(0..<n), starts: Array(0..<n), tooltip: tooltip)
+    }
+
+    /// Groups the marks `0..<n` by `key`, groups in the order of their first mark.
+    static func byFirstAppearance(_ n: Int, key: (Int) -> Int, tooltip: @escaping (_ g: Int, _ first: Int, _ size: Int, _ out: inout HTMLBuffer) -> Void) -> MarkGroups {
+        var groupOf: [Int: Int] = [:]
+        groupOf.reserveCapacity(n)
+        var group = [Int](repeating: 0, count: n)
+        var sizes: [Int] = []
+        var firsts: [Int] = []
+        for i in 0..<n {
+            let k = key(i)
+            if let g = groupOf[k] { group[i] = g; sizes[g] += 1; continue }
+            groupOf[k] = sizes.count
+            group[i] = sizes.count
+            sizes.append(1)
+            firsts.append(i)
+        }
+        var starts = [Int](repeating: 0, count: sizes.count)
+        var next = 0
+        for g in sizes.indices { starts[g] = next; next += sizes[g] }
+        var fill = starts
+        var order = [Int](repeating: 0, count: n)
+        for i in 0..<n { order[fill[group[i]]] = i; fill[group[i]] += 1 }
+        return MarkGroups(order: order, starts: starts) { g, out in tooltip(g, firsts[g], sizes[g], &out) }
+    }
 }
 
 enum BarAxis {
@@ -35,6 +83,9 @@ struct BarChart {
     var logY = false
     var width = 860
     var plotHeight = 190
+    /// When set, bars are drawn by group (each group one path with one tooltip, no link);
+    /// otherwise every bar is its own path with its own tooltip and link.
+    var groups: MarkGroups? = nil
 
     func render(into out: inout HTMLBuffer) {
         let left = 64.0, right = 16.0, top = 12.0
@@ -50,44 +101,60 @@ struct BarChart {
         scale.drawYAxis(&out, left: left, top: top, bottom: bottom, right: Double(width) - right)
         let slot = bars.isEmpty ? plotWidth : plotWidth / Double(bars.count)
         let barWidth = max(slot * 0.8, 0.4)
-        for (i, bar) in bars.enumerated() {
-            let x = left + Double(i) * slot + (slot - barWidth) / 2
-            let h = scale.pixels(bar.value)
-            if let href = bar.href { out.raw("<a href=\""); out.attribute(href); out.raw("\">") }
-            out.raw("<rect class=\"bar\" x=\""); out.fixed(x, 1)
-            out.raw("\" y=\""); out.fixed(bottom - h, 1)
-            out.raw("\" width=\""); out.fixed(barWidth, 2)
-            out.raw("\" height=\""); out.fixed(h, 1)
-            out.raw("\"><title>"); out.text(bar.tooltip); out.raw("</title></rect>")
-            if bar.href != nil { out.raw("</a>") }
+        out.raw("<g class=\"bar\" stroke-width=\""); out.fixed(barWidth, 2); out.raw("\">")
+        func drawBars(_ members: some Sequence<Int>) {
+            out.raw("<path d=\"")
+            for i in members {
+                out.raw("M"); out.coord(left + (Double(i) + 0.5) * slot)
+                out.raw(" "); out.coord(bottom)
+                out.raw("V"); out.coord(bottom - scale.pixels(bars[i].value))
+            }
+            out.raw("\">")
         }
+        if let groups {
+            for g in 0..<groups.count {
+                drawBars(groups.members(g))
+                out.raw("<title>"); groups.tooltip(g, &out); out.raw("</title></path>")
+            }
+        } else {
+            for (i, bar) in bars.enumerated() {
+                if let href = bar.href { out.raw("<a href=\""); out.attribute(href); out.raw("\">") }
+                drawBars(CollectionOfOne(i))
+                out.raw("<title>"); out.text(bar.tooltip); out.raw("</title></path>")
+                if bar.href != nil { out.raw("</a>") }
+            }
+        }
+        out.raw("</g>")
         // X axis.
-        out.raw("<line class=\"axis\" x1=\""); out.fixed(left, 1); out.raw("\" y1=\""); out.fixed(bottom, 1)
-        out.raw("\" x2=\""); out.fixed(left + plotWidth, 1); out.raw("\" y2=\""); out.fixed(bottom, 1); out.raw("\"/>")
+        ChartFrame.xAxis(&out, left: left, right: left + plotWidth, bottom: bottom)
         switch axis {
         case .labels:
+            out.raw("<g class=\"xl\">")
             for (i, bar) in bars.enumerated() {
                 guard let label = bar.label else { continue }
-                let x = left + (Double(i) + 0.5) * slot
-                out.raw("<text class=\"xl\" transform=\"translate("); out.fixed(x + 3, 1); out.raw(","); out.fixed(bottom + 6, 1)
-                out.raw(") rotate(-60)\" text-anchor=\"end\">"); out.text(label); out.raw("</text>")
+                ChartFrame.rotatedLabel(&out, x: left + (Double(i) + 0.5) * slot + 3, y: bottom + 6, label: label)
             }
+            out.raw("</g>")
         case .ranks:
+            var ticks: [(Double, String)] = []
             for rank in Ticks.linear(max: Double(bars.count), count: 8) where rank >= 1 || bars.count < 2 {
                 let r = max(rank, 1)
-                let x = left + (r - 0.5) * slot
-                ChartFrame.xTick(&out, x: x, bottom: bottom, label: Format.fixed(r, 0))
+                ticks.append((left + (r - 0.5) * slot, Format.fixed(r, 0)))
             }
+            ChartFrame.xTicks(&out, ticks, bottom: bottom)
         case .range(let lo, let hi):
             let span = hi - lo
+            var ticks: [(Double, String)] = []
             for value in Ticks.linear(max: span, count: 6) where span > 0 {
-                let x = left + value / span * plotWidth
-                ChartFrame.xTick(&out, x: x, bottom: bottom, label: Ticks.text(lo + value))
+                ticks.append((left + value / span * plotWidth, Ticks.text(lo + value)))
             }
+            ChartFrame.xTicks(&out, ticks, bottom: bottom)
         case .bins(let every):
+            var ticks: [(Double, String)] = []
             for (i, bar) in bars.enumerated() where i % max(every, 1) == 0 {
-                ChartFrame.xTick(&out, x: left + (Double(i) + 0.5) * slot, bottom: bottom, label: bar.label ?? "")
+                ticks.append((left + (Double(i) + 0.5) * slot, bar.label ?? ""))
             }
+            ChartFrame.xTicks(&out, ticks, bottom: bottom)
         }
         ChartFrame.axisLabels(&out, x: xLabel, y: yLabel + (logY ? " (log scale)" : ""), left: left, top: top, bottom: bottom,
                               width: Double(width), height: height)
@@ -98,6 +165,7 @@ struct BarChart {
 struct ScatterPoint {
     var x: Double
     var y: Double
+    /// Hover text; ignored when the chart groups its points.
     var tooltip: String
 }
 
@@ -109,6 +177,8 @@ struct ScatterChart {
     var yLabel: String
     var width = 420
     var plotHeight = 170
+    /// When set, points are drawn by group (one path and tooltip each); otherwise one path per point.
+    var groups: MarkGroups? = nil
 
     func render(into out: inout HTMLBuffer) {
         let left = 64.0, right = 16.0, top = 12.0
@@ -119,16 +189,27 @@ struct ScatterChart {
         let xMax = Ticks.niceCeiling(points.map(\.x).max() ?? 1)
         ChartFrame.open(&out, id: id, title: title, width: width, height: Int(height.rounded(.up)), marks: points.count)
         yScale.drawYAxis(&out, left: left, top: top, bottom: bottom, right: Double(width) - right)
-        out.raw("<line class=\"axis\" x1=\""); out.fixed(left, 1); out.raw("\" y1=\""); out.fixed(bottom, 1)
-        out.raw("\" x2=\""); out.fixed(left + plotWidth, 1); out.raw("\" y2=\""); out.fixed(bottom, 1); out.raw("\"/>")
-        for value in Ticks.linear(max: xMax, count: 5) {
-            ChartFrame.xTick(&out, x: left + value / xMax * plotWidth, bottom: bottom, label: Ticks.text(value))
+        ChartFrame.xAxis(&out, left: left, right: left + plotWidth, bottom: bottom)
+        ChartFrame.xTicks(&out, Ticks.linear(max: xMax, count: 5).map { (left + $0 / xMax * plotWidth, Ticks.text($0)) }, bottom: bottom)
+        func drawPoints(_ members: some Sequence<Int>) {
+            out.raw("<path d=\"")
+            for i in members {
+                out.raw("M"); out.coord(left + points[i].x / xMax * plotWidth)
+                out.raw(" "); out.coord(bottom - yScale.pixels(points[i].y)); out.raw("h0")
+            }
+            out.raw("\"><title>")
         }
-        for p in points {
-            out.raw("<circle class=\"pt\" cx=\""); out.fixed(left + p.x / xMax * plotWidth, 1)
-            out.raw("\" cy=\""); out.fixed(bottom - yScale.pixels(p.y), 1)
-            out.raw("\" r=\"2.5\"><title>"); out.text(p.tooltip); out.raw("</title></circle>")
+        out.raw("<g class=\"pt\">")
+        if let groups {
+            for g in 0..<groups.count {
+                drawPoints(groups.members(g)); groups.tooltip(g, &out); out.raw("</title></path>")
+            }
+        } else {
+            for (i, p) in points.enumerated() {
+                drawPoints(CollectionOfOne(i)); out.text(p.tooltip); out.raw("</title></path>")
+            }
         }
+        out.raw("</g>")
         ChartFrame.axisLabels(&out, x: xLabel, y: yLabel, left: left, top: top, bottom: bottom, width: Double(width), height: height)
         ChartFrame.close(&out)
     }
@@ -161,8 +242,7 @@ struct HeatMap {
         for (r, row) in values.enumerated() {
             let y = top + Double(r) * cellHeight
             if rowLabels.count <= 60 || r % 10 == 0 {
-                out.raw("<text class=\"yl\" x=\""); out.fixed(left - 4, 1); out.raw("\" y=\""); out.fixed(y + cellHeight - 2, 1)
-                out.raw("\" text-anchor=\"end\">"); out.text(rowLabels[r]); out.raw("</text>")
+                out.raw("<g class=\"yl\">"); ChartFrame.text(&out, x: left - 4, y: y + cellHeight - 2, rowLabels[r]); out.raw("</g>")
             }
             for (c, v) in row.enumerated() {
                 out.raw("<rect class=\"cell\" x=\""); out.fixed(left + Double(c) * cellWidth, 1)
@@ -173,17 +253,16 @@ struct HeatMap {
                 out.raw("\"><title>"); out.text(tooltips[r][c]); out.raw("</title></rect>")
             }
         }
+        out.raw("<g class=\"xl\">")
         for (c, label) in columnLabels.enumerated() {
             let x = left + (Double(c) + 0.5) * cellWidth
             if let href = columnLinks[c] { out.raw("<a href=\""); out.attribute(href); out.raw("\">") }
-            out.raw("<text class=\"xl\" transform=\"translate("); out.fixed(x + 3, 1); out.raw(","); out.fixed(bottom + 6, 1)
-            out.raw(") rotate(-60)\" text-anchor=\"end\">"); out.text(label); out.raw("</text>")
+            ChartFrame.rotatedLabel(&out, x: x + 3, y: bottom + 6, label: label)
             if columnLinks[c] != nil { out.raw("</a>") }
         }
-        out.raw("<text class=\"al\" x=\""); out.fixed(left + cellWidth * Double(columnLabels.count) / 2, 1)
-        out.raw("\" y=\""); out.fixed(height - 4, 1); out.raw("\" text-anchor=\"middle\">"); out.text(xLabel); out.raw("</text>")
-        out.raw("<text class=\"al\" transform=\"translate(12,"); out.fixed(top + plotHeight / 2, 1)
-        out.raw(") rotate(-90)\" text-anchor=\"middle\">"); out.text(yLabel); out.raw("</text>")
+        out.raw("</g>")
+        ChartFrame.axisLabels(&out, x: xLabel, y: yLabel, xCenter: left + cellWidth * Double(columnLabels.count) / 2,
+                              yCenter: top + plotHeight / 2, height: height)
         ChartFrame.close(&out)
     }
 }
@@ -223,24 +302,30 @@ struct ValueScale {
     }
 
     func drawYAxis(_ out: inout HTMLBuffer, left: Double, top plotTop: Double, bottom: Double, right: Double) {
-        out.raw("<line class=\"axis\" x1=\""); out.fixed(left, 1); out.raw("\" y1=\""); out.fixed(plotTop, 1)
-        out.raw("\" x2=\""); out.fixed(left, 1); out.raw("\" y2=\""); out.fixed(bottom, 1); out.raw("\"/>")
+        out.raw("<path class=\"axis\" d=\"M"); out.coord(left); out.raw(" "); out.coord(plotTop)
+        out.raw("V"); out.coord(bottom); out.raw("\"/>")
         let ticks: [Double]
         if log {
             ticks = stride(from: bottomExponent, through: top, by: 1).map { Foundation.pow(10, $0) }
         } else {
             ticks = Ticks.linear(max: top, count: 5)
         }
+        out.raw("<path class=\"grid\" d=\"")
         for value in ticks {
-            let y = bottom - pixels(value)
-            out.raw("<line class=\"grid\" x1=\""); out.fixed(left, 1); out.raw("\" y1=\""); out.fixed(y, 1)
-            out.raw("\" x2=\""); out.fixed(right, 1); out.raw("\" y2=\""); out.fixed(y, 1); out.raw("\"/>")
-            out.raw("<text class=\"yl\" x=\""); out.fixed(left - 5, 1); out.raw("\" y=\""); out.fixed(y + 3.5, 1)
-            out.raw("\" text-anchor=\"end\">"); out.text(Ticks.text(value)); out.raw("</text>")
+            out.raw("M"); out.coord(left); out.raw(" "); out.coord(bottom - pixels(value)); out.raw("H"); out.coord(right)
         }
+        out.raw("\"/>")
+        out.raw("<g class=\"yl\">")
+        for value in ticks {
+            ChartFrame.text(&out, x: left - 5, y: bottom - pixels(value) + 3.5, Ticks.text(value))
+        }
+        out.raw("</g>")
     }
 }
 
+/// The parts every chart shares. Texts and marks take their anchor and colour from the class
+/// of an enclosing `<g>` (yl and xl: end; xt and al: middle; bar, pt), not from attributes
+/// of their own.
 enum ChartFrame {
     static func open(_ out: inout HTMLBuffer, id: String, title: String, width: Int, height: Int, marks: Int) {
         out.raw("<figure class=\"chart\"><figcaption>"); out.text(title); out.raw("</figcaption>")
@@ -253,19 +338,44 @@ enum ChartFrame {
         out.raw("</svg></figure>\n")
     }
 
-    static func xTick(_ out: inout HTMLBuffer, x: Double, bottom: Double, label: String) {
-        out.raw("<line class=\"axis\" x1=\""); out.fixed(x, 1); out.raw("\" y1=\""); out.fixed(bottom, 1)
-        out.raw("\" x2=\""); out.fixed(x, 1); out.raw("\" y2=\""); out.fixed(bottom + 4, 1); out.raw("\"/>")
-        out.raw("<text class=\"xt\" x=\""); out.fixed(x, 1); out.raw("\" y=\""); out.fixed(bottom + 15, 1)
-        out.raw("\" text-anchor=\"middle\">"); out.text(label); out.raw("</text>")
+    /// A text at (x, y); its class (anchor, colour) comes from the enclosing `<g>`.
+    static func text(_ out: inout HTMLBuffer, x: Double, y: Double, _ label: String) {
+        out.raw("<text x=\""); out.coord(x); out.raw("\" y=\""); out.coord(y)
+        out.raw("\">"); out.text(label); out.raw("</text>")
+    }
+
+    static func xAxis(_ out: inout HTMLBuffer, left: Double, right: Double, bottom: Double) {
+        out.raw("<path class=\"axis\" d=\"M"); out.coord(left); out.raw(" "); out.coord(bottom)
+        out.raw("H"); out.coord(right); out.raw("\"/>")
+    }
+
+    /// Tick marks (one path) and their labels below the x axis.
+    static func xTicks(_ out: inout HTMLBuffer, _ ticks: [(x: Double, label: String)], bottom: Double) {
+        guard !ticks.isEmpty else { return }
+        out.raw("<path class=\"axis\" d=\"")
+        for t in ticks { out.raw("M"); out.coord(t.x); out.raw(" "); out.coord(bottom); out.raw("v4") }
+        out.raw("\"/>")
+        out.raw("<g class=\"xt\">")
+        for t in ticks { text(&out, x: t.x, y: bottom + 15, t.label) }
+        out.raw("</g>")
+    }
+
+    /// A label under the x axis, rotated to read upwards and ending at (x, y).
+    static func rotatedLabel(_ out: inout HTMLBuffer, x: Double, y: Double, label: String) {
+        out.raw("<text transform=\"translate("); out.coord(x); out.raw(" "); out.coord(y)
+        out.raw(")rotate(-60)\">"); out.text(label); out.raw("</text>")
     }
 
     static func axisLabels(_ out: inout HTMLBuffer, x: String, y: String, left: Double, top: Double, bottom: Double,
                            width: Double, height: Double) {
-        out.raw("<text class=\"al\" x=\""); out.fixed((left + width) / 2, 1); out.raw("\" y=\""); out.fixed(height - 4, 1)
-        out.raw("\" text-anchor=\"middle\">"); out.text(x); out.raw("</text>")
-        out.raw("<text class=\"al\" transform=\"translate(13,"); out.fixed((top + bottom) / 2, 1)
-        out.raw(") rotate(-90)\" text-anchor=\"middle\">"); out.text(y); out.raw("</text>")
+        axisLabels(&out, x: x, y: y, xCenter: (left + width) / 2, yCenter: (top + bottom) / 2, height: height)
+    }
+
+    static func axisLabels(_ out: inout HTMLBuffer, x: String, y: String, xCenter: Double, yCenter: Double, height: Double) {
+        out.raw("<g class=\"al\">")
+        text(&out, x: xCenter, y: height - 4, x)
+        out.raw("<text transform=\"translate(13 "); out.coord(yCenter)
+        out.raw(")rotate(-90)\">"); out.text(y); out.raw("</text></g>")
     }
 }
 

@@ -32,6 +32,39 @@ struct HTMLBuffer {
     }
 
     private mutating func escape(_ s: String, quotes: Bool) {
+        // Fast path, byte by byte, unless the text holds a character that needs a stand-in:
+        // an ASCII control or DEL, a C1 control (UTF-8 C2 80…C2 9F), or a noncharacter
+        // (EF B7 90…EF B7 AF, EF BF BE/BF); those take the scalar loop below.
+        var needsStandIn = false
+        var needsEscape = false
+        var previous: UInt8 = 0
+        for byte in s.utf8 {
+            if byte < 0x20 || byte == 0x7F {
+                if byte == 0x0A || byte == 0x09 || byte == 0x0D { needsEscape = true } else { needsStandIn = true; break }
+            } else if byte == 0x26 || byte == 0x3C || byte == 0x3E || byte == 0x22 {
+                needsEscape = true
+            } else if (previous == 0xC2 && byte >= 0x80 && byte <= 0x9F) || (previous == 0xEF && (byte == 0xB7 || byte == 0xBF)) {
+                needsStandIn = true
+                break
+            }
+            previous = byte
+        }
+        if !needsStandIn {
+            if !needsEscape { bytes.append(contentsOf: s.utf8); return }
+            for byte in s.utf8 {
+                switch byte {
+                case 0x26: raw("&amp;")
+                case 0x3C: raw("&lt;")
+                case 0x3E: raw("&gt;")
+                case 0x22 where quotes: raw("&quot;")
+                case 0x0A where quotes: raw("&#10;")
+                case 0x09 where quotes: raw("&#9;")
+                case 0x0D where quotes: raw("&#13;")
+                default: bytes.append(byte)
+                }
+            }
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "&": raw("&amp;")
@@ -54,41 +87,49 @@ struct HTMLBuffer {
 
     @inline(__always)
     mutating func int(_ n: Int) {
-        if n < 0 { bytes.append(UInt8(ascii: "-")) }
-        var v = n.magnitude
-        if v == 0 { bytes.append(UInt8(ascii: "0")); return }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { d in
-            while v > 0 {
-                d[count] = UInt8(ascii: "0") + UInt8(v % 10)
-                v /= 10
-                count += 1
-            }
-            for i in stride(from: count - 1, through: 0, by: -1) { bytes.append(d[i]) }
-        }
+        appendNumber(negative: n < 0, n.magnitude, fraction: 0, decimals: 0)
+    }
+
+    /// A chart coordinate: one decimal, without a trailing ".0" (charts hold many of them).
+    @inline(__always)
+    mutating func coord(_ x: Double) {
+        guard x.isFinite, abs(x) < 1e12 else { raw("0"); return }
+        let n = Int((x * 10).rounded())
+        let m = n.magnitude
+        appendNumber(negative: n < 0, m / 10, fraction: m % 10, decimals: m % 10 == 0 ? 0 : 1)
     }
 
     /// A number with a fixed count of decimals, trailing zeros kept (chart coordinates, tables);
     /// written digit by digit because charts hold hundreds of thousands of coordinates.
     mutating func fixed(_ x: Double, _ decimals: Int) {
         guard decimals >= 0, decimals <= 6, x.isFinite, abs(x) < 1e12 else { raw(Format.fixed(x, decimals)); return }
-        var scale = 1
+        var scale: UInt = 1
         for _ in 0..<decimals { scale *= 10 }
-        var n = Int((x * Double(scale)).rounded())
-        if n < 0 { bytes.append(UInt8(ascii: "-")); n = -n }
-        int(n / scale)
-        if decimals > 0 {
-            bytes.append(UInt8(ascii: "."))
-            var fraction = n % scale
-            var divisor = scale / 10
-            while divisor > 0 {
-                bytes.append(UInt8(ascii: "0") + UInt8(fraction / divisor))
-                fraction %= divisor
-                divisor /= 10
+        let n = Int((x * Double(scale)).rounded())
+        let m = n.magnitude
+        appendNumber(negative: n < 0, m / scale, fraction: m % scale, decimals: decimals)
+    }
+
+    /// Appends `[-]integer[.fraction]` (the fraction zero-padded to `decimals` digits, none
+    /// when 0), composed on the stack and appended at once: one capacity check per number,
+    /// not per digit.
+    @inline(__always)
+    private mutating func appendNumber(negative: Bool, _ integer: UInt, fraction: UInt, decimals: Int) {
+        var storage: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 32 bytes: sign, 20 digits, '.', 6 decimals
+        withUnsafeMutableBytes(of: &storage) { raw in
+            let b = raw.bindMemory(to: UInt8.self)
+            var at = b.count
+            var f = fraction
+            for _ in 0..<decimals {
+                at -= 1; b[at] = 0x30 + UInt8(truncatingIfNeeded: f % 10); f /= 10
             }
+            if decimals > 0 { at -= 1; b[at] = 0x2E }
+            var v = integer
+            repeat {
+                at -= 1; b[at] = 0x30 + UInt8(truncatingIfNeeded: v % 10); v /= 10
+            } while v > 0
+            if negative { at -= 1; b[at] = 0x2D }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: b[at..<b.count]))
         }
     }
 }

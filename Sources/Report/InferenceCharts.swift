@@ -20,7 +20,8 @@ struct ActivationPair: Equatable {
 }
 
 /// The best `capacity` pairs of a stream, exactly: candidates below the current bar are
-/// rejected with one comparison; the buffer is pruned by sorting when it fills.
+/// rejected with one comparison; when the buffer fills, a selection on the activations (no
+/// sort) finds the new bar and keeps the pairs at or above it. Sorted once, at the end.
 struct PairSelection {
     let capacity: Int
     private(set) var buffer: [ActivationPair] = []
@@ -39,14 +40,45 @@ struct PairSelection {
         if buffer.count >= capacity * 4 { prune() }
     }
 
+    /// Keeps the best `capacity` pairs (unordered); the bar becomes the lowest activation kept.
     private mutating func prune() {
-        buffer.sort(by: ActivationPair.beats)
-        if buffer.count > capacity { buffer.removeLast(buffer.count - capacity) }
-        if buffer.count == capacity { full = true; bar = buffer[capacity - 1].act }
+        guard capacity > 0, buffer.count > capacity else { return }
+        var acts = buffer.map(\.act)
+        let threshold = Self.largest(capacity - 1, of: &acts)
+        // Fewer than `capacity` pairs lie above the threshold; ties at it are ranked by the full order.
+        var kept: [ActivationPair] = []
+        kept.reserveCapacity(capacity * 4)
+        var ties: [ActivationPair] = []
+        for p in buffer {
+            if p.act > threshold { kept.append(p) } else if p.act == threshold { ties.append(p) }
+        }
+        ties.sort(by: ActivationPair.beats)
+        kept.append(contentsOf: ties.prefix(capacity - kept.count))
+        buffer = kept
+        full = true
+        bar = threshold
+    }
+
+    /// The value of rank `k` (0: the largest) of `values`, which it reorders (Hoare's selection).
+    static func largest(_ k: Int, of values: inout [Float]) -> Float {
+        var lo = 0, hi = values.count - 1
+        while lo < hi {
+            let pivot = values[(lo + hi) / 2]
+            var i = lo, j = hi
+            while i <= j {
+                while values[i] > pivot { i += 1 }
+                while values[j] < pivot { j -= 1 }
+                if i <= j { values.swapAt(i, j); i += 1; j -= 1 }
+            }
+            if k <= j { hi = j } else if k >= i { lo = i } else { return values[k] }
+        }
+        return values[k]
     }
 
     mutating func result() -> [ActivationPair] {
+        if capacity == 0 { return [] }
         prune()
+        buffer.sort(by: ActivationPair.beats)
         return buffer
     }
 }
@@ -134,6 +166,14 @@ final class ProblemScratch {
         }
     }
 
+    /// The problem's 70 features that fired most often (ties: lower id), as top_freq_inferences counts them.
+    func frequent() -> [Int32] {
+        bestItems(InferenceCharts.frequentCount, of: touched) { a, b in
+            let x = count[Int(a)], y = count[Int(b)]
+            return x != y ? x > y : a < b
+        }
+    }
+
     func reset() {
         for f in touched {
             count[Int(f)] = 0
@@ -142,13 +182,15 @@ final class ProblemScratch {
         touched.removeAll(keepingCapacity: true)
     }
 
-    /// The study's per-inference charts for one problem's rows (after `collect`).
-    func charts(_ rows: LatentRows, problem: Int32) -> InferenceCharts {
+    /// The study's per-inference charts for one problem's rows, given the problem's relevant
+    /// and most frequent features (from the first pass). Uses only `slot`, so it needs no `collect`.
+    func charts(_ rows: LatentRows, problem: Int32, relevant relevantMax: [(feature: Int32, maxAct: Float)],
+                frequent: [(feature: Int32, count: Int32)]) -> InferenceCharts {
         let k = rows.k
         var selection = PairSelection(capacity: InferenceCharts.pairCount)
         let upper = Double(rows.maxAct)
         var bins = [Int](repeating: 0, count: InferenceCharts.histogramBins)
-        let relevant = self.relevant()
+        let relevant = relevantMax.map(\.feature)
         for (n, f) in relevant.enumerated() { slot[Int(f)] = Int8(n) }
         var points = [[(token: Int32, act: Double)]](repeating: [], count: relevant.count)
         var tokenBest = [[Int32: (maxAct: Float, count: Int)]](repeating: [:], count: relevant.count)
@@ -175,10 +217,6 @@ final class ProblemScratch {
             }
         }
         for f in relevant { slot[Int(f)] = -1 }
-        let frequent = bestItems(InferenceCharts.frequentCount, of: touched) { a, b in
-            let x = count[Int(a)], y = count[Int(b)]
-            return x != y ? x > y : a < b
-        }
         let histogram = (0..<InferenceCharts.histogramBins).map { b in
             HistogramBin(lo: upper * Double(b) / Double(InferenceCharts.histogramBins),
                          hi: upper * Double(b + 1) / Double(InferenceCharts.histogramBins), count: bins[b])
@@ -187,10 +225,10 @@ final class ProblemScratch {
             let tokens = bestItems(InferenceCharts.tokensPerRelevant, of: tokenBest[n].map { ($0.key, $0.value.maxAct, $0.value.count) }) { x, y in
                 x.1 != y.1 ? x.1 > y.1 : x.0 < y.0
             }
-            return RelevantFeature(feature: Int(f), maxAct: Double(maxAct[Int(f)]),
+            return RelevantFeature(feature: Int(f), maxAct: Double(relevantMax[n].maxAct),
                                    tokens: tokens.map { ($0.0, Double($0.1), $0.2) }, points: points[n])
         }
-        return InferenceCharts(pairs: selection.result(), frequent: frequent.map { (Int($0), Int(count[Int($0)])) },
+        return InferenceCharts(pairs: selection.result(), frequent: frequent.map { (Int($0.feature), Int($0.count)) },
                                histogram: histogram, relevant: relevantFeatures)
     }
 }

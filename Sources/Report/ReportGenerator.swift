@@ -15,15 +15,16 @@ public struct ReportSummary: Sendable {
 /// `thinklens report`: a static site (XHTML-compatible HTML and inline SVG, no script, no
 /// network) from a result bundle. Reads the tables and inferences.jsonl, and streams the
 /// latents twice in problem order: once for bundle-wide accumulators (positions relative to
-/// `</think>`, per-problem relevant features, the 400 highest pairs), once to draw each
-/// problem's page. Time and memory grow with the bundle's rows and the number of features,
+/// `</think>`, per-problem relevant and frequent features, the 400 highest pairs; one thread
+/// per hookpoint), once to draw each problem's page (on all cores). Time and memory grow with the bundle's rows and the number of features,
 /// never with rows × features; the output depends only on the bundle's bytes.
 public enum ReportGenerator {
     /// A file in every report directory, so a rerun may replace the directory wholesale.
     static let marker = ".thinklens-report"
 
+    /// - Parameter threads: how many pages to draw at once (default: all cores); the bytes written do not depend on it.
     @discardableResult
-    public static func generate(bundle: String, out: String? = nil, log: (String) -> Void = { _ in }) throws -> ReportSummary {
+    public static func generate(bundle: String, out: String? = nil, threads: Int? = nil, log: (String) -> Void = { _ in }) throws -> ReportSummary {
         var phases: [(String, Double)] = []
         var clock = Date()
         func phase(_ name: String) {
@@ -42,29 +43,72 @@ public enum ReportGenerator {
         let hookpoints = reader.manifest.hookpoints
         let verdicts = manifestJSON["counts"]?["verdicts"]
         let correct = verdicts?["correct"]?.intValue ?? 0, wrong = verdicts?["wrong"]?.intValue ?? 0
-        let analyses = try hookpoints.map {
-            HookpointAnalysis(name: $0, tables: try HookpointTables.read(bundle: bundle, hookpoint: $0), correct: correct, wrong: wrong)
+        let threads = max(1, min(threads ?? ProcessInfo.processInfo.activeProcessorCount, 64, reader.taskSummaries.count))
+        let lock = NSLock()
+        // Hookpoints are independent until the pages: their tables are read, and their
+        // accumulators filled, on threads of their own (each analysis touched by one thread).
+        var loaded = [HookpointAnalysis?](repeating: nil, count: hookpoints.count)
+        var failures = [Error?](repeating: nil, count: hookpoints.count)
+        DispatchQueue.concurrentPerform(iterations: hookpoints.count) { h in
+            do {
+                let analysis = HookpointAnalysis(name: hookpoints[h], tables: try HookpointTables.read(bundle: bundle, hookpoint: hookpoints[h]),
+                                                 correct: correct, wrong: wrong)
+                lock.lock(); loaded[h] = analysis; lock.unlock()
+            } catch {
+                lock.lock(); failures[h] = error; lock.unlock()
+            }
         }
+        if let failure = failures.compactMap({ $0 }).first { throw failure }
+        let analyses = loaded.map { $0! }
         phase("read bundle and tables")
 
-        // Pass 1: bundle-wide accumulators.
+        // Pass 1: bundle-wide accumulators. Problems go in chunks: the chunk's tasks are read
+        // on all cores, then each hookpoint's accumulators take the chunk in problem order on a
+        // thread of their own (an analysis is only ever touched by one thread at a time).
         var problems: [ProblemSummary] = []
         var usedNames = Set<String>()
-        for i in reader.taskSummaries.indices {
-            let task = try reader.task(i)
-            let r = task.record
-            var name = URLPath.fileName(r.id)
-            if usedNames.contains(name) { name += "-\(i)" }
-            usedNames.insert(name)
-            problems.append(ProblemSummary(id: r.id, ordinal: i, question: r.question, gold: r.gold, answer: r.answer, verdict: r.verdict,
-                                           stop: r.stop, promptTokens: r.promptIDs.count, generatedTokens: r.generatedIDs.count,
-                                           thinkEnd: r.thinkEnd, fileName: name))
-            for analysis in analyses {
-                guard let rows = task.latents[analysis.name] else {
-                    throw RunDataError(subject: "problem \(r.id)", reason: "has no latents for hookpoint \(analysis.name)")
+        let chunkSize = 64
+        var chunkStart = 0
+        let problemCount = reader.taskSummaries.count
+        while chunkStart < problemCount {
+            let chunk = chunkStart..<min(problemCount, chunkStart + chunkSize)
+            var tasks = [CommittedTask?](repeating: nil, count: chunk.count)
+            var readFailures = [Error?](repeating: nil, count: chunk.count)
+            DispatchQueue.concurrentPerform(iterations: chunk.count) { n in
+                do {
+                    let task = try reader.task(chunk.lowerBound + n)
+                    lock.lock(); tasks[n] = task; lock.unlock()
+                } catch {
+                    lock.lock(); readFailures[n] = error; lock.unlock()
                 }
-                try analysis.add(rows, record: r, ordinal: i)
             }
+            // The first problem's error, whichever thread met it first.
+            if let failure = readFailures.compactMap({ $0 }).first { throw failure }
+            let read = tasks.map { $0! }
+            for (n, task) in read.enumerated() {
+                let i = chunk.lowerBound + n, r = task.record
+                var name = URLPath.fileName(r.id)
+                if usedNames.contains(name) { name += "-\(i)" }
+                usedNames.insert(name)
+                problems.append(ProblemSummary(id: r.id, ordinal: i, question: r.question, gold: r.gold, answer: r.answer, verdict: r.verdict,
+                                               stop: r.stop, promptTokens: r.promptIDs.count, generatedTokens: r.generatedIDs.count,
+                                               thinkEnd: r.thinkEnd, fileName: name))
+            }
+            DispatchQueue.concurrentPerform(iterations: analyses.count) { h in
+                let analysis = analyses[h]
+                do {
+                    for (n, task) in read.enumerated() {
+                        guard let rows = task.latents[analysis.name] else {
+                            throw RunDataError(subject: "problem \(task.record.id)", reason: "has no latents for hookpoint \(analysis.name)")
+                        }
+                        try analysis.add(rows, record: task.record, ordinal: chunk.lowerBound + n)
+                    }
+                } catch {
+                    lock.lock(); failures[h] = error; lock.unlock()
+                }
+            }
+            if let failure = failures.compactMap({ $0 }).first { throw failure }
+            chunkStart = chunk.upperBound
         }
         phase("pass 1 over latents")
 
@@ -73,7 +117,7 @@ public enum ReportGenerator {
         phase("read feature tokens and examples")
 
         let directory = out ?? (bundle as NSString).appendingPathComponent("report")
-        try prepare(directory: directory)
+        let earlier = try prepare(directory: directory)
         let writer = SiteWriter(root: directory)
         // The marker goes first, so an interrupted report can still be replaced by the next one.
         try writer.write(marker, "ThinkLens report; this directory is replaced when the report is written again.\n")
@@ -84,9 +128,7 @@ public enum ReportGenerator {
         // Pass 2: problem pages, and the activations around each example. Pages are
         // independent, so threads draw them at once (each with its own scratch); the bytes
         // of every file do not depend on which thread drew it.
-        let threads = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16, problems.count))
         let scratches = (0..<threads).map { _ in analyses.map { ProblemScratch(capacity: $0.capacity) } }
-        let lock = NSLock()
         var failure: Error?
         DispatchQueue.concurrentPerform(iterations: threads) { t in
             var i = t
@@ -131,15 +173,27 @@ public enum ReportGenerator {
         try writer.write("problems.html", site.problemListPage())
         try writer.write("style.css", Site.styleSheet)
         phase("feature, hookpoint and index pages")
+        if !earlier.isEmpty {
+            writer.removeLeftovers(of: earlier)
+            phase("remove what the earlier report had and this one lacks")
+        }
 
         return ReportSummary(directory: directory, problemPages: problems.count, featurePages: featurePages,
                              hookpointPages: analyses.count, bytes: writer.bytesWritten, phases: phases)
     }
 
-    /// Empties `directory` if it is an earlier report; refuses to touch anything else.
-    static func prepare(directory: String) throws {
+    /// Makes sure `directory` exists and is empty or an earlier report; returns the earlier
+    /// report's files and folders (relative paths), which are overwritten in place and, where
+    /// the new report lacks them, removed at the end. Anything that is not a report is refused.
+    ///
+    /// Why not delete the earlier report first: ext4 skips inodes freed in the last ~30 s
+    /// while their table block is dirty, so creating ten thousand files right after deleting
+    /// ten thousand scans past every one of them (quadratic), and each unlink may wait for the
+    /// earlier pages' writeback. Truncating and rewriting a file keeps its inode.
+    static func prepare(directory: String) throws -> Set<String> {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
+        var earlier = Set<String>()
         if fm.fileExists(atPath: directory, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else { throw RunDataError(subject: directory, reason: "exists and is not a directory; choose another --out") }
             let contents = try fm.contentsOfDirectory(atPath: directory)
@@ -147,7 +201,9 @@ public enum ReportGenerator {
                 guard contents.contains(marker) else {
                     throw RunDataError(subject: directory, reason: "exists, is not empty and is not a ThinkLens report; choose another --out or empty it")
                 }
-                try fm.removeItem(atPath: directory)
+                if let walker = fm.enumerator(atPath: directory) {
+                    for case let relative as String in walker { earlier.insert(relative) }
+                }
             }
         }
         do {
@@ -155,6 +211,7 @@ public enum ReportGenerator {
         } catch {
             throw RunDataError(subject: directory, reason: "cannot create: \(error.localizedDescription)")
         }
+        return earlier
     }
 }
 
@@ -165,9 +222,17 @@ final class SiteWriter: @unchecked Sendable {
     private var bytes = 0
     var bytesWritten: Int { lock.lock(); defer { lock.unlock() }; return bytes }
 
+    /// Relative paths of the files written and folders made (with their parents).
+    private var kept = Set<String>()
+
     init(root: String) { self.root = root }
 
     func makeDirectory(_ relative: String) throws {
+        var parent = relative
+        while !parent.isEmpty {
+            kept.insert(parent)
+            parent = (parent as NSString).deletingLastPathComponent
+        }
         let path = (root as NSString).appendingPathComponent(relative)
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -184,11 +249,40 @@ final class SiteWriter: @unchecked Sendable {
         try write(relative, bytes: Array(text.utf8))
     }
 
+    /// A plain write: no temporary file, rename or fsync per file (FileManager.createFile
+    /// does all three, which for ten thousand pages cost more than drawing them). A report
+    /// cut short is rewritten whole by the next run, so per-file atomicity buys nothing.
     private func write(_ relative: String, bytes: [UInt8]) throws {
         let path = (root as NSString).appendingPathComponent(relative)
-        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-            throw RunDataError(subject: path, reason: "cannot write; check that the report directory is writable and the disk not full")
+        func failure(_ what: String, _ code: Int32) -> RunDataError {
+            RunDataError(subject: path, reason: "cannot \(what): \(String(cString: strerror(code))); check that the report directory is writable and the disk not full")
         }
-        lock.lock(); self.bytes += bytes.count; lock.unlock()
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw failure("create", errno) }
+        var closed = false
+        defer { if !closed { _ = close(fd) } }
+        try bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = Foundation.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw failure("write", errno)
+                }
+                offset += n
+            }
+        }
+        closed = true
+        guard close(fd) == 0 else { throw failure("write (close)", errno) }
+        lock.lock(); self.bytes += bytes.count; kept.insert(relative); lock.unlock()
+    }
+
+    /// Removes the entries of an earlier report that this one did not write, deepest first.
+    func removeLeftovers(of earlier: Set<String>) {
+        lock.lock(); let kept = self.kept; lock.unlock()
+        let leftovers = earlier.subtracting(kept).sorted { $0.count != $1.count ? $0.count > $1.count : $0 < $1 }
+        for relative in leftovers {
+            try? FileManager.default.removeItem(atPath: (root as NSString).appendingPathComponent(relative))
+        }
     }
 }

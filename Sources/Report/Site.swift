@@ -29,6 +29,8 @@ final class Site {
     private var exampleRequests: [Int: [(h: Int, feature: Int, slot: Int)]] = [:]
     private var logOdds: [(overCorrect: [(FeatureRow, LogOddsRatio)], overWrong: [(FeatureRow, LogOddsRatio)], tested: Int)] = []
     private var ordinalOf: [String: Int] = [:]
+    /// [hookpoint][depth 0...2]: the hookpoint's feature folder relative to a page `depth` folders deep, with a trailing "/".
+    private let featureFolderHref: [[String]]
 
     init(bundle: String, reader: BundleReader, manifest: JSONValue, problems: [ProblemSummary], analyses: [HookpointAnalysis]) {
         self.bundle = bundle
@@ -39,18 +41,38 @@ final class Site {
         correct = problems.filter { $0.verdict == .correct }.count
         wrong = problems.filter { $0.verdict == .wrong }.count
         for p in problems { ordinalOf[p.id] = p.ordinal }
+        featureFolderHref = analyses.map { a in
+            (0...2).map { String(repeating: "../", count: $0) + "features/" + URLPath.segment(a.name) + "/" }
+        }
     }
 
     // MARK: - Choosing what to show
 
     func choosePages() throws {
-        for (h, a) in analyses.enumerated() {
+        // The hookpoints' feature_tokens.csv (the largest tables) are read on threads of their own.
+        let h3 = analyses.count
+        var tokens = [[Int: [FeatureToken]]?](repeating: nil, count: h3)
+        var ex = [[Int: [FeatureExample]]?](repeating: nil, count: h3)
+        var failures = [Error?](repeating: nil, count: h3)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: h3) { h in
+            let a = analyses[h]
             let set = Set(a.pageFeatures)
+            do {
+                let t = try HookpointTables.featureTokens(bundle: bundle, hookpoint: a.name, wanted: set)
+                let e = try HookpointTables.examples(bundle: bundle, hookpoint: a.name, wanted: set)
+                lock.lock(); tokens[h] = t; ex[h] = e; lock.unlock()
+            } catch {
+                lock.lock(); failures[h] = error; lock.unlock()
+            }
+        }
+        if let failure = failures.compactMap({ $0 }).first { throw failure }
+        for (h, a) in analyses.enumerated() {
             logOdds.append(a.logOdds)
-            pageSet.append(set)
+            pageSet.append(Set(a.pageFeatures))
             pageFeatures.append(a.pageFeatures)
-            featureTokens.append(try HookpointTables.featureTokens(bundle: bundle, hookpoint: a.name, wanted: set))
-            let ex = try HookpointTables.examples(bundle: bundle, hookpoint: a.name, wanted: set)
+            featureTokens.append(tokens[h]!)
+            let ex = ex[h]!
             examples.append(ex)
             var acts: [Int: [[Double]]] = [:]
             for f in ex.keys.sorted() {
@@ -65,7 +87,9 @@ final class Site {
 
     func featureHref(_ h: Int, _ f: Int, depth: Int) -> String? {
         guard pageSet[h].contains(f) else { return nil }
-        return String(repeating: "../", count: depth) + "features/\(URLPath.segment(analyses[h].name))/\(f).html"
+        let folder = depth < featureFolderHref[h].count ? featureFolderHref[h][depth]
+            : String(repeating: "../", count: depth) + "features/" + URLPath.segment(analyses[h].name) + "/"
+        return folder + String(f) + ".html"
     }
 
     func hookpointHref(_ h: Int, depth: Int) -> String {
@@ -135,8 +159,11 @@ final class Site {
                 tooltip: "feature \(p.feature) · act \(Format.act(Double(p.act))) · " + (bundleWide ? "\(problems[Int(p.problem)].id) " : "") + "position \(p.position)",
                 href: bundleWide ? featureHref(h, Int(p.feature), depth: depth) : nil)
         }
+        // A problem's page draws each feature's bars as one path with one tooltip: the page
+        // stays small, and hovering any bar still names its feature.
         BarChart(id: "\(name)/pairs", title: "\(name): the \(c.pairs.count) highest (feature, activation) pairs, \(scope)",
-                 bars: pairBars, xLabel: "rank (hover a bar for its feature)", yLabel: "activation", axis: .ranks).render(into: &out)
+                 bars: pairBars, xLabel: "rank (hover a bar for its feature)", yLabel: "activation", axis: .ranks,
+                 groups: bundleWide ? nil : pairGroups(c.pairs)).render(into: &out)
         let frequentBars = c.frequent.map { f in
             Bar(label: String(f.feature), value: Double(f.count), tooltip: "feature \(f.feature): \(f.count) tokens",
                 href: featureHref(h, f.feature, depth: depth))
@@ -144,30 +171,66 @@ final class Site {
         BarChart(id: "\(name)/frequent", title: "\(name): the \(c.frequent.count) most frequent features, \(scope)",
                  bars: frequentBars, xLabel: "feature", yLabel: "tokens where it fired").render(into: &out)
         let upper = c.histogram.last?.hi ?? 0
-        let histogramBars = c.histogram.map { b in
-            Bar(label: nil, value: Double(b.count), tooltip: "\(Format.act(b.lo))–\(Format.act(b.hi)): \(b.count)", href: nil)
-        }
-        BarChart(id: "\(name)/histogram", title: "\(name): activation histogram, \(scope)", bars: histogramBars,
-                 xLabel: "activation", yLabel: "count", axis: .range(lo: 0, hi: upper), logY: true).render(into: &out)
+        let bins = c.histogram
+        BarChart(id: "\(name)/histogram", title: "\(name): activation histogram, \(scope)",
+                 bars: bins.map { Bar(label: nil, value: Double($0.count), tooltip: "", href: nil) },
+                 xLabel: "activation", yLabel: "count", axis: .range(lo: 0, hi: upper), logY: true,
+                 groups: .single(bins.count) { i, out in
+                     out.fixed(bins[i].lo, 3); out.raw("–"); out.fixed(bins[i].hi, 3); out.raw(": "); out.int(bins[i].count)
+                 }).render(into: &out)
         heading(&out, 4, "\(name): the \(c.relevant.count) relevant features (highest maximum activation, no repetition)")
         for r in c.relevant {
             out.raw("<div class=\"relevant\"><p>")
             link(&out, "Feature \(r.feature)", featureHref(h, r.feature, depth: depth))
             out.text(" · max activation \(Format.act(r.maxAct))")
             out.raw("</p>")
-            let tokenBars = r.tokens.map { t in
-                Bar(label: TokenText.label(tokenText(t.token), id: t.token), value: t.maxAct,
-                    tooltip: "\(TokenText.visible(tokenText(t.token))) (id \(t.token)): max \(Format.act(t.maxAct)), \(t.count) times", href: nil)
+            let tokens = r.tokens
+            let tokenBars = tokens.map { t in
+                Bar(label: TokenText.label(tokenText(t.token), id: t.token), value: t.maxAct, tooltip: "", href: nil)
             }
             BarChart(id: "\(name)/relevant/\(r.feature)/tokens", title: "feature \(r.feature): its \(r.tokens.count) highest-activating tokens",
-                     bars: tokenBars, xLabel: "token (text:id)", yLabel: "max activation", width: 640).render(into: &out)
+                     bars: tokenBars, xLabel: "token (text:id)", yLabel: "max activation", width: 640,
+                     groups: .single(tokens.count) { [unowned self] i, out in
+                         let t = tokens[i]
+                         out.text(TokenText.visible(self.tokenText(t.token))); out.raw(" (id "); out.int(Int(t.token))
+                         out.raw("): max "); out.fixed(t.maxAct, 3); out.raw(", "); out.int(t.count); out.raw(" times")
+                     }).render(into: &out)
             let points = r.points.map { p in
-                ScatterPoint(x: Double(p.token), y: p.act, tooltip: "\(TokenText.visible(tokenText(p.token))):\(p.token) → \(Format.act(p.act))")
+                ScatterPoint(x: Double(p.token), y: p.act, tooltip: bundleWide ? "\(TokenText.visible(tokenText(p.token))):\(p.token) → \(Format.act(p.act))" : "")
             }
             ScatterChart(id: "\(name)/relevant/\(r.feature)/scatter", title: "feature \(r.feature): token id vs activation",
-                         points: points, xLabel: "token id", yLabel: "activation").render(into: &out)
+                         points: points, xLabel: "token id", yLabel: "activation",
+                         groups: bundleWide ? nil : pointGroups(r.points)).render(into: &out)
             out.raw("</div>\n")
         }
+    }
+
+    /// The pairs of each feature, features in order of their best pair.
+    func pairGroups(_ pairs: [ActivationPair]) -> MarkGroups {
+        MarkGroups.byFirstAppearance(pairs.count, key: { Int(pairs[$0].feature) }) { _, first, size, out in
+            let p = pairs[first]
+            out.raw("feature "); out.int(Int(p.feature)); out.raw(" · act "); out.fixed(Double(p.act), 3)
+            out.raw(" at position "); out.int(Int(p.position))
+            if size > 1 { out.raw(" · "); out.int(size); out.raw(" of the "); out.int(pairs.count); out.raw(" pairs") }
+        }
+    }
+
+    /// The points of each token, tokens in id order: one tooltip per token with its highest activation.
+    func pointGroups(_ points: [(token: Int32, act: Double)]) -> MarkGroups {
+        let sorted = points.indices.sorted { points[$0].token != points[$1].token ? points[$0].token < points[$1].token : $0 < $1 }
+        var groups = MarkGroups.byFirstAppearance(sorted.count, key: { Int(points[sorted[$0]].token) }) { _, _, _, _ in }
+        groups.order = groups.order.map { sorted[$0] }
+        let order = groups.order, starts = groups.starts
+        groups.tooltip = { [unowned self] g, out in
+            let end = g + 1 < starts.count ? starts[g + 1] : order.count
+            let token = points[order[starts[g]]].token
+            var best = 0.0
+            for i in starts[g]..<end { best = max(best, points[order[i]].act) }
+            out.text(TokenText.visible(self.tokenText(token))); out.raw(":"); out.int(Int(token))
+            out.raw(" → "); out.fixed(best, 3)
+            if end - starts[g] > 1 { out.raw(" (max of "); out.int(end - starts[g]); out.raw(")") }
+        }
+        return groups
     }
 
     // MARK: - Problem pages
@@ -201,9 +264,8 @@ final class Site {
             guard let rows = task.latents[analysis.name] else { continue }
             heading(&out, 2, "Hookpoint \(analysis.name)", id: analysis.name)
             let scratch = scratches[h]
-            try scratch.collect(rows, hookpoint: analysis.name, problem: r.id)
-            let charts = scratch.charts(rows, problem: Int32(p.ordinal))
-            scratch.reset()
+            let charts = scratch.charts(rows, problem: Int32(p.ordinal), relevant: analysis.problemRelevant[p.ordinal],
+                                        frequent: analysis.problemFrequent[p.ordinal])
             renderInference(&out, charts, h: h, depth: 1, bundleWide: false)
         }
         // The activation of each example's feature around its position, for the feature pages.
@@ -604,11 +666,12 @@ final class Site {
     figure.chart { margin: 10px 0; display: inline-block; vertical-align: top; }
     figcaption { font-weight: 600; font-size: 13px; }
     svg { font: 10px system-ui, sans-serif; }
-    svg .bar { fill: #457b9d; } svg a:hover .bar { fill: #e63946; }
-    svg .pt { fill: #e63946; fill-opacity: 0.6; }
+    svg .bar path { stroke: #457b9d; fill: none; } svg .bar path:hover { stroke: #e63946; }
+    svg .pt path { stroke: #e63946; stroke-opacity: 0.6; stroke-width: 5; stroke-linecap: round; fill: none; }
     svg .cell { fill: #c1121f; }
-    svg .axis { stroke: #333; stroke-width: 1; } svg .grid { stroke: #ddd; stroke-width: 0.5; }
-    svg .al { font-size: 11px; fill: #333; } svg .xl, svg .xt, svg .yl { fill: #444; }
+    svg .axis { stroke: #333; stroke-width: 1; fill: none; } svg .grid { stroke: #ddd; stroke-width: 0.5; fill: none; }
+    svg .al { font-size: 11px; fill: #333; text-anchor: middle; } svg .xl, svg .xt, svg .yl { fill: #444; }
+    svg .xl, svg .yl { text-anchor: end; } svg .xt { text-anchor: middle; }
     .relevant { border-left: 3px solid #a8dadc; padding-left: 8px; margin: 12px 0; }
     .claim { font-size: 15px; font-weight: 600; }
     .warn { background: #fff3cd; padding: 6px 10px; } .note { color: #555; font-size: 12px; }

@@ -24,10 +24,17 @@ struct ReportCommand: ParsableCommand {
     @Option(name: .long, help: "Directory for the site (default: BUNDLE/report).")
     var out: String?
 
+    @Option(name: .long, help: "Pages drawn at once (default: all cores); the report's bytes do not depend on it.")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
     func run() throws {
         let logger = global.bootstrapLogging()
         do {
-            let summary = try ReportGenerator.generate(bundle: bundle, out: out) { logger.debug("\($0)") }
+            let summary = try ReportGenerator.generate(bundle: bundle, out: out, threads: threads) { logger.debug("\($0)") }
             let seconds = summary.phases.reduce(0) { $0 + $1.seconds }
             logger.info("report: \(summary.problemPages) problem pages, \(summary.featurePages) feature pages, \(summary.bytes / 1_000_000) MB in \(String(format: "%.1f", seconds)) s")
             print((summary.directory as NSString).appendingPathComponent("index.html"))

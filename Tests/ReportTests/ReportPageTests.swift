@@ -44,8 +44,11 @@ import Testing
             #expect(root.all("script").isEmpty, "\(page) has a script")
             for svg in root.all("svg") {
                 #expect(svg.attributes["xmlns"] == "http://www.w3.org/2000/svg")
-                // Every chart has axes or cells.
-                #expect(!svg.all("line").isEmpty || !svg.marks("cell").isEmpty, "\(page): chart \(svg.attributes["data-chart"] ?? "?") has no axes")
+                // Every chart has axes or cells, and as many marks as it says.
+                let axes = svg.all("path").filter { $0.attributes["class"] == "axis" }
+                #expect(!axes.isEmpty || !svg.marks("cell").isEmpty, "\(page): chart \(svg.attributes["data-chart"] ?? "?") has no axes")
+                let marks = svg.marks("bar").count + svg.marks("pt").count + svg.marks("cell").count
+                #expect(svg.attributes["data-marks"] == String(marks), "\(page): chart \(svg.attributes["data-chart"] ?? "?") says \(svg.attributes["data-marks"] ?? "?") marks, draws \(marks)")
             }
         }
     }
@@ -68,6 +71,16 @@ import Testing
                 let pairs = try #require(page.chart("\(h)/pairs"))
                 #expect(pairs.marks("bar").count == min(400, entries.count))
                 #expect(pairs.attributes["data-marks"] == String(min(400, entries.count)))
+                // Bars by rank: left to right, each no taller than the one before (a smaller y is taller).
+                let byX = pairs.marks("bar").sorted { $0[0] < $1[0] }
+                #expect(zip(byX, byX.dropFirst()).allSatisfy { $0[2] <= $1[2] }, "problem \(index) \(h): pair bars are not in activation order")
+                // One path per feature: the leftmost bar's path names the top entry's feature, and no feature has two paths.
+                let best = entries.max { $0.a != $1.a ? $0.a < $1.a : $0.f > $1.f }!
+                let paths = pairs.markPaths("bar")
+                let leftmost = paths.first { Element.subpaths($0).contains { $0[0] == byX[0][0] } }
+                #expect(leftmost?.all("title").first?.text.hasPrefix("feature \(best.f) · act \(Format.act(Double(best.a)))") == true)
+                let named = pairs.tooltips("bar").map { $0.split(separator: " ")[1] }
+                #expect(Set(named).count == named.count)
                 #expect(try #require(page.chart("\(h)/frequent")).marks("bar").count == min(70, maxByFeature.count))
                 #expect(try #require(page.chart("\(h)/histogram")).marks("bar").count == 50)
                 let histogramTotal = try #require(page.chart("\(h)/histogram")).tooltips("bar").map { Int($0.split(separator: " ").last!)! }.reduce(0, +)
@@ -78,7 +91,9 @@ import Testing
                     let mine = entries.filter { $0.f == f }
                     let tokens = try #require(page.chart("\(h)/relevant/\(f)/tokens"), "problem \(index) \(h) lacks relevant feature \(f)")
                     #expect(tokens.marks("bar").count == min(70, Set(mine.map(\.token)).count))
-                    #expect(try #require(page.chart("\(h)/relevant/\(f)/scatter")).marks("pt").count == mine.count)
+                    let scatter = try #require(page.chart("\(h)/relevant/\(f)/scatter"))
+                    #expect(scatter.marks("pt").count == mine.count)
+                    #expect(scatter.tooltips("pt").count == Set(mine.map(\.token)).count)  // one per token
                 }
                 let shown = page.all("svg").compactMap { $0.attributes["data-chart"] }.filter { $0.hasPrefix("\(h)/relevant/") && $0.hasSuffix("/tokens") }
                 #expect(shown.count == relevant.count)
@@ -184,13 +199,42 @@ import Testing
         }
     }
 
+    @Test func rewritingOverALargerReportLeavesOnlyTheNewReport() throws {
+        let scratch = Scratch()
+        let large = scratch.directory(), small = scratch.directory()
+        try SyntheticBundle.write(SyntheticBundleSpec(problems: 12), to: large)
+        try SyntheticBundle.write(SyntheticBundleSpec(problems: 3), to: small)
+        let rewritten = scratch.directory() + "/report", fresh = scratch.directory() + "/report"
+        try ReportGenerator.generate(bundle: large, out: rewritten)
+        try ReportGenerator.generate(bundle: small, out: rewritten)
+        try ReportGenerator.generate(bundle: small, out: fresh)
+        #expect(Files.all(rewritten) == Files.all(fresh))
+        #expect(!FileManager.default.fileExists(atPath: rewritten + "/problems/gsm8k-train-5.html"))
+        for file in Files.all(fresh) {
+            #expect(FileManager.default.contents(atPath: rewritten + "/" + file) == FileManager.default.contents(atPath: fresh + "/" + file), "\(file) differs")
+        }
+    }
+
+    @Test func reportBytesDoNotDependOnTheThreadCount() throws {
+        let scratch = Scratch()
+        let bundle = scratch.directory()
+        try SyntheticBundle.write(SyntheticBundleSpec(problems: 12), to: bundle)
+        let one = scratch.directory() + "/one", three = scratch.directory() + "/three"
+        try ReportGenerator.generate(bundle: bundle, out: one, threads: 1)
+        try ReportGenerator.generate(bundle: bundle, out: three, threads: 3)
+        #expect(Files.all(one) == Files.all(three))
+        for file in Files.all(one) {
+            #expect(FileManager.default.contents(atPath: one + "/" + file) == FileManager.default.contents(atPath: three + "/" + file), "\(file) differs")
+        }
+    }
+
     @Test func tokenTextsAreEscapedAndMadeVisibleInPages() throws {
         let (_, report) = SharedReport.directories
         var labels = Set<String>()
         var raw = ""
         for file in Files.all(report + "/problems") {
             let page = try XHTML.parse(report + "/problems/" + file)
-            for text in page.all("text") where text.attributes["class"] == "xl" { labels.insert(text.text) }
+            for g in page.all("g") where g.attributes["class"] == "xl" { labels.formUnion(g.all("text").map(\.text)) }
             raw += String(decoding: FileManager.default.contents(atPath: report + "/problems/" + file)!, as: UTF8.self)
         }
         #expect(labels.contains("␣:220"))

@@ -21,6 +21,26 @@ import Testing
         #expect(String(decoding: out.bytes, as: UTF8.self) == "&lt;a href=\"x\"&gt;&amp;&lt;/a&gt;␁|&quot;'&lt;&#10;")
     }
 
+    @Test func htmlEscapingKeepsTextAndReplacesC1ControlsAndNoncharacters() {
+        var out = HTMLBuffer()
+        // U+FDCF (EF B7 8F) is an ordinary character sharing its first bytes with the noncharacters.
+        var input = String.UnicodeScalarView()
+        for v: UInt32 in [0x61, 0xB7, 0x62, 0x20, 0x2192, 0x20, 0xFFFD, 0xFDCF, 0x7C, 0x85, 0x7C, 0xFDD0, 0x7C, 0xFFFF, 0x7C] {
+            input.append(Unicode.Scalar(v)!)
+        }
+        out.text(String(input) + "x&y")
+        #expect(String(decoding: out.bytes, as: UTF8.self) == "a·b → \u{FFFD}\u{FDCF}|⟨U+0085⟩|⟨U+FDD0⟩|⟨U+FFFF⟩|x&amp;y")
+        var plain = HTMLBuffer()
+        plain.attribute("tab\there")
+        #expect(String(decoding: plain.bytes, as: UTF8.self) == "tab&#9;here")
+    }
+
+    @Test func chartCoordinatesHaveOneDecimalWithoutTrailingZero() {
+        var out = HTMLBuffer()
+        for x in [12.0, 12.04, 12.06, -3.25, 0.0, 202.96] { out.coord(x); out.raw(" ") }
+        #expect(String(decoding: out.bytes, as: UTF8.self) == "12 12 12.1 -3.3 0 203 ")
+    }
+
     @Test func fixedFormattingIsExactAndLocaleFree() {
         #expect(Format.fixed(3.14159, 3) == "3.142")
         #expect(Format.fixed(-0.05, 1) == "-0.1")
@@ -65,6 +85,20 @@ import Testing
             selection.offer(p)
         }
         #expect(selection.result() == Array(all.sorted(by: ActivationPair.beats).prefix(50)))
+    }
+
+    @Test func pairSelectionRanksTiesByTheFullOrder() {
+        var selection = PairSelection(capacity: 30)
+        var all: [ActivationPair] = []
+        for i in 0..<1_000 {
+            let p = ActivationPair(act: i % 7 == 0 ? 2 : 1, feature: Int32((i * 37) % 101), problem: Int32(i % 3), position: Int32(i))
+            all.append(p)
+            selection.offer(p)
+        }
+        #expect(selection.result() == Array(all.sorted(by: ActivationPair.beats).prefix(30)))
+        var few = PairSelection(capacity: 30)
+        for p in all.prefix(10) { few.offer(p) }
+        #expect(few.result() == Array(all.prefix(10)).sorted(by: ActivationPair.beats))
     }
 
     @Test func logTicksAreWholeDecades() {

@@ -74,13 +74,29 @@ final class Element {
 
     func chart(_ id: String) -> Element? { all("svg").first { $0.attributes["data-chart"] == id } }
 
-    /// Bars, points or cells of a chart.
-    func marks(_ cls: String) -> [Element] {
-        all(cls == "pt" ? "circle" : "rect").filter { $0.attributes["class"] == cls }
+    /// Bars, points or cells of a chart, each as its numbers: a bar `M x y0 V y1` as
+    /// [x, y0, y1] and a point `M x y h0` as [x, y, 0], recounted from the paths' subpaths
+    /// (one path per tooltip may hold many); a cell as [x, y].
+    func marks(_ cls: String) -> [[Double]] {
+        if cls == "cell" {
+            return all("rect").filter { $0.attributes["class"] == cls }.map { [Double($0.attributes["x"]!)!, Double($0.attributes["y"]!)!] }
+        }
+        return markPaths(cls).flatMap(Element.subpaths)
     }
 
-    /// The `<title>` tooltips of the marks.
-    func tooltips(_ cls: String) -> [String] { marks(cls).map { $0.all("title").first?.text ?? "" } }
+    /// The paths that draw the marks of class `cls`, one per tooltip.
+    func markPaths(_ cls: String) -> [Element] { all("g").filter { $0.attributes["class"] == cls }.flatMap { $0.all("path") } }
+
+    /// The subpaths of a mark path: "M65 202V86.2M70 202V90" → [[65, 202, 86.2], [70, 202, 90]].
+    static func subpaths(_ path: Element) -> [[Double]] {
+        let d = path.attributes["d"] ?? ""
+        return d.split(separator: "M").map { piece in
+            piece.split(whereSeparator: { $0 == " " || $0 == "V" || $0 == "h" }).map { Double($0)! }
+        }
+    }
+
+    /// The `<title>` tooltips of the marks' paths (one per bar, or one per group of bars).
+    func tooltips(_ cls: String) -> [String] { markPaths(cls).map { $0.all("title").first?.text ?? "" } }
 }
 
 enum XHTML {

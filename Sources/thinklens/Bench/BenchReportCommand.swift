@@ -36,17 +36,32 @@ struct BenchReportCommand: ParsableCommand {
         let counts = try TerminalViews.problemCount(bundle: bundle)
         let rows = try latentRows(bundle)
         let out = bundle + "-report"
+        let cpuBefore = cpuSeconds()
         let start = Date()
         let summary = try ReportGenerator.generate(bundle: bundle, out: out)
         let seconds = Date().timeIntervalSince(start)
+        let cpu = cpuSeconds() - cpuBefore
         let phases = summary.phases.map { "\($0.name) \(String(format: "%.1f", $0.seconds))" }.joined(separator: "; ")
-        print(String(format: "%-8@ %9d %12d %9.1f %10.2f %11.2f %9d %8.0f %9.0f",
-                     String(format: "%.3g", fraction) as NSString, counts.total, rows, bundleMB(bundle), seconds,
+        print(String(format: "%-8@ %9d %12d %9.1f %10.2f %8.1f %11.2f %9d %8.0f %9.0f",
+                     String(format: "%.3g", fraction) as NSString, counts.total, rows, bundleMB(bundle), seconds, cpu,
                      seconds / (Double(rows) / 1e6), summary.featurePages, Double(summary.bytes) / 1e6, peakRSSMB()))
         FileHandle.standardError.write(Data("phases: \(phases)\n".utf8))
     }
 
-    static let header = "fraction  problems  latent_rows  bundle_MB  report_s  s_per_Mrow  feat_pages  site_MB  peak_RSS_MB"
+    static let header = "fraction  problems  latent_rows  bundle_MB  report_s  cpu_s  s_per_Mrow  feat_pages  site_MB  peak_RSS_MB"
+
+    /// User + system CPU seconds of this process so far (all threads): on a shared machine
+    /// the wall time depends on the neighbours, the CPU time much less.
+    private func cpuSeconds() -> Double {
+        var usage = rusage()
+        #if os(Linux)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        #endif
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
 
     private func latentRows(_ bundle: String) throws -> Int {
         let path = (bundle as NSString).appendingPathComponent(BundleLayout.manifestFile)
