@@ -1,0 +1,144 @@
+// What this machine can do at most, for reading the other benchmarks' figures: FMA throughput
+// (float32, AVX2 on x86-64, NEON on aarch64) and read bandwidth, with 1 and N threads, and
+// OpenBLAS sgemm at the shapes of the Qwen2 MLP. Built and run by scripts/bench-machine.
+#include <cblas.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+#define CHAINS 10  // independent accumulators: more than FMA latency × issue width on current cores
+#define FMA_ITERATIONS 100000000L
+
+// Each chain is acc = acc·a + b over 8 float32 lanes (16 flops per step), written with the
+// vector FMA of the architecture so the figure is the hardware's, not the compiler's.
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+static void *fma_worker(void *out) {
+    __m256 acc[CHAINS], a = _mm256_set1_ps(0.9999f), b = _mm256_set1_ps(1e-4f);
+    for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_set1_ps((float)c * 1e-3f);
+    for (long i = 0; i < FMA_ITERATIONS; i++)
+        for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_fmadd_ps(acc[c], a, b);
+    float lanes[8], sum = 0;
+    for (int c = 0; c < CHAINS; c++) {
+        _mm256_storeu_ps(lanes, acc[c]);
+        for (int l = 0; l < 8; l++) sum += lanes[l];
+    }
+    *(float *)out = sum;
+    return 0;
+}
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+static void *fma_worker(void *out) {
+    float32x4_t acc[2 * CHAINS], a = vdupq_n_f32(0.9999f), b = vdupq_n_f32(1e-4f);
+    for (int c = 0; c < 2 * CHAINS; c++) acc[c] = vdupq_n_f32((float)c * 1e-3f);
+    for (long i = 0; i < FMA_ITERATIONS; i++)
+        for (int c = 0; c < 2 * CHAINS; c++) acc[c] = vfmaq_f32(b, acc[c], a);
+    float sum = 0;
+    for (int c = 0; c < 2 * CHAINS; c++) sum += vaddvq_f32(acc[c]);
+    *(float *)out = sum;
+    return 0;
+}
+#else
+static void *fma_worker(void *out) {
+    float acc[CHAINS][8], a = 0.9999f, b = 1e-4f;
+    for (int c = 0; c < CHAINS; c++)
+        for (int l = 0; l < 8; l++) acc[c][l] = (float)(c + l) * 1e-3f;
+    for (long i = 0; i < FMA_ITERATIONS; i++)
+        for (int c = 0; c < CHAINS; c++)
+            for (int l = 0; l < 8; l++) acc[c][l] = __builtin_fmaf(acc[c][l], a, b);
+    float sum = 0;
+    for (int c = 0; c < CHAINS; c++)
+        for (int l = 0; l < 8; l++) sum += acc[c][l];
+    *(float *)out = sum;
+    return 0;
+}
+#endif
+
+typedef struct { const float *begin, *end; float sum; } read_range;
+
+static void *read_worker(void *context) {
+    read_range *r = context;
+    float s[16] = {0};
+    for (const float *p = r->begin; p < r->end; p += 16)
+        for (int l = 0; l < 16; l++) s[l] += p[l];
+    float sum = 0;
+    for (int l = 0; l < 16; l++) sum += s[l];
+    r->sum = sum;
+    return 0;
+}
+
+static double best_of(int repeats, double (*run)(int), int threads) {
+    double best = 0;
+    for (int i = 0; i < repeats; i++) {
+        double v = run(threads);
+        if (v > best) best = v;
+    }
+    return best;
+}
+
+static double fma_gflops(int threads) {
+    pthread_t t[256];
+    float out[256];
+    double start = seconds();
+    for (int i = 0; i < threads; i++) pthread_create(&t[i], 0, fma_worker, &out[i]);
+    for (int i = 0; i < threads; i++) pthread_join(t[i], 0);
+    return threads * (double)FMA_ITERATIONS * CHAINS * 16 / (seconds() - start) / 1e9;
+}
+
+static float *buffer;
+static size_t buffer_floats;
+
+static double read_gbs(int threads) {
+    pthread_t t[256];
+    read_range r[256];
+    double start = seconds();
+    for (int i = 0; i < threads; i++) {
+        r[i].begin = buffer + buffer_floats / threads * i;
+        r[i].end = buffer + buffer_floats / threads * (i + 1);
+        pthread_create(&t[i], 0, read_worker, &r[i]);
+    }
+    for (int i = 0; i < threads; i++) pthread_join(t[i], 0);
+    return buffer_floats * 4.0 / (seconds() - start) / 1e9;
+}
+
+int main(int argc, char **argv) {
+    int threads = argc > 1 ? atoi(argv[1]) : 2;
+    if (threads < 1 || threads > 256) threads = 2;
+    buffer_floats = (size_t)3 << 28;  // 3 GiB, about the 1.5B model's bf16 weights
+    buffer = aligned_alloc(64, buffer_floats * 4);
+    if (!buffer) { fprintf(stderr, "machine_limits: cannot allocate 3 GiB for the bandwidth test\n"); return 1; }
+    memset(buffer, 0, buffer_floats * 4);
+
+    printf("float32 FMA peak      1 thread %7.1f GFLOP/s   %d threads %7.1f GFLOP/s\n",
+           best_of(2, fma_gflops, 1), threads, best_of(2, fma_gflops, threads));
+    printf("read bandwidth        1 thread %7.1f GB/s      %d threads %7.1f GB/s\n",
+           best_of(3, read_gbs, 1), threads, best_of(3, read_gbs, threads));
+    free(buffer);
+
+    const int n = 8960, k = 1536;
+    float *w = malloc(sizeof(float) * n * k), *x = malloc(sizeof(float) * 100 * k), *y = malloc(sizeof(float) * 100 * n);
+    for (long i = 0; i < (long)n * k; i++) w[i] = (float)(i % 13) * 1e-3f;
+    for (long i = 0; i < 100L * k; i++) x[i] = (float)(i % 7) * 1e-2f;
+    openblas_set_num_threads(threads);
+    int rows[] = {1, 8, 16, 100};
+    for (int r = 0; r < 4; r++) {
+        double best = 0;
+        for (int rep = 0; rep < 5; rep++) {
+            double start = seconds();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows[r], n, k, 1, x, k, w, k, 0, y, n);
+            double v = 2.0 * rows[r] * n * k / (seconds() - start) / 1e9;
+            if (v > best) best = v;
+        }
+        printf("OpenBLAS sgemm  M %3d N %d K %d, %d threads: %7.1f GFLOP/s\n", rows[r], n, k, threads, best);
+    }
+    free(w); free(x); free(y);
+    return 0;
+}
