@@ -3,6 +3,7 @@
 #include "cpu_features.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -349,10 +350,25 @@ int tl_linear_path_available(int path) {
     }
 }
 
+// The AVX-512 path gives the same bits as the others by construction, but it has never run on
+// hardware that has AVX-512 (the project's machines have AVX2 only), so it is used only when
+// asked for: THINKLENS_KERNELS=avx512. THINKLENS_KERNELS=avx2 or portable force those paths.
 int tl_linear_auto_path(void) {
     static int cached = -1;
     if (cached < 0) {
-        if (tl_linear_path_available(TL_PATH_AVX512)) cached = TL_PATH_AVX512;
+        const char *asked = getenv("THINKLENS_KERNELS");
+        int wanted = TL_PATH_AUTO;
+        if (asked && *asked) {
+            if (!strcmp(asked, "avx512")) wanted = TL_PATH_AVX512;
+            else if (!strcmp(asked, "avx2")) wanted = TL_PATH_AVX2;
+            else if (!strcmp(asked, "portable")) wanted = TL_PATH_PORTABLE;
+            else fprintf(stderr, "thinklens: THINKLENS_KERNELS=%s is not one of avx512, avx2, portable; choosing automatically\n", asked);
+            if (wanted != TL_PATH_AUTO && !tl_linear_path_available(wanted)) {
+                fprintf(stderr, "thinklens: THINKLENS_KERNELS=%s: this CPU cannot run that path; choosing automatically\n", asked);
+                wanted = TL_PATH_AUTO;
+            }
+        }
+        if (wanted != TL_PATH_AUTO) cached = wanted;
         else if (tl_linear_path_available(TL_PATH_AVX2)) cached = TL_PATH_AVX2;
         else cached = TL_PATH_PORTABLE;
     }

@@ -108,7 +108,7 @@ public final class Worker {
             saes[name] = sae
         }
         saeFingerprints = fingerprints
-        logger.info("worker \(configuration.workerID) loaded model \(configuration.modelDirectory) (\(model.config.numHiddenLayers) layers, hidden \(model.config.hiddenSize)) and \(hookpoints.count) SAEs in \(String(format: "%.1f", MonotonicClock.now() - started)) s; BLAS threads \(BLAS.threadCount), kernels \(BLAS.cpuDescription)")
+        logger.info("worker \(configuration.workerID) loaded model \(configuration.modelDirectory) (\(model.config.numHiddenLayers) layers, hidden \(model.config.hiddenSize)) and \(hookpoints.count) SAEs in \(String(format: "%.1f", MonotonicClock.now() - started)) s; BLAS threads \(BLAS.threadCount), kernels \(KernelPath.selected) on \(BLAS.cpuDescription)")
     }
 
     // MARK: The loop
