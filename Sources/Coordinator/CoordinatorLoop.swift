@@ -331,7 +331,12 @@ public final class CoordinatorLoop {
             try commit(done, from: worker)
         case .taskFailed(let failure):
             guard let task = Int(exactly: failure.taskID), task < configuration.problems.count else { return }
-            if scheduler.failed(task, attempt: failure.attempt, by: worker, reason: failure.reason) == .accepted {
+            if failure.handedBack {
+                if scheduler.handedBack(task, attempt: failure.attempt, by: worker) == .accepted {
+                    staged[task] = nil
+                    logger.info("\(configuration.problems[task].id) handed back by \(describe(worker)) (\(failure.reason)); requeued")
+                }
+            } else if scheduler.failed(task, attempt: failure.attempt, by: worker, reason: failure.reason) == .accepted {
                 staged[task] = nil
                 logger.warning("\(configuration.problems[task].id) failed on \(describe(worker)): \(failure.reason)")
             }

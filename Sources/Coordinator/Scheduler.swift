@@ -56,6 +56,8 @@ public struct Scheduler<WorkerKey: Hashable> {
     private var pending: [Int]          // a stack: the next task is at the end
     private var inFlight: [Int: InFlight] = [:]
     private var attemptsUsed: [Int]
+    /// Attempts given back unfinished (not counted against maxAttempts, up to a bound).
+    private var handBacks: [Int: Int] = [:]
     private var reasons: [Int: [String]] = [:]
     private var workers: [WorkerKey: WorkerState] = [:]
     private var joined = 0
@@ -152,6 +154,24 @@ public struct Scheduler<WorkerKey: Hashable> {
         return .accepted
     }
 
+    /// The worker gave (task, attempt) back unfinished because it is shutting down: requeued at
+    /// once and, up to maxAttempts times, not counted against the task (preempted nodes and
+    /// rolling restarts are not the task's fault; the bound stops a worker that always hands
+    /// back from cycling a task forever).
+    public mutating func handedBack(_ task: Int, attempt: UInt32, by worker: WorkerKey) -> Outcome {
+        guard let flight = inFlight[task], flight.worker == worker, flight.attempt == attempt else { return .stale }
+        inFlight[task] = nil
+        workers[worker]?.tasks.remove(task)
+        if handBacks[task, default: 0] < configuration.maxAttempts {
+            handBacks[task, default: 0] += 1
+            pending.append(task)
+            requeues += 1
+        } else {
+            giveUpOrRequeue(task, reason: "handed back unfinished more than \(configuration.maxAttempts) times")
+        }
+        return .accepted
+    }
+
     /// Hands out queued tasks to workers with credit, one at a time round-robin so a
     /// fast-granting worker cannot starve the others. Each assignment uses one credit.
     public mutating func assign() -> [Assignment] {
@@ -184,7 +204,7 @@ public struct Scheduler<WorkerKey: Hashable> {
     @discardableResult
     private mutating func giveUpOrRequeue(_ task: Int, reason: String) -> Bool {
         reasons[task, default: []].append("attempt \(attemptsUsed[task]): \(reason)")
-        if attemptsUsed[task] >= configuration.maxAttempts {
+        if attemptsUsed[task] - handBacks[task, default: 0] >= configuration.maxAttempts {
             failed.insert(task)
             return false
         }

@@ -69,7 +69,7 @@ struct MessageReader {
         WireKey.version, WireKey.type, WireKey.taskID, WireKey.attempt, WireKey.generatedIDs, WireKey.stopReason,
         WireKey.promptTokens, WireKey.timings, WireKey.fvu,
     ]
-    static let taskFailedFields = [WireKey.version, WireKey.type, WireKey.taskID, WireKey.attempt, WireKey.reason]
+    static let taskFailedFields = [WireKey.version, WireKey.type, WireKey.taskID, WireKey.attempt, WireKey.reason, WireKey.handedBack]
     static let heartbeatFields = [WireKey.version, WireKey.type, WireKey.sequence, WireKey.openCredit]
     static let cancelFields = [WireKey.version, WireKey.type, WireKey.taskID]
 
@@ -134,7 +134,8 @@ struct MessageReader {
             return .taskFailed(TaskFailed(
                 taskID: try fields.required(WireKey.taskID).uint64(),
                 attempt: try fields.required(WireKey.attempt).uint32(),
-                reason: try fields.required(WireKey.reason).string(limits: limits)))
+                reason: try fields.required(WireKey.reason).string(limits: limits),
+                handedBack: try fields.optional(WireKey.handedBack)?.bool() ?? false))
         case .heartbeat:
             let fields = try FieldMap(pairs: pairs, prefix: "", allowed: Self.heartbeatFields)
             return .heartbeat(Heartbeat(
@@ -240,6 +241,13 @@ struct FieldMap {
             // No duplicates and no unknown keys, so at most allowed.count (≤ 15) pairs get here.
             slots |= UInt64(pairIndex + 1) << shift
         }
+    }
+
+    /// A field that may be absent; present, it must be well-typed like any other.
+    func optional(_ key: FieldKey) -> ObjectReader? {
+        guard let index = allowed.firstIndex(where: { $0.wire.utf8Start == key.wire.utf8Start }) else { return nil }
+        let slot = Int((slots >> UInt64(4 * index)) & 0xf)
+        return slot > 0 ? ObjectReader(object: pairs[slot - 1].val, prefix: prefix, name: key.name) : nil
     }
 
     func required(_ key: FieldKey) throws(ProtocolError) -> ObjectReader {

@@ -97,10 +97,11 @@ extension Message {
             sink.key(WireKey.timings); sink.doubleMap(done.timings)
             sink.key(WireKey.fvu); sink.doubleMap(done.fvu)
         case .taskFailed(let failed):
-            envelope(fieldCount: 3)
+            envelope(fieldCount: failed.handedBack ? 4 : 3)
             sink.key(WireKey.taskID); sink.uint(failed.taskID)
             sink.key(WireKey.attempt); sink.uint(UInt64(failed.attempt))
             sink.key(WireKey.reason); sink.string(failed.reason)
+            if failed.handedBack { sink.key(WireKey.handedBack); sink.bool(true) }
         case .heartbeat(let heartbeat):
             envelope(fieldCount: 2)
             sink.key(WireKey.sequence); sink.uint(heartbeat.sequence)

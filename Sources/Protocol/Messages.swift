@@ -225,11 +225,16 @@ public struct TaskFailed: Equatable, Sendable {
     public var taskID: UInt64
     public var attempt: UInt32
     public var reason: String
+    /// The worker is shutting down and gives the task back unfinished: nothing went wrong with
+    /// the task, so the coordinator requeues it without counting the attempt against it.
+    /// On the wire only when true.
+    public var handedBack: Bool
 
-    public init(taskID: UInt64, attempt: UInt32, reason: String) {
+    public init(taskID: UInt64, attempt: UInt32, reason: String, handedBack: Bool = false) {
         self.taskID = taskID
         self.attempt = attempt
         self.reason = reason
+        self.handedBack = handedBack
     }
 }
 

@@ -37,6 +37,7 @@ public enum MessageType: String, CaseIterable, Sendable {
 /// | run  | runID                            | str                     | welcome                             |
 /// | hbi  | heartbeatIntervalMilliseconds    | uint                    | welcome                             |
 /// | r    | reason                           | str                     | reject, failed, shutdown            |
+/// | hbk  | handedBack (only when true)      | bool                    | failed                              |
 /// | n    | count                            | uint                    | credit                              |
 /// | id   | taskID                           | uint (64 bit)           | assign, chunk, done, failed, cancel |
 /// | a    | attempt                          | uint (32 bit)           | assign, chunk, done, failed         |
@@ -118,6 +119,7 @@ enum WireKey {
 
     static let sequence = FieldKey("sq", "sequence")
     static let openCredit = FieldKey("oc", "openCredit")
+    static let handedBack = FieldKey("hbk", "handedBack")
 
     /// Every key above, for naming a field found in raw bytes.
     static let all: [FieldKey] = [
@@ -163,6 +165,7 @@ enum WireKey {
         fvu,
         sequence,
         openCredit,
+        handedBack,
     ]
 
     /// The Swift name of the field a top-level wire key stands for, or the key itself.

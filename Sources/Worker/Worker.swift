@@ -271,7 +271,7 @@ public final class Worker {
         guard let streamer else { return }
         for id in streamer.activeTaskIDs {
             if let assign = assigns[id] {
-                _ = try? socket.send([Message.taskFailed(TaskFailed(taskID: assign.taskID, attempt: assign.attempt, reason: "worker interrupted (SIGINT/SIGTERM); task handed back")).encode()], mode: .nonBlocking)
+                _ = try? socket.send([Message.taskFailed(TaskFailed(taskID: assign.taskID, attempt: assign.attempt, reason: "worker interrupted (SIGINT/SIGTERM); task handed back", handedBack: true)).encode()], mode: .nonBlocking)
             }
         }
         // Give libzmq a moment to flush before the socket closes with linger 0.

@@ -61,7 +61,7 @@ struct RandomMessages {
         case .taskFailed:
             return .taskFailed(TaskFailed(
                 taskID: generator.next(), attempt: UInt32.random(in: 0...UInt32.max, using: &generator),
-                reason: string()))
+                reason: string(), handedBack: Bool.random(using: &generator)))
         case .heartbeat:
             return .heartbeat(Heartbeat(sequence: generator.next(), openCredit: count()))
         case .cancel:

@@ -102,6 +102,32 @@ import Testing
         #expect(s.failed == [0])
     }
 
+    @Test func aHandedBackTaskIsRequeuedWithoutUsingUpAnAttempt() {
+        var s = S(taskCount: 1, configuration: .init(leaseSeconds: 5, maxAttempts: 1))
+        s.workerJoined("a", now: 0)
+        s.granted(5, by: "a")
+        let first = s.assign()[0]
+        #expect(s.handedBack(first.task, attempt: first.attempt, by: "a") == .accepted)
+        #expect(s.failed.isEmpty)
+        let second = s.assign()[0]
+        #expect(second.task == 0 && second.attempt == 2, "a fresh attempt number, so late chunks of the first are discarded")
+        #expect(s.finished(second.task, attempt: second.attempt, by: "a") == .accepted)
+        #expect(s.isFinished && s.failed.isEmpty)
+    }
+
+    @Test func aTaskHandedBackOverAndOverEventuallyFails() {
+        var s = S(taskCount: 1, configuration: .init(leaseSeconds: 5, maxAttempts: 2))
+        s.workerJoined("a", now: 0)
+        s.granted(100, by: "a")
+        var rounds = 0
+        while let a = s.assign().first {
+            rounds += 1
+            _ = s.handedBack(a.task, attempt: a.attempt, by: "a")
+        }
+        #expect(s.failed == [0])
+        #expect(rounds <= 4, "maxAttempts forgiven hand-backs, then maxAttempts counted ones: \(rounds)")
+    }
+
     @Test func tasksAlreadyInTheJournalAreNeverSent() {
         var s = S(taskCount: 4, alreadyDone: [0, 2])
         s.workerJoined("a", now: 0)
