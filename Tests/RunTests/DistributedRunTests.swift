@@ -212,18 +212,22 @@ final class ThinkLensProcess {
         Self.expectSameBundle(out, as: reference)
     }
 
-    @Test func aRestartedCoordinatorResumesToTheSameBundle() throws {
-        guard Self.requireGSM8K(), let reference = Self.reference else { return }
-        let out = Self.scratch("restart")
+    /// Runs with one slow worker taking a task at a time, stops the coordinator with `stop` once
+    /// a problem is durable, lets `check` look at what the stop left, then reruns the same
+    /// command on the same endpoint and expects the clean run's bundle.
+    static func stopCoordinatorAndResume(_ name: String, stop: (ThinkLensProcess) -> Void,
+                                         check: (_ first: ThinkLensProcess, _ out: String) -> Void) throws {
+        guard let reference = Self.reference else { return }
+        let out = Self.scratch(name)
         let (first, endpoint) = try Self.coordinator(out: out)
-        let worker = try ThinkLensProcess(Self.workerArguments(endpoint, id: "steady", delay: 0.03), name: "steady")
-        // Wait until at least one problem is durable, then kill the coordinator outright.
+        let worker = try ThinkLensProcess(Self.workerArguments(endpoint, id: "steady", delay: 0.03, batch: 1), name: "steady")
         let journal = out + "/journal/tasks.tlj"
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline, ((try? FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int) ?? 0) ?? 0 <= 16 {
             usleep(20_000)
         }
-        first.kill9()
+        stop(first)
+        check(first, out)
         let (second, _) = try Self.coordinator(out: out, listen: endpoint)
         #expect(second.wait() == 0, "\(second.log)")
         #expect(second.log.contains("resuming"))
@@ -231,26 +235,18 @@ final class ThinkLensProcess {
         Self.expectSameBundle(out, as: reference)
     }
 
+    @Test func aRestartedCoordinatorResumesToTheSameBundle() throws {
+        guard Self.requireGSM8K() else { return }
+        try Self.stopCoordinatorAndResume("restart", stop: { $0.kill9() }, check: { _, _ in })
+    }
+
     @Test func anInterruptedCoordinatorExitsResumablyAndTheRerunCompletesTheBundle() throws {
-        guard Self.requireGSM8K(), let reference = Self.reference else { return }
-        let out = Self.scratch("sigint-coordinator")
-        let (first, endpoint) = try Self.coordinator(out: out)
-        let worker = try ThinkLensProcess(Self.workerArguments(endpoint, id: "patient", delay: 0.03, batch: 1), name: "patient")
-        let journal = out + "/journal/tasks.tlj"
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline, ((try? FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int) ?? 0) ?? 0 <= 16 {
-            usleep(20_000)
-        }
-        first.interrupt()
-        #expect(first.wait(timeout: 30) == 130, "an interrupted coordinator exits with 130:\n\(first.log)")
-        #expect(first.log.contains("run the same command again to resume"))
-        #expect(!FileManager.default.fileExists(atPath: out + "/manifest.json"), "no bundle is written for an unfinished run")
-        // The worker reconnects to the rerun coordinator on the same endpoint.
-        let (second, _) = try Self.coordinator(out: out, listen: endpoint)
-        #expect(second.wait() == 0, "\(second.log)")
-        #expect(second.log.contains("resuming"))
-        worker.wait(timeout: 30)
-        Self.expectSameBundle(out, as: reference)
+        guard Self.requireGSM8K() else { return }
+        try Self.stopCoordinatorAndResume("sigint-coordinator", stop: { $0.interrupt() }, check: { first, out in
+            #expect(first.wait(timeout: 30) == 130, "an interrupted coordinator exits with 130:\n\(first.log)")
+            #expect(first.log.contains("run the same command again to resume"))
+            #expect(!FileManager.default.fileExists(atPath: out + "/manifest.json"), "no bundle is written for an unfinished run")
+        })
     }
 
     @Test func anInterruptedWorkerHandsItsTasksBackAtOnce() throws {
