@@ -108,7 +108,14 @@ public final class CoordinatorLoop {
         var heartbeatSequence: UInt64 = 0
     }
     private var workers: [[UInt8]: WorkerInfo] = [:]
-    private var workerHistory: [String: (host: String, tasks: Int, tokens: Int, seconds: Double, phases: [String: Double])] = [:]
+    /// What each worker (by "id@host") did over the run, for run.json.
+    private struct WorkerHistory {
+        var host: String
+        var tasks = 0, tokens = 0
+        var seconds = 0.0
+        var phases: [String: Double] = [:]
+    }
+    private var workerHistory: [String: WorkerHistory] = [:]
     /// When the first task went out and the last was committed (monotonic seconds).
     private var firstAssigned: Double?
     private var lastCommitted: Double?
@@ -450,7 +457,7 @@ public final class CoordinatorLoop {
                 info.tokens += tokens
                 workers[entry.worker] = info
                 let key = "\(info.hello.workerID)@\(info.hello.host)"
-                var history = workerHistory[key] ?? (info.hello.host, 0, 0, 0, [:])
+                var history = workerHistory[key] ?? WorkerHistory(host: info.hello.host)
                 history.tasks += 1
                 history.tokens += tokens
                 history.seconds += entry.done.timings["total"] ?? 0

@@ -180,12 +180,12 @@ public final class FeatureTable {
             if verdict == .correct { inferencesCorrect[f] += 1 } else if verdict == .wrong { inferencesWrong[f] += 1 }
         }
         // The problem's 10 features of highest maximum activation, and its 10 most frequent (ties: lower id).
-        let byMax = Self.best(Self.featuresPerProblem, of: touched) { a, b in
+        let byMax = bestItems(Self.featuresPerProblem, of: touched) { a, b in
             let x = stats[Int(a)].problemMax, y = stats[Int(b)].problemMax
             return x != y ? x > y : a < b
         }
         for f in byMax { topActInferences[Int(f)] += 1 }
-        let byCount = Self.best(Self.featuresPerProblem, of: touched) { a, b in
+        let byCount = bestItems(Self.featuresPerProblem, of: touched) { a, b in
             let x = stats[Int(a)].problemCount, y = stats[Int(b)].problemCount
             return x != y ? x > y : a < b
         }
@@ -197,19 +197,6 @@ public final class FeatureTable {
         touched.removeAll(keepingCapacity: true)
     }
 
-    /// The `n` first items under `better`, by insertion into a short sorted list.
-    static func best(_ n: Int, of items: [Int32], by better: (Int32, Int32) -> Bool) -> [Int32] {
-        var top: [Int32] = []
-        top.reserveCapacity(n + 1)
-        for item in items {
-            if top.count == n, !better(item, top[n - 1]) { continue }
-            var at = top.count
-            while at > 0, better(item, top[at - 1]) { at -= 1 }
-            top.insert(item, at: at)
-            if top.count > n { top.removeLast() }
-        }
-        return top
-    }
 
     /// Token order within a feature: higher maximum first, then lower token id.
     @inline(__always)

@@ -147,7 +147,7 @@ public struct LiveFeatureCounts: Sendable {
 
     public func top(_ n: Int) -> [(feature: Int, tokens: Int)] {
         let fired = tokens.indices.filter { tokens[$0] > 0 }
-        let best = FeatureTable.best(n, of: fired.map { Int32($0) }) { a, b in
+        let best = bestItems(n, of: fired.map { Int32($0) }) { a, b in
             let x = tokens[Int(a)], y = tokens[Int(b)]
             return x != y ? x > y : a < b
         }

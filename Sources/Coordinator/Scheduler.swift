@@ -138,18 +138,22 @@ public struct Scheduler<WorkerKey: Hashable> {
 
     /// A result for (task, attempt) from `worker`. Only the current attempt counts.
     public mutating func finished(_ task: Int, attempt: UInt32, by worker: WorkerKey) -> Outcome {
-        guard let flight = inFlight[task], flight.worker == worker, flight.attempt == attempt else { return .stale }
-        inFlight[task] = nil
-        workers[worker]?.tasks.remove(task)
+        guard release(task, attempt: attempt, by: worker) else { return .stale }
         completed.insert(task)
         return .accepted
     }
 
-    /// The worker could not do (task, attempt); it is retried elsewhere until attempts run out.
-    public mutating func failed(_ task: Int, attempt: UInt32, by worker: WorkerKey, reason: String) -> Outcome {
-        guard let flight = inFlight[task], flight.worker == worker, flight.attempt == attempt else { return .stale }
+    /// Takes (task, attempt) out of flight when it is the current attempt from `worker`.
+    private mutating func release(_ task: Int, attempt: UInt32, by worker: WorkerKey) -> Bool {
+        guard let flight = inFlight[task], flight.worker == worker, flight.attempt == attempt else { return false }
         inFlight[task] = nil
         workers[worker]?.tasks.remove(task)
+        return true
+    }
+
+    /// The worker could not do (task, attempt); it is retried elsewhere until attempts run out.
+    public mutating func failed(_ task: Int, attempt: UInt32, by worker: WorkerKey, reason: String) -> Outcome {
+        guard release(task, attempt: attempt, by: worker) else { return .stale }
         giveUpOrRequeue(task, reason: reason)
         return .accepted
     }
@@ -159,9 +163,7 @@ public struct Scheduler<WorkerKey: Hashable> {
     /// rolling restarts are not the task's fault; the bound stops a worker that always hands
     /// back from cycling a task forever).
     public mutating func handedBack(_ task: Int, attempt: UInt32, by worker: WorkerKey) -> Outcome {
-        guard let flight = inFlight[task], flight.worker == worker, flight.attempt == attempt else { return .stale }
-        inFlight[task] = nil
-        workers[worker]?.tasks.remove(task)
+        guard release(task, attempt: attempt, by: worker) else { return .stale }
         if handBacks[task, default: 0] < configuration.maxAttempts {
             handBacks[task, default: 0] += 1
             pending.append(task)

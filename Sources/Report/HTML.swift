@@ -181,28 +181,20 @@ public enum TokenText {
     /// The token's text with every character visible (for labels and tables).
     public static func visible(_ text: String) -> String {
         if text.isEmpty { return "∅" }
-        if text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) { return text }
-        var out = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case " ": out.append("␣")
-            case "\n": out.append("↵")
-            case "\t": out.append("⇥")
-            case "\r": out.append("␍")
-            default:
-                if needsStandIn(scalar) { out.append(contentsOf: xmlSafe(scalar).unicodeScalars) } else { out.append(scalar) }
-            }
-        }
-        return String(out)
+        return render(text, showingSpaces: true)
     }
 
     /// The token's text inside running text: spaces stay spaces, line breaks and tabs and
     /// controls become visible symbols.
-    public static func inline(_ text: String) -> String {
-        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return text }
+    public static func inline(_ text: String) -> String { render(text, showingSpaces: false) }
+
+    private static func render(_ text: String, showingSpaces: Bool) -> String {
+        let lowest: UInt8 = showingSpaces ? 0x21 : 0x20
+        if text.utf8.allSatisfy({ $0 >= lowest && $0 < 0x7F }) { return text }
         var out = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
             switch scalar {
+            case " " where showingSpaces: out.append("␣")
             case "\n": out.append("↵")
             case "\t": out.append("⇥")
             case "\r": out.append("␍")

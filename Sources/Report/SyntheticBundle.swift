@@ -65,22 +65,10 @@ public enum SyntheticBundle {
         }
     }
 
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func unit() -> Double { Double(next() >> 11) * 0x1p-53 }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
-    }
 
     /// The task of problem `index`.
     public static func task(_ spec: SyntheticBundleSpec, index: Int) -> CommittedTask {
-        var g = Random(state: spec.seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(index) &* 7919)
+        var g = SplitMix64(state: spec.seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(index) &* 7919)
         let decoder = Decoder()
         func token() -> Int32 {
             let u = g.unit()

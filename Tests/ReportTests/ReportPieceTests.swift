@@ -76,7 +76,7 @@ import Testing
     }
 
     @Test func pairSelectionKeepsExactlyTheBestPairs() {
-        var g = SyntheticBundle.Random(state: 3)
+        var g = SplitMix64(state: 3)
         var all: [ActivationPair] = []
         var selection = PairSelection(capacity: 50)
         for i in 0..<5_000 {

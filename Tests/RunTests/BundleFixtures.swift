@@ -5,23 +5,11 @@ import Foundation
 enum BundleFixtures {
     static let hookpoints = ["layers.5.mlp", "layers.10.mlp"]
 
-    /// A tiny deterministic generator (SplitMix64), so fixtures never depend on the platform's RNG.
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
 
     /// Problem `index` of a fake split: prompt of 5 tokens, 6–13 generated tokens, k = 4 latents
     /// per row over 40 features (some activations zero), FVU per hookpoint.
     static func task(index: Int, split: String = "train", includePrompt: Bool = false) -> CommittedTask {
-        var g = Generator(state: UInt64(index) &* 7919 &+ (split == "train" ? 1 : 2))
+        var g = SplitMix64(state: UInt64(index) &* 7919 &+ (split == "train" ? 1 : 2))
         let prompt: [Int32] = (0..<5).map { _ in Int32(g.below(30)) }
         let generated: [Int32] = (0..<(6 + g.below(8))).map { _ in Int32(g.below(30)) }
         let thinkEnd: Int? = g.below(4) == 0 ? nil : prompt.count + g.below(generated.count)

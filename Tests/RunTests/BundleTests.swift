@@ -10,7 +10,7 @@ import Testing
         let scratch = Scratch()
         let tasks = (0..<12).map { F.task(index: $0) }
         let inOrder = try F.bundleFiles(scratch.runBundle(tasks, selected: F.ids(0..<12)))
-        var g = F.Generator(state: 42)
+        var g = SplitMix64(state: 42)
         var shuffled = tasks
         for i in stride(from: shuffled.count - 1, to: 0, by: -1) { shuffled.swapAt(i, g.below(i + 1)) }
         let withDuplicates = shuffled + [tasks[3], tasks[7]]

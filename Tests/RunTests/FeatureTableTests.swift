@@ -134,7 +134,7 @@ import Testing
         // One feature, 300 distinct tokens seen in shuffled order, each several times:
         // the kept 70 must be those with the highest maxima, whatever was evicted on the way.
         let table = FeatureTable()
-        var g = F.Generator(state: 9)
+        var g = SplitMix64(state: 9)
         var best: [Int32: Float] = [:]
         for step in 0..<3000 {
             let token = Int32(g.below(300))

@@ -112,7 +112,7 @@ struct SyntheticTasks {
     }
 
     init(names: [String], tokens: Int, k: Int, latents: Int, distinct: Int) {
-        var g = SplitMix(state: 1)
+        var g = SplitMix64(state: 1)
         // Zipf-like popularity: rank r has weight 1/(r + 10), ranks shuffled over feature ids.
         var cdf = [Double](repeating: 0, count: latents)
         var total = 0.0
@@ -172,16 +172,6 @@ struct SyntheticTasks {
         return task
     }
 
-    struct SplitMix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 }
 
 /// Resident and peak resident memory from /proc/self/status (Linux); zeros elsewhere.
