@@ -38,8 +38,15 @@ public struct GenerationResult: Sendable, Equatable {
 }
 
 public struct GeneratorError: Error, CustomStringConvertible {
+    /// The request it concerns: a number local to this generator, so it stays out of `reason`,
+    /// which workers report to the coordinator and which must read the same on any worker.
+    public let request: Int?
     public let reason: String
-    public var description: String { reason }
+    public init(request: Int? = nil, reason: String) {
+        self.request = request
+        self.reason = reason
+    }
+    public var description: String { request.map { "request \($0): \(reason)" } ?? reason }
 }
 
 /// Continuous batching over a fixed number of slots. Each step runs one forward pass over every
@@ -106,14 +113,14 @@ public final class Generator {
 
     /// Queues a sequence; it starts as soon as a slot is free.
     public func submit(_ request: GenerationRequest) throws {
-        guard !request.promptTokens.isEmpty else { throw GeneratorError(reason: "request \(request.id): the prompt is empty") }
-        guard request.maxNewTokens >= 0 else { throw GeneratorError(reason: "request \(request.id): max_new_tokens \(request.maxNewTokens) is negative") }
+        guard !request.promptTokens.isEmpty else { throw GeneratorError(request: Int(request.id), reason: "the prompt is empty") }
+        guard request.maxNewTokens >= 0 else { throw GeneratorError(request: Int(request.id), reason: "max_new_tokens \(request.maxNewTokens) is negative") }
         let needed = request.promptTokens.count + request.maxNewTokens
         guard needed <= workspace.capacity else {
-            throw GeneratorError(reason: "request \(request.id): prompt (\(request.promptTokens.count) tokens) + max_new_tokens (\(request.maxNewTokens)) = \(needed) exceeds the context capacity \(workspace.capacity); raise the capacity or shorten the request")
+            throw GeneratorError(request: Int(request.id), reason: "prompt (\(request.promptTokens.count) tokens) + max_new_tokens (\(request.maxNewTokens)) = \(needed) exceeds the context capacity \(workspace.capacity); raise the capacity or shorten the request")
         }
         if let bad = request.promptTokens.first(where: { $0 < 0 || Int($0) >= model.config.vocabSize }) {
-            throw GeneratorError(reason: "request \(request.id): prompt token id \(bad) is outside the vocabulary (0..<\(model.config.vocabSize))")
+            throw GeneratorError(request: Int(request.id), reason: "prompt token id \(bad) is outside the vocabulary (0..<\(model.config.vocabSize))")
         }
         queue.append(request)
     }

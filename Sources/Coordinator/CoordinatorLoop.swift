@@ -51,6 +51,9 @@ public struct CoordinatorConfiguration {
     public var maxAttempts: Int = 3
     /// Tell workers to exit when the run is complete (true for `thinklens run`).
     public var shutdownWorkersAtEnd: Bool = true
+    /// On resume, try again the problems an earlier start recorded as failed (by default they
+    /// stay failed, so a restarted run ends as the uninterrupted one would have).
+    public var retryFailed: Bool = false
 
     public init(listen: String, problems: [GSM8KProblem], selectionText: String, hookpoints: [RunHookpoint], outDirectory: String,
                 generation: GenerationParameters, includePrompt: Bool, prompt: ChatPrompt, tokenizer: BPETokenizer,
@@ -122,6 +125,8 @@ public final class CoordinatorLoop {
     private var staged: [Int: (attempt: UInt32, chunks: [String: [LatentChunk]])] = [:]
     private var rejectedWorkers = 0
     private var garbageMessages = 0
+    /// Failed tasks already in the journal (from an earlier start or this one).
+    private var journalledFailures: Set<Int> = []
     /// Finished tasks assembled during one pass, committed together with one fsync.
     private var pendingCommits: [(task: Int, attempt: UInt32, worker: [UInt8], done: TaskDone, committed: CommittedTask)] = []
 
@@ -156,11 +161,24 @@ public final class CoordinatorLoop {
         for warning in store.journal.recoveryWarnings { logger.warning("\(warning)") }
         let done = Set(store.committedIDs.compactMap { index[$0] })
         if !done.isEmpty { logger.info("resuming \(configuration.outDirectory): \(done.count) of \(configuration.problems.count) problems already committed") }
-        scheduler = Scheduler(taskCount: configuration.problems.count, alreadyDone: done,
+        var failedBefore: [Int: [String]] = [:]
+        for (id, failure) in store.failures { if let t = index[id] { failedBefore[t] = failure.reasons } }
+        if !failedBefore.isEmpty {
+            let ids = failedBefore.keys.sorted().map { configuration.problems[$0].id }
+            if configuration.retryFailed {
+                logger.info("--retry-failed: trying again \(ids.count) problem(s) that failed in an earlier start: \(ids.joined(separator: ", "))")
+                failedBefore = [:]
+            } else {
+                logger.notice("\(ids.count) problem(s) failed in an earlier start and stay failed (\(ids.joined(separator: ", "))); add --retry-failed to try them again")
+            }
+        }
+        journalledFailures = Set(failedBefore.keys)
+        scheduler = Scheduler(taskCount: configuration.problems.count, alreadyDone: done, alreadyFailed: failedBefore,
                               configuration: .init(leaseSeconds: configuration.leaseSeconds, maxAttempts: configuration.maxAttempts))
         progress = RunProgress(total: configuration.problems.count, started: started)
         progress.done = done.count
         progress.resumed = done.count
+        progress.failed = failedBefore.count
         runID = String(UInt64.random(in: 0...UInt64.max), radix: 36)
     }
 
@@ -266,6 +284,7 @@ public final class CoordinatorLoop {
                 logger.warning("worker \(name) silent for more than \(configuration.leaseSeconds) s: presumed dead; requeued tasks \(requeued.map { configuration.problems[$0].id })")
                 forget(worker)
             }
+            try journalNewFailures()
             try dispatch(socket)
             sendHeartbeats(socket, now: now)
             progress.workersAlive = workers.count
@@ -274,6 +293,7 @@ public final class CoordinatorLoop {
             reporter.update(progress, now: now)
             onProgress?(progress)
         }
+        try journalNewFailures()
         reporter.finish(progress, now: MonotonicClock.now())
 
         if interrupted {
@@ -466,6 +486,20 @@ public final class CoordinatorLoop {
                 }
                 workerHistory[key] = history
             }
+        }
+    }
+
+    /// Makes each newly failed problem durable, so a restart reports it instead of retrying it.
+    private func journalNewFailures() throws {
+        for task in scheduler.failed.subtracting(journalledFailures).sorted() {
+            let problem = configuration.problems[task]
+            do {
+                try store.recordFailure(.init(id: problem.id, split: problem.split.rawValue, index: problem.index,
+                                              reasons: scheduler.failureReasons(for: task)))
+            } catch {
+                throw CoordinatorError("could not record the failure of \(problem.id) in the journal in \(configuration.outDirectory): \(error). Everything committed before is safe; free disk space and rerun the same command to resume.")
+            }
+            journalledFailures.insert(task)
         }
     }
 

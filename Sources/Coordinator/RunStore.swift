@@ -62,6 +62,14 @@ public final class RunStore {
     /// Problems already committed (skip them when resuming).
     public var committedIDs: Set<String> { journal.committedIDs }
 
+    /// Problems an earlier start recorded as failed (and nobody committed since), by id.
+    public var failures: [String: TaskJournal.FailureEntry] { journal.failures }
+
+    /// Durably records that a problem used up its attempts; returns after fsync.
+    public func recordFailure(_ failure: TaskJournal.FailureEntry) throws {
+        try journal.appendFailure(failure)
+    }
+
     /// Validates and durably commits one task; returns after fsync.
     public func commit(_ task: CommittedTask) throws -> CommitOutcome {
         try commit([task])[0]

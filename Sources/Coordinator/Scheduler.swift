@@ -69,12 +69,17 @@ public struct Scheduler<WorkerKey: Hashable> {
     public private(set) var requeues = 0
 
     /// `tasks` are indices into the run's problem selection; `alreadyDone` ones (from the
-    /// journal of an interrupted run) are never handed out.
-    public init(taskCount: Int, alreadyDone: Set<Int> = [], configuration: Configuration = Configuration()) {
+    /// journal of an interrupted run) are never handed out, and neither are `alreadyFailed`
+    /// ones, which stay failed with the reasons recorded then.
+    public init(taskCount: Int, alreadyDone: Set<Int> = [], alreadyFailed: [Int: [String]] = [:],
+                configuration: Configuration = Configuration()) {
         self.configuration = configuration
         self.taskCount = taskCount
         self.completed = alreadyDone
-        self.pending = (0..<taskCount).reversed().filter { !alreadyDone.contains($0) }
+        let failedBefore = Set(alreadyFailed.keys).subtracting(alreadyDone)
+        self.failed = failedBefore
+        for task in failedBefore { reasons[task] = alreadyFailed[task] }
+        self.pending = (0..<taskCount).reversed().filter { !alreadyDone.contains($0) && !failedBefore.contains($0) }
         self.attemptsUsed = Array(repeating: 0, count: taskCount)
     }
 

@@ -10,21 +10,28 @@ import Darwin
 /// to its worker survives a crash. Latents live here rather than in memory; the journal
 /// keeps only a small index entry per problem.
 ///
+/// Problems that used up their attempts are journalled too (kind 2), so a restarted
+/// coordinator reports them as the uninterrupted run would instead of trying them again.
+///
 /// File layout (little-endian):
-///   header  "TLJOURNL" · u32 version (1) · u32 0
-///   record  "TREC" · u32 kind (1 = committed task) · u64 payload length · u64 checksum(payload) · payload
-///   payload the problem record, per-hookpoint sizes, FVU, then per hookpoint the columns
-///           (latent ids as u16 when they all fit, else i32)
+///   header  "TLJOURNL" · u32 version (1, or 2 once it holds a failure record) · u32 0
+///   record  "TREC" · u32 kind (1 = committed task, 2 = failed problem) · u64 payload length · u64 checksum(payload) · payload
+///   payload kind 1: the problem record, per-hookpoint sizes, FVU, then per hookpoint the columns
+///           (latent ids as u16 when they all fit, else i32);
+///           kind 2: id, split, index, reasons (one per attempt)
 /// A record cut short by a crash is detected by its length or checksum and truncated away
 /// on reopen; a bad record with intact records after it is corruption and is refused.
 public final class TaskJournal {
     public static let fileName = "tasks.tlj"
     static let fileMagic: [UInt8] = Array("TLJOURNL".utf8)
-    static let version: UInt32 = 1
+    /// Version 1 files hold only committed tasks; failure records make a file version 2,
+    /// which older ThinkLens builds refuse by name instead of misreading.
+    static let version: UInt32 = 2
     static let fileHeaderSize = 16
     static let recordMagic: UInt32 = 0x4345_5254  // "TREC" little-endian
     static let recordHeaderSize = 24
     static let taskKind: UInt32 = 1
+    static let failureKind: UInt32 = 2
 
     /// Where one committed problem's record lives, with the sizes the bundle writer needs
     /// before it reads any latents.
@@ -54,15 +61,35 @@ public final class TaskJournal {
         case duplicateDifferent
     }
 
+    /// A problem that used up its attempts, with one reason per attempt.
+    public struct FailureEntry: Sendable, Equatable {
+        public let id: String
+        public let split: String
+        public let index: Int
+        public let reasons: [String]
+
+        public init(id: String, split: String, index: Int, reasons: [String]) {
+            self.id = id
+            self.split = split
+            self.index = index
+            self.reasons = reasons
+        }
+    }
+
     public let path: String
     /// Committed problems in arrival order.
     public private(set) var entries: [Entry] = []
+    /// Problems recorded as failed and not committed since, by id (the latest record wins:
+    /// a later start with --retry-failed may fail them again with other reasons).
+    public private(set) var failures: [String: FailureEntry] = [:]
     /// Warnings from reopening (a torn tail that was truncated), for the coordinator's log.
     public private(set) var recoveryWarnings: [String] = []
 
     private var entryByID: [String: Int] = [:]
     private var fd: Int32 = -1
     private var end = 0
+    /// The version in this file's header (1 until a failure record is written).
+    private var fileVersion = TaskJournal.version
     private var encoder = ByteWriter()
     private var readBuffer: [UInt8] = []
 
@@ -169,8 +196,65 @@ public final class TaskJournal {
         for entry in pending {
             entryByID[entry.id] = entries.count
             entries.append(entry)
+            failures[entry.id] = nil
         }
         return outcomes
+    }
+
+    /// Records that a problem used up its attempts, flushed before it returns. A problem
+    /// committed since (or later) is committed: its failure no longer counts.
+    public func appendFailure(_ failure: FailureEntry) throws {
+        guard fd >= 0 else { throw RunDataError(subject: path, reason: "the journal is closed") }
+        guard entryByID[failure.id] == nil else { return }
+        var w = ByteWriter()
+        for _ in 0..<Self.recordHeaderSize { w.u8(0) }
+        w.string(failure.id)
+        w.string(failure.split)
+        w.i64(failure.index)
+        w.u32(UInt32(failure.reasons.count))
+        for reason in failure.reasons { w.string(reason) }
+        let payloadLength = w.bytes.count - Self.recordHeaderSize
+        let checksum = w.bytes.withUnsafeBytes { Checksum64.of(UnsafeRawBufferPointer(rebasing: $0[Self.recordHeaderSize...])) }
+        w.bytes.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: Self.recordMagic.littleEndian, toByteOffset: 0, as: UInt32.self)
+            raw.storeBytes(of: Self.failureKind.littleEndian, toByteOffset: 4, as: UInt32.self)
+            raw.storeBytes(of: UInt64(payloadLength).littleEndian, toByteOffset: 8, as: UInt64.self)
+            raw.storeBytes(of: checksum.littleEndian, toByteOffset: 16, as: UInt64.self)
+        }
+        do {
+            if fileVersion < 2 {
+                // Mark the file before the first kind-2 record lands, so no reader meets one unannounced.
+                var header = ByteWriter()
+                header.u32(2)
+                try header.bytes.withUnsafeBytes { try writeFully($0, at: 8) }
+                fileVersion = 2
+            }
+            try w.bytes.withUnsafeBytes { try writeFully($0, at: end) }
+            guard fdatasync(fd) == 0 else {
+                throw RunDataError(subject: path, reason: "flushing the journal failed: \(String(cString: strerror(errno))); free disk space or check the device, then restart the coordinator (committed tasks are kept)")
+            }
+        } catch {
+            _ = ftruncate(fd, off_t(end))
+            throw error
+        }
+        end += w.bytes.count
+        failures[failure.id] = failure
+    }
+
+    static func decodeFailure(_ rd: inout ByteReader) throws -> FailureEntry {
+        let id = try rd.string("id")
+        let split = try rd.string("split")
+        let index = try rd.i64("index")
+        let count = Int(try rd.u32("reason count"))
+        guard count <= 1 << 16 else {
+            throw RunDataError(subject: rd.context, reason: "\(count) failure reasons in one record; the journal is corrupt")
+        }
+        var reasons: [String] = []
+        for _ in 0..<count { reasons.append(try rd.string("reason")) }
+        guard rd.offset == rd.buffer.count else {
+            throw RunDataError(subject: rd.context, reason: "\(rd.buffer.count - rd.offset) unexpected bytes after the record; the journal is corrupt")
+        }
+        return FailureEntry(id: id, split: split, index: index, reasons: reasons)
     }
 
     /// Reads one committed task back (verifying its checksum).
@@ -366,9 +450,10 @@ public final class TaskJournal {
             throw RunDataError(subject: path, reason: "is not a ThinkLens journal (bad magic); move it aside or choose another --out")
         }
         let version = header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
-        guard version == Self.version else {
-            throw RunDataError(subject: path, reason: "journal version \(version), this program writes version \(Self.version); finish the run with the ThinkLens that started it")
+        guard (1...Self.version).contains(version) else {
+            throw RunDataError(subject: path, reason: "journal version \(version), this program reads versions 1 to \(Self.version); finish the run with the ThinkLens that started it")
         }
+        fileVersion = version
 
         var offset = Self.fileHeaderSize
         var recordHeader = [UInt8](repeating: 0, count: Self.recordHeaderSize)
@@ -396,7 +481,8 @@ public final class TaskJournal {
                  UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
             }
             let payloadRoom = remaining - Self.recordHeaderSize
-            if magic != Self.recordMagic || kind != Self.taskKind {
+            let knownKind = kind == Self.taskKind || (kind == Self.failureKind && version >= 2)
+            if magic != Self.recordMagic || !knownKind {
                 // Zero-filled space after a crash (the file grew before the data landed) reads as a bad magic.
                 let zeros = recordHeader.allSatisfy { $0 == 0 }
                 try tornOrCorrupt("bad record magic", extentReachesEnd: zeros || length > UInt64(payloadRoom))
@@ -417,12 +503,22 @@ public final class TaskJournal {
                 break
             }
             let context = "\(path) (record at byte \(offset))"
+            if kind == Self.failureKind {
+                let failure = try readBuffer.withUnsafeBytes { buffer in
+                    var reader = ByteReader(UnsafeRawBufferPointer(rebasing: buffer[0..<payloadLength]), context: context)
+                    return try Self.decodeFailure(&reader)
+                }
+                if entryByID[failure.id] == nil { failures[failure.id] = failure }
+                offset += Self.recordHeaderSize + payloadLength
+                continue
+            }
             let decoded = try readBuffer.withUnsafeBytes { buffer -> (task: CommittedTask, summaries: [HookpointSummary]) in
                 var reader = ByteReader(UnsafeRawBufferPointer(rebasing: buffer[0..<payloadLength]), context: context)
                 return try Self.decode(&reader, summaryOnly: visit == nil)
             }
             let record = decoded.task.record
             if entryByID[record.id] == nil {
+                failures[record.id] = nil
                 entryByID[record.id] = entries.count
                 entries.append(Entry(id: record.id, split: record.split, index: record.index, offset: offset,
                                      payloadLength: payloadLength, checksum: checksum, hookpoints: decoded.summaries))

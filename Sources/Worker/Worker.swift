@@ -224,7 +224,7 @@ public final class Worker {
                             try start(assign)
                         } catch {
                             logger.error("task \(assign.taskID) (\(assign.problemID)) could not start: \(error)")
-                            outbox.append(.taskFailed(TaskFailed(taskID: assign.taskID, attempt: assign.attempt, reason: "\(error)")))
+                            outbox.append(.taskFailed(TaskFailed(taskID: assign.taskID, attempt: assign.attempt, reason: (error as? GeneratorError)?.reason ?? "\(error)")))
                             outbox.append(.credit(Credit(count: 1)))
                         }
                     case .cancel(let cancel):

@@ -68,6 +68,9 @@ struct RunSettingsOptions: ParsableArguments {
     @Option(help: "Attempts per problem before it is recorded as failed.")
     var maxAttempts: Int = 3
 
+    @Flag(help: "When resuming, try again the problems an earlier start recorded as failed (by default they stay failed).")
+    var retryFailed = false
+
     func validate() throws {
         guard maxNewTokens >= 1 else { throw ValidationError("--max-new-tokens must be at least 1") }
         if let t = temperature, t < 0 { throw ValidationError("--temperature must be >= 0") }
@@ -112,6 +115,7 @@ struct RunSettingsOptions: ParsableArguments {
         c.leaseSeconds = leaseSeconds
         c.heartbeatInterval = heartbeatInterval
         c.maxAttempts = maxAttempts
+        c.retryFailed = retryFailed
         return c
     }
 }

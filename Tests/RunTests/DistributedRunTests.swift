@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Compute
+import Coordinator
 import Protocol
 import Tokenizer
 import Transport
@@ -83,9 +84,9 @@ final class ThinkLensProcess {
         return path
     }
 
-    static func settings(out: String, problems: String = problems) -> [String] {
+    static func settings(out: String, problems: String = problems, maxNewTokens: Int = 24) -> [String] {
         ["--model", fixture.model, "--sae", fixture.sae, "--problems", problems,
-         "--hookpoints", RunFixture.hookpoints.joined(separator: ","), "--max-new-tokens", "24", "--seed", "7",
+         "--hookpoints", RunFixture.hookpoints.joined(separator: ","), "--max-new-tokens", String(maxNewTokens), "--seed", "7",
          "--out", out, "--heartbeat-interval", "0.2", "--lease-seconds", "2"]
     }
 
@@ -138,8 +139,9 @@ final class ThinkLensProcess {
         }
     }
 
-    static func coordinator(out: String, extra: [String] = [], problems: String = problems, listen: String = "tcp://127.0.0.1:*") throws -> (ThinkLensProcess, String) {
-        let process = try ThinkLensProcess(["coordinator", "--listen", listen] + settings(out: out, problems: problems) + extra, name: "coordinator")
+    static func coordinator(out: String, extra: [String] = [], problems: String = problems, maxNewTokens: Int = 24,
+                            listen: String = "tcp://127.0.0.1:*") throws -> (ThinkLensProcess, String) {
+        let process = try ThinkLensProcess(["coordinator", "--listen", listen] + settings(out: out, problems: problems, maxNewTokens: maxNewTokens) + extra, name: "coordinator")
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             if let range = process.log.range(of: #"listening on (tcp://[0-9.]+:[0-9]+)"#, options: .regularExpression) {
@@ -310,6 +312,34 @@ final class ThinkLensProcess {
         worker.wait(timeout: 30)
         #expect(coordinator.log.contains("worker impostor@test sent an undecodable message"))
         Self.expectSameBundle(out, as: reference)
+    }
+
+    @Test func problemsThatFailedStayFailedOnResumeUnlessRetried() throws {
+        guard Self.requireGSM8K() else { return }
+        let out = Self.scratch("failed-resume")
+        // The fixture model's context holds 1024 tokens: gsm8k:train:1's 201-token prompt leaves
+        // room for 700 new tokens, gsm8k:train:2's 348-token prompt does not, on every attempt.
+        let settings = Self.settings(out: out, problems: "gsm8k:train[1:3]", maxNewTokens: 700) + ["--max-attempts", "2"]
+        let first = try ThinkLensProcess(["run", "--workers", "1", "--threads", "1", "--batch", "2"] + settings, name: "fails")
+        #expect(first.wait() == 2, "a run with a failed problem exits with status 2:\n\(first.log)")
+        let manifest = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: out + "/manifest.json")), source: "manifest.json")
+        let failed = manifest["failed_problems"]?.arrayValue ?? []
+        #expect(failed.count == 1 && failed.first?["id"] == .string("gsm8k:train:2"))
+        #expect(failed.first?["reasons"]?.arrayValue?.count == 2)
+        let firstBundle = out + "-first"
+        try? FileManager.default.removeItem(atPath: firstBundle)
+        try FileManager.default.copyItem(atPath: out, toPath: firstBundle)
+
+        // Restarted on the same --out, with no worker at all: nothing is left to do.
+        let (resumed, _) = try Self.coordinator(out: out, extra: ["--max-attempts", "2"], problems: "gsm8k:train[1:3]", maxNewTokens: 700)
+        #expect(resumed.wait(timeout: 60) == 2, "\(resumed.log)")
+        #expect(resumed.log.contains("stay failed"), "\(resumed.log)")
+        Self.expectSameBundle(out, as: firstBundle)
+
+        let retried = try ThinkLensProcess(["run", "--workers", "1", "--threads", "1", "--batch", "2", "--retry-failed"] + settings, name: "retry")
+        #expect(retried.wait() == 2, "\(retried.log)")
+        #expect(retried.log.contains("--retry-failed: trying again 1 problem(s)"), "\(retried.log)")
+        Self.expectSameBundle(out, as: firstBundle)
     }
 
     @Test func mergingTwoHalfRunsGivesTheFullRun() throws {

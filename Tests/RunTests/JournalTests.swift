@@ -128,6 +128,104 @@ import Testing
         }
     }
 
+    @Test func aFailedProblemIsStillFailedAfterReopeningWithItsReasons() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        let failure = TaskJournal.FailureEntry(id: "gsm8k:train:4", split: "train", index: 4,
+                                               reasons: ["attempt 1: out of memory", "attempt 2: worker silent for more than 15.0 s"])
+        do {
+            let journal = try TaskJournal(directory: dir)
+            try journal.append(F.task(index: 0))
+            try journal.appendFailure(failure)
+            try journal.append(F.task(index: 1))
+            journal.close()
+        }
+        let reopened = try TaskJournal(directory: dir)
+        #expect(reopened.failures == [failure.id: failure])
+        #expect(reopened.committedIDs == ["gsm8k:train:0", "gsm8k:train:1"])
+        #expect(reopened.recoveryWarnings.isEmpty)
+    }
+
+    @Test func aCommitAfterAFailureSupersedesIt() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        do {
+            let journal = try TaskJournal(directory: dir)
+            try journal.appendFailure(.init(id: "gsm8k:train:2", split: "train", index: 2, reasons: ["attempt 1: boom"]))
+            // A later start with --retry-failed gets it done.
+            try journal.append(F.task(index: 2))
+            #expect(journal.failures.isEmpty)
+            // A failure reported after the commit (a stale attempt) does not undo it.
+            try journal.appendFailure(.init(id: "gsm8k:train:2", split: "train", index: 2, reasons: ["attempt 2: late"]))
+            journal.close()
+        }
+        let reopened = try TaskJournal(directory: dir)
+        #expect(reopened.failures.isEmpty)
+        #expect(reopened.committedIDs == ["gsm8k:train:2"])
+    }
+
+    @Test func theLatestFailureRecordOfAProblemWins() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        do {
+            let journal = try TaskJournal(directory: dir)
+            try journal.appendFailure(.init(id: "gsm8k:train:3", split: "train", index: 3, reasons: ["attempt 1: first start"]))
+            try journal.appendFailure(.init(id: "gsm8k:train:3", split: "train", index: 3, reasons: ["attempt 1: retried, failed again"]))
+            journal.close()
+        }
+        #expect(try TaskJournal(directory: dir).failures["gsm8k:train:3"]?.reasons == ["attempt 1: retried, failed again"])
+    }
+
+    @Test func aVersionOneJournalStillOpensAndIsMarkedVersionTwoByItsFirstFailure() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        let path = dir + "/" + TaskJournal.fileName
+        func headerVersion() throws -> UInt32 {
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            return data[8..<12].withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
+        }
+        do {
+            let journal = try TaskJournal(directory: dir)
+            try journal.append(F.task(index: 0))
+            journal.close()
+        }
+        // What a ThinkLens from before failure records wrote: the same bytes with version 1.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: 8)
+        handle.write(Data([1, 0, 0, 0]))
+        try handle.close()
+        #expect(try headerVersion() == 1)
+        do {
+            let journal = try TaskJournal(directory: dir)
+            #expect(journal.committedIDs == ["gsm8k:train:0"])
+            try journal.appendFailure(.init(id: "gsm8k:train:1", split: "train", index: 1, reasons: ["attempt 1: boom"]))
+            journal.close()
+        }
+        #expect(try headerVersion() == 2)
+        #expect(try TaskJournal(directory: dir).failures.keys.sorted() == ["gsm8k:train:1"])
+    }
+
+    @Test func aFailureRecordInAVersionOneJournalIsCorruption() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        let path = dir + "/" + TaskJournal.fileName
+        do {
+            let journal = try TaskJournal(directory: dir)
+            try journal.appendFailure(.init(id: "gsm8k:train:1", split: "train", index: 1, reasons: ["attempt 1: boom"]))
+            try journal.append(F.task(index: 0))
+            journal.close()
+        }
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: 8)
+        handle.write(Data([1, 0, 0, 0]))
+        try handle.close()
+        #expect {
+            _ = try TaskJournal(directory: dir)
+        } throws: { error in
+            "\(error)".contains("corrupt record") && "\(error)".contains(TaskJournal.fileName)
+        }
+    }
+
     @Test func resumingAfterARestartGivesTheUninterruptedBundle() throws {
         let scratch = Scratch()
         let tasks = (0..<10).map { F.task(index: $0) }

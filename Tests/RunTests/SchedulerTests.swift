@@ -136,6 +136,23 @@ import Testing
         #expect(s.completed == [0, 2])
     }
 
+    @Test func tasksThatFailedBeforeARestartStayFailedWithTheirReasons() {
+        var s = S(taskCount: 4, alreadyDone: [0], alreadyFailed: [2: ["attempt 1: boom", "attempt 2: boom"]])
+        s.workerJoined("a", now: 0)
+        s.granted(10, by: "a")
+        #expect(s.assign().map(\.task) == [1, 3])
+        #expect(s.failed == [2])
+        #expect(s.failureReasons(for: 2) == ["attempt 1: boom", "attempt 2: boom"])
+        #expect(s.finished(1, attempt: 1, by: "a") == .accepted)
+        #expect(s.finished(3, attempt: 1, by: "a") == .accepted)
+        #expect(s.isFinished)
+    }
+
+    @Test func aTaskBothDoneAndFailedBeforeARestartCountsAsDone() {
+        let s = S(taskCount: 2, alreadyDone: [1], alreadyFailed: [1: ["attempt 1: boom"]])
+        #expect(s.completed == [1] && s.failed.isEmpty && s.pendingCount == 1)
+    }
+
     @Test func requeuedTasksGoToTheFrontOfTheQueue() {
         var s = S(taskCount: 5)
         s.workerJoined("a", now: 0)
