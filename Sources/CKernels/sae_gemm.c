@@ -1,5 +1,6 @@
 #include "sae_gemm.h"
 #include "cpu_features.h"
+#include "tl_linear.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -103,6 +104,38 @@ static void kernel_avx2(size_t kc, const float *a, const float *b, float *c, siz
     _mm256_storeu_ps(c + 5 * ldc, c50); _mm256_storeu_ps(c + 5 * ldc + 8, c51);
 }
 
+// AVX-512: one 16-lane register holds a row's NR = 16 latents, so `strips` (1 or 2) strips of
+// MR rows give 6 or 12 independent accumulators; the second strip's a and c follow the first
+// at a + k*MR (a_stride) and c + MR*NR. Each element is still one fmaf chain over t in order,
+// so the bits equal the AVX2 and portable kernels'.
+__attribute__((target("avx512f")))
+static void kernel_avx512(size_t kc, const float *a, size_t a_stride, int strips, const float *b, float *c,
+                          int accumulate) {
+    __m512 acc[2 * TL_SAE_MR];
+    int rows = strips * TL_SAE_MR;
+    for (int i = 0; i < rows; i++) {
+        float *ci = c + (size_t)i * TL_SAE_NR;
+        acc[i] = accumulate ? _mm512_loadu_ps(ci) : _mm512_setzero_ps();
+    }
+    if (strips == 2) {
+        const float *a1 = a + a_stride;
+        for (size_t t = 0; t < kc; t++) {
+            __m512 bv = _mm512_loadu_ps(b + t * TL_SAE_NR);
+            const float *at = a + t * TL_SAE_MR, *bt = a1 + t * TL_SAE_MR;
+            for (int i = 0; i < TL_SAE_MR; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(at[i]), bv, acc[i]);
+            for (int i = 0; i < TL_SAE_MR; i++)
+                acc[TL_SAE_MR + i] = _mm512_fmadd_ps(_mm512_set1_ps(bt[i]), bv, acc[TL_SAE_MR + i]);
+        }
+    } else {
+        for (size_t t = 0; t < kc; t++) {
+            __m512 bv = _mm512_loadu_ps(b + t * TL_SAE_NR);
+            const float *at = a + t * TL_SAE_MR;
+            for (int i = 0; i < TL_SAE_MR; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(at[i]), bv, acc[i]);
+        }
+    }
+    for (int i = 0; i < rows; i++) _mm512_storeu_ps(c + (size_t)i * TL_SAE_NR, acc[i]);
+}
+
 // bf16/f32 rows -> panel[kc][NR] with 8x8 transposes where a full block is available.
 __attribute__((target("avx2,fma")))
 static void pack_weights_avx2(const void *weights, int bf16, size_t ldw, size_t n, size_t j0,
@@ -149,6 +182,7 @@ typedef struct {
     size_t ldw, n;
     float *pre;
     size_t first_strip, end_strip;  // latent strips of NR handled by this thread
+    int path;                       // resolved TL_PATH_*
 } gemm_job;
 
 static void *run_job(void *arg) {
@@ -156,7 +190,8 @@ static void *run_job(void *arg) {
     float panel[TL_SAE_KC * TL_SAE_NR] __attribute__((aligned(64)));
     size_t row_strips = round_up(job->m, TL_SAE_MR) / TL_SAE_MR;
 #ifdef TL_SAE_X86
-    int avx2 = tl_cpu_has_avx2_fma();
+    int avx2 = job->path == TL_PATH_AVX2 || job->path == TL_PATH_AVX512;
+    int avx512 = job->path == TL_PATH_AVX512;
 #endif
     for (size_t js = job->first_strip; js < job->end_strip; js++) {
         size_t j0 = js * TL_SAE_NR;
@@ -171,6 +206,12 @@ static void *run_job(void *arg) {
                 const float *a = job->packed_x + s * job->k * TL_SAE_MR + t0 * TL_SAE_MR;
                 float *c = job->pre + js * row_strips * TL_SAE_MR * TL_SAE_NR + s * TL_SAE_MR * TL_SAE_NR;
 #ifdef TL_SAE_X86
+                if (avx512) {
+                    int strips = s + 1 < row_strips ? 2 : 1;
+                    kernel_avx512(kc, a, job->k * TL_SAE_MR, strips, panel, c, t0 > 0);
+                    s += (size_t)strips - 1;
+                    continue;
+                }
                 if (avx2) { kernel_avx2(kc, a, panel, c, TL_SAE_NR, t0 > 0); continue; }
 #endif
                 kernel_portable(kc, a, panel, c, TL_SAE_NR, t0 > 0);
@@ -183,7 +224,15 @@ static void *run_job(void *arg) {
 void tl_sae_gemm(const float *packed_x, size_t m, size_t k,
                  const void *weights, int weights_bf16, size_t ldw, size_t n,
                  float *pre, int threads) {
+    tl_sae_gemm_path(packed_x, m, k, weights, weights_bf16, ldw, n, pre, threads, TL_PATH_AUTO);
+}
+
+void tl_sae_gemm_path(const float *packed_x, size_t m, size_t k,
+                      const void *weights, int weights_bf16, size_t ldw, size_t n,
+                      float *pre, int threads, int path) {
     if (m == 0 || n == 0) return;
+    // The model's kernel choice (THINKLENS_KERNELS included) decides here too.
+    if (path == TL_PATH_AUTO || !tl_linear_path_available(path)) path = tl_linear_auto_path();
     size_t strips = round_up(n, TL_SAE_NR) / TL_SAE_NR;
     if (k == 0) {
         memset(pre, 0, tl_sae_pre_floats(m, n) * sizeof(float));
@@ -197,7 +246,7 @@ void tl_sae_gemm(const float *packed_x, size_t m, size_t k,
     int started[16] = {0};
     for (int t = 0; t < threads; t++) {
         jobs[t] = (gemm_job){packed_x, m, k, weights, weights_bf16, ldw, n, pre,
-                             strips * (size_t)t / (size_t)threads, strips * (size_t)(t + 1) / (size_t)threads};
+                             strips * (size_t)t / (size_t)threads, strips * (size_t)(t + 1) / (size_t)threads, path};
     }
     for (int t = 1; t < threads; t++) started[t] = pthread_create(&ids[t], NULL, run_job, &jobs[t]) == 0;
     run_job(&jobs[0]);

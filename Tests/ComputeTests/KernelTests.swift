@@ -202,3 +202,41 @@ struct AttentionKernelTests {
         }
     }
 }
+
+/// The SAE encoder's GEMM: each pre-activation is one FMA chain over k in order on every path,
+/// so the AVX-512 kernel (two row strips at once), the AVX2 kernel and the portable loop agree
+/// to the bit, including the k blocks that continue a chain and the padded edges.
+@Suite("SAE GEMM kernel", .serialized)
+struct SAEGemmKernelTests {
+    @Test("every available path gives the portable path's bits", arguments: [TensorDType.f32, .bf16])
+    func pathsAreBitIdentical(dtype: TensorDType) {
+        // 19 rows: three strips of 6 (one pair plus a single) and a padded one; k spans three
+        // k blocks and is not a multiple of 8; 40 latents leave a padded latent strip.
+        let m = 19, k = 300, n = 40
+        let c = KernelTests.Case(dtype: dtype, rows: m, k: k, n: n)
+        let (bytes, _) = KernelTests.weights(c)
+        let x = KernelTests.values(m * k, seed: 5)
+        var packed = [Float](repeating: 0, count: tl_sae_packed_rows_floats(m, k))
+        tl_sae_pack_rows(x, k, m, k, &packed)
+        func run(_ path: KernelPath) -> [UInt32] {
+            var pre = [Float](repeating: .nan, count: tl_sae_pre_floats(m, n))
+            bytes.withUnsafeBytes { w in
+                tl_sae_gemm_path(packed, m, k, w.baseAddress!, dtype == .bf16 ? 1 : 0, k, n, &pre, 2, path.rawValue)
+            }
+            let rowsPadded = (m + Int(TL_SAE_MR) - 1) / Int(TL_SAE_MR) * Int(TL_SAE_MR)
+            var out: [UInt32] = []
+            for r in 0..<m {
+                for j in 0..<n {
+                    let strip = j / Int(TL_SAE_NR)
+                    out.append(pre[strip * rowsPadded * Int(TL_SAE_NR) + r * Int(TL_SAE_NR) + j % Int(TL_SAE_NR)].bitPattern)
+                }
+            }
+            return out
+        }
+        let portable = run(.portable)
+        #expect(!portable.contains(Float.nan.bitPattern))
+        for path in KernelPath.allCases where path.isAvailable && path != .portable {
+            #expect(run(path) == portable, "\(path)")
+        }
+    }
+}

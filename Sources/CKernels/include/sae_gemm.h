@@ -39,4 +39,10 @@ void tl_sae_gemm(const float *packed_x, size_t m, size_t k,
                  const void *weights, int weights_bf16, size_t ldw, size_t n,
                  float *pre, int threads);
 
+// The same with the kernel path named (TL_PATH_* of tl_linear.h; AUTO or one this CPU lacks
+// means the automatic choice), so tests can hold every path to the same bits.
+void tl_sae_gemm_path(const float *packed_x, size_t m, size_t k,
+                      const void *weights, int weights_bf16, size_t ldw, size_t n,
+                      float *pre, int threads, int path);
+
 #endif
