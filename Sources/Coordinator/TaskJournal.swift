@@ -169,12 +169,7 @@ public final class TaskJournal {
                 outcomes.append(same ? .duplicateIdentical : .duplicateDifferent)
                 continue
             }
-            encoder.bytes.withUnsafeMutableBytes { raw in
-                raw.storeBytes(of: Self.recordMagic.littleEndian, toByteOffset: start, as: UInt32.self)
-                raw.storeBytes(of: Self.taskKind.littleEndian, toByteOffset: start + 4, as: UInt32.self)
-                raw.storeBytes(of: UInt64(payloadLength).littleEndian, toByteOffset: start + 8, as: UInt64.self)
-                raw.storeBytes(of: checksum.littleEndian, toByteOffset: start + 16, as: UInt64.self)
-            }
+            Self.stampHeader(&encoder, at: start, kind: Self.taskKind, payloadLength: payloadLength, checksum: checksum)
             pendingByID[id] = pending.count
             pending.append(Entry(id: id, split: task.record.split, index: task.record.index,
                                  offset: end + start, payloadLength: payloadLength, checksum: checksum,
@@ -182,17 +177,7 @@ public final class TaskJournal {
             outcomes.append(.committed)
         }
         guard !pending.isEmpty else { return outcomes }
-        do {
-            try encoder.bytes.withUnsafeBytes { try writeFully($0, at: end) }
-            guard fdatasync(fd) == 0 else {
-                throw RunDataError(subject: path, reason: "flushing the journal failed: \(String(cString: strerror(errno))); free disk space or check the device, then restart the coordinator (committed tasks are kept)")
-            }
-        } catch {
-            // Roll the file back to its last durable end so a half-written record is not left behind.
-            _ = ftruncate(fd, off_t(end))
-            throw error
-        }
-        end += encoder.bytes.count
+        try appendDurably(encoder.bytes)
         for entry in pending {
             entryByID[entry.id] = entries.count
             entries.append(entry)
@@ -215,21 +200,33 @@ public final class TaskJournal {
         for reason in failure.reasons { w.string(reason) }
         let payloadLength = w.bytes.count - Self.recordHeaderSize
         let checksum = w.bytes.withUnsafeBytes { Checksum64.of(UnsafeRawBufferPointer(rebasing: $0[Self.recordHeaderSize...])) }
-        w.bytes.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: Self.recordMagic.littleEndian, toByteOffset: 0, as: UInt32.self)
-            raw.storeBytes(of: Self.failureKind.littleEndian, toByteOffset: 4, as: UInt32.self)
-            raw.storeBytes(of: UInt64(payloadLength).littleEndian, toByteOffset: 8, as: UInt64.self)
-            raw.storeBytes(of: checksum.littleEndian, toByteOffset: 16, as: UInt64.self)
+        Self.stampHeader(&w, at: 0, kind: Self.failureKind, payloadLength: payloadLength, checksum: checksum)
+        if fileVersion < 2 {
+            // Mark the file before the first kind-2 record lands, so no reader meets one unannounced.
+            var header = ByteWriter()
+            header.u32(2)
+            try header.bytes.withUnsafeBytes { try writeFully($0, at: 8) }
+            fileVersion = 2
         }
+        try appendDurably(w.bytes)
+        failures[failure.id] = failure
+    }
+
+    /// Fills in the record header reserved at `start`.
+    private static func stampHeader(_ w: inout ByteWriter, at start: Int, kind: UInt32, payloadLength: Int, checksum: UInt64) {
+        w.bytes.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: recordMagic.littleEndian, toByteOffset: start, as: UInt32.self)
+            raw.storeBytes(of: kind.littleEndian, toByteOffset: start + 4, as: UInt32.self)
+            raw.storeBytes(of: UInt64(payloadLength).littleEndian, toByteOffset: start + 8, as: UInt64.self)
+            raw.storeBytes(of: checksum.littleEndian, toByteOffset: start + 16, as: UInt64.self)
+        }
+    }
+
+    /// Writes whole records at the end and flushes them; on failure the file is rolled back to
+    /// its last durable end so a half-written record is not left behind.
+    private func appendDurably(_ bytes: [UInt8]) throws {
         do {
-            if fileVersion < 2 {
-                // Mark the file before the first kind-2 record lands, so no reader meets one unannounced.
-                var header = ByteWriter()
-                header.u32(2)
-                try header.bytes.withUnsafeBytes { try writeFully($0, at: 8) }
-                fileVersion = 2
-            }
-            try w.bytes.withUnsafeBytes { try writeFully($0, at: end) }
+            try bytes.withUnsafeBytes { try writeFully($0, at: end) }
             guard fdatasync(fd) == 0 else {
                 throw RunDataError(subject: path, reason: "flushing the journal failed: \(String(cString: strerror(errno))); free disk space or check the device, then restart the coordinator (committed tasks are kept)")
             }
@@ -237,8 +234,7 @@ public final class TaskJournal {
             _ = ftruncate(fd, off_t(end))
             throw error
         }
-        end += w.bytes.count
-        failures[failure.id] = failure
+        end += bytes.count
     }
 
     static func decodeFailure(_ rd: inout ByteReader) throws -> FailureEntry {

@@ -5,6 +5,14 @@ import Testing
 @Suite struct JournalTests {
     typealias F = BundleFixtures
 
+    /// Rewrites the header's version field to 1, as journals were before failure records.
+    static func markVersionOne(_ path: String) throws {
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: 8)
+        handle.write(Data([1, 0, 0, 0]))
+        try handle.close()
+    }
+
     static func fileSize(_ path: String) -> Int {
         (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
     }
@@ -190,10 +198,7 @@ import Testing
             journal.close()
         }
         // What a ThinkLens from before failure records wrote: the same bytes with version 1.
-        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
-        try handle.seek(toOffset: 8)
-        handle.write(Data([1, 0, 0, 0]))
-        try handle.close()
+        try Self.markVersionOne(path)
         #expect(try headerVersion() == 1)
         do {
             let journal = try TaskJournal(directory: dir)
@@ -215,10 +220,7 @@ import Testing
             try journal.append(F.task(index: 0))
             journal.close()
         }
-        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
-        try handle.seek(toOffset: 8)
-        handle.write(Data([1, 0, 0, 0]))
-        try handle.close()
+        try Self.markVersionOne(path)
         #expect {
             _ = try TaskJournal(directory: dir)
         } throws: { error in
