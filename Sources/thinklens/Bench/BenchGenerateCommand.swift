@@ -149,6 +149,8 @@ struct BenchGenerateCommand: ParsableCommand {
             let object: [String: Any] = [
                 "prefill_tokens": prefillTokens, "prefill_s": prefill, "prefill_cpu_s": prefillCPU.min()!, "decode": decodeRows,
                 "peak_rss_bytes": memory.peakRSS, "rss_anon_bytes": memory.rssAnon, "weight_bytes": model.weights.matrixBytes,
+                // A decode step reads every matrix once, but of an untied embedding table only its rows.
+                "decode_bytes_per_token": model.weights.matrixBytes - (model.config.tieWordEmbeddings ? 0 : model.weights.embedTokens.byteCount),
                 "threads": Kernels.threadCount, "kernels": "\(KernelPath.selected)",
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
