@@ -16,6 +16,8 @@ struct KernelTests {
         Case(dtype: .f32, rows: 1, k: 64, n: 16), Case(dtype: .bf16, rows: 7, k: 37, n: 13),
         Case(dtype: .f16, rows: 5, k: 200, n: 9), Case(dtype: .bf16, rows: 50, k: 96, n: 30),
         Case(dtype: .f32, rows: 4, k: 8, n: 5),
+        // Full 8-row AVX-512 tiles (a decode batch of 8, two of them) in the other dtypes.
+        Case(dtype: .f16, rows: 8, k: 45, n: 11), Case(dtype: .f32, rows: 16, k: 24, n: 9),
         // Tall enough for the packed (widen-once) path.
         Case(dtype: .bf16, rows: 300, k: 40, n: 6),
     ]
