@@ -3,7 +3,7 @@ import CKernels
 /// Which implementation of the hand-written kernels runs; every path gives bit-identical results
 /// (see tl_linear.h for the canonical reduction order), so this only changes speed.
 public enum KernelPath: Int32, Sendable, CaseIterable {
-    case automatic = 0, portable = 1, avx2 = 2, avx512 = 3
+    case automatic = 0, portable = 1, avx2 = 2, avx512 = 3, neon = 4
 
     public var isAvailable: Bool { tl_linear_path_available(rawValue) != 0 }
     /// What `.automatic` picks on this CPU.

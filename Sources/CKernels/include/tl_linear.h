@@ -7,7 +7,7 @@
 // checkpoint dtype (bf16, f16 or f32, memory-mapped) and widened to float32 inside the kernel.
 //
 // Canonical reduction order. Every output element y[m][j] is computed the same way on every
-// path (portable C, AVX2+FMA, AVX-512F), for every batch size, row position and thread count:
+// path (portable C, AVX2+FMA, AVX-512F, NEON), for every batch size, row position and thread count:
 //   s_l = fma chain over k = l, l+8, l+16, ... (k < K8 = K rounded down to a multiple of 8), l = 0..7
 //   r   = ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))
 //   r   = fma(x[k], w[k], r) for the tail k = K8 .. K-1, in order
@@ -26,6 +26,7 @@ enum {
     TL_PATH_PORTABLE = 1,  // plain C with fmaf (any CPU)
     TL_PATH_AVX2 = 2,      // x86-64 AVX2 + FMA + F16C
     TL_PATH_AVX512 = 3,    // x86-64 AVX-512F/BW/VL
+    TL_PATH_NEON = 4,      // aarch64 Advanced SIMD (part of the base architecture)
 };
 
 // One weight matrix of a (possibly fused) linear layer and where its outputs go.
