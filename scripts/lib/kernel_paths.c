@@ -3,8 +3,11 @@
 // portable results so that two machines (x86-64 and aarch64, say) can be compared: the same
 // digest means a run split over both gives the same activations.
 //
-//   cc -O2 -I Sources/CKernels/include scripts/lib/kernel_paths.c Sources/CKernels/{tl_linear,tl_threads,cpu_features}.c -lpthread -lm
+// The SAE encoder's GEMM is held to the same standard.
+//
+//   cc -O2 -I Sources/CKernels/include scripts/lib/kernel_paths.c Sources/CKernels/{tl_linear,tl_threads,cpu_features,sae_gemm}.c -lpthread -lm
 //   ./a.out            prints one line per case, "digest HEX" and "N passed, M failed"
+#include "sae_gemm.h"
 #include "tl_linear.h"
 #include "tl_threads.h"
 
@@ -78,6 +81,40 @@ int main(void) {
             same ? passed++ : failed++;
         }
         free(w); free(x); free(bias); free(portable); free(y);
+    }
+    // SAE pre-activations: 19 rows (a pair of 6-row strips, a single one, a padded one), three k
+    // blocks with a tail, a padded latent strip; f32 and bf16 encoder weights.
+    for (int bf16 = 0; bf16 <= 1; bf16++) {
+        const size_t m = 19, k = 300, n = 40;
+        state = 101 + (uint64_t)bf16;
+        float *x = malloc(sizeof(float) * m * k), *packed = malloc(sizeof(float) * tl_sae_packed_rows_floats(m, k));
+        unsigned char *w = malloc(n * k * 4);
+        for (size_t i = 0; i < m * k; i++) x[i] = next_value();
+        for (size_t i = 0; i < n * k; i++) {
+            float f = next_value();
+            if (bf16) { uint16_t h = to_bf16(f); memcpy(w + i * 2, &h, 2); } else memcpy(w + i * 4, &f, 4);
+        }
+        tl_sae_pack_rows(x, k, m, k, packed);
+        size_t floats = tl_sae_pre_floats(m, n), rows_padded = (m + TL_SAE_MR - 1) / TL_SAE_MR * TL_SAE_MR;
+        float *portable = malloc(sizeof(float) * floats), *pre = malloc(sizeof(float) * floats);
+        float *valid = malloc(sizeof(float) * m * n), *other = malloc(sizeof(float) * m * n);
+        tl_sae_gemm_path(packed, m, k, w, bf16, k, n, portable, 2, TL_PATH_PORTABLE);
+        for (size_t r = 0; r < m; r++)
+            for (size_t j = 0; j < n; j++)
+                valid[r * n + j] = portable[(j / TL_SAE_NR) * rows_padded * TL_SAE_NR + r * TL_SAE_NR + j % TL_SAE_NR];
+        digest = fnv(digest, valid, sizeof(float) * m * n);
+        for (int path = TL_PATH_AVX2; path <= TL_PATH_NEON; path++) {
+            if (!tl_linear_path_available(path)) continue;
+            tl_sae_gemm_path(packed, m, k, w, bf16, k, n, pre, 2, path);
+            for (size_t r = 0; r < m; r++)
+                for (size_t j = 0; j < n; j++)
+                    other[r * n + j] = pre[(j / TL_SAE_NR) * rows_padded * TL_SAE_NR + r * TL_SAE_NR + j % TL_SAE_NR];
+            int same = memcmp(other, valid, sizeof(float) * m * n) == 0;
+            printf("SAE gemm %s weights: %s %s\n", bf16 ? "bf16" : "f32", names[path],
+                   same ? "bit-identical to portable" : "DIFFERS from portable");
+            same ? passed++ : failed++;
+        }
+        free(x); free(packed); free(w); free(portable); free(pre); free(valid); free(other);
     }
     printf("digest %016llx (portable results of every case)\n", (unsigned long long)digest);
     printf("%d passed, %d failed\n", passed, failed);
