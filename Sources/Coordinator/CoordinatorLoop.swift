@@ -54,6 +54,11 @@ public struct CoordinatorConfiguration {
     /// On resume, try again the problems an earlier start recorded as failed (by default they
     /// stay failed, so a restarted run ends as the uninterrupted one would have).
     public var retryFailed: Bool = false
+    /// Hand out no task until this many workers are ready (or `minWorkersWaitSeconds` have
+    /// passed since listening): the first worker to say hello would otherwise take a whole
+    /// batch, which for a run of few problems leaves the others idle.
+    public var minWorkers: Int = 1
+    public var minWorkersWaitSeconds: Double = 60
 
     public init(listen: String, problems: [GSM8KProblem], selectionText: String, hookpoints: [RunHookpoint], outDirectory: String,
                 generation: GenerationParameters, includePrompt: Bool, prompt: ChatPrompt, tokenizer: BPETokenizer,
@@ -121,6 +126,9 @@ public final class CoordinatorLoop {
     private var workerHistory: [String: WorkerHistory] = [:]
     /// When the first task went out and the last was committed (monotonic seconds).
     private var firstAssigned: Double?
+    /// When the socket was bound, and whether dispatch stopped waiting for --min-workers.
+    private var listeningSince = 0.0
+    private var waitedForWorkers = false
     private var lastCommitted: Double?
     private var staged: [Int: (attempt: UInt32, chunks: [String: [LatentChunk]])] = [:]
     private var rejectedWorkers = 0
@@ -259,6 +267,10 @@ public final class CoordinatorLoop {
         }
         logger.info("coordinator listening on \(endpoint) for \(configuration.problems.count) problems (\(scheduler.completed.count) already committed), hookpoints \(configuration.hookpoints.map(\.name).joined(separator: ","))")
         onListening?(endpoint)
+        listeningSince = MonotonicClock.now()
+        if configuration.minWorkers > 1 {
+            logger.info("waiting for \(configuration.minWorkers) workers (at most \(Int(configuration.minWorkersWaitSeconds)) s) before assigning tasks")
+        }
 
         var interrupted = false
         while !scheduler.isFinished {
@@ -560,6 +572,15 @@ public final class CoordinatorLoop {
     // MARK: Sending
 
     private func dispatch(_ socket: ZMQSocket) throws {
+        if !waitedForWorkers {
+            let ready = scheduler.readyWorkerCount
+            let waited = MonotonicClock.now() - listeningSince
+            guard ready >= configuration.minWorkers || waited >= configuration.minWorkersWaitSeconds else { return }
+            waitedForWorkers = ready > 0
+            if waitedForWorkers && ready < configuration.minWorkers {
+                logger.warning("only \(ready) of \(configuration.minWorkers) workers ready after \(Int(waited)) s; starting with them")
+            }
+        }
         for a in scheduler.assign() {
             let problem = configuration.problems[a.task]
             let message = Message.assign(Assign(

@@ -89,6 +89,8 @@ public struct Scheduler<WorkerKey: Hashable> {
     public var pendingCount: Int { pending.count }
     public var inFlightCount: Int { inFlight.count }
     public var workerCount: Int { workers.count }
+    /// Workers that have granted credit (are ready to take a task).
+    public var readyWorkerCount: Int { workers.values.filter { $0.credit > 0 }.count }
     public func isKnown(_ worker: WorkerKey) -> Bool { workers[worker] != nil }
     public func tasks(of worker: WorkerKey) -> Set<Int> { workers[worker]?.tasks ?? [] }
     public func failureReasons(for task: Int) -> [String] { reasons[task] ?? [] }

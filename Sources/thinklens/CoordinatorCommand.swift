@@ -24,7 +24,15 @@ struct CoordinatorCommand: ParsableCommand {
     @Flag(help: "Leave workers running when the run is complete (for a pool that serves several runs).")
     var keepWorkers = false
 
+    @Option(help: "Assign no task until this many workers are ready (at most --min-workers-wait seconds), so the first to connect does not take every problem of a small run.")
+    var minWorkers: Int = 1
+
+    @Option(help: "Seconds to wait for --min-workers before starting with the workers there are.")
+    var minWorkersWait: Double = 60
+
     func validate() throws {
+        guard minWorkers >= 1 else { throw ValidationError("--min-workers must be at least 1") }
+        guard minWorkersWait >= 0 else { throw ValidationError("--min-workers-wait must be >= 0") }
         if allowWorkers != nil && curveSecretKey == nil {
             throw ValidationError("--allow-workers needs --curve-secret-key (keys are checked during the CURVE handshake)")
         }
@@ -40,6 +48,8 @@ struct CoordinatorCommand: ParsableCommand {
         }
         if let allowWorkers { configuration.allowedWorkerKeys = try readAllowList(allowWorkers) }
         configuration.shutdownWorkersAtEnd = !keepWorkers
+        configuration.minWorkers = minWorkers
+        configuration.minWorkersWaitSeconds = minWorkersWait
         let loop = try CoordinatorLoop(configuration: configuration, logger: logger)
         let outcome = try loop.run(shouldStop: { TerminationSignals.stopRequested })
         if outcome.interrupted { throw ExitCode(130) }

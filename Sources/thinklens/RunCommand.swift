@@ -32,6 +32,8 @@ struct RunCommand: ParsableCommand {
         TerminationSignals.install()
         var configuration = try settings.coordinatorConfiguration(listen: "tcp://127.0.0.1:*", logger: logger)
         configuration.shutdownWorkersAtEnd = true
+        // Every local worker gets a share from the start, even when the problems fit in one's batch.
+        configuration.minWorkers = workers
         let loop = try CoordinatorLoop(configuration: configuration, logger: logger)
         let perWorker = threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / workers)
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()

@@ -197,6 +197,18 @@ final class ThinkLensProcess {
         Self.expectSameBundle(out, as: reference)
     }
 
+    @Test func everyLocalWorkerGetsAShareEvenWhenOneBatchWouldHoldEveryProblem() throws {
+        guard Self.requireGSM8K(), let reference = Self.reference else { return }
+        let out = Self.scratch("share")
+        // 4 problems, 4 slots per worker: without waiting for both, the first hello takes all.
+        let run = try ThinkLensProcess(["run", "--workers", "2", "--threads", "1", "--batch", "4"] + Self.settings(out: out), name: "share")
+        #expect(run.wait() == 0, "\(run.log)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/run.json"))) as? [String: Any]
+        let tasks = ((json?["workers"] as? [[String: Any]]) ?? []).map { ($0["tasks"] as? Int) ?? 0 }
+        #expect(tasks.sorted() == [2, 2], "tasks per worker: \(tasks)")
+        Self.expectSameBundle(out, as: reference)
+    }
+
     @Test func aKilledWorkersTaskIsFinishedElsewhere() throws {
         guard Self.requireGSM8K(), let reference = Self.reference else { return }
         let out = Self.scratch("killed-worker")
