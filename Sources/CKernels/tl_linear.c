@@ -26,6 +26,15 @@
 #define TL_PREFETCH 1
 #endif
 
+// Inside a tile's k loop: once per 32 steps of k, one line of each of the next tile's NR rows'
+// worth of bytes, in address order.
+#define TL_PREFETCH_NEXT_TILE(w, NR, row_bytes, kk, DT)                                            \
+    do {                                                                                            \
+        if (TL_PREFETCH && ((kk) & 31) == 0)                                                        \
+            for (int n_ = 0; n_ < (NR); n_++)                                                       \
+                __builtin_prefetch((w) + (NR) * (row_bytes) + ((kk) / 32) * (NR) * ((DT) == TL_DTYPE_F32 ? 128 : 64) + n_ * 64); \
+    } while (0)
+
 // ---------------------------------------------------------------------------------------------
 // Scalar building blocks shared by every path.
 
@@ -74,6 +83,34 @@ static inline float finish(float r, const float *x, const void *w, int dtype, in
     for (int64_t t = k8; t < k; t++) r = fmaf(x[t], load_weight(w, dtype, t), r);
     if (bias) r = r + bias[j];
     return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tiled paths: a tile computes MR activation rows × NR (≤ 4) weight rows of one part.
+
+typedef void (*tile_fn)(const float *x, int64_t ldx, const char *w, size_t row_bytes, int64_t k,
+                        const tl_linear_part *p, int64_t m0, int64_t j);
+
+// Activation rows are walked in blocks that stay in L2 while 4-row weight blocks stream past.
+#define ROW_BLOCK 48
+
+// Walks output features [j0, j1) of part p in 4-row weight blocks and the activation rows in tiles
+// of up to max_mr; tiles[(dtype · max_mr + mr − 1) · 4 + nr − 1] computes an mr × nr tile.
+static void rows_tiled(const float *x, int64_t rows, int64_t k, int64_t ldx, const tl_linear_part *p,
+                       int64_t j0, int64_t j1, const tile_fn *tiles, int max_mr) {
+    size_t row_bytes = (size_t)k * (p->dtype == TL_DTYPE_F32 ? 4 : 2);
+    const tile_fn *for_dtype = tiles + (size_t)p->dtype * (size_t)max_mr * 4;
+    for (int64_t mb = 0; mb < rows; mb += ROW_BLOCK) {
+        int64_t me = mb + ROW_BLOCK < rows ? mb + ROW_BLOCK : rows;
+        for (int64_t j = j0; j < j1; j += 4) {
+            int nr = (int)(j1 - j < 4 ? j1 - j : 4);
+            const char *w = (const char *)p->weight + (size_t)j * row_bytes;
+            for (int64_t m = mb; m < me; m += max_mr) {
+                int mr = (int)(me - m < max_mr ? me - m : max_mr);
+                for_dtype[(mr - 1) * 4 + nr - 1](x + m * ldx, ldx, w, row_bytes, k, p, m, j);
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -134,9 +171,7 @@ TL_AVX2 static inline float avx2_hsum(__m256 v) {
             for (int n = 0; n < NR; n++) acc[m][n] = _mm256_setzero_ps();                           \
         int64_t k8 = k & ~(int64_t)7;                                                               \
         for (int64_t kk = 0; kk < k8; kk += 8) {                                                    \
-            if (TL_PREFETCH && (kk & 31) == 0)                                                      \
-                for (int n = 0; n < NR; n++)                                                        \
-                    _mm_prefetch(w + NR * row_bytes + (kk / 32) * NR * (DT == TL_DTYPE_F32 ? 128 : 64) + n * 64, _MM_HINT_T0); \
+            TL_PREFETCH_NEXT_TILE(w, NR, row_bytes, kk, DT);                                        \
             __m256 xv[MR];                                                                          \
             for (int m = 0; m < MR; m++) xv[m] = _mm256_loadu_ps(x + m * ldx + kk);                 \
             for (int n = 0; n < NR; n++) {                                                          \
@@ -161,33 +196,16 @@ AVX2_TILES_FOR_DTYPE(0)
 AVX2_TILES_FOR_DTYPE(1)
 AVX2_TILES_FOR_DTYPE(2)
 
-typedef void (*avx2_tile_fn)(const float *, int64_t, const char *, size_t, int64_t, const tl_linear_part *,
-                             int64_t, int64_t);
-
 #define AVX2_ROW(DT) { avx2_tile_1_1_##DT, avx2_tile_1_2_##DT, avx2_tile_1_3_##DT, avx2_tile_1_4_##DT }, \
                      { avx2_tile_2_1_##DT, avx2_tile_2_2_##DT, avx2_tile_2_3_##DT, avx2_tile_2_4_##DT }, \
                      { avx2_tile_3_1_##DT, avx2_tile_3_2_##DT, avx2_tile_3_3_##DT, avx2_tile_3_4_##DT }
-static const avx2_tile_fn avx2_tiles[3][3][4] = { { AVX2_ROW(0) }, { AVX2_ROW(1) }, { AVX2_ROW(2) } };
-
-// Activation rows are walked in blocks that stay in L2 while 4-row weight blocks stream past.
-#define ROW_BLOCK 48
+static const tile_fn avx2_tiles[3][3][4] = { { AVX2_ROW(0) }, { AVX2_ROW(1) }, { AVX2_ROW(2) } };
 
 // Streaming (few rows): widen each weight vector in registers as it arrives, so the weights are
 // read from memory once at full bandwidth.
 static void rows_avx2_streaming(const float *x, int64_t rows, int64_t k, int64_t ldx, const tl_linear_part *p,
                                 int64_t j0, int64_t j1) {
-    size_t row_bytes = (size_t)k * (p->dtype == TL_DTYPE_F32 ? 4 : 2);
-    for (int64_t mb = 0; mb < rows; mb += ROW_BLOCK) {
-        int64_t me = mb + ROW_BLOCK < rows ? mb + ROW_BLOCK : rows;
-        for (int64_t j = j0; j < j1; j += 4) {
-            int nr = (int)(j1 - j < 4 ? j1 - j : 4);
-            const char *w = (const char *)p->weight + (size_t)j * row_bytes;
-            for (int64_t m = mb; m < me; m += 3) {
-                int mr = (int)(me - m < 3 ? me - m : 3);
-                avx2_tiles[p->dtype][mr - 1][nr - 1](x + m * ldx, ldx, w, row_bytes, k, p, m, j);
-            }
-        }
-    }
+    rows_tiled(x, rows, k, ldx, p, j0, j1, &avx2_tiles[0][0][0], 3);
 }
 
 // Scratch for widened weight rows, one per thread, grown on first use (not per call).
@@ -305,9 +323,7 @@ TL_AVX512 static inline float avx512_hsum_half(__m256 v) {
             for (int q = 0; q < NP; q++) acc[m][q] = _mm512_setzero_ps();                           \
         int64_t k8 = k & ~(int64_t)7;                                                               \
         for (int64_t kk = 0; kk < k8; kk += 8) {                                                    \
-            if (TL_PREFETCH && (kk & 31) == 0)                                                      \
-                for (int n = 0; n < NR; n++)                                                        \
-                    _mm_prefetch(w + NR * row_bytes + (kk / 32) * NR * (DT == TL_DTYPE_F32 ? 128 : 64) + n * 64, _MM_HINT_T0); \
+            TL_PREFETCH_NEXT_TILE(w, NR, row_bytes, kk, DT);                                        \
             __m512 xv[MR];                                                                          \
             for (int m = 0; m < MR; m++) xv[m] = avx512_broadcast8(x + m * ldx + kk); \
             for (int q = 0; q < NP; q++) {                                                          \
@@ -339,22 +355,11 @@ AVX512_TILES_FOR_DTYPE(2)
 #define AVX512_DT_BLOCK(DT) { AVX512_MR_ROW(1, DT), AVX512_MR_ROW(2, DT), AVX512_MR_ROW(3, DT), \
                               AVX512_MR_ROW(4, DT), AVX512_MR_ROW(5, DT), AVX512_MR_ROW(6, DT), \
                               AVX512_MR_ROW(7, DT), AVX512_MR_ROW(8, DT) }
-static const avx2_tile_fn avx512_tiles[3][AVX512_MR][4] = { AVX512_DT_BLOCK(0), AVX512_DT_BLOCK(1), AVX512_DT_BLOCK(2) };
+static const tile_fn avx512_tiles[3][AVX512_MR][4] = { AVX512_DT_BLOCK(0), AVX512_DT_BLOCK(1), AVX512_DT_BLOCK(2) };
 
 static void rows_avx512(const float *x, int64_t rows, int64_t k, int64_t ldx, const tl_linear_part *p,
                         int64_t j0, int64_t j1) {
-    size_t row_bytes = (size_t)k * (p->dtype == TL_DTYPE_F32 ? 4 : 2);
-    for (int64_t mb = 0; mb < rows; mb += ROW_BLOCK) {
-        int64_t me = mb + ROW_BLOCK < rows ? mb + ROW_BLOCK : rows;
-        for (int64_t j = j0; j < j1; j += 4) {
-            int nr = (int)(j1 - j < 4 ? j1 - j : 4);
-            const char *w = (const char *)p->weight + (size_t)j * row_bytes;
-            for (int64_t m = mb; m < me; m += AVX512_MR) {
-                int mr = (int)(me - m < AVX512_MR ? me - m : AVX512_MR);
-                avx512_tiles[p->dtype][mr - 1][nr - 1](x + m * ldx, ldx, w, row_bytes, k, p, m, j);
-            }
-        }
-    }
+    rows_tiled(x, rows, k, ldx, p, j0, j1, &avx512_tiles[0][0][0], AVX512_MR);
 }
 #endif  // TL_X86
 
@@ -366,9 +371,6 @@ static void rows_avx512(const float *x, int64_t rows, int64_t k, int64_t ldx, co
 #if defined(__aarch64__)
 #include <arm_neon.h>
 #define TL_NEON 1
-#ifndef ROW_BLOCK
-#define ROW_BLOCK 48
-#endif
 
 typedef struct { float32x4_t lo, hi; } neon8;
 
@@ -403,9 +405,7 @@ static inline float neon_hsum(float32x4_t a, float32x4_t b) {
             for (int n = 0; n < NR; n++) lo[m][n] = hi[m][n] = vdupq_n_f32(0);                      \
         int64_t k8 = k & ~(int64_t)7;                                                               \
         for (int64_t kk = 0; kk < k8; kk += 8) {                                                    \
-            if (TL_PREFETCH && (kk & 31) == 0)                                                      \
-                for (int n = 0; n < NR; n++)                                                        \
-                    __builtin_prefetch(w + NR * row_bytes + (kk / 32) * NR * (DT == TL_DTYPE_F32 ? 128 : 64) + n * 64); \
+            TL_PREFETCH_NEXT_TILE(w, NR, row_bytes, kk, DT);                                        \
             float32x4_t xl[MR], xh[MR];                                                             \
             for (int m = 0; m < MR; m++) {                                                          \
                 xl[m] = vld1q_f32(x + m * ldx + kk);                                                \
@@ -436,27 +436,14 @@ NEON_TILES_FOR_DTYPE(0)
 NEON_TILES_FOR_DTYPE(1)
 NEON_TILES_FOR_DTYPE(2)
 
-typedef void (*neon_tile_fn)(const float *, int64_t, const char *, size_t, int64_t, const tl_linear_part *,
-                             int64_t, int64_t);
 #define NEON_ROW(DT) { neon_tile_1_1_##DT, neon_tile_1_2_##DT, neon_tile_1_3_##DT, neon_tile_1_4_##DT }, \
                      { neon_tile_2_1_##DT, neon_tile_2_2_##DT, neon_tile_2_3_##DT, neon_tile_2_4_##DT }, \
                      { neon_tile_3_1_##DT, neon_tile_3_2_##DT, neon_tile_3_3_##DT, neon_tile_3_4_##DT }
-static const neon_tile_fn neon_tiles[3][3][4] = { { NEON_ROW(0) }, { NEON_ROW(1) }, { NEON_ROW(2) } };
+static const tile_fn neon_tiles[3][3][4] = { { NEON_ROW(0) }, { NEON_ROW(1) }, { NEON_ROW(2) } };
 
 static void rows_neon(const float *x, int64_t rows, int64_t k, int64_t ldx, const tl_linear_part *p,
                       int64_t j0, int64_t j1) {
-    size_t row_bytes = (size_t)k * (p->dtype == TL_DTYPE_F32 ? 4 : 2);
-    for (int64_t mb = 0; mb < rows; mb += ROW_BLOCK) {
-        int64_t me = mb + ROW_BLOCK < rows ? mb + ROW_BLOCK : rows;
-        for (int64_t j = j0; j < j1; j += 4) {
-            int nr = (int)(j1 - j < 4 ? j1 - j : 4);
-            const char *w = (const char *)p->weight + (size_t)j * row_bytes;
-            for (int64_t m = mb; m < me; m += 3) {
-                int mr = (int)(me - m < 3 ? me - m : 3);
-                neon_tiles[p->dtype][mr - 1][nr - 1](x + m * ldx, ldx, w, row_bytes, k, p, m, j);
-            }
-        }
-    }
+    rows_tiled(x, rows, k, ldx, p, j0, j1, &neon_tiles[0][0][0], 3);
 }
 
 static float dot_neon(const float *a, const float *b, int64_t n) {

@@ -42,6 +42,14 @@ static uint64_t fnv(uint64_t h, const void *bytes, size_t n) {
     return h;
 }
 
+// The m × n pre-activations, row-major, out of tl_sae_gemm's latent-strip layout (padding dropped).
+static void sae_rows(const float *pre, size_t m, size_t n, float *out) {
+    size_t rows_padded = (m + TL_SAE_MR - 1) / TL_SAE_MR * TL_SAE_MR;
+    for (size_t r = 0; r < m; r++)
+        for (size_t j = 0; j < n; j++)
+            out[r * n + j] = pre[(j / TL_SAE_NR) * rows_padded * TL_SAE_NR + r * TL_SAE_NR + j % TL_SAE_NR];
+}
+
 int main(void) {
     const shape shapes[] = {
         {TL_DTYPE_F32, 1, 64, 16}, {TL_DTYPE_BF16, 7, 37, 13}, {TL_DTYPE_F16, 5, 200, 9},
@@ -95,20 +103,16 @@ int main(void) {
             if (bf16) { uint16_t h = to_bf16(f); memcpy(w + i * 2, &h, 2); } else memcpy(w + i * 4, &f, 4);
         }
         tl_sae_pack_rows(x, k, m, k, packed);
-        size_t floats = tl_sae_pre_floats(m, n), rows_padded = (m + TL_SAE_MR - 1) / TL_SAE_MR * TL_SAE_MR;
+        size_t floats = tl_sae_pre_floats(m, n);
         float *portable = malloc(sizeof(float) * floats), *pre = malloc(sizeof(float) * floats);
         float *valid = malloc(sizeof(float) * m * n), *other = malloc(sizeof(float) * m * n);
         tl_sae_gemm_path(packed, m, k, w, bf16, k, n, portable, 2, TL_PATH_PORTABLE);
-        for (size_t r = 0; r < m; r++)
-            for (size_t j = 0; j < n; j++)
-                valid[r * n + j] = portable[(j / TL_SAE_NR) * rows_padded * TL_SAE_NR + r * TL_SAE_NR + j % TL_SAE_NR];
+        sae_rows(portable, m, n, valid);
         digest = fnv(digest, valid, sizeof(float) * m * n);
         for (int path = TL_PATH_AVX2; path <= TL_PATH_NEON; path++) {
             if (!tl_linear_path_available(path)) continue;
             tl_sae_gemm_path(packed, m, k, w, bf16, k, n, pre, 2, path);
-            for (size_t r = 0; r < m; r++)
-                for (size_t j = 0; j < n; j++)
-                    other[r * n + j] = pre[(j / TL_SAE_NR) * rows_padded * TL_SAE_NR + r * TL_SAE_NR + j % TL_SAE_NR];
+            sae_rows(pre, m, n, other);
             int same = memcmp(other, valid, sizeof(float) * m * n) == 0;
             printf("SAE gemm %s weights: %s %s\n", bf16 ? "bf16" : "f32", names[path],
                    same ? "bit-identical to portable" : "DIFFERS from portable");
