@@ -91,6 +91,17 @@ static inline float finish(float r, const float *x, const void *w, int dtype, in
 typedef void (*tile_fn)(const float *x, int64_t ldx, const char *w, size_t row_bytes, int64_t k,
                         const tl_linear_part *p, int64_t m0, int64_t j);
 
+// The 3 × 4 family of tiles a path defines with TILE(MR, NR, DT), and its table rows
+// (PREFIX_tile_MR_NR_DT) for one dtype, indexed [mr - 1][nr - 1].
+#define TL_TILES_3x4(TILE, DT)                                                                      \
+    TILE(1, 1, DT) TILE(1, 2, DT) TILE(1, 3, DT) TILE(1, 4, DT)                                     \
+    TILE(2, 1, DT) TILE(2, 2, DT) TILE(2, 3, DT) TILE(2, 4, DT)                                     \
+    TILE(3, 1, DT) TILE(3, 2, DT) TILE(3, 3, DT) TILE(3, 4, DT)
+#define TL_TILE_TABLE_3x4(PREFIX, DT)                                                               \
+    { { PREFIX##_tile_1_1_##DT, PREFIX##_tile_1_2_##DT, PREFIX##_tile_1_3_##DT, PREFIX##_tile_1_4_##DT }, \
+      { PREFIX##_tile_2_1_##DT, PREFIX##_tile_2_2_##DT, PREFIX##_tile_2_3_##DT, PREFIX##_tile_2_4_##DT }, \
+      { PREFIX##_tile_3_1_##DT, PREFIX##_tile_3_2_##DT, PREFIX##_tile_3_3_##DT, PREFIX##_tile_3_4_##DT } }
+
 // Activation rows are walked in blocks that stay in L2 while 4-row weight blocks stream past.
 #define ROW_BLOCK 48
 
@@ -187,19 +198,12 @@ TL_AVX2 static inline float avx2_hsum(__m256 v) {
             }                                                                                       \
     }
 
-#define AVX2_TILES_FOR_DTYPE(DT)                                                                    \
-    AVX2_TILE(1, 1, DT) AVX2_TILE(1, 2, DT) AVX2_TILE(1, 3, DT) AVX2_TILE(1, 4, DT)                 \
-    AVX2_TILE(2, 1, DT) AVX2_TILE(2, 2, DT) AVX2_TILE(2, 3, DT) AVX2_TILE(2, 4, DT)                 \
-    AVX2_TILE(3, 1, DT) AVX2_TILE(3, 2, DT) AVX2_TILE(3, 3, DT) AVX2_TILE(3, 4, DT)
+TL_TILES_3x4(AVX2_TILE, 0)
+TL_TILES_3x4(AVX2_TILE, 1)
+TL_TILES_3x4(AVX2_TILE, 2)
 
-AVX2_TILES_FOR_DTYPE(0)
-AVX2_TILES_FOR_DTYPE(1)
-AVX2_TILES_FOR_DTYPE(2)
-
-#define AVX2_ROW(DT) { avx2_tile_1_1_##DT, avx2_tile_1_2_##DT, avx2_tile_1_3_##DT, avx2_tile_1_4_##DT }, \
-                     { avx2_tile_2_1_##DT, avx2_tile_2_2_##DT, avx2_tile_2_3_##DT, avx2_tile_2_4_##DT }, \
-                     { avx2_tile_3_1_##DT, avx2_tile_3_2_##DT, avx2_tile_3_3_##DT, avx2_tile_3_4_##DT }
-static const tile_fn avx2_tiles[3][3][4] = { { AVX2_ROW(0) }, { AVX2_ROW(1) }, { AVX2_ROW(2) } };
+static const tile_fn avx2_tiles[3][3][4] = {
+    TL_TILE_TABLE_3x4(avx2, 0), TL_TILE_TABLE_3x4(avx2, 1), TL_TILE_TABLE_3x4(avx2, 2) };
 
 // Streaming (few rows): widen each weight vector in registers as it arrives, so the weights are
 // read from memory once at full bandwidth.
@@ -427,19 +431,12 @@ static inline float neon_hsum(float32x4_t a, float32x4_t b) {
             }                                                                                       \
     }
 
-#define NEON_TILES_FOR_DTYPE(DT)                                                                    \
-    NEON_TILE(1, 1, DT) NEON_TILE(1, 2, DT) NEON_TILE(1, 3, DT) NEON_TILE(1, 4, DT)                 \
-    NEON_TILE(2, 1, DT) NEON_TILE(2, 2, DT) NEON_TILE(2, 3, DT) NEON_TILE(2, 4, DT)                 \
-    NEON_TILE(3, 1, DT) NEON_TILE(3, 2, DT) NEON_TILE(3, 3, DT) NEON_TILE(3, 4, DT)
+TL_TILES_3x4(NEON_TILE, 0)
+TL_TILES_3x4(NEON_TILE, 1)
+TL_TILES_3x4(NEON_TILE, 2)
 
-NEON_TILES_FOR_DTYPE(0)
-NEON_TILES_FOR_DTYPE(1)
-NEON_TILES_FOR_DTYPE(2)
-
-#define NEON_ROW(DT) { neon_tile_1_1_##DT, neon_tile_1_2_##DT, neon_tile_1_3_##DT, neon_tile_1_4_##DT }, \
-                     { neon_tile_2_1_##DT, neon_tile_2_2_##DT, neon_tile_2_3_##DT, neon_tile_2_4_##DT }, \
-                     { neon_tile_3_1_##DT, neon_tile_3_2_##DT, neon_tile_3_3_##DT, neon_tile_3_4_##DT }
-static const tile_fn neon_tiles[3][3][4] = { { NEON_ROW(0) }, { NEON_ROW(1) }, { NEON_ROW(2) } };
+static const tile_fn neon_tiles[3][3][4] = {
+    TL_TILE_TABLE_3x4(neon, 0), TL_TILE_TABLE_3x4(neon, 1), TL_TILE_TABLE_3x4(neon, 2) };
 
 static void rows_neon(const float *x, int64_t rows, int64_t k, int64_t ldx, const tl_linear_part *p,
                       int64_t j0, int64_t j1) {
