@@ -1,11 +1,24 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Each module has one job; C libraries are wrapped once (CZeroMQ → Transport,
-// CMsgPack → Protocol, COpenBLAS/CKernels → Compute) and no C type leaves its wrapper.
+// One module per concern; the arrows below are the architecture. C libraries are wrapped once
+// (CZeroMQ → Transport, CMsgPack → Protocol, COpenBLAS/CKernels → Compute) and no C type
+// leaves its wrapper.
+//
+//   Experiment    what a run asks for: hookpoint specs, sampling settings, stop reasons, seeded randomness
+//   SafeTensors   the safetensors format (mmap reader, sharded index, writers), the content hash, atomic files
+//   Checkpoints   model and SAE checkpoint formats (config.json, generation_config.json, cfg.json) and fingerprints
+//   Tokenizer     byte-level BPE, chat prompt
+//   GSM8K         problem sets, selection grammar, answer checking
+//   Protocol      the wire messages and their strict msgpack codec
+//   Transport     ZeroMQ sockets, CURVE, ZAP
+//   Compute       the Qwen2 engine, generation, SAE encoding (Swift + CKernels)
+//   ResultBundle  the result-bundle format: journal, committed tasks, tables, writer, reader, merge, manifest
+//   Coordinator   the coordinator's state machine and its socket loop
+//   Worker        the worker's session state machine, its socket loop, generation and latent streaming
+//   Report        the static site and terminal views, read from a bundle
 let package = Package(
     name: "ThinkLens",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "thinklens", targets: ["thinklens"]),
     ],
@@ -24,41 +37,52 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]
         ),
 
-        .target(name: "Protocol", dependencies: ["CMsgPack"]),
-        .target(name: "Transport", dependencies: ["CZeroMQ"]),
-        .target(name: "Compute", dependencies: ["COpenBLAS", "CKernels"]),
+        .target(name: "Experiment"),
+        .target(name: "SafeTensors"),
+        .target(name: "Checkpoints", dependencies: ["Experiment", "SafeTensors"]),
         .target(name: "Tokenizer"),
-        .target(name: "GSM8K"),
+        .target(name: "GSM8K", dependencies: ["Experiment"]),
+        .target(name: "Protocol", dependencies: ["Experiment", "CMsgPack"]),
+        .target(name: "Transport", dependencies: ["CZeroMQ"]),
+        .target(name: "Compute", dependencies: ["Experiment", "SafeTensors", "Checkpoints", "COpenBLAS", "CKernels"]),
+        .target(name: "ResultBundle", dependencies: ["Experiment", "SafeTensors", "Tokenizer", "GSM8K"]),
         .target(
             name: "Worker",
             dependencies: [
-                "Protocol", "Transport", "Compute", "Tokenizer",
+                "Experiment", "Checkpoints", "Protocol", "Transport", "Compute", "Tokenizer",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
             name: "Coordinator",
             dependencies: [
-                "Protocol", "Transport", "Compute", "Tokenizer", "GSM8K",
+                "Experiment", "ResultBundle", "Protocol", "Transport", "Tokenizer", "GSM8K", "Checkpoints",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "Report", dependencies: ["Coordinator", "Compute"]),
+        .target(name: "Report", dependencies: ["ResultBundle", "SafeTensors", "Experiment"]),
         .executableTarget(
             name: "thinklens",
             dependencies: [
-                "Protocol", "Transport", "Compute", "Tokenizer", "GSM8K", "Worker", "Coordinator", "Report",
+                "Experiment", "SafeTensors", "Checkpoints", "Protocol", "Transport", "Compute", "Tokenizer", "GSM8K",
+                "ResultBundle", "Worker", "Coordinator", "Report",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
-        .testTarget(name: "ProtocolTests", dependencies: ["Protocol"]),
-        .testTarget(name: "TransportTests", dependencies: ["Transport", "Protocol"]),
-        .testTarget(name: "ComputeTests", dependencies: ["Compute", "CKernels"]),
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GSM8K"]),
-        .testTarget(name: "ReportTests", dependencies: ["Report", "Coordinator", "Compute"]),
-        .testTarget(name: "RunTests", dependencies: ["Worker", "Coordinator", "Protocol", "Transport", "Compute", "Tokenizer", "GSM8K"]),
+        // Shared by the test targets: temporary directories and seeded random values.
+        .target(name: "TestSupport", dependencies: ["Experiment"], path: "Tests/TestSupport"),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"]),
+        .testTarget(name: "ProtocolTests", dependencies: ["Protocol", "TestSupport"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "Protocol", "TestSupport"]),
+        .testTarget(name: "ComputeTests", dependencies: ["Compute", "Checkpoints", "SafeTensors", "CKernels", "TestSupport"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"]),
+        .testTarget(name: "GSM8KTests", dependencies: ["GSM8K", "TestSupport"]),
+        .testTarget(name: "ResultBundleTests", dependencies: ["ResultBundle", "SafeTensors", "TestSupport"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "ResultBundle", "TestSupport"]),
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "ResultBundle", "Protocol", "TestSupport"]),
+        .testTarget(name: "RunTests", dependencies: ["Worker", "Coordinator", "ResultBundle", "Protocol", "Transport", "Compute", "Tokenizer", "GSM8K", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,4 +1,6 @@
+import Experiment
 import Foundation
+import ResultBundle
 
 /// Counters the coordinator loop keeps for the progress display and `run.json`.
 public struct RunProgress: Sendable {

@@ -1,3 +1,4 @@
+import Experiment
 /// Which problems a run uses, written as
 ///
 ///     gsm8k:train                 the whole split
@@ -125,24 +126,6 @@ public struct ProblemSelection: Sendable, Equatable, CustomStringConvertible {
     public func resolve(in dataset: GSM8KDataset) throws -> [GSM8KProblem] {
         let problems = try dataset.load(split: split)
         return try indices(splitCount: problems.count).map { problems[$0] }
-    }
-}
-
-/// SplitMix64: a tiny, well-mixed PRNG whose output is fixed by its seed on every platform
-/// (Swift's SystemRandomNumberGenerator is not seedable).
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) {
-        state = seed
-    }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -1,3 +1,4 @@
+import Experiment
 import CMsgPack
 
 extension Message {
@@ -156,9 +157,10 @@ struct MessageReader {
             .map(prefix: "generation.", allowed: Self.generationFields)
         let generation = GenerationParameters(
             maxNewTokens: try generationFields.required(WireKey.maxNewTokens).nonNegativeInt(),
-            temperature: try generationFields.required(WireKey.temperature).float(),
-            topP: try generationFields.required(WireKey.topP).float(),
-            topK: try generationFields.required(WireKey.topK).nonNegativeInt(),
+            sampling: SamplingParameters(
+                temperature: try generationFields.required(WireKey.temperature).float(),
+                topK: try generationFields.required(WireKey.topK).nonNegativeInt(),
+                topP: try generationFields.required(WireKey.topP).double()),
             seed: try generationFields.required(WireKey.seed).uint64())
         let hookpointObjects = try fields.required(WireKey.hookpoints).array()
         var hookpoints: [HookpointSpec] = []

@@ -65,9 +65,10 @@ extension Message {
             let generation = assign.generation
             sink.map(5)
             sink.key(WireKey.maxNewTokens); sink.int(generation.maxNewTokens)
-            sink.key(WireKey.temperature); sink.float(generation.temperature)
-            sink.key(WireKey.topP); sink.float(generation.topP)
-            sink.key(WireKey.topK); sink.int(generation.topK)
+            sink.key(WireKey.temperature); sink.float(generation.sampling.temperature)
+            // top-p as the Double it was parsed as: a float32 0.95 is 0.949999988, not what was asked.
+            sink.key(WireKey.topP); sink.double(generation.sampling.topP)
+            sink.key(WireKey.topK); sink.int(generation.sampling.topK)
             sink.key(WireKey.seed); sink.uint(generation.seed)
             sink.key(WireKey.hookpoints)
             sink.array(assign.hookpoints.count)

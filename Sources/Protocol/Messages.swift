@@ -1,3 +1,5 @@
+import Experiment
+
 /// The messages coordinator and worker exchange. Each travels as one msgpack map that
 /// starts with the wire protocol version and the message type (see `WireKey` for the keys).
 ///
@@ -93,38 +95,6 @@ public struct Credit: Equatable, Sendable {
     public init(count: Int) { self.count = count }
 }
 
-/// Sampling settings for one generation.
-public struct GenerationParameters: Equatable, Sendable {
-    public var maxNewTokens: Int
-    /// 0 means greedy decoding.
-    public var temperature: Float
-    public var topP: Float
-    /// 0 means no top-k cut.
-    public var topK: Int
-    public var seed: UInt64
-
-    public init(maxNewTokens: Int, temperature: Float, topP: Float, topK: Int, seed: UInt64) {
-        self.maxNewTokens = maxNewTokens
-        self.temperature = temperature
-        self.topP = topP
-        self.topK = topK
-        self.seed = seed
-    }
-}
-
-/// Where to tap hidden states and which SAE encodes them.
-public struct HookpointSpec: Equatable, Sendable {
-    /// Module whose output is captured, e.g. "layers.10.mlp".
-    public var capture: String
-    /// The SAE (its hookpoint name in the sparsify checkpoint) that encodes the capture.
-    public var sae: String
-
-    public init(capture: String, sae: String) {
-        self.capture = capture
-        self.sae = sae
-    }
-}
-
 /// One task: generate an answer for one prompt and stream its SAE latents.
 public struct Assign: Equatable, Sendable {
     public var taskID: UInt64
@@ -182,14 +152,6 @@ public struct LatentChunk: Equatable, Sendable {
     }
 
     public var tokenCount: Int { tokenIDs.count }
-}
-
-/// Why generation stopped.
-public enum StopReason: String, Equatable, Sendable, CaseIterable {
-    /// The model produced an end-of-sequence token.
-    case eos
-    /// `maxNewTokens` were generated.
-    case length
 }
 
 /// A task finished; every `LatentChunk` of this attempt was sent before it.

@@ -3,5 +3,6 @@ public enum ThinkLensVersion {
     /// The program version printed by `thinklens --version` and written into bundles.
     public static let program = "0.1.0"
     /// Every message on the wire starts with this; a peer speaking another version is refused.
-    public static let wireProtocol: Int = 1
+    /// 2: top-p travels as a float64 (was float32).
+    public static let wireProtocol: Int = 2
 }

@@ -46,7 +46,7 @@ public enum MessageType: String, CaseIterable, Sendable {
 /// | g    | generation                       | map (keys below)        | assign                              |
 /// | mn   | generation.maxNewTokens          | uint                    | assign.g                            |
 /// | te   | generation.temperature           | float                   | assign.g                            |
-/// | tp   | generation.topP                  | float                   | assign.g                            |
+/// | tp   | generation.topP                  | float64                 | assign.g                            |
 /// | tk   | generation.topK                  | uint                    | assign.g                            |
 /// | sd   | generation.seed                  | uint (64 bit)           | assign.g                            |
 /// | hp   | hookpoints                       | array of map (c, s)     | assign                              |

@@ -1,4 +1,5 @@
-import Coordinator
+import ResultBundle
+import Experiment
 import Foundation
 
 /// What the report keeps of a problem after the first pass (not its latents).

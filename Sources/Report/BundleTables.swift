@@ -1,4 +1,4 @@
-import Coordinator
+import ResultBundle
 import Foundation
 
 /// One line of `tables/<hookpoint>/features.csv`.

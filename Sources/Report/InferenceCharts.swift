@@ -1,4 +1,4 @@
-import Coordinator
+import ResultBundle
 import Foundation
 
 /// One (feature, activation) entry of the latents: a feature among a position's top-k.

@@ -1,5 +1,6 @@
-import Coordinator
+import ResultBundle
 import Foundation
+import SafeTensors
 
 /// What `ReportGenerator.generate` wrote, with the time each phase took.
 public struct ReportSummary: Sendable {
@@ -261,17 +262,7 @@ final class SiteWriter: @unchecked Sendable {
         guard fd >= 0 else { throw failure("create", errno) }
         var closed = false
         defer { if !closed { _ = close(fd) } }
-        try bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = Foundation.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw failure("write", errno)
-                }
-                offset += n
-            }
-        }
+        if let code = bytes.withUnsafeBytes({ SystemFile.writeAll(fd, $0) }) { throw failure("write", code) }
         closed = true
         guard close(fd) == 0 else { throw failure("write (close)", errno) }
         lock.lock(); self.bytes += bytes.count; kept.insert(relative); lock.unlock()

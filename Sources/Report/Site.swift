@@ -1,4 +1,5 @@
-import Coordinator
+import ResultBundle
+import Experiment
 import Foundation
 
 /// The report's pages. Paths: index.html, problems.html, style.css; hookpoints/<h>.html;

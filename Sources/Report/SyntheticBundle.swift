@@ -1,4 +1,5 @@
-import Coordinator
+import ResultBundle
+import Experiment
 import Foundation
 
 /// The shape of a synthetic result bundle.
@@ -68,7 +69,7 @@ public enum SyntheticBundle {
 
     /// The task of problem `index`.
     public static func task(_ spec: SyntheticBundleSpec, index: Int) -> CommittedTask {
-        var g = SplitMix64(state: spec.seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(index) &* 7919)
+        var g = SplitMix64(seed: spec.seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(index) &* 7919)
         let decoder = Decoder()
         func token() -> Int32 {
             let u = g.unit()

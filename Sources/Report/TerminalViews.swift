@@ -1,4 +1,4 @@
-import Coordinator
+import ResultBundle
 import Foundation
 
 /// Orders for `thinklens features --sort`.

@@ -1,4 +1,6 @@
+import Checkpoints
 import Compute
+import Experiment
 import Foundation
 import Logging
 import Protocol
@@ -96,7 +98,7 @@ public final class Worker {
         modelFingerprint = model.computeFingerprint()
         let tokenizer = try BPETokenizer.load(modelDirectoryOrFile: configuration.modelDirectory)
         tokenizerFingerprint = tokenizer.fingerprint
-        let hookpoints = SparseAutoencoder.hookpoints(in: configuration.saeDirectory)
+        let hookpoints = SAECheckpoint.hookpoints(in: configuration.saeDirectory)
         guard !hookpoints.isEmpty else {
             throw WorkerError("--sae \(configuration.saeDirectory): no hookpoint folders with cfg.json + sae.safetensors found; point it at a sparsify checkpoint directory")
         }
@@ -293,7 +295,7 @@ public final class Worker {
         nextSequence += 1
         let request = GenerationRequest(
             id: sequence, promptTokens: assign.promptIDs, maxNewTokens: g.maxNewTokens,
-            sampling: SamplingParameters(temperature: g.temperature, topK: g.topK, topP: Double(g.topP)),
+            sampling: g.sampling,
             random: SequenceRandom(runSeed: g.seed, problemID: assign.problemID),
             stopTokens: Set(model.generationConfig.eosTokenIDs.map { Int32($0) }))
         try generator.submit(request)
@@ -309,8 +311,7 @@ public final class Worker {
             guard let sae = saes[spec.sae] else {
                 throw WorkerError("no SAE for hookpoint '\(spec.sae)' in \(configuration.saeDirectory) (it has \(saes.keys.sorted().joined(separator: ", ")))")
             }
-            let name = spec.capture == spec.sae ? spec.sae : "\(spec.capture)=\(spec.sae)"
-            streams.append((name, capture, sae))
+            streams.append((spec.name, capture, sae))
         }
         let streamer = LatentStreamer(streams: streams, chunkTokens: configuration.chunkTokens)
         let capacity = min(model.config.maxPositionEmbeddings, 4096)

@@ -1,3 +1,5 @@
+import Checkpoints
+import SafeTensors
 import ArgumentParser
 import Compute
 import Foundation

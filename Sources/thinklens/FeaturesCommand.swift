@@ -1,3 +1,4 @@
+import ResultBundle
 import ArgumentParser
 import Coordinator
 import Report

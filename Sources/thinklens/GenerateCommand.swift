@@ -1,3 +1,5 @@
+import Experiment
+import SafeTensors
 import ArgumentParser
 import Compute
 import Foundation
@@ -98,14 +100,7 @@ struct GenerateCommand: ParsableCommand {
             }
         }
         let generation = model.generationConfig
-        var sampling = generation.sampling
-        if let temperature {
-            sampling = temperature == 0 ? .greedy : SamplingParameters(temperature: Float(temperature), topK: generation.topK, topP: generation.topP)
-        }
-        if !sampling.isGreedy {
-            if let topP { sampling.topP = topP }
-            if let topK { sampling.topK = topK }
-        }
+        let sampling = SamplingParameters.resolve(temperature: temperature, topP: topP, topK: topK, defaults: generation.samplingDefaults)
 
         let recorder = ActivationRecorder(hookpoints: hooks)
         let generator = Generator(model: model, slots: 1, contextCapacity: promptTokens.count + maxNewTokens,

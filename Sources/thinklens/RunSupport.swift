@@ -1,4 +1,8 @@
+import Experiment
+import ResultBundle
 import ArgumentParser
+import Checkpoints
+import SafeTensors
 import Compute
 import Coordinator
 import Foundation
@@ -39,10 +43,10 @@ struct RunSettingsOptions: ParsableArguments {
     var maxNewTokens: Int = 400
 
     @Option(help: "Sampling temperature (default: the model's generation_config.json; 0 = greedy).")
-    var temperature: Float?
+    var temperature: Double?
 
     @Option(help: "Nucleus sampling top-p (default: the model's generation_config.json).")
-    var topP: Float?
+    var topP: Double?
 
     @Option(help: "Top-k cut, 0 for none (default: the model's generation_config.json).")
     var topK: Int?
@@ -81,32 +85,37 @@ struct RunSettingsOptions: ParsableArguments {
     }
 
     /// Loads what the coordinator needs (tokenizer, dataset, fingerprints) into a configuration.
+    /// The model and SAEs are fingerprinted from their files, not loaded for inference.
     func coordinatorConfiguration(listen: String, logger: Logger) throws -> CoordinatorConfiguration {
-        let runHookpoints = try hookpoints.split(separator: ",").map { try RunHookpoint(parsing: String($0)) }
+        let runHookpoints = try HookpointSpec.parseList(hookpoints)
         let tokenizer = try BPETokenizer.load(modelDirectoryOrFile: model)
-        let qwen = try Qwen2Model(directory: model)
-        let configText = try Data(contentsOf: URL(fileURLWithPath: (model as NSString).appendingPathComponent("config.json")))
-        let modelInfo = RunManifest.Model(config: try JSONValue.parse(configText, source: "\(model)/config.json"), fingerprint: qwen.computeFingerprint())
+        let configPath = (model as NSString).appendingPathComponent("config.json")
+        let config = try Qwen2Configuration.load(contentsOf: configPath)
+        let configText = try Data(contentsOf: URL(fileURLWithPath: configPath))
+        let modelInfo = RunManifest.Model(config: try JSONValue.parse(configText, source: configPath),
+                                          fingerprint: ModelFingerprint.compute(config: config, checkpoint: try SafeTensorsCheckpoint(directory: model)))
         var saes: [String: RunManifest.SAE] = [:]
         for name in Set(runHookpoints.map(\.sae)) {
-            let sae = try SparseAutoencoder(checkpoint: sae, hookpoint: name, expectedDIn: qwen.config.hiddenSize)
-            let cfgPath = ((self.sae as NSString).appendingPathComponent(name) as NSString).appendingPathComponent("cfg.json")
-            let cfg = try JSONValue.parse(try Data(contentsOf: URL(fileURLWithPath: cfgPath)), source: cfgPath)
-            saes[name] = RunManifest.SAE(cfg: cfg, fingerprint: sae.fingerprint)
+            let checkpoint = try SAECheckpoint(checkpoint: sae, hookpoint: name)
+            guard checkpoint.config.dIn == config.hiddenSize else {
+                throw SAEError(path: checkpoint.configPath, reason: "d_in is \(checkpoint.config.dIn) but the model's hidden size is \(config.hiddenSize); this SAE was trained on a different model or hookpoint")
+            }
+            let cfg = try JSONValue.parse(try Data(contentsOf: URL(fileURLWithPath: checkpoint.configPath)), source: checkpoint.configPath)
+            saes[name] = RunManifest.SAE(cfg: cfg, fingerprint: try checkpoint.fingerprint())
         }
         for h in runHookpoints {
-            _ = try Hookpoint(parsing: h.capture, layerCount: qwen.config.numHiddenLayers)
+            _ = try Hookpoint(parsing: h.capture, layerCount: config.numHiddenLayers)
         }
         let dataset = try GSM8KDataset.locate(explicitDirectory: gsm8kDir)
         var selection = try ProblemSelection.parse(problems)
         if let sample { selection = selection.sampling(sample, seed: sampleSeed) }
         let chosen = try selection.resolve(in: dataset)
-        let defaults = qwen.generationConfig
+        let defaults = try GenerationConfiguration.load(contentsOf: (model as NSString).appendingPathComponent("generation_config.json"))
         let generation = GenerationParameters(
             maxNewTokens: maxNewTokens,
-            temperature: temperature ?? (defaults.doSample ? Float(defaults.temperature) : 0),
-            topP: topP ?? Float(defaults.topP), topK: topK ?? defaults.topK, seed: seed)
-        logger.info("\(chosen.count) problems from \(selection); sampling: temperature \(generation.temperature), top-p \(generation.topP), top-k \(generation.topK), max new tokens \(maxNewTokens), seed \(seed)")
+            sampling: .resolve(temperature: temperature, topP: topP, topK: topK, defaults: defaults.samplingDefaults),
+            seed: seed)
+        logger.info("\(chosen.count) problems from \(selection); sampling: temperature \(generation.sampling.temperature), top-p \(generation.sampling.topP), top-k \(generation.sampling.topK), max new tokens \(maxNewTokens), seed \(seed)")
         var c = CoordinatorConfiguration(
             listen: listen, problems: chosen, selectionText: selection.description, hookpoints: runHookpoints,
             outDirectory: out, generation: generation, includePrompt: includePrompt,

@@ -1,3 +1,4 @@
+import SafeTensors
 import ArgumentParser
 import Compute
 import Foundation
@@ -59,7 +60,7 @@ struct TokenizeCommand: ParsableCommand {
                 guard let ids = try? decoder.decode([Int32].self, from: Data(line.utf8)) else {
                     throw TokenizeCommandError(description: "stdin line \(lineNumber): expected a JSON array of token ids, got \(line.prefix(60))")
                 }
-                output += SafeTensorsWriter.jsonString(tokenizer.decode(ids, skipSpecialTokens: skipSpecialTokens))
+                output += JSONString.quoted(tokenizer.decode(ids, skipSpecialTokens: skipSpecialTokens))
             } else {
                 guard let text = try? decoder.decode(String.self, from: Data(line.utf8)) else {
                     throw TokenizeCommandError(description: "stdin line \(lineNumber): expected a JSON string, got \(line.prefix(60))")

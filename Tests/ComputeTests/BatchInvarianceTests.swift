@@ -1,3 +1,4 @@
+import Experiment
 import Foundation
 import Testing
 @testable import Compute

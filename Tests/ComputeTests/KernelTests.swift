@@ -1,3 +1,4 @@
+import SafeTensors
 import CKernels
 import Foundation
 import Testing

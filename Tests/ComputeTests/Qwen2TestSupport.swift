@@ -1,3 +1,4 @@
+import SafeTensors
 import Foundation
 @testable import Compute
 

@@ -1,3 +1,5 @@
+import Checkpoints
+import SafeTensors
 import Compute
 import Foundation
 import Testing

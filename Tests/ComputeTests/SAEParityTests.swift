@@ -1,3 +1,4 @@
+import SafeTensors
 import Compute
 import Foundation
 import Testing

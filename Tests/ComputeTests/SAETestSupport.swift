@@ -1,3 +1,5 @@
+import Experiment
+import SafeTensors
 import Compute
 import Foundation
 

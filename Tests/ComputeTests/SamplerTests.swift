@@ -1,3 +1,5 @@
+import Checkpoints
+import Experiment
 import Foundation
 import Testing
 @testable import Compute
@@ -81,9 +83,9 @@ struct SamplerTests {
         let single = try JSONDecoder().decode(GenerationConfiguration.self, from: Data(#"{"eos_token_id": 5, "do_sample": true, "temperature": 0.6, "top_p": 0.95}"#.utf8))
         #expect(single.eosTokenIDs == [5])
         #expect(single.topK == 50)
-        #expect(single.sampling == SamplingParameters(temperature: 0.6, topK: 50, topP: 0.95))
+        #expect(SamplingParameters.resolve(temperature: nil, topP: nil, topK: nil, defaults: single.samplingDefaults) == SamplingParameters(temperature: 0.6, topK: 50, topP: 0.95))
         let list = try JSONDecoder().decode(GenerationConfiguration.self, from: Data(#"{"eos_token_id": [2, 3]}"#.utf8))
         #expect(list.eosTokenIDs == [2, 3])
-        #expect(list.sampling == .greedy)
+        #expect(SamplingParameters.resolve(temperature: nil, topP: nil, topK: nil, defaults: list.samplingDefaults).isGreedy)
     }
 }

@@ -25,8 +25,8 @@ let validChunkBytes = chunk.encoded
 let malformedCorpus: [MalformedCase] = [
     // Envelope
     MalformedCase("empty input", [], .truncated(field: "message")),
-    MalformedCase("unknown version", chunk.replacing("v", with: .uint(2)).encoded,
-                  .unsupportedVersion(found: 2, supported: 1)),
+    MalformedCase("unknown version", chunk.replacing("v", with: .uint(UInt64(ThinkLensVersion.wireProtocol + 1))).encoded,
+                  .unsupportedVersion(found: ThinkLensVersion.wireProtocol + 1, supported: ThinkLensVersion.wireProtocol)),
     MalformedCase("version missing", chunk.removing("v").encoded, .missingField("version")),
     MalformedCase("version mistyped", chunk.replacing("v", with: .str("1")).encoded,
                   .mistypedField("version", expected: "uint", found: "str")),
@@ -40,19 +40,19 @@ let malformedCorpus: [MalformedCase] = [
     // Fields
     MalformedCase("missing field", chunk.removing("ix").encoded, .missingField("indices")),
     MalformedCase("missing nested field",
-                  assign.replacing("g", with: .map([("mn", .uint(1)), ("te", .float32(0)), ("tp", .float32(1)),
+                  assign.replacing("g", with: .map([("mn", .uint(1)), ("te", .float32(0)), ("tp", .float64(1)),
                                                     ("sd", .uint(0))])).encoded,
                   .missingField("generation.topK")),
     MalformedCase("unknown field", (chunk + [("zz", .uint(0))]).encoded, .unknownField("zz")),
     MalformedCase("duplicate field", (chunk + [("id", .uint(43))]).encoded, .duplicateField("taskID")),
-    MalformedCase("non-string key", MsgPackValue.raw([0x83, 0xa1, 0x76, 0x01, 0xa1, 0x74, 0xa2, 0x68, 0x62, 0x01, 0x01]).bytes,
+    MalformedCase("non-string key", MsgPackValue.raw([0x83, 0xa1, 0x76, UInt8(ThinkLensVersion.wireProtocol), 0xa1, 0x74, 0xa2, 0x68, 0x62, 0x01, 0x01]).bytes,
                   .mistypedField("(key)", expected: "str", found: "uint")),
     MalformedCase("mistyped integer field", chunk.replacing("k", with: .str("2")).encoded,
                   .mistypedField("k", expected: "uint", found: "str")),
     MalformedCase("mistyped blob field", chunk.replacing("ti", with: .array([.uint(100), .uint(200)])).encoded,
                   .mistypedField("tokenIDs", expected: "bin", found: "array")),
     MalformedCase("mistyped float field",
-                  assign.replacing("g", with: .map([("mn", .uint(1)), ("te", .uint(0)), ("tp", .float32(1)),
+                  assign.replacing("g", with: .map([("mn", .uint(1)), ("te", .uint(0)), ("tp", .float64(1)),
                                                     ("tk", .uint(0)), ("sd", .uint(0))])).encoded,
                   .mistypedField("generation.temperature", expected: "float", found: "uint")),
     MalformedCase("mistyped field in an array element",
@@ -65,7 +65,7 @@ let malformedCorpus: [MalformedCase] = [
     MalformedCase("k of zero", chunk.replacing("k", with: .uint(0)).encoded,
                   .invalidValue(field: "k", reason: "k must be at least 1")),
     MalformedCase("unknown stop reason",
-                  MsgPackValue.map([("v", .uint(1)), ("t", .str("done")), ("id", .uint(1)), ("a", .uint(0)),
+                  MsgPackValue.map([("v", .uint(UInt64(ThinkLensVersion.wireProtocol))), ("t", .str("done")), ("id", .uint(1)), ("a", .uint(0)),
                                     ("gi", .bin([])), ("sr", .str("timeout")), ("pt", .uint(3)),
                                     ("tm", .map([])), ("fv", .map([]))]).bytes,
                   .invalidValue(field: "stopReason", reason: "'timeout' is neither 'eos' nor 'length'")),
@@ -143,7 +143,7 @@ struct MalformedInputTests {
             return
         }
         #expect(decodedAssign.promptIDs == [151646, 9707, 13])
-        #expect(decodedAssign.generation.temperature == 0.6)
+        #expect(decodedAssign.generation.sampling.temperature == 0.6)
         #expect(decodedAssign.hookpoints.map(\.capture) == ["layers.5.mlp", "layers.10.mlp"])
     }
 

@@ -1,3 +1,4 @@
+import Protocol
 /// A hand-written msgpack writer for building inputs the real encoder would never
 /// produce (wrong types, bad lengths, odd widths). Independent of msgpack-c on purpose.
 indirect enum MsgPackValue: Sendable {
@@ -71,7 +72,7 @@ func littleEndianBlob(_ values: [UInt32]) -> [UInt8] {
 /// The fields of a valid 2-token, k = 2 LatentChunk, in wire order.
 func validChunkFields() -> [(String, MsgPackValue)] {
     [
-        ("v", .uint(1)), ("t", .str("chunk")), ("id", .uint(42)), ("a", .uint(0)),
+        ("v", .uint(UInt64(ThinkLensVersion.wireProtocol))), ("t", .str("chunk")), ("id", .uint(42)), ("a", .uint(0)),
         ("hk", .str("layers.5.mlp")), ("fp", .uint(10)),
         ("ti", .bin(littleEndianBlob([100, 200]))), ("k", .uint(2)),
         ("ix", .bin(littleEndianBlob([1, 2, 3, 4]))),
@@ -82,9 +83,9 @@ func validChunkFields() -> [(String, MsgPackValue)] {
 /// The fields of a valid Assign with two hookpoints, in wire order.
 func validAssignFields() -> [(String, MsgPackValue)] {
     [
-        ("v", .uint(1)), ("t", .str("assign")), ("id", .uint(7)), ("a", .uint(1)), ("pr", .str("gsm8k-test-12")),
+        ("v", .uint(UInt64(ThinkLensVersion.wireProtocol))), ("t", .str("assign")), ("id", .uint(7)), ("a", .uint(1)), ("pr", .str("gsm8k-test-12")),
         ("pi", .bin(littleEndianBlob([151646, 9707, 13]))),
-        ("g", .map([("mn", .uint(256)), ("te", .float32(0.6)), ("tp", .float32(0.95)), ("tk", .uint(0)),
+        ("g", .map([("mn", .uint(256)), ("te", .float32(0.6)), ("tp", .float64(0.95)), ("tk", .uint(0)),
                     ("sd", .uint(1234))])),
         ("hp", .array([
             .map([("c", .str("layers.5.mlp")), ("s", .str("layers.5.mlp"))]),

@@ -1,3 +1,4 @@
+import Experiment
 import Protocol
 
 /// SplitMix64: a tiny seeded generator, so every random test replays exactly.
@@ -45,9 +46,7 @@ struct RandomMessages {
             return .assign(Assign(
                 taskID: generator.next(), attempt: UInt32.random(in: 0...UInt32.max, using: &generator),
                 problemID: string(), promptIDs: int32s(Int.random(in: 0...40, using: &generator)),
-                generation: GenerationParameters(
-                    maxNewTokens: count(), temperature: float(), topP: float(), topK: count(),
-                    seed: generator.next()),
+                generation: GenerationParameters(maxNewTokens: count(), sampling: SamplingParameters(temperature: float(), topK: count(), topP: Double(float())), seed: generator.next()),
                 hookpoints: hookpoints, includePrompt: Bool.random(using: &generator)))
         case .latentChunk:
             return .latentChunk(latentChunk(tokens: Int.random(in: 0...12, using: &generator),

@@ -1,3 +1,4 @@
+import Experiment
 import Protocol
 import Testing
 
@@ -68,5 +69,38 @@ struct RoundTripTests {
         return (0...(haystack.count - needle.count)).contains { start in
             haystack[start..<start + needle.count].elementsEqual(needle)
         }
+    }
+}
+
+/// The one sampling rule and an exact wire: `generate` resolves `--top-p 0.95` locally, `run`
+/// resolves it in the coordinator and sends it in an `assign`; both must hand the sampler the
+/// same Double transformers would use (a float32 on the way would turn it into 0.949999988).
+@Suite struct SamplingSettingsTravelExactly {
+    @Test func runAndGenerateHandTheSamplerTheSameTopP() throws {
+        let flag = try #require(Double("0.95"))
+        let defaults = SamplingDefaults(doSample: true, temperature: 0.6, topP: 1, topK: 0)
+        let generateSampling = SamplingParameters.resolve(temperature: nil, topP: flag, topK: nil, defaults: defaults)
+        let assign = Assign(taskID: 1, attempt: 1, problemID: "gsm8k:test:0", promptIDs: [1, 2],
+                            generation: GenerationParameters(maxNewTokens: 4, sampling: generateSampling, seed: 0),
+                            hookpoints: [HookpointSpec(capture: "layers.1.mlp", sae: "layers.1.mlp")], includePrompt: false)
+        guard case .assign(let received) = try Message.decode(Message.assign(assign).encode()) else {
+            Issue.record("an assign did not decode as an assign")
+            return
+        }
+        #expect(received.generation.sampling.topP == 0.95)
+        #expect(received.generation.sampling == generateSampling)
+    }
+
+    @Test func aFlagWinsAndOtherwiseGenerationConfigDecides() {
+        let defaults = SamplingDefaults(doSample: true, temperature: 0.6, topP: 0.95, topK: 20)
+        #expect(SamplingParameters.resolve(temperature: nil, topP: nil, topK: nil, defaults: defaults)
+            == SamplingParameters(temperature: 0.6, topK: 20, topP: 0.95))
+        #expect(SamplingParameters.resolve(temperature: 1, topP: 0.5, topK: 0, defaults: defaults)
+            == SamplingParameters(temperature: 1, topK: 0, topP: 0.5))
+    }
+
+    @Test func doSampleFalseMeansGreedy() {
+        let defaults = SamplingDefaults(doSample: false, temperature: 0.6, topP: 0.95, topK: 20)
+        #expect(SamplingParameters.resolve(temperature: nil, topP: nil, topK: nil, defaults: defaults).isGreedy)
     }
 }

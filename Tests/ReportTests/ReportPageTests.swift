@@ -1,4 +1,4 @@
-import Coordinator
+import ResultBundle
 import Foundation
 import Testing
 @testable import Report

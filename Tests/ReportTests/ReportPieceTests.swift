@@ -1,4 +1,5 @@
-import Coordinator
+import Experiment
+import ResultBundle
 import Foundation
 import Testing
 @testable import Report
@@ -76,7 +77,7 @@ import Testing
     }
 
     @Test func pairSelectionKeepsExactlyTheBestPairs() {
-        var g = SplitMix64(state: 3)
+        var g = SplitMix64(seed: 3)
         var all: [ActivationPair] = []
         var selection = PairSelection(capacity: 50)
         for i in 0..<5_000 {

@@ -1,4 +1,4 @@
-import Coordinator
+import ResultBundle
 import Foundation
 #if canImport(FoundationXML)
 import FoundationXML

@@ -1,3 +1,5 @@
+import ResultBundle
+import SafeTensors
 import Foundation
 import Testing
 @testable import Compute

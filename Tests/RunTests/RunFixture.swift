@@ -1,3 +1,5 @@
+import Experiment
+import SafeTensors
 @testable import Compute
 import Foundation
 @testable import Tokenizer
@@ -113,13 +115,13 @@ struct RunFixture {
     func tokenizerJSON() -> String {
         var vocab: [String] = []
         for b in 0..<256 {
-            vocab.append("\(SafeTensorsWriter.jsonString(String(Character(ByteLevel.byteToScalar[b])))):\(b)")
+            vocab.append("\(JSONString.quoted(String(Character(ByteLevel.byteToScalar[b])))):\(b)")
         }
         var added: [String] = []
         for (i, token) in Self.addedTokens.enumerated() {
             let special = !(token == "<think>" || token == "</think>")
-            added.append(#"{"id":\#(256 + i),"content":\#(SafeTensorsWriter.jsonString(token)),"single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":\#(special)}"#)
-            vocab.append("\(SafeTensorsWriter.jsonString(token)):\(256 + i)")
+            added.append(#"{"id":\#(256 + i),"content":\#(JSONString.quoted(token)),"single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":\#(special)}"#)
+            vocab.append("\(JSONString.quoted(token)):\(256 + i)")
         }
         let pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"#
         return """

@@ -1,3 +1,4 @@
+import Experiment
 import Protocol
 import Testing
 import Transport
@@ -38,7 +39,7 @@ struct RouterDealerTests {
         let welcome = Message.welcome(Welcome(runID: "run-1", heartbeatIntervalMilliseconds: 1000))
         let assign = Message.assign(Assign(
             taskID: 1, attempt: 0, problemID: "test-0", promptIDs: [1, 2, 3],
-            generation: GenerationParameters(maxNewTokens: 8, temperature: 0, topP: 1, topK: 0, seed: 9),
+            generation: GenerationParameters(maxNewTokens: 8, sampling: SamplingParameters(temperature: 0, topK: 0, topP: 1), seed: 9),
             hookpoints: [HookpointSpec(capture: "layers.5.mlp", sae: "layers.5.mlp")], includePrompt: true))
         try router.send([workerID, welcome.encode()])
         try router.send([workerID, assign.encode()])

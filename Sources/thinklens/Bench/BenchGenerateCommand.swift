@@ -1,3 +1,4 @@
+import Experiment
 import ArgumentParser
 import Compute
 import Foundation
@@ -59,7 +60,10 @@ struct BenchGenerateCommand: ParsableCommand {
             return b
         }
         let eos = Set(model.generationConfig.eosTokenIDs.map { Int32($0) })
-        let sampling = model.generationConfig.doSample ? model.generationConfig.sampling : SamplingParameters(temperature: 0.6, topK: 50, topP: 0.95)
+        // The study's sampling when the model's config does not sample.
+        let sampling = model.generationConfig.doSample
+            ? SamplingParameters.resolve(temperature: nil, topP: nil, topK: nil, defaults: model.generationConfig.samplingDefaults)
+            : SamplingParameters(temperature: 0.6, topK: 50, topP: 0.95)
         print("model \(self.model): \(config.numHiddenLayers) layers, hidden \(config.hiddenSize), intermediate \(config.intermediateSize), vocab \(config.vocabSize), \(String(format: "%.2f", Double(model.weights.matrixBytes) / 1e9)) GB of \(model.weights.embedTokens.dtype.rawValue) matrices")
         print("threads \(Kernels.threadCount), kernels \(KernelPath.selected), sampling T=\(sampling.temperature) top-k \(sampling.topK) top-p \(sampling.topP), hookpoints \(hooks.map(\.description).joined(separator: ",")); loaded in \(String(format: "%.2f", loadSeconds)) s")
 

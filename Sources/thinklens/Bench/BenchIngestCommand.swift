@@ -1,3 +1,5 @@
+import Experiment
+import ResultBundle
 import ArgumentParser
 import Coordinator
 import Foundation
@@ -112,7 +114,7 @@ struct SyntheticTasks {
     }
 
     init(names: [String], tokens: Int, k: Int, latents: Int, distinct: Int) {
-        var g = SplitMix64(state: 1)
+        var g = SplitMix64(seed: 1)
         // Zipf-like popularity: rank r has weight 1/(r + 10), ranks shuffled over feature ids.
         var cdf = [Double](repeating: 0, count: latents)
         var total = 0.0

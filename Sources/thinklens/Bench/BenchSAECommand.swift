@@ -1,3 +1,4 @@
+import Checkpoints
 import ArgumentParser
 import Compute
 import Foundation
@@ -96,7 +97,7 @@ struct BenchSAECommand: ParsableCommand {
         encoder.threads = threads
         BLAS.threadCount = threads
         let fingerprintStart = Self.now()
-        _ = encoder.computeFingerprint()
+        _ = try SAECheckpoint(checkpoint: sae, hookpoint: hookpoint).fingerprint()
         let fingerprintMs = Double(Self.now() - fingerprintStart) / 1e6
 
         let d = encoder.dIn, n = encoder.numLatents

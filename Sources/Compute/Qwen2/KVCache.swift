@@ -1,0 +1,46 @@
+import Checkpoints
+/// Keys and values of every slot's sequence, allocated once for `slots` sequences of up to
+/// `capacity` positions. A slot is reused by the next sequence without clearing: positions are
+/// always written before they are read.
+public final class KVCache: @unchecked Sendable {
+    public let slots: Int
+    public let layers: Int
+    public let keyValueHeads: Int
+    public let capacity: Int
+    public let headDim: Int
+    /// [slots, layers, 2 (keys, values), kvHeads, capacity, headDim]
+    let storage: FloatBuffer
+
+    init(config: Qwen2Configuration, slots: Int, capacity: Int) {
+        self.slots = slots
+        self.layers = config.numHiddenLayers
+        self.keyValueHeads = config.numKeyValueHeads
+        self.capacity = capacity
+        self.headDim = config.attentionHeadDim
+        storage = FloatBuffer(count: slots * layers * 2 * keyValueHeads * capacity * headDim)
+    }
+
+    public var byteCount: Int { storage.count * MemoryLayout<Float>.stride }
+
+    private var headBlock: Int { capacity * headDim }
+
+    /// [kvHeads, capacity, headDim] keys of one slot and layer.
+    func keys(slot: Int, layer: Int) -> UnsafeMutablePointer<Float> {
+        storage.pointer + ((slot * layers + layer) * 2) * keyValueHeads * headBlock
+    }
+
+    /// [kvHeads, capacity, headDim] values of one slot and layer.
+    func values(slot: Int, layer: Int) -> UnsafeMutablePointer<Float> {
+        keys(slot: slot, layer: layer) + keyValueHeads * headBlock
+    }
+
+    /// Stores one position's keys and values, each [kvHeads, headDim].
+    func store(slot: Int, layer: Int, position: Int, keys newKeys: UnsafePointer<Float>, values newValues: UnsafePointer<Float>) {
+        precondition(position < capacity, "position \(position) is past the KV cache capacity \(capacity)")
+        let k = keys(slot: slot, layer: layer), v = values(slot: slot, layer: layer)
+        for head in 0..<keyValueHeads {
+            (k + head * headBlock + position * headDim).update(from: newKeys + head * headDim, count: headDim)
+            (v + head * headBlock + position * headDim).update(from: newValues + head * headDim, count: headDim)
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import Experiment
+import GSM8K
+import ResultBundle
+import Tokenizer
+import Transport
+
+/// What the coordinator of one run is given.
+public struct CoordinatorConfiguration {
+    public var listen: String
+    public var problems: [GSM8KProblem]
+    public var selectionText: String
+    public var hookpoints: [HookpointSpec]
+    public var outDirectory: String
+    public var generation: GenerationParameters
+    public var includePrompt: Bool
+    public var prompt: ChatPrompt
+    public var tokenizer: BPETokenizer
+    /// The model's config.json and fingerprint, as workers must match them.
+    public var model: RunManifest.Model
+    /// SAE hookpoint name → cfg and fingerprint, for the SAEs this run uses.
+    public var saes: [String: RunManifest.SAE]
+    public var curveKeys: CurveKeyPair?
+    /// Z85 public keys allowed to connect (CURVE only); nil admits any key that knows ours.
+    public var allowedWorkerKeys: Set<String>?
+    public var heartbeatInterval: Double = 1
+    /// Seconds of silence after which a worker is presumed dead.
+    public var leaseSeconds: Double = 15
+    public var maxAttempts: Int = 3
+    /// Tell workers to exit when the run is complete (true for `thinklens run`).
+    public var shutdownWorkersAtEnd: Bool = true
+    /// On resume, try again the problems an earlier start recorded as failed (by default they
+    /// stay failed, so a restarted run ends as the uninterrupted one would have).
+    public var retryFailed: Bool = false
+    /// Hand out no task until this many workers are ready (or `minWorkersWaitSeconds` have
+    /// passed since listening): the first worker to say hello would otherwise take a whole
+    /// batch, which for a run of few problems leaves the others idle.
+    public var minWorkers: Int = 1
+    public var minWorkersWaitSeconds: Double = 60
+
+    public init(listen: String, problems: [GSM8KProblem], selectionText: String, hookpoints: [HookpointSpec], outDirectory: String,
+                generation: GenerationParameters, includePrompt: Bool, prompt: ChatPrompt, tokenizer: BPETokenizer,
+                model: RunManifest.Model, saes: [String: RunManifest.SAE]) {
+        self.listen = listen
+        self.problems = problems
+        self.selectionText = selectionText
+        self.hookpoints = hookpoints
+        self.outDirectory = outDirectory
+        self.generation = generation
+        self.includePrompt = includePrompt
+        self.prompt = prompt
+        self.tokenizer = tokenizer
+        self.model = model
+        self.saes = saes
+    }
+}
+
+public struct CoordinatorError: Error, CustomStringConvertible {
+    public let reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}
+
+/// How a coordinator run ended.
+public struct CoordinatorOutcome {
+    public var committed: Int
+    public var failed: [String: [String]]
+    public var interrupted: Bool
+    public var bundle: BundleSummary?
+}
+

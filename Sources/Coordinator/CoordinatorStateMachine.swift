@@ -1,0 +1,434 @@
+import Experiment
+import Foundation
+import Logging
+import Protocol
+import ResultBundle
+
+/// The coordinator's protocol logic as a state machine without I/O, in the swift-nio manner:
+/// each event (a decoded message from a peer, an undecodable frame, a clock tick, the outcome
+/// of a commit, a failed send) is a method call that returns the actions to perform (send a
+/// message, make a failure durable, log). The socket loop (`CoordinatorLoop`) owns the socket,
+/// the clock and the journal, feeds this, and does what it says; tests drive it directly with
+/// scripted peers and a fake clock.
+///
+/// It wraps the `Scheduler` (which task goes where, leases, attempts) and adds what the wire
+/// needs around it:
+/// - Admission: a hello whose protocol version or fingerprints differ from the run's is refused
+///   with a `reject` naming every difference; the peer gets no state. A repeated hello (our
+///   welcome was lost) is welcomed again and keeps its tasks.
+/// - Only peers that said hello are heard; anything else from an unknown peer is ignored (a
+///   worker of an earlier coordinator notices the silence and says hello again).
+/// - Staging: latent chunks are kept per task, for its current attempt from the worker that
+///   holds it; chunks of abandoned attempts, of unknown hookpoints or of other workers are
+///   dropped. A `done` is assembled from its staged chunks and checked (`TaskAssembler`); a
+///   result that does not add up fails that attempt.
+/// - Group commit: finished tasks wait in `pendingCommits` until the loop has drained the
+///   socket, then become durable together (one fsync); only then do they count as done.
+/// - Dispatch waits for `minWorkers` ready workers (or `minWorkersWaitSeconds`), so the first
+///   hello of a small run does not take every problem.
+/// - Heartbeats go to every admitted worker once per interval; a worker silent past its lease,
+///   one that sends an undecodable message, or one we cannot send to is dropped and its tasks
+///   requeued.
+public struct CoordinatorStateMachine {
+    public typealias Peer = [UInt8]
+
+    public enum Action: Equatable {
+        /// Send a message to an admitted worker; report a failure to deliver with `sendFailed`.
+        case send(Message, to: Peer)
+        /// Send once, best effort, to a peer that holds no state here (a refused hello).
+        case sendBestEffort(Message, to: Peer)
+        /// Make a newly failed problem durable, so a restart reports it instead of retrying it.
+        case recordFailure(TaskJournal.FailureEntry)
+        case log(Logger.Level, String)
+    }
+
+    /// Why a message could not be delivered.
+    public enum SendFailure: Equatable {
+        /// The peer's queue is full: it stopped reading.
+        case queueFull
+        /// The peer is gone (ROUTER_MANDATORY's host-unreachable).
+        case unreachable
+        case failed(String)
+    }
+
+    /// A finished task waiting for the group commit.
+    public struct PendingCommit {
+        public let task: Int
+        public let attempt: UInt32
+        public let worker: Peer
+        public let done: TaskDone
+        public let committed: CommittedTask
+    }
+
+    private struct WorkerInfo {
+        var hello: Hello
+        var lastHeartbeatSent = 0.0
+        var heartbeatSequence: UInt64 = 0
+        var name: String { "\(hello.workerID)@\(hello.host)" }
+    }
+
+    private struct Staged {
+        var attempt: UInt32
+        var chunks: [String: [LatentChunk]] = [:]
+    }
+
+    public let configuration: CoordinatorConfiguration
+    public let runID: String
+    let promptIDs: [[Int32]]
+    private let assembler: TaskAssembler
+    private let hookpointNames: Set<String>
+    private(set) var scheduler: Scheduler<Peer>
+    private var workers: [Peer: WorkerInfo] = [:]
+    private var staged: [Int: Staged] = [:]
+    /// Failed tasks already in the journal (from an earlier start or this one).
+    private var journalledFailures: Set<Int>
+    private var pending: [PendingCommit] = []
+    private var listeningSince: Double
+    private var waitedForWorkers = false
+    private var startupLog: [Action] = []
+    private(set) var statistics: RunStatistics
+    public private(set) var progress: RunProgress
+
+    /// `committedIDs` and `earlierFailures` (id → reasons) come from the journal of an earlier
+    /// start with the same --out; `now` is the monotonic clock's reading.
+    public init(configuration: CoordinatorConfiguration, committedIDs: Set<String>, earlierFailures: [String: [String]],
+                runID: String, now: Double) throws {
+        self.configuration = configuration
+        self.runID = runID
+        let index = try Self.validate(configuration)
+        promptIDs = configuration.problems.map { configuration.prompt.ids(for: $0.question, tokenizer: configuration.tokenizer) }
+        assembler = TaskAssembler(configuration: configuration, promptIDs: promptIDs)
+        hookpointNames = Set(configuration.hookpoints.map(\.name))
+
+        let done = Set(committedIDs.compactMap { index[$0] })
+        if !done.isEmpty {
+            startupLog.append(.log(.info, "resuming \(configuration.outDirectory): \(done.count) of \(configuration.problems.count) problems already committed"))
+        }
+        var failedBefore: [Int: [String]] = [:]
+        for (id, reasons) in earlierFailures { if let t = index[id] { failedBefore[t] = reasons } }
+        if !failedBefore.isEmpty {
+            let ids = failedBefore.keys.sorted().map { configuration.problems[$0].id }
+            if configuration.retryFailed {
+                startupLog.append(.log(.info, "--retry-failed: trying again \(ids.count) problem(s) that failed in an earlier start: \(ids.joined(separator: ", "))"))
+                failedBefore = [:]
+            } else {
+                startupLog.append(.log(.notice, "\(ids.count) problem(s) failed in an earlier start and stay failed (\(ids.joined(separator: ", "))); add --retry-failed to try them again"))
+            }
+        }
+        journalledFailures = Set(failedBefore.keys)
+        scheduler = Scheduler(taskCount: configuration.problems.count, alreadyDone: done, alreadyFailed: failedBefore,
+                              configuration: .init(leaseSeconds: configuration.leaseSeconds, maxAttempts: configuration.maxAttempts))
+        progress = RunProgress(total: configuration.problems.count, started: now)
+        progress.done = done.count
+        progress.resumed = done.count
+        progress.failed = failedBefore.count
+        statistics = RunStatistics(started: now)
+        listeningSince = now
+    }
+
+    /// Refuses a configuration no run can use, before anything is written; returns the task
+    /// index of each problem id.
+    @discardableResult
+    public static func validate(_ configuration: CoordinatorConfiguration) throws -> [String: Int] {
+        guard !configuration.problems.isEmpty else { throw CoordinatorError("the problem selection '\(configuration.selectionText)' is empty") }
+        guard !configuration.hookpoints.isEmpty else { throw CoordinatorError("no hookpoints given (--hookpoints layers.5.mlp,...)") }
+        for h in configuration.hookpoints {
+            try BundleLayout.checkHookpointName(h.name)
+            guard configuration.saes[h.sae] != nil else {
+                throw CoordinatorError("no SAE for hookpoint '\(h.sae)' (have: \(configuration.saes.keys.sorted().joined(separator: ", ")))")
+            }
+        }
+        var index: [String: Int] = [:]
+        for (i, p) in configuration.problems.enumerated() {
+            if index[p.id] != nil { throw CoordinatorError("problem \(p.id) is selected twice in '\(configuration.selectionText)'") }
+            index[p.id] = i
+        }
+        return index
+    }
+
+    // MARK: Queries
+
+    public var isFinished: Bool { scheduler.isFinished }
+    /// Admitted workers, in no particular order (to tell them the run is over).
+    public var admittedWorkers: [Peer] { Array(workers.keys) }
+    public func describe(_ peer: Peer) -> String { workers[peer]?.name ?? "(unknown peer)" }
+    /// Failed problems, id → one reason per attempt.
+    public var failedProblems: [String: [String]] {
+        var failed: [String: [String]] = [:]
+        for t in scheduler.failed { failed[configuration.problems[t].id] = scheduler.failureReasons(for: t) }
+        return failed
+    }
+
+    // MARK: Events
+
+    /// The socket is bound: the resume notes, then where we listen.
+    public mutating func listening(on endpoint: String, now: Double) -> [Action] {
+        listeningSince = now
+        var actions = startupLog
+        startupLog = []
+        actions.append(.log(.info, "coordinator listening on \(endpoint) for \(configuration.problems.count) problems (\(scheduler.completed.count) already committed), hookpoints \(configuration.hookpoints.map(\.name).joined(separator: ","))"))
+        if configuration.minWorkers > 1 {
+            actions.append(.log(.info, "waiting for \(configuration.minWorkers) workers (at most \(Int(configuration.minWorkersWaitSeconds)) s) before assigning tasks"))
+        }
+        return actions
+    }
+
+    /// A frame set that is not (routing id, one message frame).
+    public mutating func receivedMalformed(frameCount: Int) -> [Action] {
+        statistics.garbageMessages += 1
+        return [.log(.warning, "dropped a \(frameCount)-frame message (expected routing id + 1 frame)")]
+    }
+
+    /// A message frame the decoder refused. From an admitted worker it ends that worker.
+    public mutating func receivedUndecodable(from peer: Peer, error: String) -> [Action] {
+        statistics.garbageMessages += 1
+        guard scheduler.isKnown(peer) else {
+            return [.log(.debug, "dropped an undecodable message from an unknown peer: \(error)")]
+        }
+        var actions: [Action] = [.log(.warning, "worker \(describe(peer)) sent an undecodable message (\(error)); dropping the worker")]
+        let requeued = scheduler.workerLost(peer, reason: "sent an undecodable message")
+        if !requeued.isEmpty { actions.append(.log(.info, "requeued \(ids(requeued))")) }
+        forget(peer)
+        return actions
+    }
+
+    public mutating func received(_ message: Message, from peer: Peer, now: Double) -> [Action] {
+        if case .hello(let hello) = message { return welcome(peer, hello: hello, now: now) }
+        guard scheduler.isKnown(peer) else {
+            // A worker of a previous coordinator (or one we expired): it will notice the
+            // silence and say hello again.
+            return [.log(.debug, "ignored \(message.typeName) from a peer that has not said hello")]
+        }
+        scheduler.heard(from: peer, now: now)
+        switch message {
+        case .credit(let credit):
+            scheduler.granted(credit.count, by: peer)
+        case .heartbeat:
+            break
+        case .latentChunk(let chunk):
+            return stage(chunk, from: peer)
+        case .taskDone(let done):
+            return finish(done, from: peer)
+        case .taskFailed(let failure):
+            guard let task = Int(exactly: failure.taskID), task < configuration.problems.count else { return [] }
+            if failure.handedBack {
+                if scheduler.handedBack(task, attempt: failure.attempt, by: peer) == .accepted {
+                    staged[task] = nil
+                    return [.log(.info, "\(configuration.problems[task].id) handed back by \(describe(peer)) (\(failure.reason)); requeued")]
+                }
+            } else if scheduler.failed(task, attempt: failure.attempt, by: peer, reason: failure.reason) == .accepted {
+                staged[task] = nil
+                return [.log(.warning, "\(configuration.problems[task].id) failed on \(describe(peer)): \(failure.reason)")]
+            }
+        case .hello, .welcome, .reject, .assign, .cancel, .shutdown:
+            return [.log(.warning, "ignored a \(message.typeName) message from worker \(describe(peer)): coordinators do not accept it")]
+        }
+        return []
+    }
+
+    /// The finished tasks of this pass, handed to the loop for one group commit.
+    public mutating func takePendingCommits() -> [PendingCommit] {
+        defer { pending = [] }
+        return pending
+    }
+
+    /// The journal's answer for each task of a group commit (in the same order): accepted ones
+    /// now count as done; rejected ones fail that attempt.
+    public mutating func committed(_ batch: [PendingCommit], outcomes: [RunStore.CommitOutcome], now: Double) -> [Action] {
+        var actions: [Action] = []
+        for (entry, outcome) in zip(batch, outcomes) {
+            let id = configuration.problems[entry.task].id
+            switch outcome {
+            case .committed, .duplicateIdentical:
+                break
+            case .duplicateDifferent:
+                actions.append(.log(.warning, "\(id) was already committed with different content; keeping the first (generation should be deterministic: check the workers' builds)"))
+            case .rejected(let error):
+                actions.append(.log(.warning, "\(id) from \(describe(entry.worker)) rejected: \(error)"))
+                _ = scheduler.failed(entry.task, attempt: entry.attempt, by: entry.worker, reason: "inconsistent result: \(error.reason)")
+                continue
+            }
+            guard scheduler.finished(entry.task, attempt: entry.attempt, by: entry.worker) == .accepted else { continue }
+            let tokens = entry.done.generatedIDs.count
+            progress.done += 1
+            progress.tokens += tokens
+            statistics.lastCommitted = now
+            if let info = workers[entry.worker] {
+                statistics.recordFinished(by: info.name, host: info.hello.host, tokens: tokens, timings: entry.done.timings)
+            }
+        }
+        return actions
+    }
+
+    /// Leases, durable failures, dispatch against credit, heartbeats, progress counters.
+    public mutating func tick(now: Double) -> [Action] {
+        var actions: [Action] = []
+        for (worker, requeued) in scheduler.expire(now: now) {
+            actions.append(.log(.warning, "worker \(workers[worker]?.name ?? "?") silent for more than \(configuration.leaseSeconds) s: presumed dead; requeued tasks \(ids(requeued))"))
+            forget(worker)
+        }
+        actions += recordNewFailures()
+        actions += dispatch(now: now)
+        for worker in workers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+            guard var info = workers[worker], now - info.lastHeartbeatSent >= configuration.heartbeatInterval else { continue }
+            info.lastHeartbeatSent = now
+            info.heartbeatSequence += 1
+            workers[worker] = info
+            actions.append(.send(.heartbeat(Heartbeat(sequence: info.heartbeatSequence)), to: worker))
+        }
+        progress.workersAlive = workers.count
+        progress.requeues = scheduler.requeues
+        progress.failed = scheduler.failed.count
+        return actions
+    }
+
+    /// A message to `peer` could not be delivered: the peer is dropped and its tasks requeued.
+    public mutating func sendFailed(to peer: Peer, _ failure: SendFailure, messageType: String) -> [Action] {
+        guard workers[peer] != nil || scheduler.isKnown(peer) else { return [] }
+        let log: Action
+        switch failure {
+        case .queueFull:
+            log = .log(.warning, "worker \(describe(peer)) is not reading (its queue is full); dropping it")
+            scheduler.workerLost(peer, reason: "stopped reading messages")
+        case .unreachable:
+            log = .log(.warning, "worker \(describe(peer)) disconnected; requeueing its tasks")
+            scheduler.workerLost(peer, reason: "disconnected")
+        case .failed(let error):
+            log = .log(.error, "sending \(messageType) to \(describe(peer)) failed: \(error); dropping the worker")
+            scheduler.workerLost(peer, reason: "disconnected")
+        }
+        forget(peer)
+        return [log]
+    }
+
+    /// Failures not yet in the journal (also called once more when the loop ends).
+    public mutating func recordNewFailures() -> [Action] {
+        var actions: [Action] = []
+        for task in scheduler.failed.subtracting(journalledFailures).sorted() {
+            let problem = configuration.problems[task]
+            actions.append(.recordFailure(.init(id: problem.id, split: problem.split.rawValue, index: problem.index,
+                                                reasons: scheduler.failureReasons(for: task))))
+            journalledFailures.insert(task)
+        }
+        return actions
+    }
+
+    // MARK: The bundle
+
+    public func manifest() -> RunManifest {
+        let failed = scheduler.failed.sorted().map {
+            RunManifest.FailedProblem(id: configuration.problems[$0].id, reasons: scheduler.failureReasons(for: $0))
+        }
+        return RunManifest(
+            thinklensVersion: ThinkLensVersion.program, model: configuration.model,
+            tokenizerFingerprint: configuration.tokenizer.fingerprint,
+            saes: Dictionary(uniqueKeysWithValues: configuration.hookpoints.map { ($0.name, configuration.saes[$0.sae]!) }),
+            generation: RunSettings.generationJSON(configuration), promptFormat: RunSettings.promptJSON(configuration.prompt),
+            selectedProblemIDs: configuration.problems.map(\.id), hookpoints: configuration.hookpoints.map(\.name), failed: failed)
+    }
+
+    func runJSON(endpoint: String, now: Double, startedWall: Date, finishedWall: Date) -> JSONValue {
+        statistics.json(endpoint: endpoint, requeues: scheduler.requeues, progress: progress, now: now,
+                        startedWall: startedWall, finishedWall: finishedWall)
+    }
+
+    // MARK: Steps
+
+    private mutating func welcome(_ peer: Peer, hello: Hello, now: Double) -> [Action] {
+        var differences: [String] = []
+        if hello.protocolVersion != ThinkLensVersion.wireProtocol {
+            differences.append("protocol version \(hello.protocolVersion) (coordinator speaks \(ThinkLensVersion.wireProtocol))")
+        }
+        if hello.modelFingerprint != configuration.model.fingerprint {
+            differences.append("model fingerprint \(hello.modelFingerprint) (run uses \(configuration.model.fingerprint))")
+        }
+        if hello.tokenizerFingerprint != configuration.tokenizer.fingerprint {
+            differences.append("tokenizer fingerprint \(hello.tokenizerFingerprint) (run uses \(configuration.tokenizer.fingerprint))")
+        }
+        for sae in Set(configuration.hookpoints.map(\.sae)).sorted() {
+            let expected = configuration.saes[sae]!.fingerprint
+            let theirs = hello.saeFingerprints[sae]
+            if theirs != expected {
+                differences.append("SAE \(sae) fingerprint \(theirs ?? "missing") (run uses \(expected))")
+            }
+        }
+        if !differences.isEmpty {
+            statistics.rejectedWorkers += 1
+            let reason = "worker \(hello.workerID)@\(hello.host) does not match this run: " + differences.joined(separator: "; ")
+            return [.log(.error, "rejected \(reason)"), .sendBestEffort(.reject(Reject(reason: reason)), to: peer)]
+        }
+        var actions: [Action] = []
+        if scheduler.isKnown(peer) {
+            // A repeated hello (our welcome was lost): welcome again, keep its tasks.
+            scheduler.heard(from: peer, now: now)
+        } else {
+            scheduler.workerJoined(peer, now: now)
+            workers[peer] = WorkerInfo(hello: hello)
+            actions.append(.log(.info, "welcomed worker \(hello.workerID)@\(hello.host) pid \(hello.pid) (\(hello.batchSlots) slots, \(hello.threads) threads)"))
+        }
+        actions.append(.send(.welcome(Welcome(runID: runID, heartbeatIntervalMilliseconds: Int(configuration.heartbeatInterval * 1000))), to: peer))
+        return actions
+    }
+
+    private mutating func stage(_ chunk: LatentChunk, from peer: Peer) -> [Action] {
+        guard let task = Int(exactly: chunk.taskID), task < configuration.problems.count,
+              scheduler.currentAttempt(of: task, by: peer) == chunk.attempt else {
+            return []  // an abandoned attempt or a late duplicate
+        }
+        guard hookpointNames.contains(chunk.hookpoint) else {
+            return [.log(.warning, "dropped a latent chunk for unknown hookpoint '\(chunk.hookpoint)' from \(describe(peer))")]
+        }
+        var entry = staged[task] ?? Staged(attempt: chunk.attempt)
+        if entry.attempt != chunk.attempt { entry = Staged(attempt: chunk.attempt) }
+        entry.chunks[chunk.hookpoint, default: []].append(chunk)
+        staged[task] = entry
+        return []
+    }
+
+    private mutating func finish(_ done: TaskDone, from peer: Peer) -> [Action] {
+        guard let task = Int(exactly: done.taskID), task < configuration.problems.count,
+              scheduler.currentAttempt(of: task, by: peer) == done.attempt else { return [] }
+        let chunks = staged.removeValue(forKey: task)
+        let committed: CommittedTask
+        do {
+            committed = try assembler.assemble(task: task, done: done, chunks: chunks?.attempt == done.attempt ? chunks!.chunks : [:])
+        } catch {
+            _ = scheduler.failed(task, attempt: done.attempt, by: peer, reason: "inconsistent result: \(error)")
+            return [.log(.warning, "\(configuration.problems[task].id) from \(describe(peer)) is inconsistent: \(error)")]
+        }
+        pending.append(PendingCommit(task: task, attempt: done.attempt, worker: peer, done: done, committed: committed))
+        return []
+    }
+
+    private mutating func dispatch(now: Double) -> [Action] {
+        var actions: [Action] = []
+        if !waitedForWorkers {
+            let ready = scheduler.readyWorkerCount
+            let waited = now - listeningSince
+            guard ready >= configuration.minWorkers || waited >= configuration.minWorkersWaitSeconds else { return [] }
+            waitedForWorkers = ready > 0
+            if waitedForWorkers && ready < configuration.minWorkers {
+                actions.append(.log(.warning, "only \(ready) of \(configuration.minWorkers) workers ready after \(Int(waited)) s; starting with them"))
+            }
+        }
+        for a in scheduler.assign() {
+            let problem = configuration.problems[a.task]
+            actions.append(.send(.assign(Assign(
+                taskID: UInt64(a.task), attempt: a.attempt, problemID: problem.id, promptIDs: promptIDs[a.task],
+                generation: configuration.generation, hookpoints: configuration.hookpoints,
+                includePrompt: configuration.includePrompt)), to: a.worker))
+            if statistics.firstAssigned == nil { statistics.firstAssigned = now }
+            if a.attempt > 1 { actions.append(.log(.info, "\(problem.id) attempt \(a.attempt) → \(describe(a.worker))")) }
+        }
+        return actions
+    }
+
+    /// Drops a worker and the staged latents of tasks no longer in flight anywhere.
+    private mutating func forget(_ peer: Peer) {
+        workers[peer] = nil
+        let scheduler = self.scheduler, workers = self.workers
+        staged = staged.filter { task, _ in workers.keys.contains { scheduler.currentAttempt(of: task, by: $0) != nil } }
+    }
+
+    private func ids(_ tasks: [Int]) -> [String] { tasks.map { configuration.problems[$0].id } }
+}

@@ -1,0 +1,316 @@
+import SafeTensors
+import Experiment
+import Foundation
+
+/// An existing bundle read back as committed tasks: inferences.jsonl for the records,
+/// latents/index.csv for each problem's rows and FVU, the mapped latents files for the
+/// rows themselves, tokens.csv for token texts. This is what `thinklens merge` reads.
+public final class BundleReader: CommittedTaskSource {
+    public let directory: String
+    public let manifest: RunManifest
+    public let tokenTexts: [Int32: String]
+    public let run: JSONValue
+    public private(set) var taskSummaries: [TaskSummary] = []
+
+    private let inferences: [UInt8]
+    private var lineRanges: [Range<Int>] = []
+    private var latentFiles: [String: SafeTensorsFile] = [:]
+    private var rowRanges: [[String: (first: Int, rows: Int, fvu: Double?)]] = []
+
+    public init(directory: String) throws {
+        self.directory = directory
+        manifest = try RunManifest.read(bundle: directory)
+        func path(_ file: String) -> String { (directory as NSString).appendingPathComponent(file) }
+        func read(_ file: String) throws -> [UInt8] {
+            guard let data = FileManager.default.contents(atPath: path(file)) else {
+                throw RunDataError(subject: path(file), reason: "cannot read; the bundle is incomplete (was it written by ThinkLens format \(BundleLayout.formatVersion)?)")
+            }
+            return [UInt8](data)
+        }
+        run = (try? JSONValue.parse(Data(read(BundleLayout.runFile)), source: path(BundleLayout.runFile))) ?? .null
+
+        // Token texts.
+        var texts: [Int32: String] = [:]
+        let tokenRows = try CSV.parse(read(BundleLayout.tokensFile), source: path(BundleLayout.tokensFile))
+        guard tokenRows.first == ["token", "text"] else {
+            throw RunDataError(subject: path(BundleLayout.tokensFile), reason: "header is not 'token,text'")
+        }
+        for (n, row) in tokenRows.dropFirst().enumerated() {
+            guard row.count == 2, let id = Int32(row[0]) else {
+                throw RunDataError(subject: path(BundleLayout.tokensFile), reason: "line \(n + 2) is not 'token,text'")
+            }
+            texts[id] = row[1]
+        }
+        tokenTexts = texts
+
+        // Rows per problem and hookpoint.
+        let indexPath = path(BundleLayout.latentIndexFile)
+        let indexRows = try CSV.parse(read(BundleLayout.latentIndexFile), source: indexPath)
+        guard indexRows.first == ["id", "hookpoint", "first_row", "rows", "fvu"] else {
+            throw RunDataError(subject: indexPath, reason: "header is not 'id,hookpoint,first_row,rows,fvu'")
+        }
+        var ranges: [String: [String: (first: Int, rows: Int, fvu: Double?)]] = [:]
+        for (n, row) in indexRows.dropFirst().enumerated() {
+            guard row.count == 5, let first = Int(row[2]), let rows = Int(row[3]), first >= 0, rows >= 0 else {
+                throw RunDataError(subject: indexPath, reason: "line \(n + 2) is malformed")
+            }
+            let fvu: Double? = row[4].isEmpty ? nil : Double(row[4])
+            guard row[4].isEmpty || fvu != nil else { throw RunDataError(subject: indexPath, reason: "line \(n + 2): fvu '\(row[4])' is not a number") }
+            ranges[row[0], default: [:]][row[1]] = (first, rows, fvu)
+        }
+
+        // Latent files.
+        for name in manifest.hookpoints {
+            let filePath = path("\(BundleLayout.latentsDirectory)/\(name).safetensors")
+            let file = try SafeTensorsFile(path: filePath)
+            let indices = try file.tensor("indices")
+            guard indices.shape.count == 2 else { throw SafeTensorsError(file: filePath, tensor: "indices", reason: "shape \(indices.shape) is not [T, k]") }
+            let t = indices.shape[0], k = indices.shape[1]
+            for (tensor, shape, dtype) in [("problem", [t], TensorDType.i32), ("position", [t], .i32), ("token", [t], .i32),
+                                           ("segment", [t], .u8), ("indices", [t, k], .i32), ("acts", [t, k], .f32)] {
+                _ = try file.tensor(tensor, shape: shape, dtypes: [dtype])
+            }
+            latentFiles[name] = file
+        }
+
+        // Records.
+        inferences = try read(BundleLayout.inferencesFile)
+        var start = 0
+        for (i, byte) in inferences.enumerated() where byte == 0x0A {
+            if i > start { lineRanges.append(start..<i) }
+            start = i + 1
+        }
+        if start < inferences.count { lineRanges.append(start..<inferences.count) }
+        for (n, range) in lineRanges.enumerated() {
+            let record = try parseRecord(n, range)
+            guard let byHookpoint = ranges[record.id] else {
+                throw RunDataError(subject: indexPath, reason: "has no rows for problem \(record.id) of inferences.jsonl")
+            }
+            var summaries: [HookpointSummary] = []
+            var problemRanges: [String: (first: Int, rows: Int, fvu: Double?)] = [:]
+            for name in manifest.hookpoints {
+                guard let r = byHookpoint[name] else {
+                    throw RunDataError(subject: indexPath, reason: "has no line for problem \(record.id), hookpoint \(name)")
+                }
+                let file = latentFiles[name]!
+                let acts = try file.tensor("acts")
+                let k = acts.shape[1], t = acts.shape[0]
+                guard r.first + r.rows <= t else {
+                    throw RunDataError(subject: indexPath, reason: "rows \(r.first)..<\(r.first + r.rows) of problem \(record.id) lie past the \(t) rows of \(name)")
+                }
+                var best: Float = 0
+                for row in r.first..<(r.first + r.rows) {
+                    best = max(best, acts.bytes.loadUnaligned(fromByteOffset: 4 * row * k, as: Float.self))
+                }
+                summaries.append(HookpointSummary(name: name, k: k, rows: r.rows, maxAct: best))
+                problemRanges[name] = r
+            }
+            taskSummaries.append(TaskSummary(id: record.id, split: record.split, index: record.index, hookpoints: summaries))
+            rowRanges.append(problemRanges)
+        }
+    }
+
+    private func parseRecord(_ n: Int, _ range: Range<Int>) throws -> ProblemRecord {
+        let source = "\((directory as NSString).appendingPathComponent(BundleLayout.inferencesFile)) line \(n + 1)"
+        let value = try JSONValue.parse(Data(inferences[range]), source: source)
+        func fail(_ field: String) -> RunDataError { RunDataError(subject: source, reason: "field '\(field)' is missing or has the wrong type") }
+        func string(_ key: String) throws -> String { guard let s = value[key]?.stringValue else { throw fail(key) }; return s }
+        func optionalString(_ key: String) throws -> String? {
+            guard let v = value[key] else { throw fail(key) }
+            if v == .null { return nil }
+            guard let s = v.stringValue else { throw fail(key) }
+            return s
+        }
+        func ids(_ key: String) throws -> [Int32] {
+            guard let items = value[key]?.arrayValue else { throw fail(key) }
+            return try items.map { guard let n = $0.intValue, let v = Int32(exactly: n) else { throw fail(key) }; return v }
+        }
+        guard let index = value["index"]?.intValue else { throw fail("index") }
+        guard let stop = StopReason(rawValue: try string("stop")) else { throw fail("stop") }
+        guard let verdict = Verdict(rawValue: try string("verdict")) else { throw fail("verdict") }
+        let thinkEnd: Int?
+        switch value["think_end"] {
+        case .null?: thinkEnd = nil
+        case .int(let v)?: thinkEnd = Int(v)
+        default: throw fail("think_end")
+        }
+        return ProblemRecord(id: try string("id"), split: try string("split"), index: index, question: try string("question"),
+                             gold: try optionalString("gold"), promptIDs: try ids("prompt_ids"), generatedIDs: try ids("generated_ids"),
+                             text: try string("text"), stop: stop, answer: try optionalString("answer"), verdict: verdict, thinkEnd: thinkEnd)
+    }
+
+    public func task(_ i: Int) throws -> CommittedTask {
+        let record = try parseRecord(i, lineRanges[i])
+        var latents: [String: LatentRows] = [:]
+        var fvu: [String: Double] = [:]
+        for (name, r) in rowRanges[i] {
+            let file = latentFiles[name]!
+            let k = try file.tensor("indices").shape[1]
+            func slice<T>(_ tensor: String, _ type: T.Type, width: Int) throws -> [T] {
+                let view = try file.tensor(tensor)
+                let size = MemoryLayout<T>.stride
+                return [T](unsafeUninitializedCapacity: r.rows * width) { out, count in
+                    if r.rows * width > 0 {
+                        memcpy(out.baseAddress!, view.bytes.baseAddress! + r.first * width * size, r.rows * width * size)
+                    }
+                    count = r.rows * width
+                }
+            }
+            let problems = try slice("problem", Int32.self, width: 1)
+            guard problems.allSatisfy({ Int($0) == record.index }) else {
+                throw RunDataError(subject: file.path, reason: "rows \(r.first)..<\(r.first + r.rows) should belong to problem \(record.id) (index \(record.index)) but their 'problem' column differs; latents/index.csv does not match")
+            }
+            latents[name] = LatentRows(k: k, positions: try slice("position", Int32.self, width: 1), tokens: try slice("token", Int32.self, width: 1),
+                                       segments: try slice("segment", UInt8.self, width: 1), indices: try slice("indices", Int32.self, width: k),
+                                       acts: try slice("acts", Float.self, width: k))
+            if let v = r.fvu { fvu[name] = v }
+        }
+        return CommittedTask(record: record, latents: latents, fvu: fvu)
+    }
+}
+
+/// Minimal RFC 4180 reader: quoted fields may hold commas, doubled quotes and newlines.
+enum CSV {
+    static func parse(_ bytes: [UInt8], source: String) throws -> [[String]] {
+        var rows: [[String]] = []
+        var row: [String] = []
+        var field: [UInt8] = []
+        var i = 0
+        var quoted = false
+        var atFieldStart = true
+        while i < bytes.count {
+            let c = bytes[i]
+            if quoted {
+                if c == 0x22 {
+                    if i + 1 < bytes.count, bytes[i + 1] == 0x22 { field.append(0x22); i += 2; continue }
+                    quoted = false
+                } else {
+                    field.append(c)
+                }
+                i += 1
+                continue
+            }
+            switch c {
+            case 0x22 where atFieldStart:
+                quoted = true
+                atFieldStart = false
+            case 0x2C:
+                row.append(String(decoding: field, as: UTF8.self))
+                field.removeAll()
+                atFieldStart = true
+            case 0x0A:
+                row.append(String(decoding: field, as: UTF8.self))
+                rows.append(row)
+                row = []
+                field.removeAll()
+                atFieldStart = true
+            case 0x0D where i + 1 < bytes.count && bytes[i + 1] == 0x0A:
+                break
+            default:
+                field.append(c)
+                atFieldStart = false
+            }
+            i += 1
+        }
+        guard !quoted else { throw RunDataError(subject: source, reason: "a quoted field is not closed before the end of the file") }
+        if !field.isEmpty || !row.isEmpty {
+            row.append(String(decoding: field, as: UTF8.self))
+            rows.append(row)
+        }
+        return rows
+    }
+}
+
+/// Several bundles as one source: the union of their problems. A problem present in more
+/// than one bundle must be identical in all of them.
+public final class MergedTaskSource: CommittedTaskSource {
+    public let sources: [BundleReader]
+    public private(set) var taskSummaries: [TaskSummary] = []
+    private var location: [(source: Int, index: Int)] = []
+
+    public init(_ sources: [BundleReader]) throws {
+        self.sources = sources
+        var firstSeen: [String: Int] = [:]
+        for (s, source) in sources.enumerated() {
+            for (i, summary) in source.taskSummaries.enumerated() {
+                if let existing = firstSeen[summary.id] {
+                    let a = location[existing]
+                    let mine = try source.task(i)
+                    let theirs = try sources[a.source].task(a.index)
+                    guard mine == theirs else {
+                        throw RunDataError(subject: "problem \(summary.id)", reason: "differs between \(sources[a.source].directory) and \(source.directory) (\(Self.firstDifference(theirs, mine))); the runs are not the same experiment, so they cannot be merged")
+                    }
+                    continue
+                }
+                firstSeen[summary.id] = taskSummaries.count
+                taskSummaries.append(summary)
+                location.append((s, i))
+            }
+        }
+    }
+
+    static func firstDifference(_ a: CommittedTask, _ b: CommittedTask) -> String {
+        if a.record != b.record { return a.record.generatedIDs != b.record.generatedIDs ? "generated tokens" : "problem record" }
+        if a.fvu != b.fvu { return "FVU" }
+        return "latents"
+    }
+
+    public func task(_ i: Int) throws -> CommittedTask {
+        try sources[location[i].source].task(location[i].index)
+    }
+}
+
+/// `thinklens merge`: combines bundles of runs with the same model, tokenizer, SAEs and
+/// generation settings into one bundle, byte-identical (except run.json) to a single run
+/// over the union of their problems.
+public enum BundleMerger {
+    @discardableResult
+    public static func merge(bundles: [String], to out: String) throws -> BundleSummary {
+        guard !bundles.isEmpty else { throw RunDataError(subject: "merge", reason: "no bundles given") }
+        let outURL = URL(fileURLWithPath: out).standardizedFileURL
+        for b in bundles where URL(fileURLWithPath: b).standardizedFileURL == outURL {
+            throw RunDataError(subject: out, reason: "is also an input bundle; choose a new --out directory")
+        }
+        if let existing = try? FileManager.default.contentsOfDirectory(atPath: out), !existing.isEmpty {
+            throw RunDataError(subject: out, reason: "already exists and is not empty; choose a new --out directory or delete it")
+        }
+        let readers = try bundles.map { try BundleReader(directory: $0) }
+        let first = readers[0]
+        for reader in readers.dropFirst() {
+            let blockers = first.manifest.mergeBlockers(with: reader.manifest)
+            guard blockers.isEmpty else {
+                throw RunDataError(subject: reader.directory, reason: "cannot be merged with \(first.directory): they differ in \(blockers.joined(separator: "; "))")
+            }
+        }
+        var texts: [Int32: String] = [:]
+        for reader in readers {
+            for (id, text) in reader.tokenTexts {
+                if let known = texts[id], known != text {
+                    throw RunDataError(subject: reader.directory, reason: "tokens.csv gives token \(id) the text \(JSONText.string(text)), \(first.directory) gives \(JSONText.string(known))")
+                }
+                texts[id] = text
+            }
+        }
+        let source = try MergedTaskSource(readers)
+        var manifest = first.manifest
+        manifest.selectedProblemIDs = Array(Set(readers.flatMap(\.manifest.selectedProblemIDs)))
+        // A problem that failed in one run keeps its reasons as written; one that failed in
+        // several gets the sorted union, so the argument order does not matter.
+        var reasons: [String: [[String]]] = [:]
+        for failure in readers.flatMap(\.manifest.failed) { reasons[failure.id, default: []].append(failure.reasons) }
+        manifest.failed = reasons.keys.sorted().map { id in
+            let lists = reasons[id]!
+            return RunManifest.FailedProblem(id: id, reasons: lists.count == 1 ? lists[0] : Array(Set(lists.joined())).sorted())
+        }
+        let run: JSONValue = .object([
+            "merged_from": .array(bundles.map { .string($0) }),
+            "runs": .array(readers.map(\.run)),
+        ])
+        do {
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        } catch {
+            throw RunDataError(subject: out, reason: "cannot create: \(error.localizedDescription)")
+        }
+        return try BundleWriter.write(source: source, manifest: manifest, run: run, decoder: TokenTextTable(texts: texts), to: out)
+    }
+}

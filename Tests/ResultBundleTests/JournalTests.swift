@@ -1,0 +1,264 @@
+import Foundation
+import Testing
+@testable import ResultBundle
+
+@Suite struct JournalTests {
+    typealias F = BundleFixtures
+
+    /// Rewrites the header's version field to 1, as journals were before failure records.
+    static func markVersionOne(_ path: String) throws {
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: 8)
+        handle.write(Data([1, 0, 0, 0]))
+        try handle.close()
+    }
+
+    static func fileSize(_ path: String) -> Int {
+        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
+    }
+
+    @Test func reopeningListsCommittedProblemsAndReadsThemBack() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        let tasks = (0..<3).map { F.task(index: $0) }
+        do {
+            let journal = try TaskJournal(directory: dir)
+            for task in tasks { #expect(try journal.append(task) == .committed) }
+            journal.close()
+        }
+        let reopened = try TaskJournal(directory: dir)
+        #expect(reopened.committedIDs == Set(tasks.map(\.record.id)))
+        #expect(reopened.recoveryWarnings.isEmpty)
+        for (i, task) in tasks.enumerated() { #expect(try reopened.task(i) == task) }
+    }
+
+    @Test func aTornTailIsTruncatedWithAWarningAndTheRunContinues() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        let path = dir + "/" + TaskJournal.fileName
+        var intactSize = 0
+        do {
+            let journal = try TaskJournal(directory: dir)
+            try journal.append(F.task(index: 0))
+            try journal.append(F.task(index: 1))
+            intactSize = Self.fileSize(path)
+            try journal.append(F.task(index: 2))
+            journal.close()
+        }
+        // A crash in the middle of writing the third record.
+        #expect(truncate(path, off_t(intactSize + 40)) == 0)
+        let reopened = try TaskJournal(directory: dir)
+        #expect(reopened.committedIDs == ["gsm8k:train:0", "gsm8k:train:1"])
+        #expect(reopened.recoveryWarnings.count == 1)
+        #expect(reopened.recoveryWarnings.first?.contains("incomplete") == true)
+        #expect(Self.fileSize(path) == intactSize)
+        #expect(try reopened.append(F.task(index: 2)) == .committed)
+        reopened.close()
+        #expect(try TaskJournal(directory: dir).committedIDs.count == 3)
+    }
+
+    @Test func aLastRecordWithABadChecksumIsTreatedAsTorn() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        let path = dir + "/" + TaskJournal.fileName
+        do {
+            let journal = try TaskJournal(directory: dir)
+            try journal.append(F.task(index: 0))
+            try journal.append(F.task(index: 1))
+            journal.close()
+        }
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[bytes.count - 3] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let reopened = try TaskJournal(directory: dir)
+        #expect(reopened.committedIDs == ["gsm8k:train:0"])
+        #expect(reopened.recoveryWarnings.count == 1)
+    }
+
+    @Test func corruptionBeforeIntactRecordsIsRefused() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        let path = dir + "/" + TaskJournal.fileName
+        do {
+            let journal = try TaskJournal(directory: dir)
+            try journal.append(F.task(index: 0))
+            try journal.append(F.task(index: 1))
+            journal.close()
+        }
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[TaskJournal.fileHeaderSize + TaskJournal.recordHeaderSize + 5] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        #expect {
+            _ = try TaskJournal(directory: dir)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains(path) && text.contains("corrupt record at byte 16") && text.contains("truncate the file to 16 bytes")
+        }
+    }
+
+    @Test func aProblemCommittedTwiceIsStoredOnce() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        let journal = try TaskJournal(directory: dir)
+        let task = F.task(index: 4)
+        #expect(try journal.append(task) == .committed)
+        let size = Self.fileSize(journal.path)
+        #expect(try journal.append(task) == .duplicateIdentical)
+        var late = task
+        late.record.text = "a different sample"
+        #expect(try journal.append(late) == .duplicateDifferent)
+        #expect(try journal.append(contentsOf: [F.task(index: 5), F.task(index: 5)]) == [.committed, .duplicateIdentical])
+        #expect(journal.entries.count == 2)
+        #expect(try journal.task(0) == task)
+        #expect(Self.fileSize(journal.path) > size)
+    }
+
+    @Test func aSecondCoordinatorOnTheSameOutIsRefused() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        let first = try TaskJournal(directory: dir)
+        #expect {
+            _ = try TaskJournal(directory: dir)
+        } throws: { error in
+            "\(error)".contains("another coordinator has it open")
+        }
+        first.close()
+    }
+
+    @Test func aFileThatIsNotAJournalIsRefusedByName() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        try Data("not a journal at all".utf8).write(to: URL(fileURLWithPath: dir + "/" + TaskJournal.fileName))
+        #expect {
+            _ = try TaskJournal(directory: dir)
+        } throws: { error in
+            "\(error)".contains(TaskJournal.fileName) && "\(error)".contains("is not a ThinkLens journal")
+        }
+    }
+
+    @Test func aFailedProblemIsStillFailedAfterReopeningWithItsReasons() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        let failure = TaskJournal.FailureEntry(id: "gsm8k:train:4", split: "train", index: 4,
+                                               reasons: ["attempt 1: out of memory", "attempt 2: worker silent for more than 15.0 s"])
+        do {
+            let journal = try TaskJournal(directory: dir)
+            try journal.append(F.task(index: 0))
+            try journal.appendFailure(failure)
+            try journal.append(F.task(index: 1))
+            journal.close()
+        }
+        let reopened = try TaskJournal(directory: dir)
+        #expect(reopened.failures == [failure.id: failure])
+        #expect(reopened.committedIDs == ["gsm8k:train:0", "gsm8k:train:1"])
+        #expect(reopened.recoveryWarnings.isEmpty)
+    }
+
+    @Test func aCommitAfterAFailureSupersedesIt() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        do {
+            let journal = try TaskJournal(directory: dir)
+            try journal.appendFailure(.init(id: "gsm8k:train:2", split: "train", index: 2, reasons: ["attempt 1: boom"]))
+            // A later start with --retry-failed gets it done.
+            try journal.append(F.task(index: 2))
+            #expect(journal.failures.isEmpty)
+            // A failure reported after the commit (a stale attempt) does not undo it.
+            try journal.appendFailure(.init(id: "gsm8k:train:2", split: "train", index: 2, reasons: ["attempt 2: late"]))
+            journal.close()
+        }
+        let reopened = try TaskJournal(directory: dir)
+        #expect(reopened.failures.isEmpty)
+        #expect(reopened.committedIDs == ["gsm8k:train:2"])
+    }
+
+    @Test func theLatestFailureRecordOfAProblemWins() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        do {
+            let journal = try TaskJournal(directory: dir)
+            try journal.appendFailure(.init(id: "gsm8k:train:3", split: "train", index: 3, reasons: ["attempt 1: first start"]))
+            try journal.appendFailure(.init(id: "gsm8k:train:3", split: "train", index: 3, reasons: ["attempt 1: retried, failed again"]))
+            journal.close()
+        }
+        #expect(try TaskJournal(directory: dir).failures["gsm8k:train:3"]?.reasons == ["attempt 1: retried, failed again"])
+    }
+
+    @Test func aVersionOneJournalStillOpensAndIsMarkedVersionTwoByItsFirstFailure() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        let path = dir + "/" + TaskJournal.fileName
+        func headerVersion() throws -> UInt32 {
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            return data[8..<12].withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
+        }
+        do {
+            let journal = try TaskJournal(directory: dir)
+            try journal.append(F.task(index: 0))
+            journal.close()
+        }
+        // What a ThinkLens from before failure records wrote: the same bytes with version 1.
+        try Self.markVersionOne(path)
+        #expect(try headerVersion() == 1)
+        do {
+            let journal = try TaskJournal(directory: dir)
+            #expect(journal.committedIDs == ["gsm8k:train:0"])
+            try journal.appendFailure(.init(id: "gsm8k:train:1", split: "train", index: 1, reasons: ["attempt 1: boom"]))
+            journal.close()
+        }
+        #expect(try headerVersion() == 2)
+        #expect(try TaskJournal(directory: dir).failures.keys.sorted() == ["gsm8k:train:1"])
+    }
+
+    @Test func aFailureRecordInAVersionOneJournalIsCorruption() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        let path = dir + "/" + TaskJournal.fileName
+        do {
+            let journal = try TaskJournal(directory: dir)
+            try journal.appendFailure(.init(id: "gsm8k:train:1", split: "train", index: 1, reasons: ["attempt 1: boom"]))
+            try journal.append(F.task(index: 0))
+            journal.close()
+        }
+        try Self.markVersionOne(path)
+        #expect {
+            _ = try TaskJournal(directory: dir)
+        } throws: { error in
+            "\(error)".contains("corrupt record") && "\(error)".contains(TaskJournal.fileName)
+        }
+    }
+
+    @Test func resumingAfterARestartGivesTheUninterruptedBundle() throws {
+        let scratch = Scratch()
+        let tasks = (0..<10).map { F.task(index: $0) }
+        let uninterrupted = try scratch.runBundle(tasks, selected: F.ids(0..<10))
+        let out = scratch.directory()
+        do {
+            let store = try RunStore(outDirectory: out)
+            for task in tasks[0..<6] { _ = try store.commit(task) }
+            store.journal.close()
+        }
+        let resumed = try RunStore(outDirectory: out)
+        #expect(resumed.committedIDs == Set(tasks[0..<6].map(\.record.id)))
+        #expect(resumed.live["layers.5.mlp"]?.rows == tasks[0..<6].reduce(0) { $0 + $1.latents["layers.5.mlp"]!.rowCount })
+        // The restarted coordinator sees a late duplicate of a task committed before the restart.
+        #expect(try resumed.commit(tasks[2]) == .duplicateIdentical)
+        for task in tasks[6...].reversed() { _ = try resumed.commit(task) }
+        try resumed.writeBundle(manifest: F.manifest(selected: F.ids(0..<10)), run: .object(["restarts": .int(1)]), decoder: F.Decoder())
+        #expect(try F.bundleFiles(out) == F.bundleFiles(uninterrupted))
+    }
+}
+
+@Suite struct JournalEncodingTests {
+    @Test func latentIdsBeyondSixteenBitsRoundTrip() throws {
+        let scratch = Scratch()
+        let dir = scratch.directory()
+        var task = BundleFixtures.task(index: 3)
+        task.latents["layers.5.mlp"]!.indices[0] = 70_000
+        let journal = try TaskJournal(directory: dir)
+        try journal.append(task)
+        try journal.append(BundleFixtures.task(index: 4))
+        #expect(try journal.task(0) == task)
+        #expect(try journal.task(1) == BundleFixtures.task(index: 4))
+    }
+}

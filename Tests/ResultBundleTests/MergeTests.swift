@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+@testable import ResultBundle
+
+@Suite struct MergeTests {
+    typealias F = BundleFixtures
+
+    @Test func mergingTwoHalvesGivesTheFullRun() throws {
+        let scratch = Scratch()
+        let tasks = (0..<10).map { F.task(index: $0) }
+        let failure = RunManifest.FailedProblem(id: "gsm8k:train:10", reasons: ["timeout", "worker died"])
+        let full = try scratch.runBundle(tasks, selected: F.ids(0..<11), failed: [failure])
+        let first = try scratch.runBundle(Array(tasks[0..<4]), selected: F.ids(0..<4))
+        let second = try scratch.runBundle(Array(tasks[4..<10]), selected: F.ids(4..<11), failed: [failure])
+        let merged = scratch.directory() + "/merged"
+        try BundleMerger.merge(bundles: [second, first], to: merged)
+        let expected = try F.bundleFiles(full)
+        let observed = try F.bundleFiles(merged)
+        #expect(expected.keys.sorted() == observed.keys.sorted())
+        for (name, data) in expected { #expect(observed[name] == data, "\(name) differs") }
+    }
+
+    @Test func overlappingBundlesWithIdenticalProblemsMerge() throws {
+        let scratch = Scratch()
+        let tasks = (0..<6).map { F.task(index: $0) }
+        let full = try scratch.runBundle(tasks, selected: F.ids(0..<6))
+        let a = try scratch.runBundle(Array(tasks[0..<4]), selected: F.ids(0..<4))
+        let b = try scratch.runBundle(Array(tasks[2..<6]), selected: F.ids(2..<6))
+        let merged = scratch.directory() + "/merged"
+        try BundleMerger.merge(bundles: [a, b], to: merged)
+        #expect(try F.bundleFiles(merged) == F.bundleFiles(full))
+    }
+
+    @Test func mergeRefusesADifferentModel() throws {
+        let scratch = Scratch()
+        let a = try scratch.runBundle([F.task(index: 0)], selected: F.ids(0..<1))
+        let b = scratch.directory()
+        let store = try RunStore(outDirectory: b)
+        _ = try store.commit(F.task(index: 1))
+        try store.writeBundle(manifest: F.manifest(selected: F.ids(1..<2), modelFingerprint: "other-model"), run: .null, decoder: F.Decoder())
+        #expect {
+            try BundleMerger.merge(bundles: [a, b], to: scratch.directory() + "/merged")
+        } throws: { error in
+            "\(error)".contains("model weights (fingerprint model-abc vs other-model)")
+        }
+    }
+
+    @Test func mergeRefusesDifferentGenerationSettings() throws {
+        let scratch = Scratch()
+        let a = try scratch.runBundle([F.task(index: 0)], selected: F.ids(0..<1))
+        let b = scratch.directory()
+        let store = try RunStore(outDirectory: b)
+        _ = try store.commit(F.task(index: 1))
+        try store.writeBundle(manifest: F.manifest(selected: F.ids(1..<2), temperature: 1.0), run: .null, decoder: F.Decoder())
+        #expect {
+            try BundleMerger.merge(bundles: [a, b], to: scratch.directory() + "/merged")
+        } throws: { error in
+            "\(error)".contains("generation settings")
+        }
+    }
+
+    @Test func mergeRefusesAProblemThatDiffersBetweenBundles() throws {
+        let scratch = Scratch()
+        var changed = F.task(index: 2)
+        changed.record.text = "another sample"
+        let a = try scratch.runBundle([F.task(index: 1), F.task(index: 2)], selected: F.ids(1..<3))
+        let b = try scratch.runBundle([changed], selected: F.ids(2..<3))
+        #expect {
+            try BundleMerger.merge(bundles: [a, b], to: scratch.directory() + "/merged")
+        } throws: { error in
+            "\(error)".contains("problem gsm8k:train:2: differs between")
+        }
+    }
+
+    @Test func mergeRefusesAnOutputDirectoryThatIsNotEmpty() throws {
+        let scratch = Scratch()
+        let a = try scratch.runBundle([F.task(index: 0)], selected: F.ids(0..<1))
+        #expect {
+            try BundleMerger.merge(bundles: [a], to: a)
+        } throws: { error in
+            "\(error)".contains("is also an input bundle")
+        }
+    }
+}
