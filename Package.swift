@@ -58,6 +58,7 @@ let package = Package(
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "CKernels"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GSM8K"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Coordinator", "Compute"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Protocol"]),
         .testTarget(name: "RunTests", dependencies: ["Worker", "Coordinator", "Protocol", "Transport", "Compute", "Tokenizer", "GSM8K"]),
     ],
     swiftLanguageModes: [.v5]
