@@ -83,8 +83,10 @@ public final class Worker {
     /// carries and clears them, so the coordinator's sum over a worker's tasks is its total.
     private var phaseSeconds: [String: Double] = [:]
     private var warnedPoorFit: Set<String> = []
-    /// The tasks in flight, by task id (to hand them back on SIGINT/SIGTERM).
-    private var assigns: [UInt64: Assign] = [:]
+    private var session: WorkerSession?
+    /// Messages waiting for the socket, in order.
+    private var outbox: [Message] = []
+    private var sessionEnd: SessionEnd?
 
     public init(configuration: WorkerConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -124,7 +126,7 @@ public final class Worker {
             if let limit = configuration.giveUpAfter, MonotonicClock.now() - lastWelcome > limit { return .gaveUp }
             let socket = try makeSocket(context)
             defer { socket.close() }
-            switch try session(socket, shouldStop: shouldStop) {
+            switch try serve(socket, shouldStop: shouldStop) {
             case .ended(let exit):
                 return exit
             case .lost(let welcomed):
@@ -158,124 +160,126 @@ public final class Worker {
         return socket
     }
 
-    private func hello() -> Message {
-        .hello(Hello(
+    private func sessionConfiguration() -> WorkerSession.Configuration {
+        let hello = Hello(
             workerID: configuration.workerID, host: ProcessInfo.processInfo.hostName,
             pid: Int(getpid()), threads: configuration.threads, batchSlots: configuration.batchSlots,
             modelFingerprint: modelFingerprint, tokenizerFingerprint: tokenizerFingerprint,
-            saeFingerprints: saeFingerprints))
+            saeFingerprints: saeFingerprints)
+        return WorkerSession.Configuration(
+            hello: hello, heartbeatInterval: configuration.heartbeatInterval,
+            liveness: configuration.liveness, coordinator: configuration.endpoint)
     }
 
-    private func session(_ socket: ZMQSocket, shouldStop: () -> Bool) throws -> SessionEnd {
-        var outbox: [Message] = [hello()]
-        var welcomed = false
-        var heartbeatInterval = configuration.heartbeatInterval
-        var liveness = PeerLiveness(heartbeatInterval: heartbeatInterval, liveness: configuration.liveness, now: MonotonicClock.now())
-        var lastSent = -Double.infinity
-        var heartbeatSequence: UInt64 = 0
-
+    /// One connection: feeds the socket's messages, the clock and the generator's results to a
+    /// `WorkerSession` and performs its actions, generating between polls while there is work.
+    private func serve(_ socket: ZMQSocket, shouldStop: () -> Bool) throws -> SessionEnd {
+        session = WorkerSession(configuration: sessionConfiguration())
+        outbox = []
+        sessionEnd = nil
+        feed(.started(now: MonotonicClock.now()))
         while true {
             if shouldStop() {
-                handBack(socket: socket)
-                return .ended(.interrupted)
+                // Unsent messages of an ending session are dropped; the hand-backs go out directly.
+                outbox.removeAll()
+                streamer?.outbox.removeAll()
+                feed(.stopRequested)
+                for message in outbox { _ = try? socket.send([message.encode()], mode: .nonBlocking) }
+                // Give libzmq a moment to flush before the socket closes with linger 0.
+                usleep(200_000)
+                return sessionEnd ?? .ended(.interrupted)
             }
-            // Send what is queued; stop at the high-water mark (the coordinator is slow) and
-            // let generation wait, so a slow coordinator slows workers instead of growing queues.
-            outbox.append(contentsOf: streamer?.outbox ?? [])
-            streamer?.outbox.removeAll()
-            var blocked = false
-            while !outbox.isEmpty {
-                if try socket.send([outbox[0].encode()], mode: .nonBlocking) == .wouldBlock { blocked = true; break }
-                outbox.removeFirst()
-                lastSent = MonotonicClock.now()
-            }
+            let blocked = try flush(socket)
+            let welcomed = session?.isWelcomed ?? false
             let busy = welcomed && !blocked && !(generator?.isIdle ?? true)
-            let timeout = busy ? 0 : Int(min(heartbeatInterval, 0.1) * 1000)
+            let timeout = busy ? 0 : Int(min(session?.heartbeatInterval ?? 0.1, 0.1) * 1000)
             let ready = try ZMQPoll.poll([PollItem(socket, events: .readable)], timeoutMilliseconds: timeout)
             if ready.first?.contains(.readable) == true {
-                while let frames = try socket.receive(mode: .nonBlocking) {
-                    guard frames.count == 1 else {
-                        logger.warning("dropped a \(frames.count)-frame message from the coordinator (expected 1 frame)")
-                        continue
-                    }
-                    let message: Message
-                    do {
-                        message = try frames[0].withUnsafeBytes { try Message.decode($0) }
-                    } catch {
-                        logger.warning("dropped an undecodable message from the coordinator: \(error)")
-                        continue
-                    }
-                    liveness.heard(now: MonotonicClock.now())
-                    switch message {
-                    case .welcome(let welcome):
-                        // Hellos are repeated until one is answered, so several welcomes can
-                        // arrive: only the first opens the session (and grants credit).
-                        if welcomed { break }
-                        welcomed = true
-                        heartbeatInterval = max(0.05, Double(welcome.heartbeatIntervalMilliseconds) / 1000)
-                        liveness = PeerLiveness(heartbeatInterval: heartbeatInterval, liveness: configuration.liveness, now: MonotonicClock.now())
-                        logger.info("welcomed to run \(welcome.runID) by \(configuration.endpoint)")
-                        outbox.append(.credit(Credit(count: configuration.batchSlots)))
-                    case .reject(let reject):
-                        logger.error("the coordinator rejected this worker: \(reject.reason)")
-                        return .ended(.rejected(reject.reason))
-                    case .assign(let assign):
-                        do {
-                            try start(assign)
-                        } catch {
-                            logger.error("task \(assign.taskID) (\(assign.problemID)) could not start: \(error)")
-                            outbox.append(.taskFailed(TaskFailed(taskID: assign.taskID, attempt: assign.attempt, reason: (error as? GeneratorError)?.reason ?? "\(error)")))
-                            outbox.append(.credit(Credit(count: 1)))
-                        }
-                    case .cancel(let cancel):
-                        streamer?.cancel(taskID: cancel.taskID)
-                    case .shutdown(let shutdown):
-                        logger.info("the coordinator ended the run: \(shutdown.reason)")
-                        return .ended(.shutdown(shutdown.reason))
-                    case .heartbeat:
-                        break
-                    case .hello, .credit, .latentChunk, .taskDone, .taskFailed:
-                        logger.warning("ignored a \(message.typeName) message: workers do not accept it")
-                    }
+                while sessionEnd == nil, let frames = try socket.receive(mode: .nonBlocking) {
+                    feed(Self.event(for: frames, now: MonotonicClock.now()))
                 }
             }
-            let now = MonotonicClock.now()
-            if liveness.isExpired(now: now) {
-                return .lost(welcomed: welcomed)
-            }
-            if now - lastSent >= heartbeatInterval {
-                heartbeatSequence += 1
-                outbox.append(welcomed ? .heartbeat(Heartbeat(sequence: heartbeatSequence)) : hello())
-                if !welcomed { lastSent = now }
-            }
-            if busy, let generator {
-                let stepStarted = MonotonicClock.now()
-                let encodedBefore = streamer?.encodeSeconds ?? 0
-                generator.step()
-                let encode = (streamer?.encodeSeconds ?? 0) - encodedBefore
-                // The forward pass is shared by the step's rows: split it by prompt and decode rows.
-                let model = max(0, MonotonicClock.now() - stepStarted - encode)
-                let summary = generator.lastStep
-                let promptShare = summary.rows > 0 ? Double(summary.promptRows) / Double(summary.rows) : 0
-                phaseSeconds["prefill", default: 0] += model * promptShare
-                phaseSeconds["decode", default: 0] += model * (1 - promptShare)
-                phaseSeconds["encode", default: 0] += encode
-                if configuration.stepDelay > 0 { usleep(UInt32(configuration.stepDelay * 1_000_000)) }
-            }
+            if sessionEnd == nil { feed(.tick(now: MonotonicClock.now())) }
+            if let sessionEnd { return sessionEnd }
+            if busy, let generator { step(generator) }
         }
     }
 
-    /// SIGINT/SIGTERM: tell the coordinator which tasks will not be finished here, so they
-    /// are requeued at once instead of after the lease runs out.
-    private func handBack(socket: ZMQSocket) {
-        guard let streamer else { return }
-        for id in streamer.activeTaskIDs {
-            if let assign = assigns[id] {
-                _ = try? socket.send([Message.taskFailed(TaskFailed(taskID: assign.taskID, attempt: assign.attempt, reason: "worker interrupted (SIGINT/SIGTERM); task handed back", handedBack: true)).encode()], mode: .nonBlocking)
-            }
+    private static func event(for frames: [Frame], now: Double) -> WorkerSession.Event {
+        guard frames.count == 1 else { return .wrongFrameCount(frames.count) }
+        do {
+            return .received(try frames[0].withUnsafeBytes { try Message.decode($0) }, now: now)
+        } catch {
+            return .undecodable(reason: "\(error)")
         }
-        // Give libzmq a moment to flush before the socket closes with linger 0.
-        usleep(200_000)
+    }
+
+    private func feed(_ event: WorkerSession.Event) {
+        for action in session?.handle(event) ?? [] { perform(action) }
+    }
+
+    private func perform(_ action: WorkerSession.Action) {
+        switch action {
+        case .send(let message):
+            queue(message)
+        case .startTask(let assign):
+            do {
+                try start(assign)
+            } catch {
+                feed(.startFailed(assign, reason: (error as? GeneratorError)?.reason ?? "\(error)", description: "\(error)"))
+            }
+        case .cancelTask(let taskID):
+            streamer?.cancel(taskID: taskID)
+        case .log(let level, let text):
+            logger.log(level: level, "\(text)")
+        case .end(let exit):
+            sessionEnd = .ended(exit)
+        case .connectionLost(let welcomed):
+            sessionEnd = .lost(welcomed: welcomed)
+        }
+    }
+
+    /// Appends to the outbox after the latent chunks queued so far, so a task's chunks
+    /// always precede its TaskDone.
+    private func queue(_ message: Message) {
+        outbox.append(contentsOf: streamer?.outbox ?? [])
+        streamer?.outbox.removeAll()
+        outbox.append(message)
+    }
+
+    /// Sends what is queued; stops at the high-water mark (the coordinator is slow) and lets
+    /// generation wait, so a slow coordinator slows workers instead of growing queues.
+    /// Returns whether sending would block.
+    private func flush(_ socket: ZMQSocket) throws -> Bool {
+        outbox.append(contentsOf: streamer?.outbox ?? [])
+        streamer?.outbox.removeAll()
+        var sent = 0
+        defer { if sent > 0 { feed(.sent(now: MonotonicClock.now())) } }
+        while sent < outbox.count {
+            if try socket.send([outbox[sent].encode()], mode: .nonBlocking) == .wouldBlock {
+                outbox.removeFirst(sent)
+                return true
+            }
+            sent += 1
+        }
+        outbox.removeAll(keepingCapacity: true)
+        return false
+    }
+
+    /// One generation step, its time split into the phases TaskDone reports.
+    private func step(_ generator: Generator) {
+        let stepStarted = MonotonicClock.now()
+        let encodedBefore = streamer?.encodeSeconds ?? 0
+        generator.step()
+        let encode = (streamer?.encodeSeconds ?? 0) - encodedBefore
+        // The forward pass is shared by the step's rows: split it by prompt and decode rows.
+        let model = max(0, MonotonicClock.now() - stepStarted - encode)
+        let summary = generator.lastStep
+        let promptShare = summary.rows > 0 ? Double(summary.promptRows) / Double(summary.rows) : 0
+        phaseSeconds["prefill", default: 0] += model * promptShare
+        phaseSeconds["decode", default: 0] += model * (1 - promptShare)
+        phaseSeconds["encode", default: 0] += encode
+        if configuration.stepDelay > 0 { usleep(UInt32(configuration.stepDelay * 1_000_000)) }
     }
 
     // MARK: Tasks
@@ -298,7 +302,6 @@ public final class Worker {
             stopTokens: Set(model.generationConfig.eosTokenIDs.map { Int32($0) }))
         try generator.submit(request)
         streamer.begin(sequence: sequence, assign: assign)
-        assigns[assign.taskID] = assign
         taskStart[sequence] = MonotonicClock.now()
     }
 
@@ -325,7 +328,6 @@ public final class Worker {
 
     private func finished(_ result: GenerationResult) {
         guard let streamer, let done = streamer.finish(sequence: result.id) else { return }
-        assigns[done.assign.taskID] = nil
         let elapsed = MonotonicClock.now() - (taskStart.removeValue(forKey: result.id) ?? MonotonicClock.now())
         if !done.cancelled {
             // Loudly, but once per hookpoint: every task of a mismatched SAE would repeat it.
@@ -334,20 +336,20 @@ public final class Worker {
                 let explained = fvu >= 1 ? "less than the mean does" : "only \(String(format: "%.0f", (1 - fvu) * 100))% of the variance"
                 logger.warning("POOR SAE FIT at \(hookpoint): the SAE's reconstruction explains \(explained) (FVU \(String(format: "%.3g", fvu)) > \(SparseAutoencoder.poorFitFVU) on \(done.assign.problemID)). Its latents may not mean what they were trained to mean: check that the SAE was trained on this capture point and model.")
             }
-            streamer.outbox.append(.taskDone(TaskDone(
+            feed(.taskDone(TaskDone(
                 taskID: done.assign.taskID, attempt: done.assign.attempt, generatedIDs: result.generatedTokens,
                 stopReason: result.stopReason == .endOfSequence ? .eos : .length,
                 promptTokens: result.promptTokens.count, timings: phaseSeconds.merging(["total": elapsed]) { $1 },
                 fvu: done.fvu)))
             phaseSeconds = [:]
+        } else {
+            feed(.taskCancelled(taskID: done.assign.taskID))
         }
-        streamer.outbox.append(.credit(Credit(count: 1)))
     }
 
     /// After a lost connection the coordinator requeues our tasks; start clean.
     private func resetTasks() {
         streamer?.abandonAll()
-        assigns.removeAll()
         taskStart.removeAll()
         // A generator mid-sequence cannot be rewound; build a fresh one on the next task.
         generator = nil
