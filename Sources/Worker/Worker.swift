@@ -64,25 +64,19 @@ public enum WorkerExit: Equatable {
 /// A worker process: loads the model and SAEs once, then pulls tasks from the coordinator,
 /// generates, encodes, and streams latents back. One thread owns the socket and the model;
 /// between generation steps it services the socket, so heartbeats keep flowing.
+///
+/// The protocol's rules live in `WorkerSession` and the model's side in `TaskRunner`; this
+/// class does the I/O between them: it polls the socket, decodes what arrives, feeds the
+/// session, and performs the actions it returns.
 public final class Worker {
     public let configuration: WorkerConfiguration
-    let model: Qwen2Model
     let tokenizerFingerprint: String
     public let modelFingerprint: String
     let saeFingerprints: [String: String]
-    private var saes: [String: SparseAutoencoder] = [:]
     private let logger: Logger
+    private let tasks: TaskRunner
 
     // Per-connection state.
-    private var generator: Generator?
-    private var streamer: LatentStreamer?
-    private var generatorSpecs: [HookpointSpec] = []
-    private var nextSequence = 0
-    private var taskStart: [Int: Double] = [:]
-    /// Seconds per phase ("prefill", "decode", "encode") since the last TaskDone; each TaskDone
-    /// carries and clears them, so the coordinator's sum over a worker's tasks is its total.
-    private var phaseSeconds: [String: Double] = [:]
-    private var warnedPoorFit: Set<String> = []
     private var session: WorkerSession?
     /// Messages waiting for the socket, in order.
     private var outbox: [Message] = []
@@ -94,7 +88,7 @@ public final class Worker {
         BLAS.threadCount = configuration.threads
         Kernels.threadCount = configuration.threads
         let started = MonotonicClock.now()
-        model = try Qwen2Model(directory: configuration.modelDirectory)
+        let model = try Qwen2Model(directory: configuration.modelDirectory)
         modelFingerprint = model.computeFingerprint()
         let tokenizer = try BPETokenizer.load(modelDirectoryOrFile: configuration.modelDirectory)
         tokenizerFingerprint = tokenizer.fingerprint
@@ -103,6 +97,7 @@ public final class Worker {
             throw WorkerError("--sae \(configuration.saeDirectory): no hookpoint folders with cfg.json + sae.safetensors found; point it at a sparsify checkpoint directory")
         }
         var fingerprints: [String: String] = [:]
+        var saes: [String: SparseAutoencoder] = [:]
         for name in hookpoints {
             let sae = try SparseAutoencoder(checkpoint: configuration.saeDirectory, hookpoint: name, expectedDIn: model.config.hiddenSize)
             sae.threads = configuration.threads
@@ -110,6 +105,14 @@ public final class Worker {
             saes[name] = sae
         }
         saeFingerprints = fingerprints
+        tasks = TaskRunner(model: model, saes: saes, saeDirectory: configuration.saeDirectory, batchSlots: configuration.batchSlots,
+                           chunkTokens: configuration.chunkTokens, stepDelay: configuration.stepDelay, logger: logger)
+        tasks.onEnded = { [weak self] ending in
+            switch ending {
+            case .done(let done): self?.feed(.taskDone(done))
+            case .cancelled(let taskID): self?.feed(.taskCancelled(taskID: taskID))
+            }
+        }
         logger.info("worker \(configuration.workerID) loaded model \(configuration.modelDirectory) (\(model.config.numHiddenLayers) layers, hidden \(model.config.hiddenSize)) and \(hookpoints.count) SAEs in \(String(format: "%.1f", MonotonicClock.now() - started)) s; BLAS threads \(BLAS.threadCount), kernels \(KernelPath.selected) on \(BLAS.cpuDescription)")
     }
 
@@ -130,7 +133,7 @@ public final class Worker {
             case .ended(let exit):
                 return exit
             case .lost(let welcomed):
-                resetTasks()
+                tasks.reset()
                 if welcomed {
                     backoff.reset()
                     lastWelcome = MonotonicClock.now()
@@ -182,7 +185,7 @@ public final class Worker {
             if shouldStop() {
                 // Unsent messages of an ending session are dropped; the hand-backs go out directly.
                 outbox.removeAll()
-                streamer?.outbox.removeAll()
+                _ = tasks.takeChunks()
                 feed(.stopRequested)
                 for message in outbox { _ = try? socket.send([message.encode()], mode: .nonBlocking) }
                 // Give libzmq a moment to flush before the socket closes with linger 0.
@@ -191,7 +194,7 @@ public final class Worker {
             }
             let blocked = try flush(socket)
             let welcomed = session?.isWelcomed ?? false
-            let busy = welcomed && !blocked && !(generator?.isIdle ?? true)
+            let busy = welcomed && !blocked && !tasks.isIdle
             let timeout = busy ? 0 : Int(min(session?.heartbeatInterval ?? 0.1, 0.1) * 1000)
             let ready = try ZMQPoll.poll([PollItem(socket, events: .readable)], timeoutMilliseconds: timeout)
             if ready.first?.contains(.readable) == true {
@@ -201,7 +204,7 @@ public final class Worker {
             }
             if sessionEnd == nil { feed(.tick(now: MonotonicClock.now())) }
             if let sessionEnd { return sessionEnd }
-            if busy, let generator { step(generator) }
+            if busy { tasks.step() }
         }
     }
 
@@ -224,12 +227,12 @@ public final class Worker {
             queue(message)
         case .startTask(let assign):
             do {
-                try start(assign)
+                try tasks.start(assign)
             } catch {
                 feed(.startFailed(assign, reason: (error as? GeneratorError)?.reason ?? "\(error)", description: "\(error)"))
             }
         case .cancelTask(let taskID):
-            streamer?.cancel(taskID: taskID)
+            tasks.cancel(taskID: taskID)
         case .log(let level, let text):
             logger.log(level: level, "\(text)")
         case .end(let exit):
@@ -242,8 +245,7 @@ public final class Worker {
     /// Appends to the outbox after the latent chunks queued so far, so a task's chunks
     /// always precede its TaskDone.
     private func queue(_ message: Message) {
-        outbox.append(contentsOf: streamer?.outbox ?? [])
-        streamer?.outbox.removeAll()
+        outbox.append(contentsOf: tasks.takeChunks())
         outbox.append(message)
     }
 
@@ -251,8 +253,7 @@ public final class Worker {
     /// generation wait, so a slow coordinator slows workers instead of growing queues.
     /// Returns whether sending would block.
     private func flush(_ socket: ZMQSocket) throws -> Bool {
-        outbox.append(contentsOf: streamer?.outbox ?? [])
-        streamer?.outbox.removeAll()
+        outbox.append(contentsOf: tasks.takeChunks())
         var sent = 0
         defer { if sent > 0 { feed(.sent(now: MonotonicClock.now())) } }
         while sent < outbox.count {
@@ -264,97 +265,6 @@ public final class Worker {
         }
         outbox.removeAll(keepingCapacity: true)
         return false
-    }
-
-    /// One generation step, its time split into the phases TaskDone reports.
-    private func step(_ generator: Generator) {
-        let stepStarted = MonotonicClock.now()
-        let encodedBefore = streamer?.encodeSeconds ?? 0
-        generator.step()
-        let encode = (streamer?.encodeSeconds ?? 0) - encodedBefore
-        // The forward pass is shared by the step's rows: split it by prompt and decode rows.
-        let model = max(0, MonotonicClock.now() - stepStarted - encode)
-        let summary = generator.lastStep
-        let promptShare = summary.rows > 0 ? Double(summary.promptRows) / Double(summary.rows) : 0
-        phaseSeconds["prefill", default: 0] += model * promptShare
-        phaseSeconds["decode", default: 0] += model * (1 - promptShare)
-        phaseSeconds["encode", default: 0] += encode
-        if configuration.stepDelay > 0 { usleep(UInt32(configuration.stepDelay * 1_000_000)) }
-    }
-
-    // MARK: Tasks
-
-    private func start(_ assign: Assign) throws {
-        if generator == nil || generatorSpecs != assign.hookpoints {
-            guard generator?.isIdle ?? true else {
-                throw WorkerError("task asks for hookpoints \(assign.hookpoints.map { "\($0.capture)=\($0.sae)" }) while tasks with \(generatorSpecs.map { "\($0.capture)=\($0.sae)" }) are running; one run uses one hookpoint set")
-            }
-            try configureGenerator(for: assign.hookpoints)
-        }
-        guard let generator, let streamer else { return }
-        let g = assign.generation
-        let sequence = nextSequence
-        nextSequence += 1
-        let request = GenerationRequest(
-            id: sequence, promptTokens: assign.promptIDs, maxNewTokens: g.maxNewTokens,
-            sampling: SamplingParameters(temperature: g.temperature, topK: g.topK, topP: Double(g.topP)),
-            random: SequenceRandom(runSeed: g.seed, problemID: assign.problemID),
-            stopTokens: Set(model.generationConfig.eosTokenIDs.map { Int32($0) }))
-        try generator.submit(request)
-        streamer.begin(sequence: sequence, assign: assign)
-        taskStart[sequence] = MonotonicClock.now()
-    }
-
-    private func configureGenerator(for specs: [HookpointSpec]) throws {
-        var streams: [(name: String, capture: Hookpoint, sae: SparseAutoencoder)] = []
-        for spec in specs {
-            let capture = try Hookpoint(parsing: spec.capture, layerCount: model.config.numHiddenLayers)
-            guard let sae = saes[spec.sae] else {
-                throw WorkerError("no SAE for hookpoint '\(spec.sae)' in \(configuration.saeDirectory) (it has \(saes.keys.sorted().joined(separator: ", ")))")
-            }
-            let name = spec.capture == spec.sae ? spec.sae : "\(spec.capture)=\(spec.sae)"
-            streams.append((name, capture, sae))
-        }
-        let streamer = LatentStreamer(streams: streams, chunkTokens: configuration.chunkTokens)
-        let capacity = min(model.config.maxPositionEmbeddings, 4096)
-        let generator = Generator(model: model, slots: configuration.batchSlots, contextCapacity: capacity,
-                                  hookpoints: Array(Set(streams.map(\.capture))).sorted { $0.description < $1.description },
-                                  sink: streamer)
-        generator.onFinish = { [weak self] result in self?.finished(result) }
-        self.generator = generator
-        self.streamer = streamer
-        generatorSpecs = specs
-    }
-
-    private func finished(_ result: GenerationResult) {
-        guard let streamer, let done = streamer.finish(sequence: result.id) else { return }
-        let elapsed = MonotonicClock.now() - (taskStart.removeValue(forKey: result.id) ?? MonotonicClock.now())
-        if !done.cancelled {
-            // Loudly, but once per hookpoint: every task of a mismatched SAE would repeat it.
-            for (hookpoint, fvu) in done.fvu.sorted(by: { $0.key < $1.key }) where fvu > SparseAutoencoder.poorFitFVU && !warnedPoorFit.contains(hookpoint) {
-                warnedPoorFit.insert(hookpoint)
-                let explained = fvu >= 1 ? "less than the mean does" : "only \(String(format: "%.0f", (1 - fvu) * 100))% of the variance"
-                logger.warning("POOR SAE FIT at \(hookpoint): the SAE's reconstruction explains \(explained) (FVU \(String(format: "%.3g", fvu)) > \(SparseAutoencoder.poorFitFVU) on \(done.assign.problemID)). Its latents may not mean what they were trained to mean: check that the SAE was trained on this capture point and model.")
-            }
-            feed(.taskDone(TaskDone(
-                taskID: done.assign.taskID, attempt: done.assign.attempt, generatedIDs: result.generatedTokens,
-                stopReason: result.stopReason == .endOfSequence ? .eos : .length,
-                promptTokens: result.promptTokens.count, timings: phaseSeconds.merging(["total": elapsed]) { $1 },
-                fvu: done.fvu)))
-            phaseSeconds = [:]
-        } else {
-            feed(.taskCancelled(taskID: done.assign.taskID))
-        }
-    }
-
-    /// After a lost connection the coordinator requeues our tasks; start clean.
-    private func resetTasks() {
-        streamer?.abandonAll()
-        taskStart.removeAll()
-        // A generator mid-sequence cannot be rewound; build a fresh one on the next task.
-        generator = nil
-        streamer = nil
-        generatorSpecs = []
     }
 
     private func sleepInterruptibly(_ seconds: Double, shouldStop: () -> Bool) {
