@@ -72,7 +72,7 @@ let package = Package(
         ),
 
         // Shared by the test targets: temporary directories and seeded random values.
-        .target(name: "TestSupport", dependencies: ["Experiment"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Experiment", "SafeTensors", "Tokenizer"], path: "Tests/TestSupport"),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"]),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Protocol", "TestSupport"]),
@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "GSM8KTests", dependencies: ["GSM8K", "TestSupport"]),
         .testTarget(name: "ResultBundleTests", dependencies: ["ResultBundle", "SafeTensors", "TestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "ResultBundle", "TestSupport"]),
-        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "ResultBundle", "Protocol", "TestSupport"]),
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "ResultBundle", "Protocol", "GSM8K", "Tokenizer", "TestSupport"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Protocol", "TestSupport"]),
         .testTarget(name: "RunTests", dependencies: ["Worker", "Coordinator", "ResultBundle", "Protocol", "Transport", "Compute", "Tokenizer", "GSM8K", "TestSupport"]),
     ],

@@ -387,7 +387,8 @@ public struct CoordinatorStateMachine {
 
     private mutating func finish(_ done: TaskDone, from peer: Peer) -> [Action] {
         guard let task = Int(exactly: done.taskID), task < configuration.problems.count,
-              scheduler.currentAttempt(of: task, by: peer) == done.attempt else { return [] }
+              scheduler.currentAttempt(of: task, by: peer) == done.attempt,
+              !pending.contains(where: { $0.task == task }) else { return [] }  // a duplicate before the commit
         let chunks = staged.removeValue(forKey: task)
         let committed: CommittedTask
         do {

@@ -3,9 +3,9 @@
 ///
 /// Printable Latin-1 bytes map to themselves; the other 68 bytes map, in byte order, to
 /// U+0100, U+0101, …
-enum ByteLevel {
+public enum ByteLevel {
     /// byteToScalar[b] is the character that stands for byte b.  [256]
-    static let byteToScalar: [Unicode.Scalar] = {
+    public static let byteToScalar: [Unicode.Scalar] = {
         var isPrintable = [Bool](repeating: false, count: 256)
         for b in 0x21...0x7E { isPrintable[b] = true }
         for b in 0xA1...0xAC { isPrintable[b] = true }

@@ -2,6 +2,7 @@ import Experiment
 import SafeTensors
 @testable import Compute
 import Foundation
+import TestSupport
 @testable import Tokenizer
 
 /// A tiny but complete run setup, written at test time in the real formats: a byte-level
@@ -16,12 +17,7 @@ struct RunFixture {
     var sae: String { root + "/sae" }
     static let hookpoints = ["layers.1.mlp", "layers.2.mlp"]
 
-    static let addedTokens = [
-        "<｜end▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>", "<｜begin▁of▁sentence｜>", "<|EOT|>", "<think>", "</think>",
-        "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>",
-        "<|video_pad|>", "<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>",
-        "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
-    ]
+    static let addedTokens = R1TokenizerFixture.addedTokens
     static let vocabulary = 256 + addedTokens.count   // byte tokens, then the added tokens
     static let eos = 256
     static let bos = 259
@@ -110,30 +106,7 @@ struct RunFixture {
         try w.write(to: dir + "/sae.safetensors")
     }
 
-    /// A byte-level BPE tokenizer.json with no merges (every byte its own token) and the
-    /// R1 added tokens; the same pipeline as DeepSeek-R1-Distill's own file.
-    func tokenizerJSON() -> String {
-        var vocab: [String] = []
-        for b in 0..<256 {
-            vocab.append("\(JSONString.quoted(String(Character(ByteLevel.byteToScalar[b])))):\(b)")
-        }
-        var added: [String] = []
-        for (i, token) in Self.addedTokens.enumerated() {
-            let special = !(token == "<think>" || token == "</think>")
-            added.append(#"{"id":\#(256 + i),"content":\#(JSONString.quoted(token)),"single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":\#(special)}"#)
-            vocab.append("\(JSONString.quoted(token)):\(256 + i)")
-        }
-        let pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"#
-        return """
-        {"version":"1.0","truncation":null,"padding":null,"added_tokens":[\(added.joined(separator: ","))],\
-        "normalizer":{"type":"NFC"},\
-        "pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"\(pattern)"},"behavior":"Isolated","invert":false},\
-        {"type":"ByteLevel","add_prefix_space":false,"trim_offsets":false,"use_regex":false}]},\
-        "post_processor":null,"decoder":{"type":"ByteLevel","add_prefix_space":true,"trim_offsets":true,"use_regex":true},\
-        "model":{"type":"BPE","dropout":null,"unk_token":null,"continuing_subword_prefix":"","end_of_word_suffix":"","fuse_unk":false,\
-        "byte_fallback":false,"ignore_merges":false,"vocab":{\(vocab.joined(separator: ","))},"merges":[]}}
-        """
-    }
+    func tokenizerJSON() -> String { R1TokenizerFixture.json() }
 }
 
 /// Deterministic standard-normal floats (SplitMix64 + Box–Muller), so fixtures are the same on every machine.
