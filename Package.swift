@@ -5,6 +5,7 @@ import PackageDescription
 // (CZeroMQ → Transport, CMsgPack → Protocol, COpenBLAS/CKernels → Compute) and no C type
 // leaves its wrapper.
 //
+//   Platform      the few operating-system calls: monotonic clock, durable file writes, process memory
 //   Experiment    what a run asks for: hookpoint specs, sampling settings, stop reasons, seeded randomness
 //   SafeTensors   the safetensors format (mmap reader, sharded index, writers), the content hash, atomic files
 //   Checkpoints   model and SAE checkpoint formats (config.json, generation_config.json, cfg.json) and fingerprints
@@ -37,34 +38,35 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]
         ),
 
+        .target(name: "Platform"),
         .target(name: "Experiment"),
-        .target(name: "SafeTensors"),
+        .target(name: "SafeTensors", dependencies: ["Platform"]),
         .target(name: "Checkpoints", dependencies: ["Experiment", "SafeTensors"]),
         .target(name: "Tokenizer"),
         .target(name: "GSM8K", dependencies: ["Experiment"]),
         .target(name: "Protocol", dependencies: ["Experiment", "CMsgPack"]),
         .target(name: "Transport", dependencies: ["CZeroMQ"]),
         .target(name: "Compute", dependencies: ["Experiment", "SafeTensors", "Checkpoints", "COpenBLAS", "CKernels"]),
-        .target(name: "ResultBundle", dependencies: ["Experiment", "SafeTensors", "Tokenizer", "GSM8K"]),
+        .target(name: "ResultBundle", dependencies: ["Platform", "Experiment", "SafeTensors", "Tokenizer", "GSM8K"]),
         .target(
             name: "Worker",
             dependencies: [
-                "Experiment", "Checkpoints", "Protocol", "Transport", "Compute", "Tokenizer",
+                "Platform", "Experiment", "Checkpoints", "Protocol", "Transport", "Compute", "Tokenizer",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
             name: "Coordinator",
             dependencies: [
-                "Experiment", "ResultBundle", "Protocol", "Transport", "Tokenizer", "GSM8K", "Checkpoints",
+                "Platform", "Experiment", "ResultBundle", "Protocol", "Transport", "Tokenizer", "GSM8K", "Checkpoints",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "Report", dependencies: ["ResultBundle", "SafeTensors", "Experiment"]),
+        .target(name: "Report", dependencies: ["ResultBundle", "Platform", "Experiment"]),
         .executableTarget(
             name: "thinklens",
             dependencies: [
-                "Experiment", "SafeTensors", "Checkpoints", "Protocol", "Transport", "Compute", "Tokenizer", "GSM8K",
+                "Platform", "Experiment", "SafeTensors", "Checkpoints", "Protocol", "Transport", "Compute", "Tokenizer", "GSM8K",
                 "ResultBundle", "Worker", "Coordinator", "Report",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

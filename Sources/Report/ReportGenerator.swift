@@ -1,6 +1,6 @@
+import Platform
 import ResultBundle
 import Foundation
-import SafeTensors
 
 /// What `ReportGenerator.generate` wrote, with the time each phase took.
 public struct ReportSummary: Sendable {

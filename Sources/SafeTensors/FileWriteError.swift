@@ -1,3 +1,5 @@
+import Platform
+
 /// A file that could not be written: which one, and what to do about it.
 public struct FileWriteError: Error, CustomStringConvertible, Equatable {
     public let path: String

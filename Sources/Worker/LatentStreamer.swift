@@ -1,3 +1,4 @@
+import Platform
 import Experiment
 import Compute
 import Protocol

@@ -1,3 +1,4 @@
+import Platform
 import Compute
 import Experiment
 import Foundation

@@ -1,3 +1,4 @@
+import Platform
 import Checkpoints
 import Compute
 import Experiment

@@ -1,3 +1,4 @@
+import Platform
 import ArgumentParser
 import Coordinator
 import Foundation
@@ -36,7 +37,7 @@ struct RunCommand: ParsableCommand {
         configuration.minWorkers = workers
         let loop = try CoordinatorLoop(configuration: configuration, logger: logger)
         let perWorker = threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / workers)
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        let executable = URL(fileURLWithPath: Executable.path)
         var children: [Process] = []
         var abortReason: String?
         loop.onListening = { endpoint in

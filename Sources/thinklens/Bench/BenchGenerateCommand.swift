@@ -1,3 +1,4 @@
+import Platform
 import Experiment
 import ArgumentParser
 import Compute
@@ -84,7 +85,7 @@ struct BenchGenerateCommand: ParsableCommand {
             let generator = Generator(model: model, slots: 1, contextCapacity: decodePromptTokens + 8, hookpoints: hooks, sink: CopySink())
             try generator.submit(request(0, prompt: prompt(decodePromptTokens, seed: 0), newTokens: 8))
             _ = generator.run()
-            print(MemoryStatus.current().description)
+            print("memory: \(ProcessStatus.current())")
             print("READY")
             fflush(stdout)
             Thread.sleep(forTimeInterval: TimeInterval(memoryProbe))
@@ -105,10 +106,10 @@ struct BenchGenerateCommand: ParsableCommand {
             let generator = Generator(model: model, slots: 1, contextCapacity: prefillTokens + 1, prefillChunk: prefillTokens)
             try generator.submit(request(trial, prompt: prompt(prefillTokens, seed: trial + 1), newTokens: 1))
             let start = Date()
-            let cpuStart = processCPUSeconds()
+            let cpuStart = ProcessStatus.cpuSeconds()
             generator.step()
             prefillTimes.append(Date().timeIntervalSince(start))
-            prefillCPU.append(processCPUSeconds() - cpuStart)
+            prefillCPU.append(ProcessStatus.cpuSeconds() - cpuStart)
         }
         let prefill = prefillTimes.min()!
         print(String(format: "prefill %d tokens: %.3f s (%.1f tokens/s; trials %@; process CPU %@ s)", prefillTokens, prefill, Double(prefillTokens) / prefill,
@@ -124,10 +125,10 @@ struct BenchGenerateCommand: ParsableCommand {
             let start = Date()
             while true {
                 let stepStart = Date()
-                let cpuStart = processCPUSeconds()
+                let cpuStart = ProcessStatus.cpuSeconds()
                 guard generator.step() else { break }
                 let elapsed = Date().timeIntervalSince(stepStart)
-                let cpu = processCPUSeconds() - cpuStart
+                let cpu = ProcessStatus.cpuSeconds() - cpuStart
                 let s = generator.lastStep
                 if s.promptRows == 0 && s.sampledTokens == b {
                     decodeSeconds += elapsed
@@ -146,13 +147,13 @@ struct BenchGenerateCommand: ParsableCommand {
                                "cpu_ms_per_step": cpuPerStep, "end_to_end_tokens_per_s": endToEnd])
         }
 
-        let memory = MemoryStatus.current()
-        print(memory.description)
-        print(String(format: "peak RSS / weight bytes as stored: %.3f", Double(memory.peakRSS) / Double(model.weights.matrixBytes)))
+        let memory = ProcessStatus.current()
+        print("memory: \(memory)")
+        print(String(format: "peak RSS / weight bytes as stored: %.3f", Double(memory.peakResident) / Double(model.weights.matrixBytes)))
         if json {
             let object: [String: Any] = [
                 "prefill_tokens": prefillTokens, "prefill_s": prefill, "prefill_cpu_s": prefillCPU.min()!, "decode": decodeRows,
-                "peak_rss_bytes": memory.peakRSS, "rss_anon_bytes": memory.rssAnon, "weight_bytes": model.weights.matrixBytes,
+                "peak_rss_bytes": memory.peakResident, "rss_anon_bytes": memory.residentAnonymous, "weight_bytes": model.weights.matrixBytes,
                 // A decode step reads every matrix once, but of an untied embedding table only its rows.
                 "decode_bytes_per_token": model.weights.matrixBytes - (model.config.tieWordEmbeddings ? 0 : model.weights.embedTokens.byteCount),
                 "threads": Kernels.threadCount, "kernels": "\(KernelPath.selected)",
@@ -160,46 +161,5 @@ struct BenchGenerateCommand: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print("BENCH_JSON " + String(decoding: data, as: UTF8.self))
         }
-    }
-}
-
-/// User + system CPU seconds of this process (all threads): on a shared, oversubscribed box
-/// this shows the work done, where wall time also counts waiting for a core.
-func processCPUSeconds() -> Double {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-}
-
-/// This process's memory from /proc: peak and current resident set, split into anonymous
-/// (private to the process) and file-backed (the mapped weights, shared through the page cache).
-struct MemoryStatus: CustomStringConvertible {
-    var peakRSS = 0, rss = 0, rssAnon = 0, rssFile = 0, pss = 0, privateBytes = 0
-
-    static func current() -> MemoryStatus {
-        var m = MemoryStatus()
-        func kilobytes(_ line: Substring) -> Int { (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024 }
-        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) {
-            for line in status.split(separator: "\n") {
-                let compact = Substring(line.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " "))
-                if line.hasPrefix("VmHWM:") { m.peakRSS = kilobytes(compact) }
-                if line.hasPrefix("VmRSS:") { m.rss = kilobytes(compact) }
-                if line.hasPrefix("RssAnon:") { m.rssAnon = kilobytes(compact) }
-                if line.hasPrefix("RssFile:") { m.rssFile = kilobytes(compact) }
-            }
-        }
-        if let rollup = try? String(contentsOfFile: "/proc/self/smaps_rollup", encoding: .utf8) {
-            for line in rollup.split(separator: "\n") {
-                let compact = Substring(line.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " "))
-                if line.hasPrefix("Pss:") { m.pss = kilobytes(compact) }
-                if line.hasPrefix("Private_Clean:") || line.hasPrefix("Private_Dirty:") { m.privateBytes += kilobytes(compact) }
-            }
-        }
-        return m
-    }
-
-    var description: String {
-        func gb(_ bytes: Int) -> String { String(format: "%.2f GB", Double(bytes) / 1e9) }
-        return "memory: peak RSS \(gb(peakRSS)), RSS \(gb(rss)) (anonymous \(gb(rssAnon)), file-backed \(gb(rssFile))), PSS \(gb(pss)), private \(gb(privateBytes))"
     }
 }

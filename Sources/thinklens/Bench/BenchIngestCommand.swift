@@ -1,3 +1,4 @@
+import Platform
 import Experiment
 import ResultBundle
 import ArgumentParser
@@ -61,7 +62,7 @@ struct BenchIngestCommand: ParsableCommand {
         var next = 0
         var markIndex = 0
         let start = Date()
-        let startCPU = ProcessMemory.cpuSeconds()
+        let startCPU = ProcessStatus.cpuSeconds()
         var lastTime = start
         var lastRows = 0
         var batchTasks: [CommittedTask] = []
@@ -80,10 +81,10 @@ struct BenchIngestCommand: ParsableCommand {
                 let now = Date()
                 let total = now.timeIntervalSince(start), since = now.timeIntervalSince(lastTime)
                 let journalBytes = (try? FileManager.default.attributesOfItem(atPath: store.journal.path)[.size] as? Int) ?? 0
-                let memory = ProcessMemory.read()
-                let cpu = ProcessMemory.cpuSeconds() - startCPU
+                let memory = ProcessStatus.current()
+                let cpu = ProcessStatus.cpuSeconds() - startCPU
                 print(String(format: "%-11d %-15.0f %-12.0f %-21.0f %-12.2f %-9.0f %.0f", rows, Double(rows) / total, Double(rows) / cpu, Double(rows - lastRows) / since,
-                             Double(journalBytes) / 1e9, memory.residentMiB, memory.peakMiB))
+                             Double(journalBytes) / 1e9, Double(memory.resident) / 1_048_576, Double(memory.peakResident) / 1_048_576))
                 lastTime = now
                 lastRows = rows
                 markIndex += 1
@@ -91,15 +92,15 @@ struct BenchIngestCommand: ParsableCommand {
         }
         if finalize {
             let t0 = Date()
-            let cpu0 = ProcessMemory.cpuSeconds()
+            let cpu0 = ProcessStatus.cpuSeconds()
             let manifest = RunManifest(thinklensVersion: "bench", model: .init(config: .object([:]), fingerprint: "bench"),
                                        tokenizerFingerprint: "bench", saes: [:], generation: .object([:]), promptFormat: .null,
                                        selectedProblemIDs: [], hookpoints: names, failed: [])
             try store.writeBundle(manifest: manifest, run: .null, decoder: SyntheticTasks.Decoder())
             let seconds = Date().timeIntervalSince(t0)
-            let cpu = ProcessMemory.cpuSeconds() - cpu0
+            let cpu = ProcessStatus.cpuSeconds() - cpu0
             print(String(format: "bundle written from the journal: %d rows in %.1f s wall (%.0f rows/s), %.1f CPU-s on all cores (%.0f rows/CPU-s), peak RSS %.0f MiB",
-                         rows, seconds, Double(rows) / seconds, cpu, Double(rows) / cpu, ProcessMemory.read().peakMiB))
+                         rows, seconds, Double(rows) / seconds, cpu, Double(rows) / cpu, Double(ProcessStatus.current().peakResident) / 1_048_576))
         }
     }
 }
@@ -174,23 +175,4 @@ struct SyntheticTasks {
         return task
     }
 
-}
-
-/// Resident and peak resident memory from /proc/self/status (Linux); zeros elsewhere.
-enum ProcessMemory {
-    /// User + system CPU time of this process.
-    static func cpuSeconds() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
-    }
-
-    static func read() -> (residentMiB: Double, peakMiB: Double) {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
-        func value(_ key: String) -> Double {
-            guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(key) }) else { return 0 }
-            return Double(line.split(separator: " ").dropFirst().first.map(String.init) ?? "0").map { $0 / 1024 } ?? 0
-        }
-        return (value("VmRSS:"), value("VmHWM:"))
-    }
 }

@@ -1,3 +1,4 @@
+import Platform
 import ResultBundle
 import ArgumentParser
 import Coordinator
@@ -37,11 +38,11 @@ struct BenchReportCommand: ParsableCommand {
         let counts = try TerminalViews.problemCount(bundle: bundle)
         let rows = try latentRows(bundle)
         let out = bundle + "-report"
-        let cpuBefore = cpuSeconds()
+        let cpuBefore = ProcessStatus.cpuSeconds()
         let start = Date()
         let summary = try ReportGenerator.generate(bundle: bundle, out: out)
         let seconds = Date().timeIntervalSince(start)
-        let cpu = cpuSeconds() - cpuBefore
+        let cpu = ProcessStatus.cpuSeconds() - cpuBefore
         let phases = summary.phases.map { "\($0.name) \(String(format: "%.1f", $0.seconds))" }.joined(separator: "; ")
         print(String(format: "%-8@ %9d %12d %9.1f %10.2f %8.1f %11.2f %9d %8.0f %9.0f",
                      String(format: "%.3g", fraction) as NSString, counts.total, rows, bundleMB(bundle), seconds, cpu,
@@ -51,18 +52,6 @@ struct BenchReportCommand: ParsableCommand {
 
     static let header = "fraction  problems  latent_rows  bundle_MB  report_s  cpu_s  s_per_Mrow  feat_pages  site_MB  peak_RSS_MB"
 
-    /// User + system CPU seconds of this process so far (all threads): on a shared machine
-    /// the wall time depends on the neighbours, the CPU time much less.
-    private func cpuSeconds() -> Double {
-        var usage = rusage()
-        #if os(Linux)
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        #else
-        getrusage(RUSAGE_SELF, &usage)
-        #endif
-        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
-        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
-    }
 
     private func latentRows(_ bundle: String) throws -> Int {
         let path = (bundle as NSString).appendingPathComponent(BundleLayout.manifestFile)
@@ -82,13 +71,6 @@ struct BenchReportCommand: ParsableCommand {
         return Double(total) / 1e6
     }
 
-    /// VmHWM from /proc/self/status (Linux), in MB.
-    private func peakRSSMB() -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
-            return kb / 1000
-        }
-        return 0
-    }
+    /// Peak resident memory in MB.
+    private func peakRSSMB() -> Double { Double(ProcessStatus.current().peakResident) / 1e6 }
 }

@@ -1,3 +1,4 @@
+import Platform
 import Checkpoints
 import ArgumentParser
 import Compute
@@ -80,15 +81,6 @@ struct BenchSAECommand: ParsableCommand {
         }
     }
 
-    /// A field of /proc/self/status in bytes (e.g. RssAnon, VmHWM), or nil off Linux.
-    static func processStatus(_ field: String) -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
-            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-            if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
-        }
-        return nil
-    }
 
     func run() throws {
         let loadStart = Self.now()
@@ -121,9 +113,9 @@ struct BenchSAECommand: ParsableCommand {
         let flops = 2.0 * Double(tokens) * Double(d) * Double(n)
 
         // Touch every weight page once so the first timed run is not a page-cache read.
-        let anonBefore = Self.processStatus("RssAnon")
+        let anonBefore = ProcessStatus.current().residentAnonymous
         var latents = encoder.encode(x, rows: tokens)
-        let anonAfter = Self.processStatus("RssAnon")
+        let anonAfter = ProcessStatus.current().residentAnonymous
         var bodies: [() -> Void] = [
             { latents = encoder.encode(x, rows: tokens) },
             { encoder.encoderGEMMOnly(x, rows: tokens) },
@@ -170,7 +162,7 @@ struct BenchSAECommand: ParsableCommand {
             "scratch_bytes": encoder.encodeScratchBytes,
             "small_batches": batches,
         ]
-        if let anonBefore, let anonAfter { result["rss_anon_growth_bytes"] = anonAfter - anonBefore }
+        result["rss_anon_growth_bytes"] = anonAfter - anonBefore
         if timings.count > 2 {
             result["sgemm_ms"] = timings[2].wallMs
             result["sgemm_cpu_ms"] = timings[2].cpuMs
