@@ -220,7 +220,7 @@ public struct CoordinatorStateMachine {
                 staged[task] = nil
                 return [.log(.warning, "\(configuration.problems[task].id) failed on \(describe(peer)): \(failure.reason)")]
             }
-        case .hello, .welcome, .reject, .assign, .cancel, .shutdown:
+        case .hello, .welcome, .reject, .assign, .shutdown:
             return [.log(.warning, "ignored a \(message.typeName) message from worker \(describe(peer)): coordinators do not accept it")]
         }
         return []

@@ -71,8 +71,7 @@ struct MessageReader {
         WireKey.promptTokens, WireKey.timings, WireKey.fvu,
     ]
     static let taskFailedFields = [WireKey.version, WireKey.type, WireKey.taskID, WireKey.attempt, WireKey.reason, WireKey.handedBack]
-    static let heartbeatFields = [WireKey.version, WireKey.type, WireKey.sequence, WireKey.openCredit]
-    static let cancelFields = [WireKey.version, WireKey.type, WireKey.taskID]
+    static let heartbeatFields = [WireKey.version, WireKey.type, WireKey.sequence]
 
     func message(from object: msgpack_object) throws(ProtocolError) -> Message {
         guard object.type == MSGPACK_OBJECT_MAP else {
@@ -139,12 +138,7 @@ struct MessageReader {
                 handedBack: try fields.optional(WireKey.handedBack)?.bool() ?? false))
         case .heartbeat:
             let fields = try FieldMap(pairs: pairs, prefix: "", allowed: Self.heartbeatFields)
-            return .heartbeat(Heartbeat(
-                sequence: try fields.required(WireKey.sequence).uint64(),
-                openCredit: try fields.required(WireKey.openCredit).nonNegativeInt()))
-        case .cancel:
-            let fields = try FieldMap(pairs: pairs, prefix: "", allowed: Self.cancelFields)
-            return .cancel(Cancel(taskID: try fields.required(WireKey.taskID).uint64()))
+            return .heartbeat(Heartbeat(sequence: try fields.required(WireKey.sequence).uint64()))
         case .shutdown:
             let fields = try FieldMap(pairs: pairs, prefix: "", allowed: Self.reasonFields)
             return .shutdown(Shutdown(reason: try fields.required(WireKey.reason).string(limits: limits)))

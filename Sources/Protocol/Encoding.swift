@@ -104,12 +104,8 @@ extension Message {
             sink.key(WireKey.reason); sink.string(failed.reason)
             if failed.handedBack { sink.key(WireKey.handedBack); sink.bool(true) }
         case .heartbeat(let heartbeat):
-            envelope(fieldCount: 2)
-            sink.key(WireKey.sequence); sink.uint(heartbeat.sequence)
-            sink.key(WireKey.openCredit); sink.int(heartbeat.openCredit)
-        case .cancel(let cancel):
             envelope(fieldCount: 1)
-            sink.key(WireKey.taskID); sink.uint(cancel.taskID)
+            sink.key(WireKey.sequence); sink.uint(heartbeat.sequence)
         case .shutdown(let shutdown):
             envelope(fieldCount: 1)
             sink.key(WireKey.reason); sink.string(shutdown.reason)

@@ -6,7 +6,7 @@ import Experiment
 /// Flow: a worker sends `hello`; the coordinator answers `welcome` or `reject`. The worker
 /// grants `credit(n)` and the coordinator sends at most n `assign`s against it; for each task
 /// the worker streams `latentChunk`s and ends with `taskDone` or `taskFailed`. Both sides send
-/// `heartbeat`s; the coordinator may `cancel` a task or `shutdown` a worker.
+/// `heartbeat`s; the coordinator may `shutdown` a worker.
 public enum Message: Equatable, Sendable {
     case hello(Hello)
     case welcome(Welcome)
@@ -17,7 +17,6 @@ public enum Message: Equatable, Sendable {
     case taskDone(TaskDone)
     case taskFailed(TaskFailed)
     case heartbeat(Heartbeat)
-    case cancel(Cancel)
     case shutdown(Shutdown)
 
     /// The type name carried on the wire under `WireKey.type`; also handy in log lines.
@@ -32,7 +31,6 @@ public enum Message: Equatable, Sendable {
         case .taskDone: return MessageType.taskDone.rawValue
         case .taskFailed: return MessageType.taskFailed.rawValue
         case .heartbeat: return MessageType.heartbeat.rawValue
-        case .cancel: return MessageType.cancel.rawValue
         case .shutdown: return MessageType.shutdown.rawValue
         }
     }
@@ -204,19 +202,10 @@ public struct TaskFailed: Equatable, Sendable {
 public struct Heartbeat: Equatable, Sendable {
     /// Increases by one per heartbeat from the same sender; gaps show lost heartbeats.
     public var sequence: UInt64
-    /// Sender's view of the credit still open (worker: granted but not yet assigned); 0 if unused.
-    public var openCredit: Int
 
-    public init(sequence: UInt64, openCredit: Int = 0) {
+    public init(sequence: UInt64) {
         self.sequence = sequence
-        self.openCredit = openCredit
     }
-}
-
-/// The coordinator withdraws a task (e.g. it was re-assigned and finished elsewhere).
-public struct Cancel: Equatable, Sendable {
-    public var taskID: UInt64
-    public init(taskID: UInt64) { self.taskID = taskID }
 }
 
 /// The coordinator tells a worker to stop; the reason is for humans.

@@ -3,6 +3,7 @@ public enum ThinkLensVersion {
     /// The program version printed by `thinklens --version` and written into bundles.
     public static let program = "0.1.0"
     /// Every message on the wire starts with this; a peer speaking another version is refused.
-    /// 2: top-p travels as a float64 (was float32).
+    /// 2: top-p travels as a float64 (was float32); the unused `cancel` message and the heartbeat
+    /// `openCredit` field are gone.
     public static let wireProtocol: Int = 2
 }

@@ -5,7 +5,7 @@ public enum MessageType: String, CaseIterable, Sendable {
     case taskDone = "done"
     case taskFailed = "failed"
     case heartbeat = "hb"
-    case cancel, shutdown
+    case shutdown
 
     /// The raw values as static strings, for matching bytes without building a String.
     static let wireNames: [(FieldKey, MessageType)] = [
@@ -13,7 +13,7 @@ public enum MessageType: String, CaseIterable, Sendable {
         (FieldKey("reject", "reject"), .reject), (FieldKey("credit", "credit"), .credit),
         (FieldKey("assign", "assign"), .assign), (FieldKey("chunk", "latentChunk"), .latentChunk),
         (FieldKey("done", "taskDone"), .taskDone), (FieldKey("failed", "taskFailed"), .taskFailed),
-        (FieldKey("hb", "heartbeat"), .heartbeat), (FieldKey("cancel", "cancel"), .cancel),
+        (FieldKey("hb", "heartbeat"), .heartbeat),
         (FieldKey("shutdown", "shutdown"), .shutdown),
     ]
 }
@@ -39,7 +39,7 @@ public enum MessageType: String, CaseIterable, Sendable {
 /// | r    | reason                           | str                     | reject, failed, shutdown            |
 /// | hbk  | handedBack (only when true)      | bool                    | failed                              |
 /// | n    | count                            | uint                    | credit                              |
-/// | id   | taskID                           | uint (64 bit)           | assign, chunk, done, failed, cancel |
+/// | id   | taskID                           | uint (64 bit)           | assign, chunk, done, failed         |
 /// | a    | attempt                          | uint (32 bit)           | assign, chunk, done, failed         |
 /// | pr   | problemID                        | str                     | assign                              |
 /// | pi   | promptIDs                        | bin, int32 LE           | assign                              |
@@ -65,7 +65,6 @@ public enum MessageType: String, CaseIterable, Sendable {
 /// | tm   | timings                          | map str → float64       | done                                |
 /// | fv   | fvu                              | map str → float64       | done                                |
 /// | sq   | sequence                         | uint (64 bit)           | hb                                  |
-/// | oc   | openCredit                       | uint                    | hb                                  |
 ///
 /// Integer arrays and activations travel as little-endian `bin` blobs, never element by
 /// element, so a chunk encodes and decodes with a memcpy. Floats (`te`, `tp`) are written as
@@ -118,7 +117,6 @@ enum WireKey {
     static let fvu = FieldKey("fv", "fvu")
 
     static let sequence = FieldKey("sq", "sequence")
-    static let openCredit = FieldKey("oc", "openCredit")
     static let handedBack = FieldKey("hbk", "handedBack")
 
     /// Every key above, for naming a field found in raw bytes.
@@ -164,7 +162,6 @@ enum WireKey {
         timings,
         fvu,
         sequence,
-        openCredit,
         handedBack,
     ]
 

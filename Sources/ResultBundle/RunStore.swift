@@ -12,7 +12,6 @@ import Foundation
 public final class RunStore {
     public let outDirectory: String
     public let journal: TaskJournal
-    public private(set) var live: [String: LiveFeatureCounts] = [:]
 
     /// What became of one task handed to `commit`.
     public enum CommitOutcome: Equatable {
@@ -37,11 +36,7 @@ public final class RunStore {
     public init(outDirectory: String, hookpoints: [String]? = nil) throws {
         self.outDirectory = outDirectory
         self.hookpoints = hookpoints
-        var live: [String: LiveFeatureCounts] = [:]
-        journal = try TaskJournal(directory: (outDirectory as NSString).appendingPathComponent(BundleLayout.journalDirectory)) { task in
-            for (name, rows) in task.latents { live[name, default: LiveFeatureCounts()].add(rows) }
-        }
-        self.live = live
+        journal = try TaskJournal(directory: (outDirectory as NSString).appendingPathComponent(BundleLayout.journalDirectory))
         for entry in journal.entries {
             for h in entry.hookpoints where kByHookpoint[h.name] == nil { kByHookpoint[h.name] = h.k }
         }
@@ -97,7 +92,6 @@ public final class RunStore {
             case .committed:
                 outcomes[i] = .committed
                 for (name, rows) in tasks[i].latents where kByHookpoint[name] == nil { kByHookpoint[name] = rows.k }
-                for (name, rows) in tasks[i].latents { live[name, default: LiveFeatureCounts()].add(rows) }
             case .duplicateIdentical: outcomes[i] = .duplicateIdentical
             case .duplicateDifferent: outcomes[i] = .duplicateDifferent
             }
@@ -105,60 +99,9 @@ public final class RunStore {
         return outcomes.map { $0! }
     }
 
-    /// Live ranking for the progress display: the `count` features with most tokens so far.
-    public func topFeatures(hookpoint: String, count: Int) -> [(feature: Int, tokens: Int)] {
-        live[hookpoint]?.top(count) ?? []
-    }
-
     /// Writes the bundle into `outDirectory` from the journal (two ordered passes).
     @discardableResult
     public func writeBundle(manifest: RunManifest, run: JSONValue, decoder: TokenTextDecoding) throws -> BundleSummary {
         try BundleWriter.write(source: journal, manifest: manifest, run: run, decoder: decoder, to: outDirectory)
-    }
-}
-
-/// Tokens per feature and rows seen, for one hookpoint, as tasks arrive. Cheap enough to
-/// keep up with ingest; merging is plain addition.
-public struct LiveFeatureCounts: Sendable {
-    public private(set) var tokens: [Int64] = []   // [features seen so far]
-    public private(set) var rows = 0
-
-    public init() {}
-
-    public mutating func add(_ latents: LatentRows) {
-        let k = latents.k
-        rows += latents.rowCount
-        latents.indices.withUnsafeBufferPointer { idx in
-            latents.acts.withUnsafeBufferPointer { act in
-                var largest: Int32 = -1
-                for f in idx where f > largest { largest = f }
-                if Int(largest) >= tokens.count {
-                    tokens += [Int64](repeating: 0, count: Int(largest) + 1 - tokens.count)
-                }
-                tokens.withUnsafeMutableBufferPointer { counts in
-                    for r in 0..<latents.rowCount {
-                        for j in 0..<k {
-                            guard act[r * k + j] > 0 else { break }
-                            counts[Int(idx[r * k + j])] += 1
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    public mutating func merge(_ other: LiveFeatureCounts) {
-        if other.tokens.count > tokens.count { tokens += [Int64](repeating: 0, count: other.tokens.count - tokens.count) }
-        for (f, n) in other.tokens.enumerated() { tokens[f] += n }
-        rows += other.rows
-    }
-
-    public func top(_ n: Int) -> [(feature: Int, tokens: Int)] {
-        let fired = tokens.indices.filter { tokens[$0] > 0 }
-        let best = bestItems(n, of: fired.map { Int32($0) }) { a, b in
-            let x = tokens[Int(a)], y = tokens[Int(b)]
-            return x != y ? x > y : a < b
-        }
-        return best.map { (Int($0), Int(tokens[Int($0)])) }
     }
 }

@@ -35,7 +35,6 @@ final class LatentStreamer: ActivationSink {
     struct TaskState {
         let assign: Assign
         var streams: [TaskStream]
-        var cancelled = false
     }
 
     private(set) var streams: [Stream]
@@ -62,13 +61,6 @@ final class LatentStreamer: ActivationSink {
         tasks[sequence] = TaskState(assign: assign, streams: Array(repeating: TaskStream(), count: streams.count))
     }
 
-    /// The task's result will be thrown away (the coordinator withdrew it).
-    func cancel(taskID: UInt64) {
-        for (sequence, state) in tasks where state.assign.taskID == taskID {
-            tasks[sequence]?.cancelled = true
-        }
-    }
-
     /// Forget every task (the connection to the coordinator was lost).
     func abandonAll() {
         tasks.removeAll()
@@ -83,7 +75,7 @@ final class LatentStreamer: ActivationSink {
     func receive(hookpoint: Hookpoint, rows: UnsafeBufferPointer<ActivationRow>, values: UnsafeBufferPointer<Float>, width: Int) {
         for s in streams.indices where streams[s].capture == hookpoint {
             for (r, row) in rows.enumerated() {
-                guard let state = tasks[row.sequenceID], !state.cancelled else { continue }
+                guard let state = tasks[row.sequenceID] else { continue }
                 if row.isPrompt && !state.assign.includePrompt { continue }
                 streams[s].pendingValues.append(contentsOf: values[(r * width)..<((r + 1) * width)])
                 streams[s].pendingRows.append((row.sequenceID, row.position, row.tokenID))
@@ -156,14 +148,11 @@ final class LatentStreamer: ActivationSink {
 
     /// The sequence is finished: encode what is still buffered, send its last chunks, and
     /// return its fraction of variance unexplained per stream (over the task's rows).
-    func finish(sequence: Int) -> (assign: Assign, fvu: [String: Double], cancelled: Bool)? {
+    func finish(sequence: Int) -> (assign: Assign, fvu: [String: Double])? {
         for s in streams.indices where streams[s].pendingRows.contains(where: { $0.task == sequence }) {
             encodePending(stream: s)
         }
         guard var state = tasks.removeValue(forKey: sequence) else { return nil }
-        if state.cancelled {
-            return (state.assign, [:], true)
-        }
         var fvu: [String: Double] = [:]
         for s in streams.indices {
             flushChunk(&state.streams[s], stream: s, assign: state.assign)
@@ -174,6 +163,6 @@ final class LatentStreamer: ActivationSink {
                 fvu[streams[s].name] = centred > 0 ? ts.residualSquares / centred : 0
             }
         }
-        return (state.assign, fvu, false)
+        return (state.assign, fvu)
     }
 }

@@ -10,13 +10,6 @@ import Protocol
 /// nothing of sockets or of the protocol session: the worker hands it assigns, steps it while
 /// there is work, takes its chunks, and hears through `onEnded` when a task is over.
 final class TaskRunner {
-    /// How a task ended: finished (its chunks are all in `takeChunks()` before this is
-    /// reported), or stopped after the coordinator cancelled it.
-    enum Ending {
-        case done(TaskDone)
-        case cancelled(taskID: UInt64)
-    }
-
     private let model: Qwen2Model
     /// Hookpoint name → its SAE, as loaded from `saeDirectory`.
     private let saes: [String: SparseAutoencoder]
@@ -26,7 +19,8 @@ final class TaskRunner {
     /// Seconds to sleep after each step (fault tests use it to make tasks last).
     private let stepDelay: Double
     private let logger: Logger
-    var onEnded: ((Ending) -> Void)?
+    /// A task finished; its chunks are all in `takeChunks()` before this is reported.
+    var onEnded: ((TaskDone) -> Void)?
 
     private var generator: Generator?
     private var streamer: LatentStreamer?
@@ -57,11 +51,6 @@ final class TaskRunner {
         guard let streamer, !streamer.outbox.isEmpty else { return [] }
         defer { streamer.outbox.removeAll() }
         return streamer.outbox
-    }
-
-    /// The task's result will be thrown away; it still ends, as `.cancelled`.
-    func cancel(taskID: UInt64) {
-        streamer?.cancel(taskID: taskID)
     }
 
     /// Submits the task to the generator, first building one for its hookpoints if needed;
@@ -127,22 +116,18 @@ final class TaskRunner {
     private func finished(_ result: GenerationResult) {
         guard let streamer, let done = streamer.finish(sequence: result.id) else { return }
         let elapsed = MonotonicClock.now() - (taskStart.removeValue(forKey: result.id) ?? MonotonicClock.now())
-        if !done.cancelled {
-            // Loudly, but once per hookpoint: every task of a mismatched SAE would repeat it.
-            for (hookpoint, fvu) in done.fvu.sorted(by: { $0.key < $1.key }) where fvu > SparseAutoencoder.poorFitFVU && !warnedPoorFit.contains(hookpoint) {
-                warnedPoorFit.insert(hookpoint)
-                let explained = fvu >= 1 ? "less than the mean does" : "only \(String(format: "%.0f", (1 - fvu) * 100))% of the variance"
-                logger.warning("POOR SAE FIT at \(hookpoint): the SAE's reconstruction explains \(explained) (FVU \(String(format: "%.3g", fvu)) > \(SparseAutoencoder.poorFitFVU) on \(done.assign.problemID)). Its latents may not mean what they were trained to mean: check that the SAE was trained on this capture point and model.")
-            }
-            onEnded?(.done(TaskDone(
-                taskID: done.assign.taskID, attempt: done.assign.attempt, generatedIDs: result.generatedTokens,
-                stopReason: result.stopReason == .endOfSequence ? .eos : .length,
-                promptTokens: result.promptTokens.count, timings: phaseSeconds.merging(["total": elapsed]) { $1 },
-                fvu: done.fvu)))
-            phaseSeconds = [:]
-        } else {
-            onEnded?(.cancelled(taskID: done.assign.taskID))
+        // Loudly, but once per hookpoint: every task of a mismatched SAE would repeat it.
+        for (hookpoint, fvu) in done.fvu.sorted(by: { $0.key < $1.key }) where fvu > SparseAutoencoder.poorFitFVU && !warnedPoorFit.contains(hookpoint) {
+            warnedPoorFit.insert(hookpoint)
+            let explained = fvu >= 1 ? "less than the mean does" : "only \(String(format: "%.0f", (1 - fvu) * 100))% of the variance"
+            logger.warning("POOR SAE FIT at \(hookpoint): the SAE's reconstruction explains \(explained) (FVU \(String(format: "%.3g", fvu)) > \(SparseAutoencoder.poorFitFVU) on \(done.assign.problemID)). Its latents may not mean what they were trained to mean: check that the SAE was trained on this capture point and model.")
         }
+        onEnded?(TaskDone(
+            taskID: done.assign.taskID, attempt: done.assign.attempt, generatedIDs: result.generatedTokens,
+            stopReason: result.stopReason == .endOfSequence ? .eos : .length,
+            promptTokens: result.promptTokens.count, timings: phaseSeconds.merging(["total": elapsed]) { $1 },
+            fvu: done.fvu))
+        phaseSeconds = [:]
     }
 
     /// Forgets every task (after a lost connection the coordinator requeues them); starts clean.

@@ -110,12 +110,7 @@ public final class Worker {
         saeFingerprints = fingerprints
         tasks = TaskRunner(model: model, saes: saes, saeDirectory: configuration.saeDirectory, batchSlots: configuration.batchSlots,
                            chunkTokens: configuration.chunkTokens, stepDelay: configuration.stepDelay, logger: logger)
-        tasks.onEnded = { [weak self] ending in
-            switch ending {
-            case .done(let done): self?.feed(.taskDone(done))
-            case .cancelled(let taskID): self?.feed(.taskCancelled(taskID: taskID))
-            }
-        }
+        tasks.onEnded = { [weak self] done in self?.feed(.taskDone(done)) }
         logger.info("worker \(configuration.workerID) loaded model \(configuration.modelDirectory) (\(model.config.numHiddenLayers) layers, hidden \(model.config.hiddenSize)) and \(hookpoints.count) SAEs in \(String(format: "%.1f", MonotonicClock.now() - started)) s; BLAS threads \(BLAS.threadCount), kernels \(KernelPath.selected) on \(BLAS.cpuDescription)")
     }
 
@@ -234,8 +229,6 @@ public final class Worker {
             } catch {
                 feed(.startFailed(assign, reason: (error as? GeneratorError)?.reason ?? "\(error)", description: "\(error)"))
             }
-        case .cancelTask(let taskID):
-            tasks.cancel(taskID: taskID)
         case .log(let level, let text):
             logger.log(level: level, "\(text)")
         case .end(let exit):

@@ -4,7 +4,7 @@ import Protocol
 /// The worker's side of one connection to the coordinator, as a state machine without I/O:
 /// events go in (the session started, a message or an unreadable frame arrived, time passed,
 /// something went out, a task ended, the process was asked to stop), actions come out (send
-/// this, start or cancel that task, log this line, the session is over). The worker's loop owns
+/// this, start that task, log this line, the session is over). The worker's loop owns
 /// the socket, the clock, the model and the logger, feeds this, and performs what it returns;
 /// tests drive it directly with plain numbers for time. One value lives for one connection.
 ///
@@ -14,17 +14,15 @@ import Protocol
 ///   the session: it sets the heartbeat interval (never below `minimumHeartbeatInterval`) and
 ///   grants credit for `hello.batchSlots` tasks. Later welcomes, answers to repeated hellos,
 ///   grant nothing.
-/// - Credit: after the welcome's grant, each task that ends (done, cancelled, or unable to
-///   start) gives back exactly one credit, after its own `taskDone` or `taskFailed`. So the
-///   credit granted is always `batchSlots` plus the tasks that have ended.
+/// - Credit: after the welcome's grant, each task that ends (done or unable to start) gives
+///   back exactly one credit, after its own `taskDone` or `taskFailed`. So the credit granted is always `batchSlots` plus the tasks that have ended.
 /// - Liveness: every decoded message from the coordinator renews it; `liveness` heartbeat
 ///   intervals of silence mean the coordinator is gone (`connectionLost`). Unreadable frames
 ///   do not count as hearing from it.
 /// - Heartbeats go out only when nothing was sent for a whole interval (`sent` events report
 ///   the worker's own traffic, latent chunks included). Hellos and heartbeats share one
 ///   sequence counter.
-/// - In flight is every assigned task from its `assign` until it is done, cancelled and
-///   finished, or unable to start. On `stopRequested` each is handed back once, with its
+/// - In flight is every assigned task from its `assign` until it is done or unable to start. On `stopRequested` each is handed back once, with its
 ///   attempt, as `taskFailed(handedBack: true)`, so the coordinator requeues it at once.
 /// - `reject`, `shutdown`, `stopRequested` and liveness expiry end the session; after that
 ///   every event is answered with no action.
@@ -64,8 +62,6 @@ public struct WorkerSession {
         case tick(now: Double)
         /// A task finished; its latent chunks have been queued before this.
         case taskDone(TaskDone)
-        /// A task the coordinator cancelled has stopped generating; its result is dropped.
-        case taskCancelled(taskID: UInt64)
         /// `startTask` failed. `reason` goes to the coordinator (it must read the same on any
         /// worker); `description` is the whole error, for the log.
         case startFailed(Assign, reason: String, description: String)
@@ -77,8 +73,6 @@ public struct WorkerSession {
         case send(Message)
         /// Begin generating this task (answer with `startFailed` if it cannot start).
         case startTask(Assign)
-        /// Drop this task's result; it still ends with `taskCancelled` when it stops.
-        case cancelTask(taskID: UInt64)
         case log(Logger.Level, String)
         /// The run is over for this worker.
         case end(WorkerExit)
@@ -147,9 +141,6 @@ public struct WorkerSession {
         case (_, .taskDone(let done)):
             inFlight[done.taskID] = nil
             return [.send(.taskDone(done)), .send(.credit(Credit(count: 1)))]
-        case (_, .taskCancelled(let taskID)):
-            inFlight[taskID] = nil
-            return [.send(.credit(Credit(count: 1)))]
         case (_, .startFailed(let assign, let reason, let description)):
             inFlight[assign.taskID] = nil
             return [
@@ -187,8 +178,6 @@ public struct WorkerSession {
         case .assign(let assign):
             inFlight[assign.taskID] = assign.attempt
             return [.startTask(assign)]
-        case .cancel(let cancel):
-            return [.cancelTask(taskID: cancel.taskID)]
         case .shutdown(let shutdown):
             state = .over
             return [.log(.info, "the coordinator ended the run: \(shutdown.reason)"), .end(.shutdown(shutdown.reason))]

@@ -62,9 +62,7 @@ struct RandomMessages {
                 taskID: generator.next(), attempt: UInt32.random(in: 0...UInt32.max, using: &generator),
                 reason: string(), handedBack: Bool.random(using: &generator)))
         case .heartbeat:
-            return .heartbeat(Heartbeat(sequence: generator.next(), openCredit: count()))
-        case .cancel:
-            return .cancel(Cancel(taskID: generator.next()))
+            return .heartbeat(Heartbeat(sequence: generator.next()))
         case .shutdown:
             return .shutdown(Shutdown(reason: string()))
         }

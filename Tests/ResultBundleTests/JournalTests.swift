@@ -240,7 +240,11 @@ import Testing
         }
         let resumed = try RunStore(outDirectory: out)
         #expect(resumed.committedIDs == Set(tasks[0..<6].map(\.record.id)))
-        #expect(resumed.live["layers.5.mlp"]?.rows == tasks[0..<6].reduce(0) { $0 + $1.latents["layers.5.mlp"]!.rowCount })
+        let journalledRows: Int = resumed.journal.entries.reduce(0) { sum, entry in
+            sum + (entry.hookpoints.first { $0.name == "layers.5.mlp" }?.rows ?? 0)
+        }
+        let committedRows: Int = tasks[0..<6].reduce(0) { $0 + $1.latents["layers.5.mlp"]!.rowCount }
+        #expect(journalledRows == committedRows)
         // The restarted coordinator sees a late duplicate of a task committed before the restart.
         #expect(try resumed.commit(tasks[2]) == .duplicateIdentical)
         for task in tasks[6...].reversed() { _ = try resumed.commit(task) }

@@ -101,7 +101,7 @@ struct RouterDealerTests {
         try router.setRouterMandatory(true)
         try router.bind("tcp://127.0.0.1:*")
         let error = #expect(throws: ZMQError.self) {
-            try router.send([Array("nobody".utf8), Message.cancel(Cancel(taskID: 1)).encode()])
+            try router.send([Array("nobody".utf8), Message.heartbeat(Heartbeat(sequence: 1)).encode()])
         }
         #expect(error?.isHostUnreachable == true)
         #expect(error?.description.contains("zmq_send") == true)

@@ -204,22 +204,13 @@ import Testing
         #expect(s.inFlight.isEmpty)
     }
 
-    @Test func aCancelledTaskStaysInFlightUntilItStopsThenReturnsItsCredit() {
-        var s = Self.welcomed()
-        _ = s.handle(.received(.assign(Self.assign(7)), now: 1))
-        #expect(s.handle(.received(.cancel(Cancel(taskID: 7)), now: 2)) == [.cancelTask(taskID: 7)])
-        #expect(s.inFlight == [7: 1])
-        #expect(s.handle(.taskCancelled(taskID: 7)) == [Self.oneCredit])
-        #expect(s.inFlight.isEmpty)
-    }
-
     @Test func creditGrantedIsTheBatchSlotsPlusOnePerEndedTask() {
         var s = Self.started()
         var actions = s.handle(.received(Self.welcome(), now: 0))
         for id in UInt64(1)...6 { actions += s.handle(.received(.assign(Self.assign(id)), now: 1)) }
         actions += s.handle(.taskDone(Self.done(1)))
         actions += s.handle(.startFailed(Self.assign(2), reason: "x", description: "x"))
-        actions += s.handle(.taskCancelled(taskID: 3))
+        actions += s.handle(.taskDone(Self.done(3)))
         let granted = actions.reduce(0) { sum, action in
             if case .send(.credit(let credit)) = action { return sum + credit.count }
             return sum

@@ -18,21 +18,6 @@ public enum BLAS {
                     beta, c, blasint(ldc))
     }
 
-    /// C[m×n] = alpha · A[m×k] · B[k×n] + beta · C.
-    @inlinable
-    public static func gemm(
-        m: Int, n: Int, k: Int,
-        a: UnsafePointer<Float>, lda: Int,
-        b: UnsafePointer<Float>, ldb: Int,
-        c: UnsafeMutablePointer<Float>, ldc: Int,
-        alpha: Float = 1, beta: Float = 0
-    ) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                    blasint(m), blasint(n), blasint(k),
-                    alpha, a, blasint(lda), b, blasint(ldb),
-                    beta, c, blasint(ldc))
-    }
-
     /// OpenBLAS's worker thread count. Set it once at start-up: `OMP_PROC_BIND` and similar
     /// environment settings can silently leave it at 1.
     public static var threadCount: Int {
