@@ -70,14 +70,14 @@ public struct HookpointTables: Sendable {
         let featuresPath = (dir as NSString).appendingPathComponent("features.csv")
         let header = "feature,tokens,tokens_reasoning,tokens_answer,inferences,inferences_correct,inferences_wrong,top_act_inferences,top_freq_inferences,max_act,mean_act"
         var rows: [FeatureRow] = []
-        try CSVScanner.forEachRecord(path: featuresPath, header: header) { line, fields in
-            guard fields.count == 11 else { throw CSVScanner.malformed(featuresPath, line, "has \(fields.count) fields, expected 11") }
+        try CSVReader.forEachRecord(path: featuresPath, header: header) { line, fields in
+            guard fields.count == 11 else { throw CSVReader.malformed(featuresPath, line, "has \(fields.count) fields, expected 11") }
             func int(_ i: Int) throws -> Int {
-                guard let v = Int(fields[i]) else { throw CSVScanner.malformed(featuresPath, line, "field \(i + 1) '\(fields[i])' is not an integer") }
+                guard let v = Int(fields[i]) else { throw CSVReader.malformed(featuresPath, line, "field \(i + 1) '\(fields[i])' is not an integer") }
                 return v
             }
             func double(_ i: Int) throws -> Double {
-                guard let v = Double(fields[i]) else { throw CSVScanner.malformed(featuresPath, line, "field \(i + 1) '\(fields[i])' is not a number") }
+                guard let v = Double(fields[i]) else { throw CSVReader.malformed(featuresPath, line, "field \(i + 1) '\(fields[i])' is not a number") }
                 return v
             }
             rows.append(FeatureRow(feature: try int(0), tokens: try int(1), tokensReasoning: try int(2), tokensAnswer: try int(3),
@@ -86,9 +86,9 @@ public struct HookpointTables: Sendable {
         }
         let histogramPath = (dir as NSString).appendingPathComponent("activation_histogram.csv")
         var bins: [HistogramBin] = []
-        try CSVScanner.forEachRecord(path: histogramPath, header: "bin,lo,hi,count") { line, fields in
+        try CSVReader.forEachRecord(path: histogramPath, header: "bin,lo,hi,count") { line, fields in
             guard fields.count == 4, let lo = Double(fields[1]), let hi = Double(fields[2]), let count = Int(fields[3]) else {
-                throw CSVScanner.malformed(histogramPath, line, "is not 'bin,lo,hi,count'")
+                throw CSVReader.malformed(histogramPath, line, "is not 'bin,lo,hi,count'")
             }
             bins.append(HistogramBin(lo: lo, hi: hi, count: count))
         }
@@ -105,12 +105,12 @@ public struct HookpointTables: Sendable {
             for f in wanted where f >= 0 { l[f] = true }
             lookup = l
         }
-        try CSVScanner.forEachRecord(path: path, header: "feature,token,text,count,max_act", keep: lookup.map { l in
+        try CSVReader.forEachRecord(path: path, header: "feature,token,text,count,max_act", keep: lookup.map { l in
             { first in first < 0 || (first < l.count && l[first]) }
         }) { line, fields in
             guard fields.count == 5, let feature = Int(fields[0]), let token = Int32(fields[1]), let count = Int(fields[3]),
                   let act = Double(fields[4]) else {
-                throw CSVScanner.malformed(path, line, "is not 'feature,token,text,count,max_act'")
+                throw CSVReader.malformed(path, line, "is not 'feature,token,text,count,max_act'")
             }
             out[feature, default: []].append(FeatureToken(token: token, text: fields[2], count: count, maxAct: act))
         }
@@ -163,78 +163,5 @@ public struct HookpointTables: Sendable {
 enum TablePaths {
     static func directory(_ bundle: String, _ hookpoint: String) -> String {
         (bundle as NSString).appendingPathComponent("\(BundleLayout.tablesDirectory)/\(hookpoint)")
-    }
-}
-
-/// RFC 4180 records from a file, scanned over its bytes; a record whose first field the
-/// `keep` filter rejects is skipped without building its strings (feature_tokens.csv of a
-/// full run holds millions of lines, of which a report needs a few thousand).
-enum CSVScanner {
-    static func malformed(_ path: String, _ line: Int, _ what: String) -> RunDataError {
-        RunDataError(subject: "\(path) record \(line)", reason: what + "; the table is damaged or not from ThinkLens format \(BundleLayout.formatVersion)")
-    }
-
-    /// `keep` sees the first field as an integer (-1 when it is not one).
-    static func forEachRecord(path: String, header: String, keep: ((Int) -> Bool)? = nil,
-                              _ body: (Int, [String]) throws -> Void) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw RunDataError(subject: path, reason: "cannot read; the bundle is incomplete (was it written by ThinkLens format \(BundleLayout.formatVersion)?)")
-        }
-        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            let bytes = raw.bindMemory(to: UInt8.self)
-            var i = 0
-            var record = 0
-            var fields: [String] = []
-            var field: [UInt8] = []
-            while i < bytes.count {
-                record += 1
-                fields.removeAll(keepingCapacity: true)
-                var skipping = false
-                // One record.
-                recordLoop: while true {
-                    field.removeAll(keepingCapacity: true)
-                    if i < bytes.count, bytes[i] == 0x22 {
-                        i += 1
-                        while i < bytes.count {
-                            let c = bytes[i]
-                            if c == 0x22 {
-                                if i + 1 < bytes.count, bytes[i + 1] == 0x22 { if !skipping { field.append(0x22) }; i += 2; continue }
-                                i += 1
-                                break
-                            }
-                            if !skipping { field.append(c) }
-                            i += 1
-                        }
-                    } else {
-                        while i < bytes.count, bytes[i] != 0x2C, bytes[i] != 0x0A, bytes[i] != 0x0D {
-                            if !skipping { field.append(bytes[i]) }
-                            i += 1
-                        }
-                    }
-                    if fields.isEmpty, !skipping, record > 1, let keep {
-                        var n = 0, digits = 0
-                        for c in field where c >= 0x30 && c <= 0x39 && digits < 18 { n = n * 10 + Int(c - 0x30); digits += 1 }
-                        if !keep(digits == field.count && digits > 0 ? n : -1) { skipping = true }
-                    }
-                    if !skipping { fields.append(String(decoding: field, as: UTF8.self)) }
-                    if i >= bytes.count { break recordLoop }
-                    switch bytes[i] {
-                    case 0x2C: i += 1
-                    case 0x0D: i += 1; if i < bytes.count, bytes[i] == 0x0A { i += 1 }; break recordLoop
-                    case 0x0A: i += 1; break recordLoop
-                    default:
-                        throw malformed(path, record, "has text after a closing quote")
-                    }
-                }
-                if record == 1 {
-                    guard fields.joined(separator: ",") == header else {
-                        throw RunDataError(subject: path, reason: "header is '\(fields.joined(separator: ","))', expected '\(header)'")
-                    }
-                    continue
-                }
-                if !skipping { try body(record, fields) }
-            }
-            if record == 0 { throw RunDataError(subject: path, reason: "is empty; expected the header '\(header)'") }
-        }
     }
 }

@@ -88,7 +88,7 @@ public struct RunManifest: Sendable, Equatable {
         for (name, sae) in saes {
             saeObject[name] = .object(["cfg": sae.cfg, "fingerprint": .string(sae.fingerprint)])
         }
-        let failedSorted = failed.sorted { ProblemSelection.precedes($0.id, $1.id) }
+        let failedSorted = failed.sorted { ProblemIDRanges.precedes($0.id, $1.id) }
         let root: JSONValue = .object([
             "format_version": .int(Int64(BundleLayout.formatVersion)),
             "thinklens_version": .string(thinklensVersion),
@@ -97,7 +97,7 @@ public struct RunManifest: Sendable, Equatable {
             "saes": .object(saeObject),
             "generation": generation,
             "prompt_format": promptFormat,
-            "problem_selection": .array(ProblemSelection.ranges(of: selectedProblemIDs).map { .string($0) }),
+            "problem_selection": .array(ProblemIDRanges.ranges(of: selectedProblemIDs).map { .string($0) }),
             "hookpoints": .array(hookpoints.map { .string($0) }),
             "counts": counts,
             "fvu": .object(fvu.mapValues { $0.map { JSONValue.double($0) } ?? .null }),
@@ -139,7 +139,7 @@ public struct RunManifest: Sendable, Equatable {
         }
         var selected: [String] = []
         for item in selection {
-            selected += ProblemSelection.expand(try string(item, "problem_selection"))
+            selected += ProblemIDRanges.expand(try string(item, "problem_selection"))
         }
         let failed = try failedItems.map { item in
             FailedProblem(id: try string(item["id"], "failed_problems.id"),
@@ -155,60 +155,5 @@ public struct RunManifest: Sendable, Equatable {
             selectedProblemIDs: selected,
             hookpoints: try hookpoints.map { try string($0, "hookpoints") },
             failed: failed)
-    }
-}
-
-/// Problem ids "dataset:split:index" and their compact range form "dataset:split[start:end]".
-enum ProblemSelection {
-    static func parse(_ id: String) -> (prefix: String, index: Int)? {
-        guard let colon = id.lastIndex(of: ":"), let index = Int(id[id.index(after: colon)...]), index >= 0 else { return nil }
-        let prefix = String(id[..<colon])
-        guard prefix.contains(":") else { return nil }
-        return (prefix, index)
-    }
-
-    /// Order of ids in listings: by prefix, then numeric index, then text.
-    static func precedes(_ a: String, _ b: String) -> Bool {
-        switch (parse(a), parse(b)) {
-        case let (x?, y?): return x.prefix != y.prefix ? x.prefix < y.prefix : (x.index != y.index ? x.index < y.index : a < b)
-        case (nil, _?): return false
-        case (_?, nil): return true
-        case (nil, nil): return a < b
-        }
-    }
-
-    /// Canonical ranges for a set of ids: the same set always gives the same list, however it
-    /// was split across runs (two halves merged read like the whole).
-    static func ranges(of ids: [String]) -> [String] {
-        var byPrefix: [String: Set<Int>] = [:]
-        var loose: Set<String> = []
-        for id in ids {
-            if let p = parse(id) { byPrefix[p.prefix, default: []].insert(p.index) } else { loose.insert(id) }
-        }
-        var out: [String] = []
-        for prefix in byPrefix.keys.sorted() {
-            let sorted = byPrefix[prefix]!.sorted()
-            var start = sorted[0]
-            var previous = start
-            for n in sorted.dropFirst() {
-                if n != previous + 1 {
-                    out.append("\(prefix)[\(start):\(previous + 1)]")
-                    start = n
-                }
-                previous = n
-            }
-            out.append("\(prefix)[\(start):\(previous + 1)]")
-        }
-        return out + loose.sorted()
-    }
-
-    /// Inverse of `ranges`: "gsm8k:train[0:3]" → the three ids; anything else is one id.
-    static func expand(_ text: String) -> [String] {
-        guard text.hasSuffix("]"), let open = text.lastIndex(of: "[") else { return [text] }
-        let body = text[text.index(after: open)..<text.index(before: text.endIndex)]
-        let parts = body.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let a = Int(parts[0]), let b = Int(parts[1]), a >= 0, a <= b else { return [text] }
-        let prefix = text[..<open]
-        return (a..<b).map { "\(prefix):\($0)" }
     }
 }

@@ -27,8 +27,8 @@ import Testing
 
     @Test func problemSelectionsCompressToCanonicalRanges() {
         let ids = ["gsm8k:train:3", "gsm8k:test:0", "gsm8k:train:0", "gsm8k:train:1", "gsm8k:train:2", "gsm8k:train:7", "odd"]
-        let ranges = ProblemSelection.ranges(of: ids)
+        let ranges = ProblemIDRanges.ranges(of: ids)
         #expect(ranges == ["gsm8k:test[0:1]", "gsm8k:train[0:4]", "gsm8k:train[7:8]", "odd"])
-        #expect(Set(ranges.flatMap(ProblemSelection.expand)) == Set(ids))
+        #expect(Set(ranges.flatMap(ProblemIDRanges.expand)) == Set(ids))
     }
 }

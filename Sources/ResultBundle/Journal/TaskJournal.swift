@@ -81,20 +81,20 @@ public final class TaskJournal {
 
     public let path: String
     /// Committed problems in arrival order.
-    public private(set) var entries: [Entry] = []
+    public internal(set) var entries: [Entry] = []
     /// Problems recorded as failed and not committed since, by id (the latest record wins:
     /// a later start with --retry-failed may fail them again with other reasons).
-    public private(set) var failures: [String: FailureEntry] = [:]
+    public internal(set) var failures: [String: FailureEntry] = [:]
     /// Warnings from reopening (a torn tail that was truncated), for the coordinator's log.
-    public private(set) var recoveryWarnings: [String] = []
+    public internal(set) var recoveryWarnings: [String] = []
 
-    private var entryByID: [String: Int] = [:]
-    private var fd: Int32 = -1
-    private var end = 0
+    var entryByID: [String: Int] = [:]
+    var fd: Int32 = -1
+    var end = 0
     /// The version in this file's header (1 until a failure record is written).
-    private var fileVersion = TaskJournal.version
+    var fileVersion = TaskJournal.version
     private var encoder = ByteWriter()
-    private var readBuffer: [UInt8] = []
+    var readBuffer: [UInt8] = []
 
     /// Opens `directory/tasks.tlj`, creating the directory and file when absent. An existing
     /// journal is scanned: intact records are indexed (and handed to `visit` in file order,
@@ -162,7 +162,7 @@ public final class TaskJournal {
             let hookpoints = Self.encode(task, into: &encoder)
             let payloadLength = encoder.bytes.count - start - Self.recordHeaderSize
             let checksum = encoder.bytes.withUnsafeBytes {
-                Checksum64.of(UnsafeRawBufferPointer(rebasing: $0[(start + Self.recordHeaderSize)...]))
+                JournalChecksum.of(UnsafeRawBufferPointer(rebasing: $0[(start + Self.recordHeaderSize)...]))
             }
             let id = task.record.id
             let previous = entryByID[id].map { entries[$0] } ?? pendingByID[id].map { pending[$0] }
@@ -202,7 +202,7 @@ public final class TaskJournal {
         w.u32(UInt32(failure.reasons.count))
         for reason in failure.reasons { w.string(reason) }
         let payloadLength = w.bytes.count - Self.recordHeaderSize
-        let checksum = w.bytes.withUnsafeBytes { Checksum64.of(UnsafeRawBufferPointer(rebasing: $0[Self.recordHeaderSize...])) }
+        let checksum = w.bytes.withUnsafeBytes { JournalChecksum.of(UnsafeRawBufferPointer(rebasing: $0[Self.recordHeaderSize...])) }
         Self.stampHeader(&w, at: 0, kind: Self.failureKind, payloadLength: payloadLength, checksum: checksum)
         if fileVersion < 2 {
             // Mark the file before the first kind-2 record lands, so no reader meets one unannounced.
@@ -240,22 +240,6 @@ public final class TaskJournal {
         end += bytes.count
     }
 
-    static func decodeFailure(_ rd: inout ByteReader) throws -> FailureEntry {
-        let id = try rd.string("id")
-        let split = try rd.string("split")
-        let index = try rd.i64("index")
-        let count = Int(try rd.u32("reason count"))
-        guard count <= 1 << 16 else {
-            throw RunDataError(subject: rd.context, reason: "\(count) failure reasons in one record; the journal is corrupt")
-        }
-        var reasons: [String] = []
-        for _ in 0..<count { reasons.append(try rd.string("reason")) }
-        guard rd.offset == rd.buffer.count else {
-            throw RunDataError(subject: rd.context, reason: "\(rd.buffer.count - rd.offset) unexpected bytes after the record; the journal is corrupt")
-        }
-        return FailureEntry(id: id, split: split, index: index, reasons: reasons)
-    }
-
     /// Reads one committed task back (verifying its checksum).
     public func readTask(_ entry: Entry) throws -> CommittedTask {
         guard fd >= 0 else { throw RunDataError(subject: path, reason: "the journal is closed") }
@@ -267,7 +251,7 @@ public final class TaskJournal {
         }
         return try readBuffer.withUnsafeBytes { buffer in
             let payload = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
-            guard Checksum64.of(payload) == entry.checksum else {
+            guard JournalChecksum.of(payload) == entry.checksum else {
                 throw RunDataError(subject: context, reason: "checksum mismatch on reading back; the disk returned different bytes than were written")
             }
             var reader = ByteReader(payload, context: context)
@@ -275,271 +259,18 @@ public final class TaskJournal {
         }
     }
 
-    // MARK: - Encoding
-
-    /// Appends a record header placeholder and the payload; returns the per-hookpoint summary.
-    static func encode(_ task: CommittedTask, into w: inout ByteWriter) -> [HookpointSummary] {
-        for _ in 0..<recordHeaderSize { w.u8(0) }
-        let r = task.record
-        w.string(r.id)
-        w.string(r.split)
-        w.i64(r.index)
-        w.string(r.question)
-        w.optionalString(r.gold)
-        w.array(r.promptIDs)
-        w.array(r.generatedIDs)
-        w.string(r.text)
-        w.string(r.stop.rawValue)
-        w.optionalString(r.answer)
-        w.string(r.verdict.rawValue)
-        w.optionalInt(r.thinkEnd)
-        let names = task.latents.keys.sorted()
-        var summaries: [HookpointSummary] = []
-        w.u32(UInt32(names.count))
-        for name in names {
-            let rows = task.latents[name]!
-            let summary = HookpointSummary(name: name, k: rows.k, rows: rows.rowCount, maxAct: rows.maxAct)
-            summaries.append(summary)
-            w.string(name)
-            w.u64(UInt64(summary.k))
-            w.u64(UInt64(summary.rows))
-            w.f32(summary.maxAct)
-        }
-        let fvuNames = task.fvu.keys.sorted()
-        w.u32(UInt32(fvuNames.count))
-        for name in fvuNames {
-            w.string(name)
-            w.f64(task.fvu[name]!)
-        }
-        for name in names {
-            let rows = task.latents[name]!
-            w.raw(rows.positions)
-            w.raw(rows.tokens)
-            w.raw(rows.segments)
-            // SAEs up to 65,536 latents fit ids in two bytes: a quarter less to write and flush.
-            if let narrow = Self.narrowed(rows.indices) {
-                w.u8(2)
-                w.raw(narrow)
-            } else {
-                w.u8(4)
-                w.raw(rows.indices)
-            }
-            w.raw(rows.acts)
-        }
-        return summaries
-    }
-
-    /// The ids as UInt16 when all fit, else nil.
-    static func narrowed(_ indices: [Int32]) -> [UInt16]? {
-        var fits = true
-        let out = [UInt16](unsafeUninitializedCapacity: indices.count) { buffer, count in
-            indices.withUnsafeBufferPointer { source in
-                var bad: Int32 = 0
-                for i in 0..<source.count {
-                    let v = source[i]
-                    bad |= v & ~0xFFFF
-                    buffer[i] = UInt16(truncatingIfNeeded: v)
-                }
-                fits = bad == 0
-            }
-            count = indices.count
-        }
-        return fits ? out : nil
-    }
-
-    static func decode(_ rd: inout ByteReader, summaryOnly: Bool = false) throws -> (task: CommittedTask, summaries: [HookpointSummary]) {
-        let id = try rd.string("id")
-        let split = try rd.string("split")
-        let index = try rd.i64("index")
-        let question = try rd.string("question")
-        let gold = try rd.optionalString("gold")
-        let promptIDs = try rd.array(Int32.self, "prompt_ids")
-        let generatedIDs = try rd.array(Int32.self, "generated_ids")
-        let text = try rd.string("text")
-        let stopText = try rd.string("stop")
-        let answer = try rd.optionalString("answer")
-        let verdictText = try rd.string("verdict")
-        let thinkEnd = try rd.optionalInt("think_end")
-        guard let stop = StopReason(rawValue: stopText), let verdict = Verdict(rawValue: verdictText) else {
-            throw RunDataError(subject: rd.context, reason: "unknown stop '\(stopText)' or verdict '\(verdictText)'; the journal is corrupt")
-        }
-        let record = ProblemRecord(id: id, split: split, index: index, question: question, gold: gold,
-                                   promptIDs: promptIDs, generatedIDs: generatedIDs, text: text, stop: stop,
-                                   answer: answer, verdict: verdict, thinkEnd: thinkEnd)
-        let hookpointCount = Int(try rd.u32("hookpoint count"))
-        guard hookpointCount <= 4096 else {
-            throw RunDataError(subject: rd.context, reason: "\(hookpointCount) hookpoints in one record; the journal is corrupt")
-        }
-        var summaries: [HookpointSummary] = []
-        for _ in 0..<hookpointCount {
-            let name = try rd.string("hookpoint name")
-            let k = Int(try rd.u64("k"))
-            let rows = Int(try rd.u64("rows"))
-            let maxAct = try rd.f32("max act")
-            guard k > 0, k < 1 << 20, rows < 1 << 40 else {
-                throw RunDataError(subject: rd.context, reason: "hookpoint \(name) has k \(k) and \(rows) rows; the journal is corrupt")
-            }
-            summaries.append(HookpointSummary(name: name, k: k, rows: rows, maxAct: maxAct))
-        }
-        let fvuCount = Int(try rd.u32("fvu count"))
-        guard fvuCount <= 4096 else {
-            throw RunDataError(subject: rd.context, reason: "\(fvuCount) FVU entries in one record; the journal is corrupt")
-        }
-        var fvu: [String: Double] = [:]
-        for _ in 0..<fvuCount {
-            let name = try rd.string("fvu hookpoint")
-            fvu[name] = try rd.f64("fvu")
-        }
-        var latents: [String: LatentRows] = [:]
-        if !summaryOnly {
-            for s in summaries {
-                let positions = try rd.raw(Int32.self, count: s.rows, "positions")
-                let tokens = try rd.raw(Int32.self, count: s.rows, "tokens")
-                let segments = try rd.raw(UInt8.self, count: s.rows, "segments")
-                let width = try rd.u8("index width")
-                let indices: [Int32]
-                switch width {
-                case 2: indices = try rd.raw(UInt16.self, count: s.rows * s.k, "indices").map { Int32($0) }
-                case 4: indices = try rd.raw(Int32.self, count: s.rows * s.k, "indices")
-                default: throw RunDataError(subject: rd.context, reason: "index width \(width) is neither 2 nor 4; the journal is corrupt")
-                }
-                let acts = try rd.raw(Float.self, count: s.rows * s.k, "acts")
-                latents[s.name] = LatentRows(k: s.k, positions: positions, tokens: tokens, segments: segments, indices: indices, acts: acts)
-            }
-            guard rd.offset == rd.buffer.count else {
-                throw RunDataError(subject: rd.context, reason: "\(rd.buffer.count - rd.offset) unexpected bytes after the record; the journal is corrupt")
-            }
-        }
-        return (CommittedTask(record: record, latents: latents, fvu: fvu), summaries)
-    }
-
-    // MARK: - Reopening
-
-    private func scan(visit: ((CommittedTask) throws -> Void)?) throws {
-        var st = stat()
-        guard fstat(fd, &st) == 0 else {
-            throw RunDataError(subject: path, reason: "cannot stat: \(String(cString: strerror(errno)))")
-        }
-        let size = Int(st.st_size)
-        if size < Self.fileHeaderSize {
-            // New, or a crash while creating it: (re)write the header.
-            if size > 0 {
-                var existing = [UInt8](repeating: 0, count: size)
-                try existing.withUnsafeMutableBytes { try readFully(into: $0, at: 0, context: path) }
-                guard existing == Array(Self.fileMagic.prefix(size)) || existing.allSatisfy({ $0 == 0 }) else {
-                    throw RunDataError(subject: path, reason: "is not a ThinkLens journal (bad header); move it aside or choose another --out")
-                }
-                recoveryWarnings.append("\(path): the journal header was incomplete (\(size) bytes); rewrote it")
-            }
-            var header = ByteWriter()
-            header.raw(Self.fileMagic)
-            header.u32(Self.version)
-            header.u32(0)
-            try header.bytes.withUnsafeBytes { try writeFully($0, at: 0) }
-            guard ftruncate(fd, off_t(Self.fileHeaderSize)) == 0, fsync(fd) == 0 else {
-                throw RunDataError(subject: path, reason: "cannot initialise the journal: \(String(cString: strerror(errno))); check free space and permissions")
-            }
-            syncDirectory()
-            end = Self.fileHeaderSize
-            return
-        }
-        var header = [UInt8](repeating: 0, count: Self.fileHeaderSize)
-        try header.withUnsafeMutableBytes { try readFully(into: $0, at: 0, context: path) }
-        guard Array(header[0..<8]) == Self.fileMagic else {
-            throw RunDataError(subject: path, reason: "is not a ThinkLens journal (bad magic); move it aside or choose another --out")
-        }
-        let version = header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
-        guard (1...Self.version).contains(version) else {
-            throw RunDataError(subject: path, reason: "journal version \(version), this program reads versions 1 to \(Self.version); finish the run with the ThinkLens that started it")
-        }
-        fileVersion = version
-
-        var offset = Self.fileHeaderSize
-        var recordHeader = [UInt8](repeating: 0, count: Self.recordHeaderSize)
-        while offset < size {
-            let remaining = size - offset
-            func tornOrCorrupt(_ what: String, extentReachesEnd: Bool) throws {
-                if extentReachesEnd {
-                    recoveryWarnings.append("\(path): the last record (at byte \(offset), \(remaining) bytes) is incomplete (\(what)), most likely from a crash during a write; truncated it. That task was never acknowledged and will run again.")
-                    guard ftruncate(fd, off_t(offset)) == 0, fsync(fd) == 0 else {
-                        throw RunDataError(subject: path, reason: "cannot truncate the torn tail at byte \(offset): \(String(cString: strerror(errno)))")
-                    }
-                } else {
-                    throw RunDataError(subject: path, reason: "corrupt record at byte \(offset) (\(what)) with more data after it, so this is not a torn write; move the journal aside to start over, or truncate the file to \(offset) bytes to keep the \(entries.count) records before it")
-                }
-            }
-            if remaining < Self.recordHeaderSize {
-                try tornOrCorrupt("only \(remaining) bytes of a \(Self.recordHeaderSize)-byte record header", extentReachesEnd: true)
-                break
-            }
-            try recordHeader.withUnsafeMutableBytes { try readFully(into: $0, at: offset, context: path) }
-            let (magic, kind, length, checksum) = recordHeader.withUnsafeBytes { raw in
-                (UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self)),
-                 UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self)),
-                 UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
-                 UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
-            }
-            let payloadRoom = remaining - Self.recordHeaderSize
-            let knownKind = kind == Self.taskKind || (kind == Self.failureKind && version >= 2)
-            if magic != Self.recordMagic || !knownKind {
-                // Zero-filled space after a crash (the file grew before the data landed) reads as a bad magic.
-                let zeros = recordHeader.allSatisfy { $0 == 0 }
-                try tornOrCorrupt("bad record magic", extentReachesEnd: zeros || length > UInt64(payloadRoom))
-                break
-            }
-            if length > UInt64(payloadRoom) {
-                try tornOrCorrupt("the payload of \(length) bytes runs past the end of the file", extentReachesEnd: true)
-                break
-            }
-            let payloadLength = Int(length)
-            if readBuffer.count < payloadLength { readBuffer = [UInt8](repeating: 0, count: payloadLength) }
-            try readBuffer.withUnsafeMutableBytes { buffer in
-                try readFully(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<payloadLength]), at: offset + Self.recordHeaderSize, context: path)
-            }
-            let intact = readBuffer.withUnsafeBytes { Checksum64.of(UnsafeRawBufferPointer(rebasing: $0[0..<payloadLength])) == checksum }
-            if !intact {
-                try tornOrCorrupt("checksum mismatch", extentReachesEnd: payloadLength == payloadRoom)
-                break
-            }
-            let context = "\(path) (record at byte \(offset))"
-            if kind == Self.failureKind {
-                let failure = try readBuffer.withUnsafeBytes { buffer in
-                    var reader = ByteReader(UnsafeRawBufferPointer(rebasing: buffer[0..<payloadLength]), context: context)
-                    return try Self.decodeFailure(&reader)
-                }
-                if entryByID[failure.id] == nil { failures[failure.id] = failure }
-                offset += Self.recordHeaderSize + payloadLength
-                continue
-            }
-            let decoded = try readBuffer.withUnsafeBytes { buffer -> (task: CommittedTask, summaries: [HookpointSummary]) in
-                var reader = ByteReader(UnsafeRawBufferPointer(rebasing: buffer[0..<payloadLength]), context: context)
-                return try Self.decode(&reader, summaryOnly: visit == nil)
-            }
-            let record = decoded.task.record
-            if entryByID[record.id] == nil {
-                failures[record.id] = nil
-                entryByID[record.id] = entries.count
-                entries.append(Entry(id: record.id, split: record.split, index: record.index, offset: offset,
-                                     payloadLength: payloadLength, checksum: checksum, hookpoints: decoded.summaries))
-                try visit?(decoded.task)
-            }
-            offset += Self.recordHeaderSize + payloadLength
-        }
-        end = min(offset, size)
-    }
-
-    private func syncDirectory() {
+    func syncDirectory() {
         SystemFile.syncDirectory((path as NSString).deletingLastPathComponent)
     }
 
-    private func writeFully(_ bytes: UnsafeRawBufferPointer, at position: Int) throws {
+    func writeFully(_ bytes: UnsafeRawBufferPointer, at position: Int) throws {
         guard let code = SystemFile.writeAll(fd, bytes, at: position) else { return }
         let advice = SystemFile.isDiskFull(code) ? "the disk is full: free space, then restart the coordinator with the same --out (committed tasks are kept)"
             : "check the disk and permissions, then restart the coordinator with the same --out (committed tasks are kept)"
         throw RunDataError(subject: path, reason: "writing \(bytes.count) bytes at offset \(position) failed: \(SystemFile.describe(code)); \(advice)")
     }
 
-    private func readFully(into buffer: UnsafeMutableRawBufferPointer, at position: Int, context: String) throws {
+    func readFully(into buffer: UnsafeMutableRawBufferPointer, at position: Int, context: String) throws {
         switch SystemFile.readAll(fd, into: buffer, at: position) {
         case nil:
             return
