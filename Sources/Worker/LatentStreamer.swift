@@ -44,6 +44,9 @@ final class LatentStreamer: ActivationSink {
     private let measureFit: Bool
     /// Messages ready to send, in order.
     var outbox: [Message] = []
+    /// Streams whose SAE cannot reconstruct (e.g. skip_connection without W_skip), with the
+    /// reason: their FVU is left out, and the worker says why once.
+    private(set) var fitUnavailable: [String: String] = [:]
     /// Seconds spent encoding (for the TaskDone timings; shared across tasks in a block).
     private(set) var encodeSeconds = 0.0
 
@@ -95,8 +98,13 @@ final class LatentStreamer: ActivationSink {
         let started = MonotonicClock.now()
         let latents = sae.encode(x, rows: rows.count)
         var reconstruction: [Float]? = nil
-        if measureFit && sae.hasDecoder {
-            reconstruction = try? sae.reconstruct(latents)
+        if measureFit && sae.hasDecoder && fitUnavailable[streams[s].name] == nil {
+            // The input goes in too: an SAE with a skip connection reconstructs from it.
+            do {
+                reconstruction = try sae.reconstruct(latents, x: x)
+            } catch {
+                fitUnavailable[streams[s].name] = "\(error)"
+            }
         }
         encodeSeconds += MonotonicClock.now() - started
         streams[s].pendingValues.removeAll(keepingCapacity: true)

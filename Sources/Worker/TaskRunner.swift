@@ -117,6 +117,10 @@ final class TaskRunner {
         guard let streamer, let done = streamer.finish(sequence: result.id) else { return }
         let elapsed = MonotonicClock.now() - (taskStart.removeValue(forKey: result.id) ?? MonotonicClock.now())
         // Loudly, but once per hookpoint: every task of a mismatched SAE would repeat it.
+        for (hookpoint, reason) in streamer.fitUnavailable.sorted(by: { $0.key < $1.key }) where !warnedPoorFit.contains(hookpoint) {
+            warnedPoorFit.insert(hookpoint)
+            logger.warning("no SAE fit (FVU) for \(hookpoint): \(reason)")
+        }
         for (hookpoint, fvu) in done.fvu.sorted(by: { $0.key < $1.key }) where fvu > SparseAutoencoder.poorFitFVU && !warnedPoorFit.contains(hookpoint) {
             warnedPoorFit.insert(hookpoint)
             let explained = fvu >= 1 ? "less than the mean does" : "only \(String(format: "%.0f", (1 - fvu) * 100))% of the variance"
