@@ -1,6 +1,5 @@
 #include "sae_gemm.h"
-#include "cpu_features.h"
-#include "tl_linear.h"
+#include "kernel_path.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -232,7 +231,7 @@ void tl_sae_gemm_path(const float *packed_x, size_t m, size_t k,
                       float *pre, int threads, int path) {
     if (m == 0 || n == 0) return;
     // The model's kernel choice (THINKLENS_KERNELS included) decides here too.
-    if (path == TL_PATH_AUTO || !tl_linear_path_available(path)) path = tl_linear_auto_path();
+    path = tl_kernel_path(path);
     size_t strips = round_up(n, TL_SAE_NR) / TL_SAE_NR;
     if (k == 0) {
         memset(pre, 0, tl_sae_pre_floats(m, n) * sizeof(float));

@@ -5,7 +5,7 @@
 //
 // The SAE encoder's GEMM is held to the same standard.
 //
-//   cc -O2 -I Sources/CKernels/include scripts/lib/kernel_paths.c Sources/CKernels/{tl_linear,tl_threads,cpu_features,sae_gemm}.c -lpthread -lm
+//   cc -O2 -I Sources/CKernels/include scripts/lib/kernel_paths.c Sources/CKernels/{kernel_path,tl_linear,tl_threads,cpu_features,sae_gemm}.c -lpthread -lm
 //   ./a.out            prints one line per case, "digest HEX" and "N passed, M failed"
 #include "sae_gemm.h"
 #include "tl_linear.h"
@@ -78,7 +78,7 @@ int main(void) {
         tl_linear(x, s.rows, s.k, s.k, &part, 1, TL_PATH_PORTABLE);
         digest = fnv(digest, portable, sizeof(float) * (size_t)(s.rows * s.n));
         for (int path = TL_PATH_AVX2; path <= TL_PATH_NEON; path++) {
-            if (!tl_linear_path_available(path)) continue;
+            if (!tl_kernel_path_available(path)) continue;
             part.y = y;
             tl_linear(x, s.rows, s.k, s.k, &part, 1, path);
             int same = memcmp(y, portable, sizeof(float) * (size_t)(s.rows * s.n)) == 0;
@@ -110,7 +110,7 @@ int main(void) {
         sae_rows(portable, m, n, valid);
         digest = fnv(digest, valid, sizeof(float) * m * n);
         for (int path = TL_PATH_AVX2; path <= TL_PATH_NEON; path++) {
-            if (!tl_linear_path_available(path)) continue;
+            if (!tl_kernel_path_available(path)) continue;
             tl_sae_gemm_path(packed, m, k, w, bf16, k, n, pre, 2, path);
             sae_rows(pre, m, n, other);
             int same = memcmp(other, valid, sizeof(float) * m * n) == 0;
