@@ -223,7 +223,7 @@ struct SAEGemmKernelTests {
         func run(_ path: KernelPath) -> [UInt32] {
             var pre = [Float](repeating: .nan, count: tl_sae_pre_floats(m, n))
             bytes.withUnsafeBytes { w in
-                tl_sae_gemm_path(packed, m, k, w.baseAddress!, dtype == .bf16 ? 1 : 0, k, n, &pre, 2, path.rawValue)
+                tl_sae_gemm(packed, m, k, w.baseAddress!, dtype == .bf16 ? 1 : 0, k, n, &pre, path.rawValue)
             }
             let rowsPadded = (m + Int(TL_SAE_MR) - 1) / Int(TL_SAE_MR) * Int(TL_SAE_MR)
             var out: [UInt32] = []

@@ -2,11 +2,11 @@ import Compute
 import Foundation
 import Testing
 
-/// The fast encoder (OpenBLAS panels + fused ReLU/top-k) against the naive reference, and
+/// The fast encoder (tl_sae_gemm panels + fused ReLU/top-k) against the naive reference, and
 /// the invariances the worker relies on.
 @Suite("SAE fast encoder")
 struct SAEEncoderTests {
-    /// A random SAE big enough for OpenBLAS to thread its GEMMs and for several panels.
+    /// A random SAE big enough for several panels and for the kernels to use the thread pool.
     static func randomSAE(_ scratch: SAEScratchDirectory, dtype: TensorDType = .f32, activation: String = "topk",
                           dIn: Int = 192, numLatents: Int = 3072, k: Int = 24) throws -> SparseAutoencoder {
         try writeRandomSAE(checkpoint: scratch.path, hookpoint: "layers.1.mlp", dIn: dIn, numLatents: numLatents, k: k,
@@ -100,8 +100,11 @@ struct SAEEncoderTests {
             #expect(other.indices == baseline.indices, "panel \(panel)")
             #expect(other.activations.map(\.bitPattern) == baseline.activations.map(\.bitPattern), "panel \(panel)")
         }
+        // The pool is process-wide: suites running meanwhile just get other thread counts (no bits change).
+        let before = Kernels.threadCount
+        defer { Kernels.threadCount = before }
         for threads in [1, 3] {
-            sae.threads = threads
+            Kernels.threadCount = threads
             let other = sae.encode(x, rows: rows)
             #expect(other.activations.map(\.bitPattern) == baseline.activations.map(\.bitPattern), "threads \(threads)")
         }

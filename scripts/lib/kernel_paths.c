@@ -106,12 +106,12 @@ int main(void) {
         size_t floats = tl_sae_pre_floats(m, n);
         float *portable = malloc(sizeof(float) * floats), *pre = malloc(sizeof(float) * floats);
         float *valid = malloc(sizeof(float) * m * n), *other = malloc(sizeof(float) * m * n);
-        tl_sae_gemm_path(packed, m, k, w, bf16, k, n, portable, 2, TL_PATH_PORTABLE);
+        tl_sae_gemm(packed, m, k, w, bf16, k, n, portable, TL_PATH_PORTABLE);
         sae_rows(portable, m, n, valid);
         digest = fnv(digest, valid, sizeof(float) * m * n);
         for (int path = TL_PATH_AVX2; path <= TL_PATH_NEON; path++) {
             if (!tl_kernel_path_available(path)) continue;
-            tl_sae_gemm_path(packed, m, k, w, bf16, k, n, pre, 2, path);
+            tl_sae_gemm(packed, m, k, w, bf16, k, n, pre, path);
             sae_rows(pre, m, n, other);
             int same = memcmp(other, valid, sizeof(float) * m * n) == 0;
             printf("SAE gemm %s weights: %s %s\n", bf16 ? "bf16" : "f32", names[path],

@@ -1,11 +1,14 @@
 #ifndef THINKLENS_KERNEL_PATH_H
 #define THINKLENS_KERNEL_PATH_H
 
-// Which instruction-set path a kernel runs. The kernels that take one (tl_linear, tl_dot,
-// tl_rms_norm, tl_attention_row, tl_attention, tl_sae_gemm_path) take it as their last
-// argument, and every path gives the portable path's bits (tl_linear.h and sae_gemm.h say how),
-// so the path only changes speed. Tests name paths to hold each to the portable bits;
-// everything else passes TL_PATH_AUTO.
+// Which instruction-set path a kernel runs. Every kernel entry point (tl_linear, tl_dot,
+// tl_rms_norm, tl_attention_row, tl_attention, tl_sae_gemm, tl_sae_topk_fold,
+// tl_sae_groupmax_fold, tl_sae_bf16_to_f32) takes one of these as its last argument, and every
+// path gives the portable path's bits (tl_linear.h, sae_gemm.h and sae_kernels.h say how), so
+// the path only changes speed. Tests name paths to hold each to the portable bits; everything
+// else passes TL_PATH_AUTO. The bookkeeping around the kernels (tl_rope, tl_swiglu,
+// tl_sae_pack_rows, tl_sae_topk_reset/finish, the SAE hashes) has one scalar implementation
+// and takes no path.
 //
 // TL_PATH_AUTO, or a path this CPU cannot run, means tl_kernel_auto_path(): the fastest path
 // here, unless THINKLENS_KERNELS=avx512|avx2|neon|portable names another this CPU can run. So
@@ -18,7 +21,10 @@
 //   tl_linear                yes       yes   yes              yes
 //   tl_dot, tl_rms_norm      yes       yes   AVX2             yes
 //   tl_attention(_row)       yes       yes   AVX2             scores NEON (tl_dot), value sums portable
-//   tl_sae_gemm_path         yes       yes   yes              portable
+//   tl_sae_gemm              yes       yes   yes              portable
+//   tl_sae_topk_fold         yes       yes   AVX2             portable
+//   tl_sae_groupmax_fold     yes       portable on every path (a compare and a store per latent)
+//   tl_sae_bf16_to_f32       yes       yes   AVX2             portable
 
 enum {
     TL_PATH_AUTO = 0,      // the fastest path this CPU supports (or THINKLENS_KERNELS's)
