@@ -110,6 +110,25 @@ struct SAEEncoderTests {
         }
     }
 
+    /// The encoder's kernels follow `Kernels.path` (as THINKLENS_KERNELS steers the automatic
+    /// choice). Other suites running meanwhile may see the portable path too: it gives the same bits.
+    @Test("forcing the portable kernels through Kernels.path gives the automatic path's latents",
+          arguments: [("topk", TensorDType.f32), ("topk", .bf16), ("groupmax", .f32)])
+    func portablePathMatchesAutomatic(activation: String, dtype: TensorDType) throws {
+        let scratch = SAEScratchDirectory()
+        let sae = try Self.randomSAE(scratch, dtype: dtype, activation: activation)
+        let rows = 40
+        let x = Self.inputs(rows: rows, dIn: sae.dIn)
+        let automatic = sae.encode(x, rows: rows)
+        let before = Kernels.path
+        defer { Kernels.path = before }
+        Kernels.path = .portable
+        let portable = sae.encode(x, rows: rows)
+        #expect(portable.indices == automatic.indices)
+        #expect(portable.activations.map(\.bitPattern) == automatic.activations.map(\.bitPattern))
+        #expect(portable.positiveCounts == automatic.positiveCounts)
+    }
+
     @Test("encoding into caller buffers or reused latents equals the array convenience")
     func pointerAPIMatchesArrayAPI() throws {
         let scratch = SAEScratchDirectory()
