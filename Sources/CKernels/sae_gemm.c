@@ -223,10 +223,6 @@ static void gemm_task(void *context, int index, int count) {
     }
 }
 
-// Waking the pool costs microseconds: smaller products (at d_in 1536, one token against fewer
-// than 171 latents) run on the calling thread. The same threshold as tl_linear's.
-#define PARALLEL_MIN_MACS (1 << 18)
-
 void tl_sae_gemm(const float *packed_x, size_t m, size_t k,
                  const void *weights, int weights_bf16, size_t ldw, size_t n,
                  float *pre, int path) {
@@ -238,6 +234,6 @@ void tl_sae_gemm(const float *packed_x, size_t m, size_t k,
     // Resolved here, once: the model's kernel choice (THINKLENS_KERNELS included) decides here too.
     gemm_job job = {packed_x, m, k, weights, weights_bf16, ldw, n, pre,
                     round_up(n, TL_SAE_NR) / TL_SAE_NR, tl_kernel_path(path)};
-    if (job.strips < 2 || m * k * n < PARALLEL_MIN_MACS) gemm_task(&job, 0, 1);
+    if (job.strips < 2 || m * k * n < TL_PARALLEL_MIN_MACS) gemm_task(&job, 0, 1);
     else tl_parallel(gemm_task, &job);
 }

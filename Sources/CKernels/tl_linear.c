@@ -457,8 +457,6 @@ static float dot_neon(const float *a, const float *b, int64_t n) {
 // ---------------------------------------------------------------------------------------------
 // Dispatch. The path is resolved once per call (kernel_path.c) and every thread runs it.
 
-#define PARALLEL_MIN_MACS (1 << 18)
-
 typedef struct {
     const float *x;
     int64_t rows, k, ldx;
@@ -501,8 +499,7 @@ void tl_linear(const float *x, int64_t rows, int64_t k, int64_t ldx,
     if (rows <= 0 || part_count <= 0) return;
     linear_job job = { x, rows, k, ldx, parts, part_count, tl_kernel_path(path), 0 };
     for (int q = 0; q < part_count; q++) job.total += parts[q].n;
-    // Waking the pool costs microseconds: small products run on the calling thread.
-    if (rows * job.total * k < PARALLEL_MIN_MACS) linear_task(&job, 0, 1);
+    if (rows * job.total * k < TL_PARALLEL_MIN_MACS) linear_task(&job, 0, 1);
     else tl_parallel(linear_task, &job);
 }
 
