@@ -1,9 +1,8 @@
 #include "sae_gemm.h"
-#include "cpu_features.h"
-#include "tl_linear.h"
+#include "kernel_path.h"
+#include "tl_threads.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -181,19 +180,23 @@ typedef struct {
     int bf16;
     size_t ldw, n;
     float *pre;
-    size_t first_strip, end_strip;  // latent strips of NR handled by this thread
-    int path;                       // resolved TL_PATH_*
+    size_t strips;  // latent strips of NR, dealt out to the pool's threads in contiguous ranges
+    int path;       // resolved TL_PATH_*
 } gemm_job;
 
-static void *run_job(void *arg) {
-    const gemm_job *job = (const gemm_job *)arg;
+// Latent strips [strips · index / count, strips · (index + 1) / count). A strip's outputs are
+// computed the same way whichever thread takes it.
+static void gemm_task(void *context, int index, int count) {
+    const gemm_job *job = (const gemm_job *)context;
     float panel[TL_SAE_KC * TL_SAE_NR] __attribute__((aligned(64)));
     size_t row_strips = round_up(job->m, TL_SAE_MR) / TL_SAE_MR;
+    size_t first_strip = job->strips * (size_t)index / (size_t)count;
+    size_t end_strip = job->strips * (size_t)(index + 1) / (size_t)count;
 #ifdef TL_SAE_X86
     int avx2 = job->path == TL_PATH_AVX2 || job->path == TL_PATH_AVX512;
     int avx512 = job->path == TL_PATH_AVX512;
 #endif
-    for (size_t js = job->first_strip; js < job->end_strip; js++) {
+    for (size_t js = first_strip; js < end_strip; js++) {
         size_t j0 = js * TL_SAE_NR;
         for (size_t t0 = 0; t0 < job->k; t0 += TL_SAE_KC) {
             size_t kc = job->k - t0 < TL_SAE_KC ? job->k - t0 : TL_SAE_KC;
@@ -218,40 +221,19 @@ static void *run_job(void *arg) {
             }
         }
     }
-    return NULL;
 }
 
 void tl_sae_gemm(const float *packed_x, size_t m, size_t k,
                  const void *weights, int weights_bf16, size_t ldw, size_t n,
-                 float *pre, int threads) {
-    tl_sae_gemm_path(packed_x, m, k, weights, weights_bf16, ldw, n, pre, threads, TL_PATH_AUTO);
-}
-
-void tl_sae_gemm_path(const float *packed_x, size_t m, size_t k,
-                      const void *weights, int weights_bf16, size_t ldw, size_t n,
-                      float *pre, int threads, int path) {
+                 float *pre, int path) {
     if (m == 0 || n == 0) return;
-    // The model's kernel choice (THINKLENS_KERNELS included) decides here too.
-    if (path == TL_PATH_AUTO || !tl_linear_path_available(path)) path = tl_linear_auto_path();
-    size_t strips = round_up(n, TL_SAE_NR) / TL_SAE_NR;
     if (k == 0) {
         memset(pre, 0, tl_sae_pre_floats(m, n) * sizeof(float));
         return;
     }
-    if (threads < 1) threads = 1;
-    if ((size_t)threads > strips) threads = (int)strips;
-    if (threads > 16) threads = 16;
-    gemm_job jobs[16];
-    pthread_t ids[16];
-    int started[16] = {0};
-    for (int t = 0; t < threads; t++) {
-        jobs[t] = (gemm_job){packed_x, m, k, weights, weights_bf16, ldw, n, pre,
-                             strips * (size_t)t / (size_t)threads, strips * (size_t)(t + 1) / (size_t)threads, path};
-    }
-    for (int t = 1; t < threads; t++) started[t] = pthread_create(&ids[t], NULL, run_job, &jobs[t]) == 0;
-    run_job(&jobs[0]);
-    for (int t = 1; t < threads; t++) {
-        if (started[t]) pthread_join(ids[t], NULL);
-        else run_job(&jobs[t]);  // no thread to spare: do its share here
-    }
+    // Resolved here, once: the model's kernel choice (THINKLENS_KERNELS included) decides here too.
+    gemm_job job = {packed_x, m, k, weights, weights_bf16, ldw, n, pre,
+                    round_up(n, TL_SAE_NR) / TL_SAE_NR, tl_kernel_path(path)};
+    if (job.strips < 2 || m * k * n < TL_PARALLEL_MIN_MACS) gemm_task(&job, 0, 1);
+    else tl_parallel(gemm_task, &job);
 }

@@ -1,8 +1,8 @@
 #include "sae_kernels.h"
 #include "sae_gemm.h"
-#include "cpu_features.h"
+#include "kernel_path.h"
+#include "tl_threads.h"
 
-#include <pthread.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -35,9 +35,13 @@ static void bf16_to_f32_avx2(const uint16_t *src, float *dst, size_t n) {
 }
 #endif
 
-void tl_sae_bf16_to_f32(const uint16_t *src, float *dst, size_t n) {
+// AVX-512 runs the AVX2 loop; NEON the portable one.
+void tl_sae_bf16_to_f32(const uint16_t *src, float *dst, size_t n, int path) {
 #ifdef TL_SAE_X86
-    if (tl_cpu_has_avx2_fma()) { bf16_to_f32_avx2(src, dst, n); return; }
+    path = tl_kernel_path(path);
+    if (path == TL_PATH_AVX2 || path == TL_PATH_AVX512) { bf16_to_f32_avx2(src, dst, n); return; }
+#else
+    (void)path;
 #endif
     bf16_to_f32_portable(src, dst, n);
 }
@@ -126,50 +130,44 @@ static void topk_fold_avx2(const float *pre, size_t strip_stride, size_t rows, s
 
 typedef struct {
     const float *pre;
-    size_t strip_stride, first_row, end_row, cols;
+    size_t strip_stride, rows, cols;
     const float *bias;
     int32_t first_latent;
     int k;
     float *values;
     int32_t *indices, *filled;
+    int path;  // resolved TL_PATH_*
 } fold_job;
 
-static void *run_fold(void *arg) {
-    const fold_job *j = (const fold_job *)arg;
-    size_t rows = j->end_row - j->first_row;
+// Rows [rows · index / count, rows · (index + 1) / count) of the fold.
+static void fold_task(void *context, int index, int count) {
+    const fold_job *j = (const fold_job *)context;
+    size_t first_row = j->rows * (size_t)index / (size_t)count;
+    size_t rows = j->rows * (size_t)(index + 1) / (size_t)count - first_row;
+    if (rows == 0) return;
     // Rows are independent: shift the pointers so the kernels see rows 0..<rows.
-    const float *pre = j->pre + j->first_row * TL_SAE_NR;
-    float *values = j->values + j->first_row * (size_t)j->k;
-    int32_t *indices = j->indices + j->first_row * (size_t)j->k;
-    int32_t *filled = j->filled + j->first_row;
+    const float *pre = j->pre + first_row * TL_SAE_NR;
+    float *values = j->values + first_row * (size_t)j->k;
+    int32_t *indices = j->indices + first_row * (size_t)j->k;
+    int32_t *filled = j->filled + first_row;
 #ifdef TL_SAE_X86
-    if (tl_cpu_has_avx2_fma()) {
+    // AVX-512 runs the AVX2 fold (a 16-lane one would skip the same latents and give the same bits).
+    if (j->path == TL_PATH_AVX2 || j->path == TL_PATH_AVX512) {
         topk_fold_avx2(pre, j->strip_stride, rows, j->cols, j->bias, j->first_latent, j->k, values, indices, filled);
-        return NULL;
+        return;
     }
 #endif
     topk_fold_portable(pre, j->strip_stride, rows, j->cols, j->bias, j->first_latent, j->k, values, indices, filled);
-    return NULL;
 }
 
 void tl_sae_topk_fold(const float *pre, size_t strip_stride, size_t rows, size_t cols,
                       const float *bias, int32_t first_latent, int k,
-                      float *values, int32_t *indices, int32_t *filled, int threads) {
-    if (threads < 1) threads = 1;
-    if ((size_t)threads > rows) threads = rows > 0 ? (int)rows : 1;
-    if (threads > 16) threads = 16;
-    fold_job jobs[16];
-    pthread_t ids[16];
-    int started[16] = {0};
-    for (int t = 0; t < threads; t++)
-        jobs[t] = (fold_job){pre, strip_stride, rows * (size_t)t / (size_t)threads, rows * (size_t)(t + 1) / (size_t)threads,
-                             cols, bias, first_latent, k, values, indices, filled};
-    for (int t = 1; t < threads; t++) started[t] = pthread_create(&ids[t], NULL, run_fold, &jobs[t]) == 0;
-    run_fold(&jobs[0]);
-    for (int t = 1; t < threads; t++) {
-        if (started[t]) pthread_join(ids[t], NULL);
-        else run_fold(&jobs[t]);
-    }
+                      float *values, int32_t *indices, int32_t *filled, int path) {
+    fold_job job = {pre, strip_stride, rows, cols, bias, first_latent, k, values, indices, filled,
+                    tl_kernel_path(path)};
+    // A row is the unit of work: one row runs on the calling thread.
+    if (rows < 2) fold_task(&job, 0, 1);
+    else tl_parallel(fold_task, &job);
 }
 
 void tl_sae_topk_finish(float *values, int32_t *indices, const int32_t *filled,
@@ -198,7 +196,8 @@ void tl_sae_topk_finish(float *values, int32_t *indices, const int32_t *filled,
 
 void tl_sae_groupmax_fold(const float *pre, size_t strip_stride, size_t rows, size_t cols,
                           const float *bias, int32_t first_latent, int32_t group_size, int k,
-                          float *best, int32_t *best_index) {
+                          float *best, int32_t *best_index, int path) {
+    (void)path;  // one implementation: a compare and a store per latent
     for (size_t r = 0; r < rows; r++) {
         float *b = best + r * (size_t)k;
         int32_t *bi = best_index + r * (size_t)k;

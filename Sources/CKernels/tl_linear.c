@@ -1,9 +1,7 @@
 #include "tl_linear.h"
 #include "tl_threads.h"
-#include "cpu_features.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -457,58 +455,7 @@ static float dot_neon(const float *a, const float *b, int64_t n) {
 #endif  // __aarch64__
 
 // ---------------------------------------------------------------------------------------------
-// Dispatch.
-
-int tl_linear_path_available(int path) {
-    switch (path) {
-    case TL_PATH_AUTO:
-    case TL_PATH_PORTABLE: return 1;
-#ifdef TL_X86
-    case TL_PATH_AVX2: return tl_cpu_has_avx2_fma();
-    case TL_PATH_AVX512: return tl_cpu_has_avx512f() && tl_cpu_has_avx2_fma();
-#endif
-#ifdef TL_NEON
-    case TL_PATH_NEON: return 1;
-#endif
-    default: return 0;
-    }
-}
-
-// AVX-512 where the CPU has it (F+BW+VL), else AVX2+FMA, NEON on aarch64, else portable C; all give
-// the same bits (tested on an AVX-512 Zen 5 box, where AVX-512 was 1.1-1.4x faster than AVX2 at
-// 1.5B dimensions; NEON under qemu-aarch64). THINKLENS_KERNELS=avx512, avx2, neon or portable
-// forces a path, e.g. to compare them.
-int tl_linear_auto_path(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        const char *asked = getenv("THINKLENS_KERNELS");
-        int wanted = TL_PATH_AUTO;
-        if (asked && *asked) {
-            if (!strcmp(asked, "avx512")) wanted = TL_PATH_AVX512;
-            else if (!strcmp(asked, "avx2")) wanted = TL_PATH_AVX2;
-            else if (!strcmp(asked, "neon")) wanted = TL_PATH_NEON;
-            else if (!strcmp(asked, "portable")) wanted = TL_PATH_PORTABLE;
-            else fprintf(stderr, "thinklens: THINKLENS_KERNELS=%s is not one of avx512, avx2, neon, portable; choosing automatically\n", asked);
-            if (wanted != TL_PATH_AUTO && !tl_linear_path_available(wanted)) {
-                fprintf(stderr, "thinklens: THINKLENS_KERNELS=%s: this CPU cannot run that path; choosing automatically\n", asked);
-                wanted = TL_PATH_AUTO;
-            }
-        }
-        if (wanted != TL_PATH_AUTO) cached = wanted;
-        else if (tl_linear_path_available(TL_PATH_AVX512)) cached = TL_PATH_AVX512;
-        else if (tl_linear_path_available(TL_PATH_AVX2)) cached = TL_PATH_AVX2;
-        else if (tl_linear_path_available(TL_PATH_NEON)) cached = TL_PATH_NEON;
-        else cached = TL_PATH_PORTABLE;
-    }
-    return cached;
-}
-
-static int resolve(int path) {
-    if (path == TL_PATH_AUTO || !tl_linear_path_available(path)) return tl_linear_auto_path();
-    return path;
-}
-
-#define PARALLEL_MIN_MACS (1 << 18)
+// Dispatch. The path is resolved once per call (kernel_path.c) and every thread runs it.
 
 typedef struct {
     const float *x;
@@ -550,10 +497,9 @@ static void linear_task(void *context, int index, int count) {
 void tl_linear(const float *x, int64_t rows, int64_t k, int64_t ldx,
                const tl_linear_part *parts, int part_count, int path) {
     if (rows <= 0 || part_count <= 0) return;
-    linear_job job = { x, rows, k, ldx, parts, part_count, resolve(path), 0 };
+    linear_job job = { x, rows, k, ldx, parts, part_count, tl_kernel_path(path), 0 };
     for (int q = 0; q < part_count; q++) job.total += parts[q].n;
-    // Waking the pool costs microseconds: small products run on the calling thread.
-    if (rows * job.total * k < PARALLEL_MIN_MACS) linear_task(&job, 0, 1);
+    if (rows * job.total * k < TL_PARALLEL_MIN_MACS) linear_task(&job, 0, 1);
     else tl_parallel(linear_task, &job);
 }
 
@@ -572,7 +518,7 @@ void tl_linear_reference(const float *x, int64_t rows, int64_t k, int64_t ldx,
 }
 
 float tl_dot(const float *a, const float *b, int64_t n, int path) {
-    path = resolve(path);
+    path = tl_kernel_path(path);
 #ifdef TL_X86
     if (path != TL_PATH_PORTABLE) return dot_avx2(a, b, n);
 #endif

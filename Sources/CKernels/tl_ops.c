@@ -67,9 +67,12 @@ static void head_values_avx2(const float *scores, const float *values, int64_t l
 }
 #endif
 
+// For a resolved path. AVX-512 takes the AVX2 value sums and NEON the portable loop (no code of
+// their own yet; a 16- or 4-lane version would give the same bits, one fma chain per lane). The
+// scores use the path itself, through tl_dot.
 static head_values_fn head_values_for(int path) {
 #if defined(__x86_64__) || defined(__i386__)
-    if (path != TL_PATH_PORTABLE && tl_linear_path_available(TL_PATH_AVX2)) return head_values_avx2;
+    if (path == TL_PATH_AVX2 || path == TL_PATH_AVX512) return head_values_avx2;
 #endif
     return head_values_portable;
 }
@@ -95,6 +98,7 @@ void tl_attention_row(const float *q, const float *keys, const float *values,
                       int64_t capacity, int heads, int kv_heads, int head_dim,
                       int64_t length, float scale, float *scores, float *out, int path) {
     int group = heads / kv_heads;
+    path = tl_kernel_path(path);
     head_values_fn values_fn = head_values_for(path);
     for (int h = 0; h < heads; h++)
         attention_head(q + (int64_t)h * head_dim, keys + (int64_t)(h / group) * capacity * head_dim,
@@ -137,6 +141,7 @@ static _Thread_local int64_t scores_scratch_capacity = 0;
 void tl_attention(const tl_attention_query *queries, int64_t query_count, int64_t capacity, int heads,
                   int kv_heads, int head_dim, float scale, int path) {
     if (query_count <= 0) return;
+    path = tl_kernel_path(path);  // once, here: the pool threads run what the caller resolved
     attention_job job = { queries, query_count, capacity, 1, heads, kv_heads, head_dim, scale, path,
                           head_values_for(path), 0 };
     int64_t work = 0;

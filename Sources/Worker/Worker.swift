@@ -103,7 +103,6 @@ public final class Worker {
         var saes: [String: SparseAutoencoder] = [:]
         for name in hookpoints {
             let sae = try SparseAutoencoder(checkpoint: configuration.saeDirectory, hookpoint: name, expectedDIn: model.config.hiddenSize)
-            sae.threads = configuration.threads
             fingerprints[name] = sae.fingerprint
             saes[name] = sae
         }

@@ -47,7 +47,7 @@ struct EncodeCommand: ParsableCommand {
         guard activations.columns == encoder.dIn else {
             throw SAEError(path: input, reason: "'x' rows have \(activations.columns) values but the SAE at \(encoder.directory) has d_in \(encoder.dIn); were these activations taken at another hookpoint or model?")
         }
-        if let threads { encoder.threads = threads }
+        if let threads { Kernels.threadCount = threads }
         logger.info("encoding \(activations.rows) rows with \(encoder.directory) (\(encoder.numLatents) latents, k \(encoder.k), \(encoder.weightDType.rawValue), \(encoder.fingerprint))")
 
         let started = DispatchTime.now().uptimeNanoseconds

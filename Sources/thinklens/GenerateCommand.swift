@@ -94,9 +94,7 @@ struct GenerateCommand: ParsableCommand {
             let hook = try Hookpoint(parsing: name.trimmingCharacters(in: .whitespaces), layerCount: model.config.numHiddenLayers)
             if !hooks.contains(hook) { hooks.append(hook) }
             if let sae, saes[hook] == nil {
-                let encoder = try SparseAutoencoder(checkpoint: sae, hookpoint: hook.description, expectedDIn: model.config.hiddenSize)
-                encoder.threads = threads
-                saes[hook] = encoder
+                saes[hook] = try SparseAutoencoder(checkpoint: sae, hookpoint: hook.description, expectedDIn: model.config.hiddenSize)
             }
         }
         let generation = model.generationConfig

@@ -224,7 +224,7 @@ struct SAEGemmKernelTests {
         func run(_ path: KernelPath) -> [UInt32] {
             var pre = [Float](repeating: .nan, count: tl_sae_pre_floats(m, n))
             bytes.withUnsafeBytes { w in
-                tl_sae_gemm_path(packed, m, k, w.baseAddress!, dtype == .bf16 ? 1 : 0, k, n, &pre, 2, path.rawValue)
+                tl_sae_gemm(packed, m, k, w.baseAddress!, dtype == .bf16 ? 1 : 0, k, n, &pre, path.rawValue)
             }
             let rowsPadded = (m + Int(TL_SAE_MR) - 1) / Int(TL_SAE_MR) * Int(TL_SAE_MR)
             var out: [UInt32] = []
@@ -240,6 +240,78 @@ struct SAEGemmKernelTests {
         #expect(!portable.contains(Float.nan.bitPattern))
         for path in KernelPath.allCases where path.isAvailable && path != .portable {
             #expect(run(path) == portable, "\(path)")
+        }
+    }
+}
+
+/// The SAE selection kernels: the running top-k and groupmax folds and the bf16 widening give
+/// the portable path's bits on every path — the same latents, the same ties to the lower index,
+/// the same zero-filled tail for rows with fewer than k positive latents.
+@Suite("SAE top-k kernels", .serialized)
+struct SAESelectionKernelTests {
+    static let rows = 13, latents = 150, panel = 37
+
+    /// Pre-activations [rows, latents] and a bias on a grid of 1/8 and 1/16, so values tie.
+    static let pre = KernelTests.values(rows * latents, seed: 21).map { ($0 * 8).rounded(.down) / 8 }
+    static let bias = KernelTests.values(latents, seed: 22).map { ($0 * 4).rounded(.down) / 16 }
+
+    /// Folds the latents in panels of `panel` (each in tl_sae_gemm's strip layout, as the encoder
+    /// hands them over) into values and indices [rows, k]; groupmax over k groups if `groupmax`.
+    static func select(k: Int, groupmax: Bool, path: KernelPath) -> (values: [UInt32], indices: [Int32]) {
+        var values = [Float](repeating: -1, count: rows * k), indices = [Int32](repeating: -1, count: rows * k)
+        var filled = [Int32](repeating: 0, count: rows)
+        if !groupmax { tl_sae_topk_reset(&values, &indices, &filled, rows, Int32(k)) }
+        let stripStride = (rows + Int(TL_SAE_MR) - 1) / Int(TL_SAE_MR) * Int(TL_SAE_MR) * Int(TL_SAE_NR)
+        var block = [Float](repeating: 0, count: tl_sae_pre_floats(rows, panel))
+        for start in stride(from: 0, to: latents, by: panel) {
+            let cols = min(panel, latents - start)
+            for r in 0..<rows {
+                for j in 0..<cols {
+                    block[j / Int(TL_SAE_NR) * stripStride + r * Int(TL_SAE_NR) + j % Int(TL_SAE_NR)] = pre[r * latents + start + j]
+                }
+            }
+            bias.withUnsafeBufferPointer { b in
+                if groupmax {
+                    tl_sae_groupmax_fold(block, stripStride, rows, cols, b.baseAddress! + start, Int32(start),
+                                         Int32(latents / k), Int32(k), &values, &indices, path.rawValue)
+                } else {
+                    tl_sae_topk_fold(block, stripStride, rows, cols, b.baseAddress! + start, Int32(start), Int32(k),
+                                     &values, &indices, &filled, path.rawValue)
+                }
+            }
+        }
+        if !groupmax { tl_sae_topk_finish(&values, &indices, filled, rows, Int32(k)) }
+        return (values.map(\.bitPattern), indices)
+    }
+
+    @Test("every available path folds to the portable path's top-k (k 5, 40; k 80 exceeds every row's positives)",
+          arguments: [5, 40, 80])
+    func topkPathsAreBitIdentical(k: Int) {
+        let portable = Self.select(k: k, groupmax: false, path: .portable)
+        #expect(!portable.indices.contains(-1))
+        for path in KernelPath.allCases where path.isAvailable {
+            let other = Self.select(k: k, groupmax: false, path: path)
+            #expect(other.values == portable.values && other.indices == portable.indices, "\(path)")
+        }
+    }
+
+    @Test("every available path folds to the portable path's groupmax")
+    func groupmaxPathsAreBitIdentical() {
+        let portable = Self.select(k: 10, groupmax: true, path: .portable)
+        for path in KernelPath.allCases where path.isAvailable {
+            let other = Self.select(k: 10, groupmax: true, path: path)
+            #expect(other.values == portable.values && other.indices == portable.indices, "\(path)")
+        }
+    }
+
+    @Test("bf16 widening is exact on every available path")
+    func bf16WideningIsPathIndependent() {
+        let bits = KernelTests.values(75, seed: 23).map { UInt16(truncatingIfNeeded: ($0 * 100).bitPattern >> 16) }
+            + [0x8000, 0x7F80, 0x7FC1, 0x0001]
+        for path in KernelPath.allCases where path.isAvailable {
+            var out = [Float](repeating: .nan, count: bits.count)
+            tl_sae_bf16_to_f32(bits, &out, bits.count, path.rawValue)
+            #expect(out.map(\.bitPattern) == bits.map { UInt32($0) << 16 }, "\(path)")
         }
     }
 }

@@ -3,11 +3,11 @@ import Compute
 import Foundation
 import Testing
 
-/// The fast encoder (OpenBLAS panels + fused ReLU/top-k) against the naive reference, and
+/// The fast encoder (tl_sae_gemm panels + fused ReLU/top-k) against the naive reference, and
 /// the invariances the worker relies on.
 @Suite("SAE fast encoder")
 struct SAEEncoderTests {
-    /// A random SAE big enough for OpenBLAS to thread its GEMMs and for several panels.
+    /// A random SAE big enough for several panels and for the kernels to use the thread pool.
     static func randomSAE(_ scratch: SAEScratchDirectory, dtype: TensorDType = .f32, activation: String = "topk",
                           dIn: Int = 192, numLatents: Int = 3072, k: Int = 24) throws -> SparseAutoencoder {
         try writeRandomSAE(checkpoint: scratch.path, hookpoint: "layers.1.mlp", dIn: dIn, numLatents: numLatents, k: k,
@@ -101,11 +101,33 @@ struct SAEEncoderTests {
             #expect(other.indices == baseline.indices, "panel \(panel)")
             #expect(other.activations.map(\.bitPattern) == baseline.activations.map(\.bitPattern), "panel \(panel)")
         }
+        // The pool is process-wide: suites running meanwhile just get other thread counts (no bits change).
+        let before = Kernels.threadCount
+        defer { Kernels.threadCount = before }
         for threads in [1, 3] {
-            sae.threads = threads
+            Kernels.threadCount = threads
             let other = sae.encode(x, rows: rows)
             #expect(other.activations.map(\.bitPattern) == baseline.activations.map(\.bitPattern), "threads \(threads)")
         }
+    }
+
+    /// The encoder's kernels follow `Kernels.path` (as THINKLENS_KERNELS steers the automatic
+    /// choice). Other suites running meanwhile may see the portable path too: it gives the same bits.
+    @Test("forcing the portable kernels through Kernels.path gives the automatic path's latents",
+          arguments: [("topk", TensorDType.f32), ("topk", .bf16), ("groupmax", .f32)])
+    func portablePathMatchesAutomatic(activation: String, dtype: TensorDType) throws {
+        let scratch = SAEScratchDirectory()
+        let sae = try Self.randomSAE(scratch, dtype: dtype, activation: activation)
+        let rows = 40
+        let x = Self.inputs(rows: rows, dIn: sae.dIn)
+        let automatic = sae.encode(x, rows: rows)
+        let before = Kernels.path
+        defer { Kernels.path = before }
+        Kernels.path = .portable
+        let portable = sae.encode(x, rows: rows)
+        #expect(portable.indices == automatic.indices)
+        #expect(portable.activations.map(\.bitPattern) == automatic.activations.map(\.bitPattern))
+        #expect(portable.positiveCounts == automatic.positiveCounts)
     }
 
     @Test("encoding into caller buffers or reused latents equals the array convenience")

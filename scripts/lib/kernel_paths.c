@@ -3,12 +3,16 @@
 // portable results so that two machines (x86-64 and aarch64, say) can be compared: the same
 // digest means a run split over both gives the same activations.
 //
-// The SAE encoder's GEMM is held to the same standard.
+// The other kernels are held to the same standard: the SAE encoder's GEMM, its top-k and
+// groupmax folds and bf16 widening, and attention (one row, and a batch over the pool).
 //
-//   cc -O2 -I Sources/CKernels/include scripts/lib/kernel_paths.c Sources/CKernels/{tl_linear,tl_threads,cpu_features,sae_gemm}.c -lpthread -lm
-//   ./a.out            prints one line per case, "digest HEX" and "N passed, M failed"
+//   cc -O2 -I Sources/CKernels/include scripts/lib/kernel_paths.c \
+//      Sources/CKernels/{kernel_path,tl_linear,tl_ops,tl_threads,cpu_features,sae_gemm,sae_kernels}.c -lpthread -lm
+//   ./a.out            prints "auto path NAME", one line per case, "digest HEX" and "N passed, M failed"
 #include "sae_gemm.h"
+#include "sae_kernels.h"
 #include "tl_linear.h"
+#include "tl_ops.h"
 #include "tl_threads.h"
 
 #include <math.h>
@@ -50,15 +54,167 @@ static void sae_rows(const float *pre, size_t m, size_t n, float *out) {
             out[r * n + j] = pre[(j / TL_SAE_NR) * rows_padded * TL_SAE_NR + r * TL_SAE_NR + j % TL_SAE_NR];
 }
 
+static int passed, failed;
+static uint64_t digest = 1469598103934665603ULL;
+static const char *names[] = {"auto", "portable", "avx2", "avx512", "neon"};
+
+static void report(const char *what, int path, int same) {
+    printf("%s: %s %s\n", what, names[path], same ? "bit-identical to portable" : "DIFFERS from portable");
+    same ? passed++ : failed++;
+}
+
+// The block of pre-activations for latents [j0, j0 + cols) of a row-major [m, n] matrix, in
+// tl_sae_gemm's strip layout (as the encoder hands each latent panel to the folds).
+static size_t strip_block(const float *full, size_t m, size_t n, size_t j0, size_t cols, float *block) {
+    size_t stride = (m + TL_SAE_MR - 1) / TL_SAE_MR * TL_SAE_MR * TL_SAE_NR;
+    for (size_t r = 0; r < m; r++)
+        for (size_t j = 0; j < cols; j++) block[(j / TL_SAE_NR) * stride + r * TL_SAE_NR + j % TL_SAE_NR] = full[r * n + j0 + j];
+    return stride;
+}
+
+typedef struct { float *values; int32_t *indices, *filled; } topk_state;
+
+// Top-k of `m` rows over latents [0, n), folded in panels of `panel` latents as the encoder
+// does, then completed; or groupmax (k groups) when group_size > 0.
+static void sae_select(const float *full, const float *bias, size_t m, size_t n, size_t panel, int k,
+                       int32_t group_size, int path, topk_state out) {
+    float *block = malloc(sizeof(float) * tl_sae_pre_floats(m, panel));
+    if (group_size > 0) {
+        for (size_t i = 0; i < m * (size_t)k; i++) { out.values[i] = -1; out.indices[i] = -1; }
+    } else {
+        tl_sae_topk_reset(out.values, out.indices, out.filled, m, k);
+    }
+    for (size_t j0 = 0; j0 < n; j0 += panel) {
+        size_t cols = n - j0 < panel ? n - j0 : panel;
+        size_t stride = strip_block(full, m, n, j0, cols, block);
+        if (group_size > 0)
+            tl_sae_groupmax_fold(block, stride, m, cols, bias + j0, (int32_t)j0, group_size, k, out.values, out.indices, path);
+        else
+            tl_sae_topk_fold(block, stride, m, cols, bias + j0, (int32_t)j0, k, out.values, out.indices, out.filled, path);
+    }
+    if (group_size == 0) tl_sae_topk_finish(out.values, out.indices, out.filled, m, k);
+    free(block);
+}
+
+static int same_state(topk_state a, topk_state b, size_t m, int k, int with_filled) {
+    return memcmp(a.values, b.values, sizeof(float) * m * (size_t)k) == 0 &&
+           memcmp(a.indices, b.indices, sizeof(int32_t) * m * (size_t)k) == 0 &&
+           (!with_filled || memcmp(a.filled, b.filled, sizeof(int32_t) * m) == 0);
+}
+
+// SAE top-k and groupmax: 13 rows (the pool splits them unevenly), 150 latents in panels of 37
+// (each panel ends mid-strip and mid-8-lane step; panels split groupmax's groups), values on a
+// grid of 1/8 so that equal values and ties at the k-th place occur (k = 5 and 40); with k = 80
+// every row has fewer than k positive latents, which tl_sae_topk_finish completes.
+static void test_sae_select(void) {
+    const size_t m = 13, n = 150, panel = 37;
+    state = 301;
+    float *full = malloc(sizeof(float) * m * n), *bias = malloc(sizeof(float) * n);
+    for (size_t i = 0; i < m * n; i++) full[i] = floorf(next_value() * 8.0f) / 8.0f;
+    for (size_t j = 0; j < n; j++) bias[j] = floorf(next_value() * 4.0f) / 16.0f;
+    const struct { int k; int32_t group_size; const char *what; } cases[] = {
+        {5, 0, "SAE top-k k 5"}, {40, 0, "SAE top-k k 40"}, {80, 0, "SAE top-k k 80"}, {10, 15, "SAE groupmax k 10"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int k = cases[c].k;
+        topk_state portable = {malloc(sizeof(float) * m * (size_t)k), malloc(sizeof(int32_t) * m * (size_t)k), malloc(sizeof(int32_t) * m)};
+        topk_state other = {malloc(sizeof(float) * m * (size_t)k), malloc(sizeof(int32_t) * m * (size_t)k), malloc(sizeof(int32_t) * m)};
+        int with_filled = cases[c].group_size == 0;
+        sae_select(full, bias, m, n, panel, k, cases[c].group_size, TL_PATH_PORTABLE, portable);
+        digest = fnv(digest, portable.values, sizeof(float) * m * (size_t)k);
+        digest = fnv(digest, portable.indices, sizeof(int32_t) * m * (size_t)k);
+        if (with_filled) digest = fnv(digest, portable.filled, sizeof(int32_t) * m);
+        for (int path = TL_PATH_AVX2; path <= TL_PATH_NEON; path++) {
+            if (!tl_kernel_path_available(path)) continue;
+            sae_select(full, bias, m, n, panel, k, cases[c].group_size, path, other);
+            report(cases[c].what, path, same_state(other, portable, m, k, with_filled));
+        }
+        // The rows' split over the pool must not matter either.
+        int same = 1;
+        for (int threads = 1; threads <= 3; threads += 2) {
+            tl_set_threads(threads);
+            sae_select(full, bias, m, n, panel, k, cases[c].group_size, TL_PATH_AUTO, other);
+            same = same && same_state(other, portable, m, k, with_filled);
+        }
+        tl_set_threads(2);
+        printf("%s: auto on 1 and 3 threads %s\n", cases[c].what, same ? "bit-identical to portable" : "DIFFERS from portable");
+        same ? passed++ : failed++;
+        free(portable.values); free(portable.indices); free(portable.filled);
+        free(other.values); free(other.indices); free(other.filled);
+    }
+    free(full); free(bias);
+}
+
+// bf16 widening: 75 values (four 16-lane steps and a tail), including signed zero, infinity, NaN.
+static void test_bf16_widening(void) {
+    enum { N = 75 };
+    uint16_t src[N];
+    float portable[N], other[N];
+    state = 401;
+    for (int i = 0; i < N; i++) src[i] = to_bf16(next_value() * 100.0f);
+    src[3] = 0x8000; src[20] = 0x7F80; src[41] = 0x7FC1; src[74] = 0x0001;
+    tl_sae_bf16_to_f32(src, portable, N, TL_PATH_PORTABLE);
+    digest = fnv(digest, portable, sizeof portable);
+    for (int path = TL_PATH_AVX2; path <= TL_PATH_NEON; path++) {
+        if (!tl_kernel_path_available(path)) continue;
+        tl_sae_bf16_to_f32(src, other, N, path);
+        report("SAE bf16 widening", path, memcmp(other, portable, sizeof portable) == 0);
+    }
+}
+
+// Attention: 6 query heads over 2 KV heads; head_dim 20 (two 8-lane steps and a tail) and 64;
+// contexts of 1, 7 and 200 positions. Each query alone (tl_attention_row) and all of them in one
+// batch (tl_attention; at head_dim 64 it is enough work to be split over the pool) against the
+// portable row kernel.
+static void test_attention(void) {
+    enum { HEADS = 6, KV_HEADS = 2, CAPACITY = 200, QUERIES = 3 };
+    const int64_t lengths[QUERIES] = {1, 7, 200};
+    const int head_dims[] = {20, 64};
+    for (size_t d = 0; d < sizeof head_dims / sizeof head_dims[0]; d++) {
+        int head_dim = head_dims[d];
+        size_t out_floats = (size_t)HEADS * (size_t)head_dim, cache_floats = (size_t)KV_HEADS * CAPACITY * (size_t)head_dim;
+        state = 501 + (uint64_t)d;
+        float *q = malloc(sizeof(float) * QUERIES * out_floats), *kv = malloc(sizeof(float) * QUERIES * 2 * cache_floats);
+        for (size_t i = 0; i < QUERIES * out_floats; i++) q[i] = next_value();
+        for (size_t i = 0; i < QUERIES * 2 * cache_floats; i++) kv[i] = next_value();
+        float *portable = malloc(sizeof(float) * QUERIES * out_floats), *other = malloc(sizeof(float) * QUERIES * out_floats);
+        float scores[CAPACITY];
+        float scale = 1.0f / sqrtf((float)head_dim);
+        tl_attention_query queries[QUERIES];
+        for (int i = 0; i < QUERIES; i++) {
+            const float *keys = kv + (size_t)i * 2 * cache_floats;
+            tl_attention_row(q + i * out_floats, keys, keys + cache_floats, CAPACITY, HEADS, KV_HEADS, head_dim,
+                             lengths[i], scale, scores, portable + i * out_floats, TL_PATH_PORTABLE);
+            queries[i] = (tl_attention_query){q + i * out_floats, keys, keys + cache_floats, lengths[i], other + i * out_floats};
+        }
+        digest = fnv(digest, portable, sizeof(float) * QUERIES * out_floats);
+        char what[64];
+        for (int path = TL_PATH_AVX2; path <= TL_PATH_NEON; path++) {
+            if (!tl_kernel_path_available(path)) continue;
+            for (int i = 0; i < QUERIES; i++)
+                tl_attention_row(queries[i].q, queries[i].keys, queries[i].values, CAPACITY, HEADS, KV_HEADS, head_dim,
+                                 lengths[i], scale, scores, other + i * out_floats, path);
+            snprintf(what, sizeof what, "attention head_dim %d, one row", head_dim);
+            report(what, path, memcmp(other, portable, sizeof(float) * QUERIES * out_floats) == 0);
+        }
+        for (int path = TL_PATH_PORTABLE; path <= TL_PATH_NEON; path++) {
+            if (!tl_kernel_path_available(path)) continue;
+            memset(other, 0, sizeof(float) * QUERIES * out_floats);
+            tl_attention(queries, QUERIES, CAPACITY, HEADS, KV_HEADS, head_dim, scale, path);
+            snprintf(what, sizeof what, "attention head_dim %d, batch of %d", head_dim, QUERIES);
+            report(what, path, memcmp(other, portable, sizeof(float) * QUERIES * out_floats) == 0);
+        }
+        free(q); free(kv); free(portable); free(other);
+    }
+}
+
 int main(void) {
     const shape shapes[] = {
         {TL_DTYPE_F32, 1, 64, 16}, {TL_DTYPE_BF16, 7, 37, 13}, {TL_DTYPE_F16, 5, 200, 9},
         {TL_DTYPE_BF16, 50, 96, 30}, {TL_DTYPE_F32, 4, 8, 5}, {TL_DTYPE_BF16, 300, 40, 6},
         {TL_DTYPE_F16, 8, 45, 11}, {TL_DTYPE_F32, 16, 24, 9}, {TL_DTYPE_BF16, 1, 1536, 300},
     };
-    const char *names[] = {"auto", "portable", "avx2", "avx512", "neon"};
-    int passed = 0, failed = 0;
-    uint64_t digest = 1469598103934665603ULL;
+    printf("auto path %s\n", names[tl_kernel_auto_path()]);
     tl_set_threads(2);
     for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
         shape s = shapes[c];
@@ -78,22 +234,23 @@ int main(void) {
         tl_linear(x, s.rows, s.k, s.k, &part, 1, TL_PATH_PORTABLE);
         digest = fnv(digest, portable, sizeof(float) * (size_t)(s.rows * s.n));
         for (int path = TL_PATH_AVX2; path <= TL_PATH_NEON; path++) {
-            if (!tl_linear_path_available(path)) continue;
+            if (!tl_kernel_path_available(path)) continue;
             part.y = y;
             tl_linear(x, s.rows, s.k, s.k, &part, 1, path);
             int same = memcmp(y, portable, sizeof(float) * (size_t)(s.rows * s.n)) == 0;
             float a = tl_dot(x, x, s.k, path), b = tl_dot(x, x, s.k, TL_PATH_PORTABLE);
             same = same && memcmp(&a, &b, 4) == 0;
-            printf("dtype %d rows %ld k %ld n %ld: %s %s\n", s.dtype, (long)s.rows, (long)s.k, (long)s.n, names[path],
-                   same ? "bit-identical to portable" : "DIFFERS from portable");
-            same ? passed++ : failed++;
+            char what[64];
+            snprintf(what, sizeof what, "dtype %d rows %ld k %ld n %ld", s.dtype, (long)s.rows, (long)s.k, (long)s.n);
+            report(what, path, same);
         }
         free(w); free(x); free(bias); free(portable); free(y);
     }
     // SAE pre-activations: 19 rows (a pair of 6-row strips, a single one, a padded one), three k
-    // blocks with a tail, a padded latent strip; f32 and bf16 encoder weights.
+    // blocks with a tail, five latent strips (the last padded), enough work to be split over the
+    // pool; f32 and bf16 encoder weights.
     for (int bf16 = 0; bf16 <= 1; bf16++) {
-        const size_t m = 19, k = 300, n = 40;
+        const size_t m = 19, k = 300, n = 72;
         state = 101 + (uint64_t)bf16;
         float *x = malloc(sizeof(float) * m * k), *packed = malloc(sizeof(float) * tl_sae_packed_rows_floats(m, k));
         unsigned char *w = malloc(n * k * 4);
@@ -106,20 +263,20 @@ int main(void) {
         size_t floats = tl_sae_pre_floats(m, n);
         float *portable = malloc(sizeof(float) * floats), *pre = malloc(sizeof(float) * floats);
         float *valid = malloc(sizeof(float) * m * n), *other = malloc(sizeof(float) * m * n);
-        tl_sae_gemm_path(packed, m, k, w, bf16, k, n, portable, 2, TL_PATH_PORTABLE);
+        tl_sae_gemm(packed, m, k, w, bf16, k, n, portable, TL_PATH_PORTABLE);
         sae_rows(portable, m, n, valid);
         digest = fnv(digest, valid, sizeof(float) * m * n);
         for (int path = TL_PATH_AVX2; path <= TL_PATH_NEON; path++) {
-            if (!tl_linear_path_available(path)) continue;
-            tl_sae_gemm_path(packed, m, k, w, bf16, k, n, pre, 2, path);
+            if (!tl_kernel_path_available(path)) continue;
+            tl_sae_gemm(packed, m, k, w, bf16, k, n, pre, path);
             sae_rows(pre, m, n, other);
-            int same = memcmp(other, valid, sizeof(float) * m * n) == 0;
-            printf("SAE gemm %s weights: %s %s\n", bf16 ? "bf16" : "f32", names[path],
-                   same ? "bit-identical to portable" : "DIFFERS from portable");
-            same ? passed++ : failed++;
+            report(bf16 ? "SAE gemm bf16 weights" : "SAE gemm f32 weights", path, memcmp(other, valid, sizeof(float) * m * n) == 0);
         }
         free(x); free(packed); free(w); free(portable); free(pre); free(valid); free(other);
     }
+    test_sae_select();
+    test_bf16_widening();
+    test_attention();
     printf("digest %016llx (portable results of every case)\n", (unsigned long long)digest);
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

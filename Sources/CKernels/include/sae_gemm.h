@@ -6,10 +6,11 @@
 
 // The SAE encoder GEMM, pre[m, n] = x[m, k] · W[n, k]ᵀ, written so that every output is
 // the same float whatever the batch: each element is one fused multiply-add chain over
-// k = 0, 1, ..., k-1 in order, started from 0, in every code path (the AVX2 micro-kernel,
-// its padded edges, the portable fallback). OpenBLAS sgemm does not have this property —
-// its results change in the last bits with the number of rows and columns in the call —
-// and the worker needs a token's latents not to depend on which tokens were batched with it.
+// k = 0, 1, ..., k-1 in order, started from 0, in every code path (the AVX2 and AVX-512
+// micro-kernels, their padded edges, the portable fallback). OpenBLAS sgemm does not have
+// this property — its results change in the last bits with the number of rows and columns
+// in the call — and the worker needs a token's latents not to depend on which tokens were
+// batched with it.
 //
 // Layout: x is first packed (tl_sae_pack_rows) into strips of TL_SAE_MR rows, k-major;
 // W rows are read straight from the (mapped) checkpoint, f32 or bf16, and widened/packed
@@ -34,15 +35,12 @@ size_t tl_sae_pre_floats(size_t m, size_t n);
 // (j / NR) * round_up(m, MR) * NR + r * NR + j % NR. Each strip is contiguous, so a micro-
 // tile's rows are 64 bytes apart (a row-major [m, n] block puts them n floats apart, where
 // the L1 sets alias). Entries for padded rows/latents are scratch.
-// Work is split over `threads` threads (the caller's plus threads - 1 new ones) by latents.
+// Work is split by latent strips over the kernel thread pool (tl_threads.h: tl_set_threads sets
+// its size, for the model's kernels too); small products run on the calling thread. Neither
+// changes a bit. path: TL_PATH_* (kernel_path.h); AVX2 and AVX-512 have micro-kernels of their
+// own, NEON runs the portable one.
 void tl_sae_gemm(const float *packed_x, size_t m, size_t k,
                  const void *weights, int weights_bf16, size_t ldw, size_t n,
-                 float *pre, int threads);
-
-// The same with the kernel path named (TL_PATH_* of tl_linear.h; AUTO or one this CPU lacks
-// means the automatic choice), so tests can hold every path to the same bits.
-void tl_sae_gemm_path(const float *packed_x, size_t m, size_t k,
-                      const void *weights, int weights_bf16, size_t ldw, size_t n,
-                      float *pre, int threads, int path);
+                 float *pre, int path);
 
 #endif

@@ -4,9 +4,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Kernels for k-sparse autoencoder encoding. The encoder GEMM itself goes through
-// OpenBLAS; these are the pieces around it: widening bf16 weight panels to float32,
-// and folding blocks of pre-activations into a running per-row top-k.
+// Kernels for k-sparse autoencoder encoding. The encoder GEMM itself is tl_sae_gemm
+// (sae_gemm.h); these are the pieces around it: widening bf16 weights to float32, and
+// folding its blocks of pre-activations into a running per-row top-k (or groupmax).
+// `path` is TL_PATH_* (kernel_path.h); every path gives the portable path's bits.
 //
 // Top-k state for `rows` rows is three arrays the caller owns:
 //   values  [rows, k]  float,  each row sorted descending
@@ -16,7 +17,7 @@
 // latents found so far, capped at k.
 
 // bf16 (raw bits) -> float32, exact. dst[i] = src[i] << 16.
-void tl_sae_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
+void tl_sae_bf16_to_f32(const uint16_t *src, float *dst, size_t n, int path);
 
 // Empties the top-k state of `rows` rows.
 void tl_sae_topk_reset(float *values, int32_t *indices, int32_t *filled, size_t rows, int k);
@@ -25,11 +26,13 @@ void tl_sae_topk_reset(float *values, int32_t *indices, int32_t *filled, size_t 
 // first_latent + cols) into the running top-k of each row r. pre is in tl_sae_gemm's strip
 // layout: pre[r, j] at (j / TL_SAE_NR) * strip_stride + r * TL_SAE_NR + j % TL_SAE_NR.
 // Chunks must be folded in increasing latent order: a later latent only displaces a
-// strictly smaller value, which is what makes ties go to the lower index. Rows are split
-// over `threads` threads (rows are independent, so the result does not depend on it).
+// strictly smaller value, which is what makes ties go to the lower index. Every path
+// visits a row's latents in increasing order and inserts the same values (the AVX2 path
+// only skips, 8 at a time, latents that cannot enter). Rows are split over the kernel
+// thread pool (tl_threads.h); rows are independent, so the result does not depend on it.
 void tl_sae_topk_fold(const float *pre, size_t strip_stride, size_t rows, size_t cols,
                       const float *bias, int32_t first_latent, int k,
-                      float *values, int32_t *indices, int32_t *filled, int threads);
+                      float *values, int32_t *indices, int32_t *filled, int path);
 
 // Completes rows with fewer than k positive latents: the empty slots get activation 0
 // and the lowest latent indices not already chosen (every unchosen latent is then
@@ -40,10 +43,11 @@ void tl_sae_topk_finish(float *values, int32_t *indices, const int32_t *filled,
 // groupmax activation: latents are k consecutive groups of group_size; each group
 // keeps its largest ReLU value (first index on ties). best/best_index are [rows, k],
 // initialised by the caller to -1 / -1. Chunks may split groups; fold them in order.
-// pre is in the strip layout, as for tl_sae_topk_fold.
+// pre is in the strip layout, as for tl_sae_topk_fold. One thread, portable code on every
+// path (the path is accepted for the one convention).
 void tl_sae_groupmax_fold(const float *pre, size_t strip_stride, size_t rows, size_t cols,
                           const float *bias, int32_t first_latent, int32_t group_size, int k,
-                          float *best, int32_t *best_index);
+                          float *best, int32_t *best_index, int path);
 
 // A 64-bit hash of n bytes continuing from `state` (start with tl_sae_hash_seed()).
 // Used for SAE fingerprints; not cryptographic.

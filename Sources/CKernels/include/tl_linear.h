@@ -1,6 +1,8 @@
 #ifndef THINKLENS_LINEAR_H
 #define THINKLENS_LINEAR_H
 
+#include "kernel_path.h"
+
 #include <stdint.h>
 
 // Weight-streaming linear layers for the Qwen2 forward pass: y = x · Wᵀ + b with W kept in its
@@ -21,14 +23,6 @@ enum {
     TL_DTYPE_F16 = 2,
 };
 
-enum {
-    TL_PATH_AUTO = 0,      // the fastest path this CPU supports
-    TL_PATH_PORTABLE = 1,  // plain C with fmaf (any CPU)
-    TL_PATH_AVX2 = 2,      // x86-64 AVX2 + FMA + F16C
-    TL_PATH_AVX512 = 3,    // x86-64 AVX-512F/BW/VL
-    TL_PATH_NEON = 4,      // aarch64 Advanced SIMD (part of the base architecture)
-};
-
 // One weight matrix of a (possibly fused) linear layer and where its outputs go.
 typedef struct {
     const void *weight;   // [n, k] row-major, in `dtype`
@@ -41,6 +35,7 @@ typedef struct {
 
 // For each part p and row m < rows: part.y[m][j] = Σ_k x[m][k] · part.weight[j][k] (+ bias[j]).
 // x: [rows, k] with row stride ldx. Work is split over output features across the thread pool.
+// path: TL_PATH_* (kernel_path.h).
 // Several parts in one call (q/k/v, gate/up) share one dispatch.
 void tl_linear(const float *x, int64_t rows, int64_t k, int64_t ldx,
                const tl_linear_part *parts, int part_count, int path);
@@ -48,10 +43,6 @@ void tl_linear(const float *x, int64_t rows, int64_t k, int64_t ldx,
 // Obviously-correct reference: double accumulation in index order, one thread. For tests.
 void tl_linear_reference(const float *x, int64_t rows, int64_t k, int64_t ldx,
                          const tl_linear_part *parts, int part_count);
-
-// The path TL_PATH_AUTO resolves to on this CPU, and whether a given path can run here.
-int tl_linear_auto_path(void);
-int tl_linear_path_available(int path);
 
 // Σ a[i]·b[i] in the canonical order above (used for attention scores and RMSNorm).
 float tl_dot(const float *a, const float *b, int64_t n, int path);

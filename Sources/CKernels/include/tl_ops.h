@@ -4,7 +4,8 @@
 #include <stdint.h>
 
 // Row-wise operations of the Qwen2 block. Each output depends only on its own row, computed in
-// a fixed order, so results do not depend on how rows are batched.
+// a fixed order, so results do not depend on how rows are batched. `path` is TL_PATH_*
+// (kernel_path.h), resolved once per call; every path gives the portable path's bits.
 
 // y[i] = (x[i] · 1/sqrt(mean(x²) + eps)) · weight[i], as Hugging Face's Qwen2RMSNorm (float32).
 // x, y: [n]; weight: [n]. y may alias x.

@@ -14,4 +14,8 @@ int tl_threads(void);
 typedef void (*tl_task)(void *context, int index, int count);
 void tl_parallel(tl_task fn, void *context);
 
+// Waking the pool costs microseconds: products under this many multiply-adds (tl_linear's,
+// tl_sae_gemm's) run on the calling thread instead.
+#define TL_PARALLEL_MIN_MACS (1 << 18)
+
 #endif

@@ -5,9 +5,9 @@ import CKernels
 public enum KernelPath: Int32, Sendable, CaseIterable {
     case automatic = 0, portable = 1, avx2 = 2, avx512 = 3, neon = 4
 
-    public var isAvailable: Bool { tl_linear_path_available(rawValue) != 0 }
+    public var isAvailable: Bool { tl_kernel_path_available(rawValue) != 0 }
     /// What `.automatic` picks on this CPU.
-    public static var selected: KernelPath { KernelPath(rawValue: tl_linear_auto_path()) ?? .portable }
+    public static var selected: KernelPath { KernelPath(rawValue: tl_kernel_auto_path()) ?? .portable }
 }
 
 /// One output of a linear layer: y[m][j] = Σ_k x[m][k] · matrix[j][k] (+ bias[j]) at `y + m·ldy + j`.

@@ -37,13 +37,15 @@ public struct SAELatents: Sendable, Equatable {
 /// panel, so the [rows, num_latents] pre-activation matrix never exists.
 ///
 /// Batch invariance: a row's latents are bit-identical whichever rows are encoded with it,
-/// and whatever `latentPanel`, `rowBlock` or `threads` are. Each pre-activation is one FMA
+/// and whatever `latentPanel`, `rowBlock` or the thread count are. Each pre-activation is one FMA
 /// chain over d_in in order in every code path. OpenBLAS sgemm was not used because its
 /// results change in the last bits with the shape of the call (measured with 0.3.21 on
 /// Zen 3: row r of an M-row call differs from the same row in a 1-, 16- or 32-row call).
 ///
-/// `encode` serialises on an internal lock (its scratch buffers are shared); use one
-/// instance per thread for parallel encoding — the mapped weights are shared anyway.
+/// The kernels run on the kernel thread pool (`Kernels.threadCount` threads, shared with the
+/// model) on the path `Kernels.path` names. `encode` serialises on an internal lock (its
+/// scratch buffers are shared); instances on several threads share the pool, whose
+/// dispatches are serialised, so the parallelism is inside each call.
 public final class SparseAutoencoder: @unchecked Sendable {
     public let hookpoint: String
     /// The hookpoint folder holding cfg.json and sae.safetensors.
@@ -70,8 +72,6 @@ public final class SparseAutoencoder: @unchecked Sendable {
     /// Latents per pass: bounds the pre-activation block [rowBlock, latentPanel] that the
     /// fused ReLU + top-k consumes. Results do not depend on it.
     public var latentPanel: Int
-    /// Threads the encoder GEMM uses (the caller's plus threads − 1 it starts per pass).
-    public var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
     /// Rows encoded per pass: bounds scratch for any number of rows. Results do not depend on it.
     public static let rowBlock = 512
 
@@ -139,7 +139,7 @@ public final class SparseAutoencoder: @unchecked Sendable {
     }
 
     /// 4096 latents: a [400, 4096] pre-activation block is 6.6 MB, and fewer, larger passes
-    /// start fewer threads. The same for F32 and BF16, since bf16 is widened while packing.
+    /// wake the thread pool fewer times. The same for F32 and BF16, since bf16 is widened while packing.
     public static func defaultLatentPanel(dtype: TensorDType) -> Int { 4096 }
 
     // MARK: - Encoding
@@ -293,7 +293,7 @@ public final class SparseAutoencoder: @unchecked Sendable {
                 // pre[m, width] = centered[m, d] · encoder.weight[start ..< start + width, d]ᵀ
                 let panelStart = start
                 tl_sae_gemm(ws.packed, m, d, weightBase + panelStart * d * elementBytes, isBF16, d, width,
-                            ws.pre, Int32(threads))
+                            ws.pre, Kernels.path.rawValue)
                 // Latent strips of the pre block lie this far apart (the padded row count of this block).
                 let stripStride = Self.roundUp(m, Int(TL_SAE_MR)) * Int(TL_SAE_NR)
                 start += width
@@ -301,10 +301,10 @@ public final class SparseAutoencoder: @unchecked Sendable {
                 switch activation {
                 case .topk:
                     tl_sae_topk_fold(ws.pre, stripStride, m, width, bias.baseAddress! + panelStart, Int32(panelStart), Int32(k),
-                                     activations, indices, ws.filled, Int32(threads))
+                                     activations, indices, ws.filled, Kernels.path.rawValue)
                 case .groupmax:
                     tl_sae_groupmax_fold(ws.pre, stripStride, m, width, bias.baseAddress! + panelStart, Int32(panelStart),
-                                         Int32(numLatents / k), Int32(k), ws.groupBest, ws.groupIndex)
+                                         Int32(numLatents / k), Int32(k), ws.groupBest, ws.groupIndex, Kernels.path.rawValue)
                 }
             }
         }
@@ -343,7 +343,7 @@ public final class SparseAutoencoder: @unchecked Sendable {
         case .bf16:
             let src = base + rows.lowerBound * columns * 2
             if Int(bitPattern: src) % 2 == 0 {
-                tl_sae_bf16_to_f32(src.assumingMemoryBound(to: UInt16.self), destination, count)
+                tl_sae_bf16_to_f32(src.assumingMemoryBound(to: UInt16.self), destination, count, Kernels.path.rawValue)
             } else {
                 for i in 0..<count {
                     destination[i] = Float(bitPattern: UInt32(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)

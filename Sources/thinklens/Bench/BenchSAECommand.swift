@@ -86,8 +86,8 @@ struct BenchSAECommand: ParsableCommand {
         let loadStart = Self.now()
         let encoder = try SparseAutoencoder(checkpoint: sae, hookpoint: hookpoint)
         let loadMs = Double(Self.now() - loadStart) / 1e6
-        encoder.threads = threads
-        BLAS.threadCount = threads
+        Kernels.threadCount = threads
+        BLAS.threadCount = threads  // the sgemm baseline
         let fingerprintStart = Self.now()
         _ = try SAECheckpoint(checkpoint: sae, hookpoint: hookpoint).fingerprint()
         let fingerprintMs = Double(Self.now() - fingerprintStart) / 1e6
