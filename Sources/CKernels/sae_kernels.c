@@ -210,33 +210,3 @@ void tl_sae_groupmax_fold(const float *pre, size_t strip_stride, size_t rows, si
         }
     }
 }
-
-// ---------------------------------------------------------------------------
-// fingerprint hash: xxhash64-style rounds over 8-byte little-endian words, then a
-// splitmix64 finaliser. Deterministic for the same sequence of update calls.
-
-static const uint64_t P1 = 0x9E3779B185EBCA87ULL;
-static const uint64_t P2 = 0xC2B2AE3D27D4EB4FULL;
-
-static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
-
-uint64_t tl_sae_hash_seed(void) { return 0x27D4EB2F165667C5ULL; }
-
-uint64_t tl_sae_hash_update(uint64_t state, const void *bytes, size_t n) {
-    const unsigned char *p = (const unsigned char *)bytes;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        state = rotl64(state ^ (w * P2), 31) * P1;
-    }
-    for (; i < n; i++) state = rotl64(state ^ ((uint64_t)p[i] * P1), 11) * P2;
-    return rotl64(state ^ (uint64_t)n, 27) * P1;
-}
-
-uint64_t tl_sae_hash_finish(uint64_t state) {
-    state ^= state >> 30; state *= 0xBF58476D1CE4E5B9ULL;
-    state ^= state >> 27; state *= 0x94D049BB133111EBULL;
-    state ^= state >> 31;
-    return state;
-}

@@ -7,7 +7,7 @@
 // path gives the portable path's bits (tl_linear.h, sae_gemm.h and sae_kernels.h say how), so
 // the path only changes speed. Tests name paths to hold each to the portable bits; everything
 // else passes TL_PATH_AUTO. The bookkeeping around the kernels (tl_rope, tl_swiglu,
-// tl_sae_pack_rows, tl_sae_topk_reset/finish, the SAE hashes) has one scalar implementation
+// tl_sae_pack_rows, tl_sae_topk_reset/finish) has one scalar implementation
 // and takes no path.
 //
 // TL_PATH_AUTO, or a path this CPU cannot run, means tl_kernel_auto_path(): the fastest path

@@ -49,10 +49,4 @@ void tl_sae_groupmax_fold(const float *pre, size_t strip_stride, size_t rows, si
                           const float *bias, int32_t first_latent, int32_t group_size, int k,
                           float *best, int32_t *best_index, int path);
 
-// A 64-bit hash of n bytes continuing from `state` (start with tl_sae_hash_seed()).
-// Used for SAE fingerprints; not cryptographic.
-uint64_t tl_sae_hash_seed(void);
-uint64_t tl_sae_hash_update(uint64_t state, const void *bytes, size_t n);
-uint64_t tl_sae_hash_finish(uint64_t state);
-
 #endif
