@@ -87,5 +87,5 @@ let package = Package(
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Protocol", "Compute", "TestSupport"]),
         .testTarget(name: "RunTests", dependencies: ["Worker", "Coordinator", "ResultBundle", "Protocol", "Transport", "Compute", "Tokenizer", "GSM8K", "TestSupport"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

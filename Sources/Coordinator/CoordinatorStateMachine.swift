@@ -32,7 +32,7 @@ import ResultBundle
 public struct CoordinatorStateMachine {
     public typealias Peer = [UInt8]
 
-    public enum Action: Equatable {
+    public enum Action: Equatable, Sendable {
         /// Send a message to an admitted worker; report a failure to deliver with `sendFailed`.
         case send(Message, to: Peer)
         /// Send once, best effort, to a peer that holds no state here (a refused hello).

@@ -17,8 +17,10 @@ struct ProblemSummary {
     var fileName: String
 }
 
-/// Bundle-wide accumulators of one hookpoint, filled by the first pass over the latents.
-final class HookpointAnalysis {
+/// Bundle-wide accumulators of one hookpoint, filled by the first pass over the latents. Each
+/// analysis is touched by one thread at a time (pass 1 gives each hookpoint its own thread;
+/// the pages only read it), hence `@unchecked Sendable`.
+final class HookpointAnalysis: @unchecked Sendable {
     static let crossProblemFeatures = 50
     static let heatMapFeatures = 30
     static let featureHistogramBins = 20

@@ -110,7 +110,8 @@ struct InferenceCharts {
 
 /// Per-feature scratch for one problem, sized to the hookpoint's feature ids; reset after
 /// each problem by walking the features it touched, so the cost is per entry, not per feature.
-final class ProblemScratch {
+/// One per drawing thread, hence `@unchecked Sendable`.
+final class ProblemScratch: @unchecked Sendable {
     let capacity: Int
     // Raw buffers: the per-entry loops index them millions of times, without the
     // uniqueness and exclusivity checks a class's array properties would cost.

@@ -45,22 +45,12 @@ public enum ReportGenerator {
         let verdicts = manifestJSON["counts"]?["verdicts"]
         let correct = verdicts?["correct"]?.intValue ?? 0, wrong = verdicts?["wrong"]?.intValue ?? 0
         let threads = max(1, min(threads ?? ProcessInfo.processInfo.activeProcessorCount, 64, reader.taskSummaries.count))
-        let lock = NSLock()
         // Hookpoints are independent until the pages: their tables are read, and their
         // accumulators filled, on threads of their own (each analysis touched by one thread).
-        var loaded = [HookpointAnalysis?](repeating: nil, count: hookpoints.count)
-        var failures = [Error?](repeating: nil, count: hookpoints.count)
-        DispatchQueue.concurrentPerform(iterations: hookpoints.count) { h in
-            do {
-                let analysis = HookpointAnalysis(name: hookpoints[h], tables: try HookpointTables.read(bundle: bundle, hookpoint: hookpoints[h]),
-                                                 correct: correct, wrong: wrong)
-                lock.lock(); loaded[h] = analysis; lock.unlock()
-            } catch {
-                lock.lock(); failures[h] = error; lock.unlock()
-            }
+        let analyses = try concurrentMap(hookpoints.count) { h in
+            HookpointAnalysis(name: hookpoints[h], tables: try HookpointTables.read(bundle: bundle, hookpoint: hookpoints[h]),
+                              correct: correct, wrong: wrong)
         }
-        if let failure = failures.compactMap({ $0 }).first { throw failure }
-        let analyses = loaded.map { $0! }
         phase("read bundle and tables")
 
         // Pass 1: bundle-wide accumulators. Problems go in chunks: the chunk's tasks are read
@@ -73,19 +63,7 @@ public enum ReportGenerator {
         let problemCount = reader.taskSummaries.count
         while chunkStart < problemCount {
             let chunk = chunkStart..<min(problemCount, chunkStart + chunkSize)
-            var tasks = [CommittedTask?](repeating: nil, count: chunk.count)
-            var readFailures = [Error?](repeating: nil, count: chunk.count)
-            DispatchQueue.concurrentPerform(iterations: chunk.count) { n in
-                do {
-                    let task = try reader.task(chunk.lowerBound + n)
-                    lock.lock(); tasks[n] = task; lock.unlock()
-                } catch {
-                    lock.lock(); readFailures[n] = error; lock.unlock()
-                }
-            }
-            // The first problem's error, whichever thread met it first.
-            if let failure = readFailures.compactMap({ $0 }).first { throw failure }
-            let read = tasks.map { $0! }
+            let read = try concurrentMap(chunk.count) { n in try reader.task(chunk.lowerBound + n) }
             for (n, task) in read.enumerated() {
                 let i = chunk.lowerBound + n, r = task.record
                 var name = URLPath.fileName(r.id)
@@ -95,20 +73,15 @@ public enum ReportGenerator {
                                                stop: r.stop, promptTokens: r.promptIDs.count, generatedTokens: r.generatedIDs.count,
                                                thinkEnd: r.thinkEnd, fileName: name))
             }
-            DispatchQueue.concurrentPerform(iterations: analyses.count) { h in
+            _ = try concurrentMap(analyses.count) { h in
                 let analysis = analyses[h]
-                do {
-                    for (n, task) in read.enumerated() {
-                        guard let rows = task.latents[analysis.name] else {
-                            throw RunDataError(subject: "problem \(task.record.id)", reason: "has no latents for hookpoint \(analysis.name)")
-                        }
-                        try analysis.add(rows, record: task.record, ordinal: chunk.lowerBound + n)
+                for (n, task) in read.enumerated() {
+                    guard let rows = task.latents[analysis.name] else {
+                        throw RunDataError(subject: "problem \(task.record.id)", reason: "has no latents for hookpoint \(analysis.name)")
                     }
-                } catch {
-                    lock.lock(); failures[h] = error; lock.unlock()
+                    try analysis.add(rows, record: task.record, ordinal: chunk.lowerBound + n)
                 }
             }
-            if let failure = failures.compactMap({ $0 }).first { throw failure }
             chunkStart = chunk.upperBound
         }
         phase("pass 1 over latents")
@@ -130,25 +103,26 @@ public enum ReportGenerator {
         // independent, so threads draw them at once (each with its own scratch); the bytes
         // of every file do not depend on which thread drew it.
         let scratches = (0..<threads).map { _ in analyses.map { ProblemScratch(capacity: $0.capacity) } }
-        var failure: Error?
+        let failure = FirstFailure()
+        let lock = NSLock()
+        let problemList = problems
         DispatchQueue.concurrentPerform(iterations: threads) { t in
             var i = t
-            while i < problems.count {
+            while i < problemList.count {
                 do {
                     let task = try reader.task(i)
-                    let (page, found) = try site.problemPage(task, summary: problems[i], scratches: scratches[t])
-                    try writer.write("problems/\(problems[i].fileName).html", page)
-                    lock.lock(); site.record(found); lock.unlock()
+                    let (page, found) = try site.problemPage(task, summary: problemList[i], scratches: scratches[t])
+                    try writer.write("problems/\(problemList[i].fileName).html", page)
+                    lock.withLock { site.record(found) }
                 } catch {
-                    lock.lock(); if failure == nil { failure = error }; lock.unlock()
+                    failure.record(error)
                     return
                 }
-                lock.lock(); let stop = failure != nil; lock.unlock()
-                if stop { return }
+                if failure.isSet { return }
                 i += threads
             }
         }
-        if let failure { throw failure }
+        try failure.throwIfSet()
         phase("pass 2: problem pages")
 
         var pages: [(h: Int, feature: Int)] = []
@@ -157,18 +131,19 @@ public enum ReportGenerator {
             pages += site.pageFeatures[h].map { (h, $0) }
         }
         // Feature pages only read the site, so they too are drawn on all threads.
+        let pageList = pages
         DispatchQueue.concurrentPerform(iterations: threads) { t in
-            for n in stride(from: t, to: pages.count, by: threads) {
-                let (h, f) = pages[n]
+            for n in stride(from: t, to: pageList.count, by: threads) {
+                let (h, f) = pageList[n]
                 do {
                     try writer.write("features/\(analyses[h].name)/\(f).html", site.featurePage(h, f))
                 } catch {
-                    lock.lock(); if failure == nil { failure = error }; lock.unlock()
+                    failure.record(error)
                     return
                 }
             }
         }
-        if let failure { throw failure }
+        try failure.throwIfSet()
         let featurePages = pages.count
         try writer.write("index.html", site.indexPage())
         try writer.write("problems.html", site.problemListPage())

@@ -5,8 +5,10 @@ import Foundation
 /// The report's pages. Paths: index.html, problems.html, style.css; hookpoints/<h>.html;
 /// problems/<id>.html; features/<h>/<feature>.html. Every feature shown in a bundle-wide
 /// view has a page, and so do the 500 features that are top features in most problems and the
-/// 500 most frequent; charts link a feature wherever its page exists.
-final class Site {
+/// 500 most frequent; charts link a feature wherever its page exists. Pages are drawn on
+/// several threads: drawing only reads, and `record` is called under the generator's lock,
+/// hence `@unchecked Sendable`.
+final class Site: @unchecked Sendable {
     /// FVU above this is flagged: the SAE reconstructs the hookpoint poorly (e.g. a capture
     /// point encoded with another hookpoint's SAE).
     static let highFVU = 0.3
@@ -52,28 +54,20 @@ final class Site {
     func choosePages() throws {
         // The hookpoints' feature_tokens.csv (the largest tables) are read on threads of their own.
         let h3 = analyses.count
-        var tokens = [[Int: [FeatureToken]]?](repeating: nil, count: h3)
-        var ex = [[Int: [FeatureExample]]?](repeating: nil, count: h3)
-        var failures = [Error?](repeating: nil, count: h3)
-        let lock = NSLock()
-        DispatchQueue.concurrentPerform(iterations: h3) { h in
+        let analyses = self.analyses, bundle = self.bundle
+        let read = try concurrentMap(h3) { h in
             let a = analyses[h]
             let set = Set(a.pageFeatures)
-            do {
-                let t = try HookpointTables.featureTokens(bundle: bundle, hookpoint: a.name, wanted: set)
-                let e = try HookpointTables.examples(bundle: bundle, hookpoint: a.name, wanted: set)
-                lock.lock(); tokens[h] = t; ex[h] = e; lock.unlock()
-            } catch {
-                lock.lock(); failures[h] = error; lock.unlock()
-            }
+            return (try HookpointTables.featureTokens(bundle: bundle, hookpoint: a.name, wanted: set),
+                    try HookpointTables.examples(bundle: bundle, hookpoint: a.name, wanted: set))
         }
-        if let failure = failures.compactMap({ $0 }).first { throw failure }
+        let tokens = read.map(\.0), ex = read.map(\.1)
         for (h, a) in analyses.enumerated() {
             logOdds.append(a.logOdds)
             pageSet.append(Set(a.pageFeatures))
             pageFeatures.append(a.pageFeatures)
-            featureTokens.append(tokens[h]!)
-            let ex = ex[h]!
+            featureTokens.append(tokens[h])
+            let ex = ex[h]
             examples.append(ex)
             var acts: [Int: [[Double]]] = [:]
             for f in ex.keys.sorted() {

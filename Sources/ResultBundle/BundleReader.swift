@@ -5,7 +5,9 @@ import Foundation
 /// An existing bundle read back as committed tasks: inferences.jsonl for the records,
 /// latents/index.csv for each problem's rows and FVU, the mapped latents files for the
 /// rows themselves, tokens.csv for token texts. This is what `thinklens merge` reads.
-public final class BundleReader: CommittedTaskSource {
+/// Everything is read in `init`; afterwards `task(_:)` only reads, so threads may call it at
+/// once (the report does), hence `@unchecked Sendable`.
+public final class BundleReader: CommittedTaskSource, @unchecked Sendable {
     public let directory: String
     public let manifest: RunManifest
     public let tokenTexts: [Int32: String]

@@ -135,6 +135,7 @@ public enum BundleWriter {
                 firstRow[h] += rows.rowCount
             }
             // Each hookpoint's table is independent of the others: fill them on separate cores.
+            let tables = tables
             DispatchQueue.concurrentPerform(iterations: hookpoints.count) { h in
                 tables[h].add(task.latents[hookpoints[h]]!, problem: Int32(ordinal), verdict: record.verdict)
             }
@@ -164,6 +165,7 @@ public enum BundleWriter {
         var contexts: [[ExampleContext?]] = examples.map { [ExampleContext?](repeating: nil, count: $0.count) }
         for (ordinal, i) in order.enumerated() {
             let task = try source.task(i)
+            let tokenLists = tokenLists
             DispatchQueue.concurrentPerform(iterations: hookpoints.count) { h in
                 tokenLists[h].count(task.latents[hookpoints[h]]!)
             }
@@ -324,8 +326,9 @@ public enum BundleWriter {
 
 /// Occurrence counts for each feature's best tokens (the `count` column of
 /// feature_tokens.csv): per feature a sorted slice of its ≤70 token ids, searched by
-/// bisection, so memory stays at features × 70 whatever the run's length.
-final class TokenCountTable {
+/// bisection, so memory stays at features × 70 whatever the run's length. Like
+/// `FeatureTable`, one thread at a time per table, hence the unchecked `Sendable`.
+final class TokenCountTable: @unchecked Sendable {
     private var start: [Int32]    // [capacity] offset of the feature's slice in `tokens`, -1 = none
     private var length: [Int32]   // [capacity]
     private var tokens: [Int32] = []

@@ -14,7 +14,10 @@
 /// - top_freq_inferences: problems where it is among that problem's 10 features with the
 ///   most such positions (ties: lower feature id first).
 /// - max_act: the largest activation; mean_act: sum of activations / tokens.
-public final class FeatureTable {
+///
+/// Not thread-safe; it is `@unchecked Sendable` only so the bundle writer can fill the tables
+/// of different hookpoints on different cores, each table touched by one thread at a time.
+public final class FeatureTable: @unchecked Sendable {
     public static let featuresPerProblem = 10
     public static let tokensPerFeature = 70
     public static let examplesPerFeature = 20

@@ -53,7 +53,7 @@ public struct WorkerError: Error, CustomStringConvertible {
 }
 
 /// How a worker run ended.
-public enum WorkerExit: Equatable {
+public enum WorkerExit: Equatable, Sendable {
     /// The coordinator said the run is over.
     case shutdown(String)
     /// The coordinator refused this worker (e.g. a different model); retrying cannot help.

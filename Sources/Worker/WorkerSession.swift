@@ -69,7 +69,7 @@ public struct WorkerSession {
         case stopRequested
     }
 
-    public enum Action: Equatable {
+    public enum Action: Equatable, Sendable {
         case send(Message)
         /// Begin generating this task (answer with `startFailed` if it cannot start).
         case startTask(Assign)

@@ -33,11 +33,14 @@ import Testing
         let tokenizer = try BPETokenizer(tokenizerJSON: TestSupport.fixture("tiny-tokenizer-string-merges.json"))
         let texts = (0..<64).map { "hello world the hello \($0) it'S wow" }
         let expected = texts.map { tokenizer.encode($0) }
-        let results = UnsafeMutableBufferPointer<[Int32]>.allocate(capacity: texts.count * 8)
+        // Each iteration writes its own slot, so the buffer is shared without a lock.
+        struct Slots: @unchecked Sendable { let buffer: UnsafeMutableBufferPointer<[Int32]> }
+        let slots = Slots(buffer: .allocate(capacity: texts.count * 8))
+        let results = slots.buffer
         results.initialize(repeating: [])
         defer { results.deallocate() }
         DispatchQueue.concurrentPerform(iterations: texts.count * 8) { k in
-            results[k] = tokenizer.encode(texts[k % texts.count])
+            slots.buffer[k] = tokenizer.encode(texts[k % texts.count])
         }
         for k in 0..<(texts.count * 8) { #expect(results[k] == expected[k % texts.count]) }
     }

@@ -87,7 +87,7 @@ struct BenchGenerateCommand: ParsableCommand {
             _ = generator.run()
             print("memory: \(ProcessStatus.current())")
             print("READY")
-            fflush(stdout)
+            StandardOutput.flush()
             Thread.sleep(forTimeInterval: TimeInterval(memoryProbe))
             return
         }

@@ -40,7 +40,7 @@ struct BenchIngestCommand: ParsableCommand {
     var keep = false
 
     func run() throws {
-        setvbuf(stdout, nil, _IOLBF, 0)  // one line at a time, also into a pipe
+        StandardOutput.makeLineBuffered()
         let marks = checkpoints.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.sorted()
         guard let last = marks.last, last > 0 else { throw ValidationError("--checkpoints needs positive row counts, e.g. 1000000,10000000") }
         guard batch >= 1, tokensPerProblem >= 1, hookpoints >= 1, k >= 1, latents >= k else {
