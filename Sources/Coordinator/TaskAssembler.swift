@@ -47,23 +47,23 @@ struct TaskAssembler {
             }
             if let k, k != chunk.k { throw CoordinatorError("\(hookpoint): chunks disagree on k (\(k) vs \(chunk.k))") }
             k = chunk.k
-            for (i, token) in chunk.tokenIDs.enumerated() {
+            for (i, token) in chunk.tokens.enumerated() {
                 let p = chunk.firstPosition + i
                 guard p < range.upperBound, record.token(at: p) == token else {
                     throw CoordinatorError("\(hookpoint): position \(p) carries token \(token), the sequence has \(p < range.upperBound ? String(record.token(at: p)) : "no token there")")
                 }
                 positions.append(Int32(p))
             }
-            tokens += chunk.tokenIDs
+            tokens += chunk.tokens
             indices += chunk.indices
             activations += chunk.activations
-            next += chunk.tokenIDs.count
+            next += chunk.tokens.count
         }
         guard next == range.upperBound else {
             throw CoordinatorError("\(hookpoint): latents cover positions \(range.lowerBound)..<\(next), expected \(range.lowerBound)..<\(range.upperBound)")
         }
         // Every task generates at least one token, so reaching the end means chunks arrived.
         guard let k else { throw CoordinatorError("\(hookpoint): no latents arrived") }
-        return LatentRows(k: k, positions: positions, tokens: tokens, indices: indices, acts: activations, record: record)
+        return LatentRows(k: k, positions: positions, tokens: tokens, indices: indices, activations: activations, record: record)
     }
 }

@@ -64,7 +64,7 @@ struct MessageReader {
     static let hookpointFields = [WireKey.capture, WireKey.sae]
     static let latentChunkFields = [
         WireKey.version, WireKey.type, WireKey.taskID, WireKey.attempt, WireKey.hookpoint, WireKey.firstPosition,
-        WireKey.tokenIDs, WireKey.k, WireKey.indices, WireKey.activations,
+        WireKey.tokens, WireKey.k, WireKey.indices, WireKey.activations,
     ]
     static let taskDoneFields = [
         WireKey.version, WireKey.type, WireKey.taskID, WireKey.attempt, WireKey.generatedIDs, WireKey.stopReason,
@@ -178,7 +178,7 @@ struct MessageReader {
 
     private func latentChunk(_ pairs: UnsafeBufferPointer<msgpack_object_kv>) throws(ProtocolError) -> LatentChunk {
         let fields = try FieldMap(pairs: pairs, prefix: "", allowed: Self.latentChunkFields)
-        let tokenIDs = try fields.required(WireKey.tokenIDs).int32Blob(maxCount: limits.maxTokens)
+        let tokens = try fields.required(WireKey.tokens).int32Blob(maxCount: limits.maxTokens)
         let k = try fields.required(WireKey.k).nonNegativeInt()
         guard k >= 1 else { throw .invalidValue(field: WireKey.k.name.description, reason: "k must be at least 1") }
         guard k <= limits.maxLatentsPerToken else {
@@ -186,7 +186,7 @@ struct MessageReader {
         }
         // tokens ≤ maxTokens and k ≤ maxLatentsPerToken keep this product far from overflow
         // for any sane limits; the check keeps it total for insane ones.
-        let (latentCount, overflow) = tokenIDs.count.multipliedReportingOverflow(by: k)
+        let (latentCount, overflow) = tokens.count.multipliedReportingOverflow(by: k)
         guard !overflow, latentCount <= Int.max / 4 else {
             throw .invalidValue(field: WireKey.k.name.description, reason: "tokens × k overflows")
         }
@@ -195,7 +195,7 @@ struct MessageReader {
             attempt: try fields.required(WireKey.attempt).uint32(),
             hookpoint: try fields.required(WireKey.hookpoint).string(limits: limits),
             firstPosition: try fields.required(WireKey.firstPosition).nonNegativeInt(),
-            tokenIDs: tokenIDs,
+            tokens: tokens,
             k: k,
             indices: try fields.required(WireKey.indices).blob(Int32.self, exactCount: latentCount),
             activations: try fields.required(WireKey.activations).blob(Float.self, exactCount: latentCount))

@@ -84,7 +84,7 @@ extension Message {
             sink.key(WireKey.attempt); sink.uint(UInt64(chunk.attempt))
             sink.key(WireKey.hookpoint); sink.string(chunk.hookpoint)
             sink.key(WireKey.firstPosition); sink.int(chunk.firstPosition)
-            sink.key(WireKey.tokenIDs); sink.blob(chunk.tokenIDs)
+            sink.key(WireKey.tokens); sink.blob(chunk.tokens)
             sink.key(WireKey.k); sink.int(chunk.k)
             sink.key(WireKey.indices); sink.blob(chunk.indices)
             sink.key(WireKey.activations); sink.blob(chunk.activations)

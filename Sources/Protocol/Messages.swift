@@ -124,10 +124,10 @@ public struct LatentChunk: Equatable, Sendable {
     public var taskID: UInt64
     public var attempt: UInt32
     public var hookpoint: String
-    /// Position (in the whole sequence, prompt included) of `tokenIDs[0]`.
+    /// Position (in the whole sequence, prompt included) of `tokens[0]`.
     public var firstPosition: Int
     /// [tokens]
-    public var tokenIDs: [Int32]
+    public var tokens: [Int32]
     /// Latents kept per token.
     public var k: Int
     /// [tokens, k] row-major: latent indices of each token's top k.
@@ -137,19 +137,19 @@ public struct LatentChunk: Equatable, Sendable {
 
     public init(
         taskID: UInt64, attempt: UInt32, hookpoint: String, firstPosition: Int,
-        tokenIDs: [Int32], k: Int, indices: [Int32], activations: [Float]
+        tokens: [Int32], k: Int, indices: [Int32], activations: [Float]
     ) {
         self.taskID = taskID
         self.attempt = attempt
         self.hookpoint = hookpoint
         self.firstPosition = firstPosition
-        self.tokenIDs = tokenIDs
+        self.tokens = tokens
         self.k = k
         self.indices = indices
         self.activations = activations
     }
 
-    public var tokenCount: Int { tokenIDs.count }
+    public var tokenCount: Int { tokens.count }
 }
 
 /// A task finished; every `LatentChunk` of this attempt was sent before it.

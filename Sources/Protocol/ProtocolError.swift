@@ -71,7 +71,7 @@ public enum ProtocolError: Error, Equatable, Sendable, CustomStringConvertible {
 public struct DecodingLimits: Equatable, Sendable {
     /// Whole message, in bytes.
     public var maxMessageBytes: Int
-    /// Token ids in `promptIDs`, `generatedIDs` and `LatentChunk.tokenIDs`.
+    /// Token ids in `promptIDs`, `generatedIDs` and `LatentChunk.tokens`.
     public var maxTokens: Int
     /// `LatentChunk.k`.
     public var maxLatentsPerToken: Int

@@ -55,7 +55,7 @@ public enum MessageType: String, CaseIterable, Sendable {
 /// | ip   | includePrompt                    | bool                    | assign                              |
 /// | hk   | hookpoint                        | str                     | chunk                               |
 /// | fp   | firstPosition                    | uint                    | chunk                               |
-/// | ti   | tokenIDs                         | bin, int32 LE [tokens]  | chunk                               |
+/// | ti   | tokens                           | bin, int32 LE [tokens]  | chunk                               |
 /// | k    | k                                | uint                    | chunk                               |
 /// | ix   | indices                          | bin, int32 LE [tokens×k]| chunk                               |
 /// | ac   | activations                      | bin, float32 LE [tokens×k] | chunk                            |
@@ -105,7 +105,7 @@ enum WireKey {
 
     static let hookpoint = FieldKey("hk", "hookpoint")
     static let firstPosition = FieldKey("fp", "firstPosition")
-    static let tokenIDs = FieldKey("ti", "tokenIDs")
+    static let tokens = FieldKey("ti", "tokens")
     static let k = FieldKey("k", "k")
     static let indices = FieldKey("ix", "indices")
     static let activations = FieldKey("ac", "activations")
@@ -152,7 +152,7 @@ enum WireKey {
         includePrompt,
         hookpoint,
         firstPosition,
-        tokenIDs,
+        tokens,
         k,
         indices,
         activations,

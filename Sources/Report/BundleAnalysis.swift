@@ -185,7 +185,7 @@ final class HookpointAnalysis: @unchecked Sendable {
         var segmentRows = self.segmentRows
         defer { self.segmentRows = segmentRows }
         rows.indices.withUnsafeBufferPointer { idx in
-            rows.acts.withUnsafeBufferPointer { act in
+            rows.activations.withUnsafeBufferPointer { act in
                 for r in 0..<rows.rowCount {
                     let position = Int(rows.positions[r])
                     let segment = Int(rows.segments[r])

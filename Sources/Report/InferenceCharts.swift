@@ -140,7 +140,7 @@ final class ProblemScratch: @unchecked Sendable {
     func collect(_ rows: LatentRows, hookpoint: String, problem: String) throws {
         let k = rows.k
         try rows.indices.withUnsafeBufferPointer { idx in
-            try rows.acts.withUnsafeBufferPointer { act in
+            try rows.activations.withUnsafeBufferPointer { act in
                 for r in 0..<rows.rowCount {
                     for j in 0..<k {
                         let a = act[r * k + j]
@@ -196,7 +196,7 @@ final class ProblemScratch: @unchecked Sendable {
         var points = [[(token: Int32, act: Double)]](repeating: [], count: relevant.count)
         var tokenBest = [[Int32: (maxAct: Float, count: Int)]](repeating: [:], count: relevant.count)
         rows.indices.withUnsafeBufferPointer { idx in
-            rows.acts.withUnsafeBufferPointer { act in
+            rows.activations.withUnsafeBufferPointer { act in
                 for r in 0..<rows.rowCount {
                     let token = rows.tokens[r]
                     for j in 0..<k {

@@ -275,7 +275,7 @@ final class Site: @unchecked Sendable {
             var row = lo
             while row < rows.rowCount, Int(rows.positions[row]) < first + e.tokens.count {
                 for j in 0..<rows.k where Int(rows.indices[row * rows.k + j]) == request.feature {
-                    acts[Int(rows.positions[row]) - first] = Double(rows.acts[row * rows.k + j])
+                    acts[Int(rows.positions[row]) - first] = Double(rows.activations[row * rows.k + j])
                 }
                 row += 1
             }

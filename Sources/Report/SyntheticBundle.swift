@@ -131,7 +131,7 @@ public enum SyntheticBundle {
                 for (f, a) in row { indices.append(f); acts.append(a) }
             }
             rowsByHookpoint[name] = LatentRows(k: spec.k, positions: positions, tokens: positions.map { record.token(at: Int($0)) },
-                                               indices: indices, acts: acts, record: record)
+                                               indices: indices, activations: acts, record: record)
             fvu[name] = 0.05 + 0.1 * Double(h) + 0.05 * g.unit()
         }
         return CommittedTask(record: record, latents: rowsByHookpoint, fvu: fvu)

@@ -164,7 +164,7 @@ public final class BundleReader: CommittedTaskSource, @unchecked Sendable {
             }
             latents[name] = LatentRows(k: k, positions: try slice("position", Int32.self, width: 1), tokens: try slice("token", Int32.self, width: 1),
                                        segments: try slice("segment", UInt8.self, width: 1), indices: try slice("indices", Int32.self, width: k),
-                                       acts: try slice("acts", Float.self, width: k))
+                                       activations: try slice("acts", Float.self, width: k))
             if let v = r.fvu { fvu[name] = v }
         }
         return CommittedTask(record: record, latents: latents, fvu: fvu)

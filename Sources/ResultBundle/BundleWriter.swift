@@ -121,7 +121,7 @@ public enum BundleWriter {
                 try file.append(2, rows.tokens)
                 try file.append(3, rows.segments)
                 try file.append(4, rows.indices)
-                try file.append(5, rows.acts)
+                try file.append(5, rows.activations)
                 let fvuText: String
                 if let fvu = task.fvu[name] {
                     fvuText = JSONText.number(fvu)
@@ -361,7 +361,7 @@ final class TokenCountTable: @unchecked Sendable {
         for r in 0..<rows.rowCount {
             let token = rows.tokens[r]
             for j in 0..<k {
-                guard rows.acts[r * k + j] > 0 else { break }
+                guard rows.activations[r * k + j] > 0 else { break }
                 if let s = slot(Int(rows.indices[r * k + j]), token) { counts[s] += 1 }
             }
         }

@@ -95,23 +95,23 @@ public struct LatentRows: Sendable, Equatable {
     public var segments: [UInt8]
     /// Latent ids, row-major. [T, k]
     public var indices: [Int32]
-    /// Activations, row-major, each row sorted descending. [T, k]
-    public var acts: [Float]
+    /// Activations, row-major, each row sorted descending. [T, k] (the bundle's `acts` tensor)
+    public var activations: [Float]
 
-    public init(k: Int, positions: [Int32], tokens: [Int32], segments: [UInt8], indices: [Int32], acts: [Float]) {
+    public init(k: Int, positions: [Int32], tokens: [Int32], segments: [UInt8], indices: [Int32], activations: [Float]) {
         self.k = k
         self.positions = positions
         self.tokens = tokens
         self.segments = segments
         self.indices = indices
-        self.acts = acts
+        self.activations = activations
     }
 
     /// Rows whose segments are computed from the record's prompt length and `</think>` position.
-    public init(k: Int, positions: [Int32], tokens: [Int32], indices: [Int32], acts: [Float], record: ProblemRecord) {
+    public init(k: Int, positions: [Int32], tokens: [Int32], indices: [Int32], activations: [Float], record: ProblemRecord) {
         self.init(k: k, positions: positions, tokens: tokens,
                   segments: LatentRows.segments(positions: positions, promptLength: record.promptIDs.count, thinkEnd: record.thinkEnd),
-                  indices: indices, acts: acts)
+                  indices: indices, activations: activations)
     }
 
     public var rowCount: Int { positions.count }
@@ -124,7 +124,7 @@ public struct LatentRows: Sendable, Equatable {
     public var maxAct: Float {
         var best: Float = 0
         var r = 0
-        while r < rowCount { best = max(best, acts[r * k]); r += 1 }
+        while r < rowCount { best = max(best, activations[r * k]); r += 1 }
         return best
     }
 }
@@ -171,8 +171,8 @@ public struct CommittedTask: Sendable, Equatable {
             guard rows.tokens.count == t, rows.segments.count == t else {
                 throw fail("\(t) positions but \(rows.tokens.count) tokens and \(rows.segments.count) segments", hookpoint: hookpoint)
             }
-            guard rows.indices.count == t * rows.k, rows.acts.count == t * rows.k else {
-                throw fail("indices has \(rows.indices.count) and acts \(rows.acts.count) entries, expected T×k = \(t)×\(rows.k)", hookpoint: hookpoint)
+            guard rows.indices.count == t * rows.k, rows.activations.count == t * rows.k else {
+                throw fail("indices has \(rows.indices.count) and acts \(rows.activations.count) entries, expected T×k = \(t)×\(rows.k)", hookpoint: hookpoint)
             }
             var previous = -1
             for i in 0..<t {
@@ -189,7 +189,7 @@ public struct CommittedTask: Sendable, Equatable {
                 previous = p
             }
             try rows.indices.withUnsafeBufferPointer { idx in
-                try rows.acts.withUnsafeBufferPointer { act in
+                try rows.activations.withUnsafeBufferPointer { act in
                     for row in 0..<t {
                         var last = Float.infinity
                         for j in 0..<rows.k {

@@ -143,7 +143,7 @@ public final class FeatureTable: @unchecked Sendable {
     public func add(_ rows: LatentRows, problem: Int32, verdict: Verdict) {
         let k = rows.k
         rows.indices.withUnsafeBufferPointer { idx in
-            rows.acts.withUnsafeBufferPointer { act in
+            rows.activations.withUnsafeBufferPointer { act in
                 // Grow once for the largest id in the problem so the hot loop never checks.
                 var largest: Int32 = -1
                 for f in idx where f > largest { largest = f }

@@ -146,7 +146,7 @@ final class LatentStreamer: ActivationSink {
         guard !ts.tokens.isEmpty else { return }
         outbox.append(.latentChunk(LatentChunk(
             taskID: assign.taskID, attempt: assign.attempt, hookpoint: streams[s].name,
-            firstPosition: ts.firstPosition, tokenIDs: ts.tokens, k: streams[s].sae.k,
+            firstPosition: ts.firstPosition, tokens: ts.tokens, k: streams[s].sae.k,
             indices: ts.indices, activations: ts.activations)))
         ts.tokens.removeAll(keepingCapacity: true)
         ts.indices.removeAll(keepingCapacity: true)

@@ -68,7 +68,7 @@ struct MachineFixture {
         while start < generated.count {
             let rows = Array(generated[start..<min(generated.count, start + split)])
             out.append(LatentChunk(taskID: assign.taskID, attempt: assign.attempt, hookpoint: hookpoint.name,
-                                   firstPosition: assign.promptIDs.count + start, tokenIDs: rows, k: 2,
+                                   firstPosition: assign.promptIDs.count + start, tokens: rows, k: 2,
                                    indices: rows.flatMap { _ in [Int32(3), 7] }, activations: rows.flatMap { _ in [Float(2), 1] }))
             start += split
         }
@@ -172,7 +172,7 @@ func logs(_ actions: [CoordinatorStateMachine.Action]) -> [String] {
         let reversed = try #require(try rows(reversed: true))
         #expect(inOrder.positions == reversed.positions)
         #expect(inOrder.indices == reversed.indices)
-        #expect(inOrder.acts == reversed.acts)
+        #expect(inOrder.activations == reversed.activations)
     }
 
     @Test func aResultWithAGapInItsLatentsFailsThatAttemptAndIsRetried() throws {

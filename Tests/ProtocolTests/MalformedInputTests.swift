@@ -50,7 +50,7 @@ let malformedCorpus: [MalformedCase] = [
     MalformedCase("mistyped integer field", chunk.replacing("k", with: .str("2")).encoded,
                   .mistypedField("k", expected: "uint", found: "str")),
     MalformedCase("mistyped blob field", chunk.replacing("ti", with: .array([.uint(100), .uint(200)])).encoded,
-                  .mistypedField("tokenIDs", expected: "bin", found: "array")),
+                  .mistypedField("tokens", expected: "bin", found: "array")),
     MalformedCase("mistyped float field",
                   assign.replacing("g", with: .map([("mn", .uint(1)), ("te", .uint(0)), ("tp", .float64(1)),
                                                     ("tk", .uint(0)), ("sd", .uint(0))])).encoded,
@@ -83,7 +83,7 @@ let malformedCorpus: [MalformedCase] = [
                   .blobLengthMismatch(field: "indices", bytes: 16, expectedBytes: 24)),
     MalformedCase("token blob not a multiple of 4 bytes",
                   chunk.replacing("ti", with: .bin([1, 0, 0, 0, 2, 0, 0])).encoded,
-                  .blobLengthMismatch(field: "tokenIDs", bytes: 7, expectedBytes: 8)),
+                  .blobLengthMismatch(field: "tokens", bytes: 7, expectedBytes: 8)),
 
     // Bounds
     MalformedCase("array over the collection bound", assign.encoded,
@@ -136,7 +136,7 @@ struct MalformedInputTests {
     func baseInputsAreValid() throws {
         let decodedChunk = try Message.decode(chunk.encoded)
         #expect(decodedChunk == .latentChunk(LatentChunk(
-            taskID: 42, attempt: 0, hookpoint: "layers.5.mlp", firstPosition: 10, tokenIDs: [100, 200], k: 2,
+            taskID: 42, attempt: 0, hookpoint: "layers.5.mlp", firstPosition: 10, tokens: [100, 200], k: 2,
             indices: [1, 2, 3, 4], activations: [1, 2, 0.5, -1])))
         guard case .assign(let decodedAssign) = try Message.decode(assign.encoded) else {
             Issue.record("the valid assign did not decode as an assign")
@@ -157,7 +157,7 @@ struct MalformedInputTests {
     @Test("The encoder writes the same bytes as the independent test-side msgpack writer")
     func encoderMatchesIndependentWriter() {
         let message = Message.latentChunk(LatentChunk(
-            taskID: 42, attempt: 0, hookpoint: "layers.5.mlp", firstPosition: 10, tokenIDs: [100, 200], k: 2,
+            taskID: 42, attempt: 0, hookpoint: "layers.5.mlp", firstPosition: 10, tokens: [100, 200], k: 2,
             indices: [1, 2, 3, 4], activations: [1, 2, 0.5, -1]))
         #expect(message.encode() == chunk.encoded)
     }

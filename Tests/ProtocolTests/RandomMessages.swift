@@ -71,7 +71,7 @@ struct RandomMessages {
     mutating func latentChunk(tokens: Int, k: Int) -> LatentChunk {
         LatentChunk(
             taskID: generator.next(), attempt: UInt32.random(in: 0...UInt32.max, using: &generator),
-            hookpoint: string(), firstPosition: count(), tokenIDs: int32s(tokens), k: k,
+            hookpoint: string(), firstPosition: count(), tokens: int32s(tokens), k: k,
             indices: int32s(tokens * k), activations: (0..<tokens * k).map { _ in float() })
     }
 

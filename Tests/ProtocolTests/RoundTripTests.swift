@@ -31,7 +31,7 @@ struct RoundTripTests {
     @Test("LatentChunk arrays travel as little-endian bin blobs, not msgpack arrays")
     func latentChunkArraysAreLittleEndianBlobs() {
         let chunk = LatentChunk(
-            taskID: 7, attempt: 1, hookpoint: "layers.10.mlp", firstPosition: 5, tokenIDs: [0x0102_0304, 9],
+            taskID: 7, attempt: 1, hookpoint: "layers.10.mlp", firstPosition: 5, tokens: [0x0102_0304, 9],
             k: 2, indices: [1, 65535, -2, 40000], activations: [1.5, -0.25, 3, 0])
         let bytes = Message.latentChunk(chunk).encode()
 

@@ -62,8 +62,8 @@ import Testing
                 let rows = task.latents[h]!
                 var entries: [(f: Int32, a: Float, token: Int32)] = []
                 for r in 0..<rows.rowCount {
-                    for j in 0..<rows.k where rows.acts[r * rows.k + j] > 0 {
-                        entries.append((rows.indices[r * rows.k + j], rows.acts[r * rows.k + j], rows.tokens[r]))
+                    for j in 0..<rows.k where rows.activations[r * rows.k + j] > 0 {
+                        entries.append((rows.indices[r * rows.k + j], rows.activations[r * rows.k + j], rows.tokens[r]))
                     }
                 }
                 var maxByFeature: [Int32: Float] = [:]

@@ -40,7 +40,7 @@ enum BundleFixtures {
                 acts += values
             }
             latents[name] = LatentRows(k: k, positions: positions, tokens: positions.map { record.token(at: Int($0)) },
-                                       indices: indices, acts: acts, record: record)
+                                       indices: indices, activations: acts, record: record)
             fvu[name] = Double(g.below(1000)) / 997
         }
         return CommittedTask(record: record, latents: latents, fvu: fvu)

@@ -36,7 +36,7 @@ import Testing
         #expect(try file.tensor("token", shape: [t], dtypes: [.i32]).int32s() == tasks.flatMap { $0.latents["layers.5.mlp"]!.tokens })
         #expect(try file.tensor("segment", shape: [t], dtypes: [.u8]).int32s() == tasks.flatMap { $0.latents["layers.5.mlp"]!.segments.map(Int32.init) })
         #expect(try file.tensor("indices", shape: [t, 4], dtypes: [.i32]).int32s() == tasks.flatMap { $0.latents["layers.5.mlp"]!.indices })
-        #expect(try file.tensor("acts", shape: [t, 4], dtypes: [.f32]).floats() == tasks.flatMap { $0.latents["layers.5.mlp"]!.acts })
+        #expect(try file.tensor("acts", shape: [t, 4], dtypes: [.f32]).floats() == tasks.flatMap { $0.latents["layers.5.mlp"]!.activations })
         #expect(file.metadata["hookpoint"] == "layers.5.mlp")
     }
 
@@ -131,7 +131,7 @@ import Testing
         let rows = other.latents["layers.5.mlp"]!
         other.latents["layers.5.mlp"] = LatentRows(k: 2, positions: rows.positions, tokens: rows.tokens, segments: rows.segments,
                                                    indices: stride(from: 0, to: rows.indices.count, by: 2).map { rows.indices[$0] },
-                                                   acts: stride(from: 0, to: rows.acts.count, by: 2).map { rows.acts[$0] })
+                                                   activations: stride(from: 0, to: rows.activations.count, by: 2).map { rows.activations[$0] })
         guard case .rejected(let error) = try store.commit(other) else {
             Issue.record("a task with another k was committed")
             return

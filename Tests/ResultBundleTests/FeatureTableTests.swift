@@ -15,7 +15,7 @@ import Testing
                                        verdict: verdict, thinkEnd: thinkEnd)
             let positions = rows.map(\.position)
             let latents = LatentRows(k: 3, positions: positions, tokens: positions.map { record.token(at: Int($0)) },
-                                     indices: rows.flatMap(\.features), acts: rows.flatMap(\.acts), record: record)
+                                     indices: rows.flatMap(\.features), activations: rows.flatMap(\.acts), record: record)
             return CommittedTask(record: record, latents: ["h": latents])
         }
         return [
@@ -143,7 +143,7 @@ import Testing
             best[token] = max(best[token] ?? 0, act)
             let record = ProblemRecord(id: "p:s:\(step)", split: "s", index: step, question: "", gold: nil, promptIDs: [], generatedIDs: [token],
                                        text: "", stop: .eos, answer: nil, verdict: .none, thinkEnd: nil)
-            table.add(LatentRows(k: 1, positions: [0], tokens: [token], indices: [7], acts: [act], record: record), problem: Int32(step), verdict: .none)
+            table.add(LatentRows(k: 1, positions: [0], tokens: [token], indices: [7], activations: [act], record: record), problem: Int32(step), verdict: .none)
         }
         let expected = best.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(70)
         #expect(table.topTokens(7).map(\.token) == expected.map(\.key))

@@ -49,7 +49,7 @@ struct RouterDealerTests {
         let chunks = (0..<20).map { index in
             Message.latentChunk(LatentChunk(
                 taskID: 1, attempt: 0, hookpoint: "layers.5.mlp", firstPosition: index * 64,
-                tokenIDs: Array(repeating: Int32(index), count: 64), k: 32,
+                tokens: Array(repeating: Int32(index), count: 64), k: 32,
                 indices: (0..<2048).map { Int32($0) }, activations: (0..<2048).map { Float($0) / 7 }))
         }
         let done = Message.taskDone(TaskDone(

@@ -251,7 +251,7 @@ import Testing
     @Test(arguments: [
         Message.hello(hello),
         .credit(Credit(count: 3)),
-        .latentChunk(LatentChunk(taskID: 1, attempt: 1, hookpoint: "layers.1", firstPosition: 0, tokenIDs: [1], k: 1, indices: [0], activations: [1])),
+        .latentChunk(LatentChunk(taskID: 1, attempt: 1, hookpoint: "layers.1", firstPosition: 0, tokens: [1], k: 1, indices: [0], activations: [1])),
         .taskDone(done(1)),
         .taskFailed(TaskFailed(taskID: 1, attempt: 1, reason: "no")),
     ])

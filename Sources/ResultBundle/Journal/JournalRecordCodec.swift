@@ -75,7 +75,7 @@ extension TaskJournal {
                 w.u8(4)
                 w.raw(rows.indices)
             }
-            w.raw(rows.acts)
+            w.raw(rows.activations)
         }
         return summaries
     }
@@ -155,7 +155,7 @@ extension TaskJournal {
                 default: throw RunDataError(subject: rd.context, reason: "index width \(width) is neither 2 nor 4; the journal is corrupt")
                 }
                 let acts = try rd.raw(Float.self, count: s.rows * s.k, "acts")
-                latents[s.name] = LatentRows(k: s.k, positions: positions, tokens: tokens, segments: segments, indices: indices, acts: acts)
+                latents[s.name] = LatentRows(k: s.k, positions: positions, tokens: tokens, segments: segments, indices: indices, activations: acts)
             }
             guard rd.offset == rd.buffer.count else {
                 throw RunDataError(subject: rd.context, reason: "\(rd.buffer.count - rd.offset) unexpected bytes after the record; the journal is corrupt")

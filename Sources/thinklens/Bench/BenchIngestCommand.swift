@@ -161,7 +161,7 @@ struct SyntheticTasks {
                     acts += values
                 }
                 latentsByName[name] = LatentRows(k: k, positions: positions, tokens: positions.map { record.token(at: Int($0)) },
-                                                 indices: indices, acts: acts, record: record)
+                                                 indices: indices, activations: acts, record: record)
             }
             templates.append(CommittedTask(record: record, latents: latentsByName, fvu: Dictionary(uniqueKeysWithValues: names.map { ($0, 0.1) })))
         }

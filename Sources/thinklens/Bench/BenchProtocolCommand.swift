@@ -77,7 +77,7 @@ struct BenchProtocolCommand: ParsableCommand {
         }
         return LatentChunk(
             taskID: 123_456, attempt: 1, hookpoint: "layers.10.mlp", firstPosition: 512,
-            tokenIDs: (0..<tokens).map { _ in Int32(next() % 151_936) }, k: k,
+            tokens: (0..<tokens).map { _ in Int32(next() % 151_936) }, k: k,
             indices: (0..<tokens * k).map { _ in Int32(next() % 65_536) },
             activations: (0..<tokens * k).map { _ in Float(next() % 10_000) / 1000 })
     }
