@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "Protocol", dependencies: ["Experiment", "CMsgPack"]),
         .target(name: "Transport", dependencies: ["CZeroMQ"]),
         .target(name: "Compute", dependencies: ["Experiment", "SafeTensors", "Checkpoints", "COpenBLAS", "CKernels"]),
-        .target(name: "ResultBundle", dependencies: ["Platform", "Experiment", "SafeTensors", "Tokenizer", "GSM8K"]),
+        .target(name: "ResultBundle", dependencies: ["Platform", "Experiment", "SafeTensors", "GSM8K"]),
         .target(
             name: "Worker",
             dependencies: [
@@ -58,7 +58,7 @@ let package = Package(
         .target(
             name: "Coordinator",
             dependencies: [
-                "Platform", "Experiment", "ResultBundle", "Protocol", "Transport", "Tokenizer", "GSM8K", "Checkpoints",
+                "Platform", "Experiment", "ResultBundle", "Protocol", "Transport", "Tokenizer", "GSM8K",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
