@@ -12,11 +12,21 @@ import Protocol
 final class LatentStreamer: ActivationSink {
     /// One (capture point, SAE) pair of the run, e.g. `hidden_states.10` encoded by `layers.10.mlp`.
     struct Stream {
-        let name: String            // the bundle's hookpoint name
+        let spec: HookpointSpec
+        /// The model's tap point that `spec.capture` names.
         let capture: Hookpoint
         let sae: SparseAutoencoder
         var pendingValues: [Float] = []      // [pendingRows, width]
         var pendingRows: [(task: Int, position: Int, token: Int32)] = []
+
+        init(spec: HookpointSpec, capture: Hookpoint, sae: SparseAutoencoder) {
+            self.spec = spec
+            self.capture = capture
+            self.sae = sae
+        }
+
+        /// The bundle's hookpoint name.
+        var name: String { spec.name }
     }
 
     /// Per task and stream: latents not yet sent, and the running fit statistics.
@@ -50,8 +60,8 @@ final class LatentStreamer: ActivationSink {
     /// Seconds spent encoding (for the TaskDone timings; shared across tasks in a block).
     private(set) var encodeSeconds = 0.0
 
-    init(streams: [(name: String, capture: Hookpoint, sae: SparseAutoencoder)], encodeBlockRows: Int = 64, chunkTokens: Int = 64, measureFit: Bool = true) {
-        self.streams = streams.map { Stream(name: $0.name, capture: $0.capture, sae: $0.sae) }
+    init(streams: [Stream], encodeBlockRows: Int = 64, chunkTokens: Int = 64, measureFit: Bool = true) {
+        self.streams = streams
         self.encodeBlockRows = encodeBlockRows
         self.chunkTokens = chunkTokens
         self.measureFit = measureFit

@@ -58,7 +58,7 @@ final class TaskRunner {
     func start(_ assign: Assign) throws {
         if generator == nil || generatorSpecs != assign.hookpoints {
             guard generator?.isIdle ?? true else {
-                throw WorkerError("task asks for hookpoints \(assign.hookpoints.map { "\($0.capture)=\($0.sae)" }) while tasks with \(generatorSpecs.map { "\($0.capture)=\($0.sae)" }) are running; one run uses one hookpoint set")
+                throw WorkerError("task asks for hookpoints \(assign.hookpoints.map(\.name)) while tasks with \(generatorSpecs.map(\.name)) are running; one run uses one hookpoint set")
             }
             try configureGenerator(for: assign.hookpoints)
         }
@@ -94,13 +94,13 @@ final class TaskRunner {
     }
 
     private func configureGenerator(for specs: [HookpointSpec]) throws {
-        var streams: [(name: String, capture: Hookpoint, sae: SparseAutoencoder)] = []
+        var streams: [LatentStreamer.Stream] = []
         for spec in specs {
             let capture = try Hookpoint(parsing: spec.capture, layerCount: model.config.numHiddenLayers)
             guard let sae = saes[spec.sae] else {
                 throw WorkerError("no SAE for hookpoint '\(spec.sae)' in \(saeDirectory) (it has \(saes.keys.sorted().joined(separator: ", ")))")
             }
-            streams.append((spec.name, capture, sae))
+            streams.append(LatentStreamer.Stream(spec: spec, capture: capture, sae: sae))
         }
         let streamer = LatentStreamer(streams: streams, chunkTokens: chunkTokens)
         let capacity = min(model.config.maxPositionEmbeddings, 4096)

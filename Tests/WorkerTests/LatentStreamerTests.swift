@@ -13,10 +13,11 @@ import TestSupport
     @Test func theFitOfAnSAEWithASkipConnectionIsMeasuredFromItsInput() throws {
         let sae = try SparseAutoencoder(checkpoint: Self.skipSAE, hookpoint: "layers.3.mlp")
         #expect(sae.config.skipConnection)
-        let streamer = LatentStreamer(streams: [(name: "layers.3.mlp", capture: .mlp(3), sae: sae)])
+        let spec = HookpointSpec(capture: "layers.3.mlp", sae: "layers.3.mlp")
+        let streamer = LatentStreamer(streams: [.init(spec: spec, capture: .mlp(3), sae: sae)])
         let assign = Assign(taskID: 1, attempt: 1, problemID: "p", promptIDs: [],
                             generation: GenerationParameters(maxNewTokens: 8, sampling: .greedy, seed: 0),
-                            hookpoints: [HookpointSpec(capture: "layers.3.mlp", sae: "layers.3.mlp")], includePrompt: false)
+                            hookpoints: [spec], includePrompt: false)
         streamer.begin(sequence: 0, assign: assign)
         var random = SplitMix64(seed: 5)
         let rowCount = 12
