@@ -36,6 +36,11 @@ public struct CoordinatorConfiguration {
     /// batch, which for a run of few problems leaves the others idle.
     public var minWorkers: Int = 1
     public var minWorkersWaitSeconds: Double = 60
+    /// Seconds a task may go without progress (no latent chunk, no result) before it is taken
+    /// from its worker, which is dropped: a peer that heartbeats but never finishes cannot hold
+    /// the run. 0 means automatic: ten times the longest gap between a task's progress events
+    /// seen so far in this run, and never less than `CoordinatorStateMachine.minimumProgressTimeout`.
+    public var progressTimeout: Double = 0
 
     public init(listen: String, problems: [GSM8KProblem], selectionText: String, hookpoints: [HookpointSpec], outDirectory: String,
                 generation: GenerationParameters, includePrompt: Bool, prompt: ChatPrompt, tokenizer: BPETokenizer,

@@ -29,6 +29,11 @@ import ResultBundle
 /// - Heartbeats go to every admitted worker once per interval; a worker silent past its lease,
 ///   one that sends an undecodable message, or one we cannot send to is dropped and its tasks
 ///   requeued.
+/// - Nothing a peer sends can crash or bloat the coordinator: its credit is capped at its batch
+///   slots (and must be added without overflow), the latents staged for a task can never exceed
+///   the rows its prompt, `maxNewTokens` and hookpoints allow (a peer that sends more is
+///   dropped), and a task that makes no progress for the progress timeout is taken from its
+///   worker, which is dropped, even while that worker keeps heartbeating.
 public struct CoordinatorStateMachine {
     public typealias Peer = [UInt8]
 
@@ -70,7 +75,20 @@ public struct CoordinatorStateMachine {
     private struct Staged {
         var attempt: UInt32
         var chunks: [String: [LatentChunk]] = [:]
+        /// Rows staged per hookpoint, duplicates included: bounded by `rowLimit`.
+        var rows: [String: Int] = [:]
     }
+
+    /// The worker holding an in-flight task, and when the task last made progress.
+    private struct Progress {
+        var worker: Peer
+        var at: Double
+    }
+
+    /// The largest batch a worker may announce; more is refused at the hello.
+    public static let maximumBatchSlots = 4096
+    /// The automatic progress timeout never goes below this many seconds.
+    public static let minimumProgressTimeout = 120.0
 
     public let configuration: CoordinatorConfiguration
     public let runID: String
@@ -80,6 +98,13 @@ public struct CoordinatorStateMachine {
     private(set) var scheduler: Scheduler<Peer>
     private var workers: [Peer: WorkerInfo] = [:]
     private var staged: [Int: Staged] = [:]
+    private var inProgress: [Int: Progress] = [:]
+    /// The longest gap between two progress events of one task seen so far (seconds).
+    private(set) var longestProgressGap = 0.0
+    /// Latent rows a task may stage per hookpoint, and the k each hookpoint's SAE uses (when
+    /// its cfg.json says).
+    private let rowLimits: [Int]
+    private let kByHookpoint: [String: Int]
     /// Failed tasks already in the journal (from an earlier start or this one).
     private var journalledFailures: Set<Int>
     private var pending: [PendingCommit] = []
@@ -99,6 +124,10 @@ public struct CoordinatorStateMachine {
         promptIDs = configuration.problems.map { configuration.prompt.ids(for: $0.question, tokenizer: configuration.tokenizer) }
         assembler = TaskAssembler(configuration: configuration, promptIDs: promptIDs)
         hookpointNames = Set(configuration.hookpoints.map(\.name))
+        rowLimits = promptIDs.map { (configuration.includePrompt ? $0.count : 0) + configuration.generation.maxNewTokens }
+        var kByHookpoint: [String: Int] = [:]
+        for h in configuration.hookpoints { kByHookpoint[h.name] = configuration.saes[h.sae]?.cfg["k"]?.intValue }
+        self.kByHookpoint = kByHookpoint
 
         let done = Set(committedIDs.compactMap { index[$0] })
         if !done.isEmpty {
@@ -202,22 +231,24 @@ public struct CoordinatorStateMachine {
         scheduler.heard(from: peer, now: now)
         switch message {
         case .credit(let credit):
-            scheduler.granted(credit.count, by: peer)
+            scheduler.granted(credit.count, by: peer, limit: workers[peer]?.hello.batchSlots ?? 0)
         case .heartbeat:
             break
         case .latentChunk(let chunk):
-            return stage(chunk, from: peer)
+            return stage(chunk, from: peer, now: now)
         case .taskDone(let done):
-            return finish(done, from: peer)
+            return finish(done, from: peer, now: now)
         case .taskFailed(let failure):
             guard let task = Int(exactly: failure.taskID), task < configuration.problems.count else { return [] }
             if failure.handedBack {
                 if scheduler.handedBack(task, attempt: failure.attempt, by: peer) == .accepted {
                     staged[task] = nil
+                    inProgress[task] = nil
                     return [.log(.info, "\(configuration.problems[task].id) handed back by \(describe(peer)) (\(failure.reason)); requeued")]
                 }
             } else if scheduler.failed(task, attempt: failure.attempt, by: peer, reason: failure.reason) == .accepted {
                 staged[task] = nil
+                inProgress[task] = nil
                 return [.log(.warning, "\(configuration.problems[task].id) failed on \(describe(peer)): \(failure.reason)")]
             }
         case .hello, .welcome, .reject, .assign, .shutdown:
@@ -267,6 +298,7 @@ public struct CoordinatorStateMachine {
             actions.append(.log(.warning, "worker \(workers[worker]?.name ?? "?") silent for more than \(configuration.leaseSeconds) s: presumed dead; requeued tasks \(ids(requeued))"))
             forget(worker)
         }
+        actions += takeStalledTasks(now: now)
         actions += recordNewFailures()
         actions += dispatch(now: now)
         for worker in workers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
@@ -352,6 +384,9 @@ public struct CoordinatorStateMachine {
                 differences.append("SAE \(sae) fingerprint \(theirs ?? "missing") (run uses \(expected))")
             }
         }
+        if !(1...Self.maximumBatchSlots).contains(hello.batchSlots) {
+            differences.append("batch slots \(hello.batchSlots) (must be 1 to \(Self.maximumBatchSlots))")
+        }
         if !differences.isEmpty {
             statistics.rejectedWorkers += 1
             let reason = "worker \(hello.workerID)@\(hello.host) does not match this run: " + differences.joined(separator: "; ")
@@ -370,7 +405,7 @@ public struct CoordinatorStateMachine {
         return actions
     }
 
-    private mutating func stage(_ chunk: LatentChunk, from peer: Peer) -> [Action] {
+    private mutating func stage(_ chunk: LatentChunk, from peer: Peer, now: Double) -> [Action] {
         guard let task = Int(exactly: chunk.taskID), task < configuration.problems.count,
               scheduler.currentAttempt(of: task, by: peer) == chunk.attempt else {
             return []  // an abandoned attempt or a late duplicate
@@ -380,16 +415,31 @@ public struct CoordinatorStateMachine {
         }
         var entry = staged[task] ?? Staged(attempt: chunk.attempt)
         if entry.attempt != chunk.attempt { entry = Staged(attempt: chunk.attempt) }
+        let rows = entry.rows[chunk.hookpoint, default: 0] + chunk.tokenCount
+        if rows > rowLimits[task] || (kByHookpoint[chunk.hookpoint].map { chunk.k != $0 } ?? false) {
+            let what = rows > rowLimits[task]
+                ? "\(rows) latent rows for \(chunk.hookpoint), more than the \(rowLimits[task]) the task allows"
+                : "k = \(chunk.k) for \(chunk.hookpoint), whose SAE has k = \(kByHookpoint[chunk.hookpoint]!)"
+            var actions: [Action] = [.log(.warning, "worker \(describe(peer)) sent \(what) (\(configuration.problems[task].id)); dropping the worker")]
+            let requeued = scheduler.workerLost(peer, reason: "sent \(what)")
+            if !requeued.isEmpty { actions.append(.log(.info, "requeued \(ids(requeued))")) }
+            forget(peer)
+            return actions
+        }
+        entry.rows[chunk.hookpoint] = rows
         entry.chunks[chunk.hookpoint, default: []].append(chunk)
         staged[task] = entry
+        noteProgress(of: task, now: now)
         return []
     }
 
-    private mutating func finish(_ done: TaskDone, from peer: Peer) -> [Action] {
+    private mutating func finish(_ done: TaskDone, from peer: Peer, now: Double) -> [Action] {
         guard let task = Int(exactly: done.taskID), task < configuration.problems.count,
               scheduler.currentAttempt(of: task, by: peer) == done.attempt,
               !pending.contains(where: { $0.task == task }) else { return [] }  // a duplicate before the commit
         let chunks = staged.removeValue(forKey: task)
+        noteProgress(of: task, now: now)
+        inProgress[task] = nil
         let committed: CommittedTask
         do {
             committed = try assembler.assemble(task: task, done: done, chunks: chunks?.attempt == done.attempt ? chunks!.chunks : [:])
@@ -418,8 +468,38 @@ public struct CoordinatorStateMachine {
                 taskID: UInt64(a.task), attempt: a.attempt, problemID: problem.id, promptIDs: promptIDs[a.task],
                 generation: configuration.generation, hookpoints: configuration.hookpoints,
                 includePrompt: configuration.includePrompt)), to: a.worker))
+            inProgress[a.task] = Progress(worker: a.worker, at: now)
             if statistics.firstAssigned == nil { statistics.firstAssigned = now }
             if a.attempt > 1 { actions.append(.log(.info, "\(problem.id) attempt \(a.attempt) → \(describe(a.worker))")) }
+        }
+        return actions
+    }
+
+    /// A chunk or the result of `task` arrived: its clock restarts, and the gap feeds the
+    /// automatic progress timeout.
+    private mutating func noteProgress(of task: Int, now: Double) {
+        guard let last = inProgress[task]?.at else { return }
+        longestProgressGap = max(longestProgressGap, now - last)
+        inProgress[task]?.at = now
+    }
+
+    /// Seconds without progress after which a task is taken from its worker.
+    var progressTimeout: Double {
+        configuration.progressTimeout > 0 ? configuration.progressTimeout
+            : max(Self.minimumProgressTimeout, 10 * longestProgressGap)
+    }
+
+    /// Tasks whose worker heartbeats but has not moved them for the progress timeout: the
+    /// worker is dropped and its tasks requeued.
+    private mutating func takeStalledTasks(now: Double) -> [Action] {
+        let limit = progressTimeout
+        let stalled = inProgress.filter { now - $0.value.at > limit }.sorted { $0.key < $1.key }
+        var actions: [Action] = []
+        for (task, progress) in stalled where workers[progress.worker] != nil {
+            actions.append(.log(.warning, "worker \(describe(progress.worker)) made no progress on \(configuration.problems[task].id) for more than \(Int(limit)) s; dropping it and requeueing its tasks"))
+            let requeued = scheduler.workerLost(progress.worker, reason: "no progress for more than \(Int(limit)) s")
+            if !requeued.isEmpty { actions.append(.log(.info, "requeued \(ids(requeued))")) }
+            forget(progress.worker)
         }
         return actions
     }
@@ -427,6 +507,7 @@ public struct CoordinatorStateMachine {
     /// Drops a worker and the staged latents of tasks no longer in flight anywhere.
     private mutating func forget(_ peer: Peer) {
         workers[peer] = nil
+        inProgress = inProgress.filter { $0.value.worker != peer }
         let scheduler = self.scheduler, workers = self.workers
         staged = staged.filter { task, _ in workers.keys.contains { scheduler.currentAttempt(of: task, by: $0) != nil } }
     }

@@ -27,7 +27,8 @@ struct RunStatistics {
         var history = workers[key] ?? WorkerHistory(host: host)
         history.tasks += 1
         history.tokens += tokens
-        history.seconds += timings["total"] ?? 0
+        // Peer-supplied: a NaN or a negative time would poison the sums in run.json.
+        if let total = timings["total"], total.isFinite, total >= 0 { history.seconds += total }
         for (phase, seconds) in timings where phase != "total" && seconds.isFinite && seconds >= 0 {
             history.phases[phase, default: 0] += seconds
         }

@@ -115,10 +115,15 @@ public struct Scheduler<WorkerKey: Hashable> {
     }
 
     /// The worker can take `n` more tasks (credit adds up, as in credit-based flow control).
-    public mutating func granted(_ n: Int, by worker: WorkerKey) {
-        guard n > 0 else { return }
-        workers[worker]?.credit += n
+    /// `n` comes from a peer: the open credit never exceeds `limit` (the worker's batch slots,
+    /// all an honest worker ever has open), and the sum never overflows.
+    public mutating func granted(_ n: Int, by worker: WorkerKey, limit: Int = .max) {
+        guard n > 0, let credit = workers[worker]?.credit else { return }
+        workers[worker]?.credit = credit + min(n, max(0, limit - credit))
     }
+
+    /// Credit `worker` has granted and not yet used.
+    public func openCredit(of worker: WorkerKey) -> Int { workers[worker]?.credit ?? 0 }
 
     /// A worker left (said goodbye, was rejected, or its connection is known dead):
     /// its tasks go back to the queue. Returns the requeued tasks.

@@ -75,6 +75,9 @@ struct RunSettingsOptions: ParsableArguments {
     @Flag(help: "When resuming, try again the problems an earlier start recorded as failed (by default they stay failed).")
     var retryFailed = false
 
+    @Option(help: "Seconds a task may go without progress (no latents, no result) before it is taken from its worker, which is dropped; 0 = automatic (10 x the slowest progress gap seen, at least 120 s).")
+    var progressTimeout: Double = 0
+
     func validate() throws {
         guard maxNewTokens >= 1 else { throw ValidationError("--max-new-tokens must be at least 1") }
         if let t = temperature, t < 0 { throw ValidationError("--temperature must be >= 0") }
@@ -82,6 +85,7 @@ struct RunSettingsOptions: ParsableArguments {
         if let k = topK, k < 0 { throw ValidationError("--top-k must be >= 0") }
         guard leaseSeconds > heartbeatInterval, heartbeatInterval > 0 else { throw ValidationError("--lease-seconds must exceed --heartbeat-interval > 0") }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+        guard progressTimeout >= 0, progressTimeout.isFinite else { throw ValidationError("--progress-timeout must be >= 0 (0 = automatic)") }
     }
 
     /// Loads what the coordinator needs (tokenizer, dataset, fingerprints) into a configuration.
@@ -125,6 +129,7 @@ struct RunSettingsOptions: ParsableArguments {
         c.heartbeatInterval = heartbeatInterval
         c.maxAttempts = maxAttempts
         c.retryFailed = retryFailed
+        c.progressTimeout = progressTimeout
         return c
     }
 }

@@ -47,7 +47,7 @@ struct MachineFixture {
         return m
     }
 
-    static func hello(_ name: String, slots: Int = 2, model: String = "qwen2-test") -> Message {
+    static func hello(_ name: String, slots: Int = 8, model: String = "qwen2-test") -> Message {
         .hello(Hello(workerID: name, host: "host", pid: 1, threads: 1, batchSlots: slots, modelFingerprint: model,
                      tokenizerFingerprint: tokenizer.fingerprint, saeFingerprints: [hookpoint.sae: "sae1-test"]))
     }
@@ -326,5 +326,94 @@ func logs(_ actions: [CoordinatorStateMachine.Action]) -> [String] {
 
     @Test func aConfigurationWithoutProblemsIsRefused() {
         #expect(throws: CoordinatorError.self) { _ = try F.machine(F.configuration(problems: 0)) }
+    }
+}
+
+/// What a peer that passed the handshake can do, and what it cannot: crash, bloat or stall
+/// the coordinator (the hardening issue's defects 1–3).
+@Suite struct HostilePeerTests {
+    typealias F = MachineFixture
+    let a: [UInt8] = [1], b: [UInt8] = [2]
+
+    @Test func hugeCreditGrantsNeitherOverflowNorExceedTheBatchSlots() throws {
+        var m = try F.machine(F.configuration(problems: 3))
+        _ = m.received(F.hello("w1", slots: 2), from: a, now: 0)
+        _ = m.received(.credit(Credit(count: Int.max)), from: a, now: 0)
+        _ = m.received(.credit(Credit(count: Int.max)), from: a, now: 0)
+        #expect(m.scheduler.openCredit(of: a) == 2)
+        #expect(assigns(m.tick(now: 1)).count == 2)
+    }
+
+    @Test func aHelloAnnouncingAnAbsurdBatchIsRejected() throws {
+        var m = try F.machine()
+        let actions = m.received(F.hello("w1", slots: Int.max), from: a, now: 0)
+        #expect(actions.contains { if case .sendBestEffort(.reject, _) = $0 { return true } else { return false } })
+    }
+
+    @Test func aPeerStreamingMoreLatentsThanItsTaskAllowsIsDropped() throws {
+        var m = try F.machine(F.configuration(problems: 1))
+        F.join(&m, a, credit: 1)
+        let assign = try #require(assigns(m.tick(now: 0)).first?.assign)
+        let chunk = F.chunks(for: assign, split: 3)[0]   // 3 rows; the task allows 8 (maxNewTokens)
+        var dropped = false
+        for n in 0..<10 {
+            let actions = m.received(.latentChunk(chunk), from: a, now: Double(n))
+            if logs(actions).contains(where: { $0.contains("more than the 8 the task allows") }) { dropped = true; break }
+        }
+        #expect(dropped)
+        // The task goes to the next worker; the dropped peer is no longer heard.
+        F.join(&m, b, credit: 1, now: 11)
+        #expect(assigns(m.tick(now: 11)).map(\.peer) == [b])
+    }
+
+    @Test func aPeerThatHeartbeatsButNeverFinishesLosesItsTask() throws {
+        var c = F.configuration(problems: 1)
+        c.leaseSeconds = 5
+        var m = try F.machine(c)
+        F.join(&m, a, credit: 1)
+        _ = assigns(m.tick(now: 0))
+        var taken = false
+        for second in 1...200 {
+            _ = m.received(.heartbeat(Heartbeat(sequence: UInt64(second))), from: a, now: Double(second))
+            if logs(m.tick(now: Double(second))).contains(where: { $0.contains("made no progress") }) {
+                #expect(Double(second) > CoordinatorStateMachine.minimumProgressTimeout)
+                taken = true
+                break
+            }
+        }
+        #expect(taken)
+        F.join(&m, b, credit: 1, now: 201)
+        #expect(assigns(m.tick(now: 201)).map(\.peer) == [b])
+    }
+
+    @Test func theAutomaticProgressTimeoutFollowsTheSlowestObservedGap() throws {
+        var m = try F.machine(F.configuration(problems: 1))
+        F.join(&m, a, credit: 1)
+        let assign = try #require(assigns(m.tick(now: 0)).first?.assign)
+        _ = m.received(.latentChunk(F.chunks(for: assign, split: 1)[0]), from: a, now: 30)
+        #expect(m.progressTimeout == 300)
+    }
+
+    @Test func aConfiguredProgressTimeoutIsUsedAsGiven() throws {
+        var c = F.configuration(problems: 1)
+        c.progressTimeout = 7
+        var m = try F.machine(c)
+        F.join(&m, a, credit: 1)
+        _ = assigns(m.tick(now: 0))
+        _ = m.received(.heartbeat(Heartbeat(sequence: 1)), from: a, now: 7.5)
+        #expect(logs(m.tick(now: 7.5)).contains { $0.contains("made no progress") })
+    }
+
+    @Test func aNonFiniteTimingFromAPeerDoesNotReachRunJSON() throws {
+        var m = try F.machine(F.configuration(problems: 1))
+        F.join(&m, a, credit: 1)
+        let assign = try #require(assigns(m.tick(now: 0)).first?.assign)
+        for chunk in F.chunks(for: assign) { _ = m.received(.latentChunk(chunk), from: a, now: 1) }
+        var done = F.done(for: assign)
+        done.timings = ["total": .nan, "decode": .infinity]
+        _ = m.received(.taskDone(done), from: a, now: 1)
+        _ = m.committed(m.takePendingCommits(), outcomes: [.committed], now: 2)
+        let seconds = m.statistics.workers.values.map(\.seconds)
+        #expect(seconds == [0])
     }
 }
