@@ -34,6 +34,9 @@ public final class CoordinatorLoop {
         try RunSettings.checkOrRecord(configuration)
         store = try RunStore(outDirectory: configuration.outDirectory, hookpoints: configuration.hookpoints.map(\.name))
         for warning in store.journal.recoveryWarnings { logger.warning("\(warning)") }
+        if !store.leftoversRemoved.isEmpty {
+            logger.notice("removed \(store.leftoversRemoved.count) temporary file(s) of an interrupted bundle write in \(configuration.outDirectory)")
+        }
         machine = try CoordinatorStateMachine(
             configuration: configuration, committedIDs: store.committedIDs, earlierFailures: store.failures.mapValues(\.reasons),
             runID: String(UInt64.random(in: 0...UInt64.max), radix: 36), now: MonotonicClock.now())

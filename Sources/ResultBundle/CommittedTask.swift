@@ -208,37 +208,3 @@ public struct CommittedTask: Sendable, Equatable {
         }
     }
 }
-
-/// Bad run data or a file problem: names the thing (file, problem, hookpoint), says what failed and what to do.
-public struct RunDataError: Error, CustomStringConvertible, Equatable {
-    public let subject: String
-    public let reason: String
-
-    public init(subject: String, reason: String) {
-        self.subject = subject
-        self.reason = reason
-    }
-
-    public var description: String { "\(subject): \(reason)" }
-}
-
-/// Names and limits shared by the writer and the reader of bundles.
-public enum BundleLayout {
-    public static let formatVersion = 1
-    public static let manifestFile = "manifest.json"
-    public static let runFile = "run.json"
-    public static let inferencesFile = "inferences.jsonl"
-    public static let tokensFile = "tokens.csv"
-    public static let latentsDirectory = "latents"
-    public static let latentIndexFile = "latents/index.csv"
-    public static let tablesDirectory = "tables"
-    public static let journalDirectory = "journal"
-
-    /// Hookpoint names become file names: refuse anything that could escape the bundle.
-    public static func checkHookpointName(_ name: String) throws {
-        guard !name.isEmpty, !name.hasPrefix("."), !name.contains("/"), !name.contains("\0"), !name.contains(","),
-              !name.contains("\n") else {
-            throw RunDataError(subject: "hookpoint '\(name)'", reason: "is not usable as a file name (empty, starts with '.', or contains '/', ',' or a newline)")
-        }
-    }
-}

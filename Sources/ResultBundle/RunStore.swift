@@ -1,14 +1,11 @@
 import Foundation
 
 /// The coordinator's data side in one place: validates committed tasks, journals them
-/// durably under `OUT/journal/`, keeps live per-feature counts for the progress display,
-/// and writes the bundle into `OUT` at the end. Memory: the journal's small per-problem
-/// index plus the live counts (features × hookpoints); latents stay on disk.
+/// durably under `OUT/journal/`, and writes the bundle into `OUT` at the end. Memory: the
+/// journal's small per-problem index; latents stay on disk. The bundle's tables are computed
+/// from the journal in problem order, so they never depend on arrival order.
 ///
 /// Not thread-safe: use it from the coordinator's event loop only.
-///
-/// The live counts are for display only; the bundle's tables are recomputed from the
-/// journal in problem order, so they never depend on arrival order.
 public final class RunStore {
     public let outDirectory: String
     public let journal: TaskJournal
@@ -27,6 +24,8 @@ public final class RunStore {
 
     /// The run's hookpoints when given: a task must carry exactly these.
     public let hookpoints: [String]?
+    /// Temporary files of an interrupted bundle write that opening the store removed.
+    public private(set) var leftoversRemoved: [String] = []
     /// k per hookpoint, fixed by the first task committed.
     private var kByHookpoint: [String: Int] = [:]
 
@@ -37,6 +36,9 @@ public final class RunStore {
         self.outDirectory = outDirectory
         self.hookpoints = hookpoints
         journal = try TaskJournal(directory: (outDirectory as NSString).appendingPathComponent(BundleLayout.journalDirectory))
+        // The journal's lock is ours now: no other coordinator writes into this --out, so any
+        // `*.tmp-PID` file here was left by one killed while writing the bundle.
+        leftoversRemoved = BundleLayout.removeTemporaryFiles(in: outDirectory)
         for entry in journal.entries {
             for h in entry.hookpoints where kByHookpoint[h.name] == nil { kByHookpoint[h.name] = h.k }
         }

@@ -1,0 +1,47 @@
+import Foundation
+
+/// Names and limits shared by the writer and the reader of bundles.
+public enum BundleLayout {
+    public static let formatVersion = 1
+    public static let manifestFile = "manifest.json"
+    public static let runFile = "run.json"
+    public static let inferencesFile = "inferences.jsonl"
+    public static let tokensFile = "tokens.csv"
+    public static let latentsDirectory = "latents"
+    public static let latentIndexFile = "latents/index.csv"
+    public static let tablesDirectory = "tables"
+    public static let journalDirectory = "journal"
+
+    /// Removes the `NAME.tmp-PID` files an interrupted bundle write leaves (the writers'
+    /// temporary names, see `TemporaryFile`) from `directory`, `latents/` and `tables/*/`;
+    /// returns their paths. Only call it while holding the journal's lock.
+    public static func removeTemporaryFiles(in directory: String) -> [String] {
+        let fm = FileManager.default
+        var folders = [directory, (directory as NSString).appendingPathComponent(latentsDirectory)]
+        let tables = (directory as NSString).appendingPathComponent(tablesDirectory)
+        folders += ((try? fm.contentsOfDirectory(atPath: tables)) ?? []).sorted().map { (tables as NSString).appendingPathComponent($0) }
+        var removed: [String] = []
+        for folder in folders {
+            for name in ((try? fm.contentsOfDirectory(atPath: folder)) ?? []).sorted() where isTemporaryName(name) {
+                let path = (folder as NSString).appendingPathComponent(name)
+                if (try? fm.removeItem(atPath: path)) != nil { removed.append(path) }
+            }
+        }
+        return removed
+    }
+
+    /// `NAME.tmp-DIGITS`.
+    static func isTemporaryName(_ name: String) -> Bool {
+        guard let range = name.range(of: ".tmp-", options: .backwards) else { return false }
+        let digits = name[range.upperBound...]
+        return !digits.isEmpty && digits.allSatisfy(\.isASCII) && digits.allSatisfy(\.isNumber) && range.lowerBound > name.startIndex
+    }
+
+    /// Hookpoint names become file names: refuse anything that could escape the bundle.
+    public static func checkHookpointName(_ name: String) throws {
+        guard !name.isEmpty, !name.hasPrefix("."), !name.contains("/"), !name.contains("\0"), !name.contains(","),
+              !name.contains("\n") else {
+            throw RunDataError(subject: "hookpoint '\(name)'", reason: "is not usable as a file name (empty, starts with '.', or contains '/', ',' or a newline)")
+        }
+    }
+}
