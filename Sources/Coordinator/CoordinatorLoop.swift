@@ -30,7 +30,9 @@ public final class CoordinatorLoop {
         self.logger = logger
         self.reporter = reporter
         try CoordinatorStateMachine.validate(configuration)
-        try FileManager.default.createDirectory(atPath: configuration.outDirectory, withIntermediateDirectories: true)
+        if let problem = SystemFile.makeDirectories(configuration.outDirectory) {
+            throw CoordinatorError("--out: \(problem); choose a directory this user can write")
+        }
         try RunSettings.checkOrRecord(configuration)
         store = try RunStore(outDirectory: configuration.outDirectory, hookpoints: configuration.hookpoints.map(\.name))
         for warning in store.journal.recoveryWarnings { logger.warning("\(warning)") }

@@ -2,22 +2,17 @@ import Foundation
 import ResultBundle
 import Tokenizer
 
-/// The settings that shape a run's results, recorded by its first start in
-/// `OUT/run-settings.json`: a restarted coordinator must run the same experiment, so later starts
-/// with the same --out must match them. The same JSON pieces go into the bundle's manifest.
+/// The coordinator's side of `OUT/run-settings.json` (see `RunSettingsFile`): recorded by the
+/// first start, matched by every later one. Its generation and prompt pieces go into the
+/// bundle's manifest too.
 enum RunSettings {
-    static let file = "run-settings.json"
+    static let file = RunSettingsFile.fileName
 
     static func checkOrRecord(_ c: CoordinatorConfiguration) throws {
-        let settings = JSONValue.object([
-            "model_fingerprint": .string(c.model.fingerprint),
-            "tokenizer_fingerprint": .string(c.tokenizer.fingerprint),
-            "saes": .object(c.saes.mapValues { .string($0.fingerprint) }),
-            "hookpoints": .array(c.hookpoints.map { .string($0.name) }),
-            "problems": .string(c.selectionText),
-            "generation": generationJSON(c),
-            "prompt": promptJSON(c.prompt),
-        ]).serialized(pretty: true) + "\n"
+        let settings = RunSettingsFile.text(
+            modelFingerprint: c.model.fingerprint, tokenizerFingerprint: c.tokenizer.fingerprint,
+            saeFingerprints: c.saes.mapValues(\.fingerprint), hookpoints: c.hookpoints.map(\.name),
+            problems: c.selectionText, generation: generationJSON(c), prompt: promptJSON(c.prompt))
         let path = (c.outDirectory as NSString).appendingPathComponent(file)
         if let existing = try? String(contentsOfFile: path, encoding: .utf8) {
             guard existing == settings else {

@@ -2,7 +2,8 @@ import Experiment
 /// Which problems a run uses, written as
 ///
 ///     gsm8k:train                 the whole split
-///     gsm8k:test[0:32]            a slice (Python-style; [:32], [100:], [-10:] too)
+///     gsm8k:test[0:32]            a slice (Python-style; [:32], [100:], [-10:] too; a bound
+///                                 past the split is an error, not cut short)
 ///     gsm8k:test[1,5,9]           an index list (items may mix: [0:4,10,20:22])
 ///     gsm8k:test:17               one problem, by its id
 ///
@@ -92,12 +93,17 @@ public struct ProblemSelection: Sendable, Equatable, CustomStringConvertible {
                     }
                     chosen.append(index)
                 case .range(let low, let high):
-                    func clamp(_ bound: Int?, _ open: Int) -> Int {
+                    // Bounds past either end are errors, as indices are: a slice that silently
+                    // gave fewer problems than written would mislead (write [7470:] for "to the end").
+                    func resolve(_ bound: Int?, _ open: Int) throws -> Int {
                         guard let bound else { return open }
-                        return min(max(bound < 0 ? count + bound : bound, 0), count)
+                        guard (-count...count).contains(bound) else {
+                            throw GSM8KError("problem selection \"\(text)\": slice bound \(bound) is outside gsm8k:\(split.rawValue) (\(count) problems: bounds run from -\(count) to \(count); leave a bound out to mean the end)")
+                        }
+                        return bound < 0 ? count + bound : bound
                     }
-                    let lower = clamp(low, 0)
-                    let upper = clamp(high, count)
+                    let lower = try resolve(low, 0)
+                    let upper = try resolve(high, count)
                     if lower < upper { chosen.append(contentsOf: lower..<upper) }
                 }
             }

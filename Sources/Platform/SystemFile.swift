@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -89,4 +90,26 @@ public enum SystemFile {
 
     /// The calling process's id, for temporary file names.
     public static var processID: Int32 { getpid() }
+}
+
+extension SystemFile {
+    /// `mkdir -p`: creates `path` and its missing parents. On failure, returns a sentence that
+    /// names the component at fault and why (a file in the way, no permission, a full or
+    /// read-only disk), instead of Foundation's generic error text.
+    public static func makeDirectories(_ path: String) -> String? {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            return isDirectory.boolValue ? nil : "\(path) is a file, not a directory"
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, parent != path, let problem = makeDirectories(parent) { return problem }
+        if mkdir(path, 0o755) == 0 || errno == EEXIST { return nil }
+        let code = errno
+        switch code {
+        case EACCES, EPERM: return "cannot create \(path): permission denied (\(parent.isEmpty ? "." : parent) is not writable by this user)"
+        case EROFS: return "cannot create \(path): the file system is read-only"
+        case ENOSPC, EDQUOT: return "cannot create \(path): the disk is full"
+        default: return "cannot create \(path): \(describe(code))"
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 import SafeTensors
 
 /// Several bundles as one source: the union of their problems. A problem present in more
@@ -86,11 +87,16 @@ public enum BundleMerger {
             "merged_from": .array(bundles.map { .string($0) }),
             "runs": .array(readers.map(\.run)),
         ])
-        do {
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        } catch {
-            throw RunDataError(subject: out, reason: "cannot create: \(error.localizedDescription)")
+        if let problem = SystemFile.makeDirectories(out) {
+            throw RunDataError(subject: "--out", reason: "\(problem); choose a directory this user can write")
         }
-        return try BundleWriter.write(source: source, manifest: manifest, run: run, decoder: TokenTextTable(texts: texts), to: out)
+        let summary = try BundleWriter.write(source: source, manifest: manifest, run: run, decoder: TokenTextTable(texts: texts), to: out)
+        let settings = (out as NSString).appendingPathComponent(RunSettingsFile.fileName)
+        do {
+            try RunSettingsFile.text(for: manifest).write(toFile: settings, atomically: true, encoding: .utf8)
+        } catch {
+            throw RunDataError(subject: settings, reason: "cannot write: \(error.localizedDescription); check that the disk is not full")
+        }
+        return summary
     }
 }

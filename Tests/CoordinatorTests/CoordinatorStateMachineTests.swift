@@ -1,6 +1,7 @@
 import Experiment
 import Foundation
 import GSM8K
+import Logging
 import Protocol
 import ResultBundle
 import Testing
@@ -415,5 +416,30 @@ func logs(_ actions: [CoordinatorStateMachine.Action]) -> [String] {
         _ = m.committed(m.takePendingCommits(), outcomes: [.committed], now: 2)
         let seconds = m.statistics.workers.values.map(\.seconds)
         #expect(seconds == [0])
+    }
+}
+
+/// Bad --out directories are named with the reason, not Foundation's error text.
+@Suite struct OutDirectoryTests {
+    @Test func anOutThatIsAFileIsNamedAsAFile() throws {
+        let directory = TemporaryDirectory("out-file")
+        let file = directory.file("not-a-directory")
+        FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
+        var c = MachineFixture.configuration()
+        c.outDirectory = file + "/run"
+        let error = #expect(throws: CoordinatorError.self) { _ = try CoordinatorLoop(configuration: c, logger: .init(label: "test")) }
+        #expect(error?.description.contains("is a file, not a directory") == true)
+    }
+
+    @Test func anOutUnderAReadOnlyDirectoryIsNamedWithTheReason() throws {
+        guard getuid() != 0 else { return }   // root writes everywhere; CI runs as root
+        let directory = TemporaryDirectory("out-readonly")
+        let locked = directory.subdirectory("locked")
+        chmod(locked, 0o555)
+        defer { chmod(locked, 0o755) }
+        var c = MachineFixture.configuration()
+        c.outDirectory = locked + "/run"
+        let error = #expect(throws: CoordinatorError.self) { _ = try CoordinatorLoop(configuration: c, logger: .init(label: "test")) }
+        #expect(error?.description.contains("permission denied") == true)
     }
 }

@@ -82,7 +82,8 @@ import TestSupport
         ("gsm8k:train[:2]", [0, 1]),
         ("gsm8k:train[8:]", [8, 9]),
         ("gsm8k:train[-2:]", [8, 9]),
-        ("gsm8k:train[5:100]", [5, 6, 7, 8, 9]),
+        ("gsm8k:train[5:10]", [5, 6, 7, 8, 9]),
+        ("gsm8k:train[-10:3]", [0, 1, 2]),
         ("gsm8k:train[1,5,9]", [1, 5, 9]),
         ("gsm8k:train[0:2, 7]", [0, 1, 7]),
         ("gsm8k:train:4", [4]),
@@ -95,6 +96,12 @@ import TestSupport
     @Test(arguments: ["gsm8k:dev", "squad:train", "gsm8k:train[1:2:3]", "gsm8k:train[a]", "gsm8k:train[1,]", "gsm8k:train(0:3)"])
     func malformedSelectionsAreErrors(text: String) {
         #expect(throws: GSM8KError.self) { try ProblemSelection.parse(text) }
+    }
+
+    @Test(arguments: ["gsm8k:train[7:11]", "gsm8k:train[11:]", "gsm8k:train[-11:]", "gsm8k:train[:12]"])
+    func aSliceBoundOutsideTheSplitIsAnErrorLikeAnIndex(text: String) throws {
+        let selection = try ProblemSelection.parse(text)
+        #expect(throws: GSM8KError.self) { try selection.indices(splitCount: 10) }
     }
 
     @Test func indexOutsideTheSplitIsAnError() throws {

@@ -73,7 +73,10 @@ enum BundleFixtures {
         let fm = FileManager.default
         guard let walker = fm.enumerator(atPath: directory) else { return out }
         for case let relative as String in walker {
-            if relative.hasPrefix(BundleLayout.journalDirectory) || relative == BundleLayout.runFile { continue }
+            // run-settings.json records how the run was asked for (a merge's names the merged
+            // problems), not what it computed: compared within one run only, like run.json.
+            if relative.hasPrefix(BundleLayout.journalDirectory) || relative == BundleLayout.runFile
+                || relative == RunSettingsFile.fileName { continue }
             var isDirectory: ObjCBool = false
             let full = (directory as NSString).appendingPathComponent(relative)
             if fm.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue {

@@ -101,10 +101,8 @@ public final class TaskJournal {
     /// e.g. to rebuild live statistics) and a torn tail is truncated with a warning.
     public init(directory: String, visit: ((CommittedTask) throws -> Void)? = nil) throws {
         path = (directory as NSString).appendingPathComponent(Self.fileName)
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw RunDataError(subject: directory, reason: "cannot create the journal directory: \(error.localizedDescription); check that --out is writable")
+        if let problem = SystemFile.makeDirectories(directory) {
+            throw RunDataError(subject: directory, reason: "cannot create the journal directory: \(problem); check that --out is writable")
         }
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
