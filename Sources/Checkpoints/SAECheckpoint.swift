@@ -50,6 +50,18 @@ public struct SAECheckpoint {
         SAEFingerprint.compute(config: config, weights: try openWeights())
     }
 
+    /// Folders that hold an `sae.safetensors` but no `cfg.json` (so `hookpoints(in:)` skips
+    /// them): worth a warning, since a run that needs one will refuse the worker.
+    public static func incompleteHookpoints(in checkpoint: String) -> [String] {
+        let fm = FileManager.default
+        guard let names = try? fm.contentsOfDirectory(atPath: checkpoint) else { return [] }
+        return names.filter {
+            let folder = (checkpoint as NSString).appendingPathComponent($0)
+            return fm.fileExists(atPath: (folder as NSString).appendingPathComponent("sae.safetensors"))
+                && !fm.fileExists(atPath: (folder as NSString).appendingPathComponent("cfg.json"))
+        }.sorted()
+    }
+
     /// Hookpoint folders (those with a cfg.json) in a checkpoint directory, sorted.
     public static func hookpoints(in checkpoint: String) -> [String] {
         let fm = FileManager.default

@@ -69,7 +69,8 @@ public struct CoordinatorStateMachine {
         var hello: Hello
         var lastHeartbeatSent = 0.0
         var heartbeatSequence: UInt64 = 0
-        var name: String { "\(hello.workerID)@\(hello.host)" }
+        /// "id@host" as the peer gave them, escaped for logs and run.json.
+        var name: String { PeerText.escaped("\(hello.workerID)@\(hello.host)") }
     }
 
     private struct Staged {
@@ -99,6 +100,11 @@ public struct CoordinatorStateMachine {
     private var workers: [Peer: WorkerInfo] = [:]
     private var staged: [Int: Staged] = [:]
     private var inProgress: [Int: Progress] = [:]
+    /// Peers whose hello was refused (bounded), and the repeats since the last summary.
+    private var rejectedPeers: Set<Peer> = []
+    private var repeatedRejections = 0
+    private var lastRejectionSummary = -Double.infinity
+    static let rememberedRejections = 10_000
     /// The longest gap between two progress events of one task seen so far (seconds).
     private(set) var longestProgressGap = 0.0
     /// Latent rows a task may stage per hookpoint, and the k each hookpoint's SAE uses (when
@@ -244,12 +250,12 @@ public struct CoordinatorStateMachine {
                 if scheduler.handedBack(task, attempt: failure.attempt, by: peer) == .accepted {
                     staged[task] = nil
                     inProgress[task] = nil
-                    return [.log(.info, "\(configuration.problems[task].id) handed back by \(describe(peer)) (\(failure.reason)); requeued")]
+                    return [.log(.info, "\(configuration.problems[task].id) handed back by \(describe(peer)) (\(PeerText.escaped(failure.reason))); requeued")]
                 }
-            } else if scheduler.failed(task, attempt: failure.attempt, by: peer, reason: failure.reason) == .accepted {
+            } else if scheduler.failed(task, attempt: failure.attempt, by: peer, reason: PeerText.escaped(failure.reason, limit: 1000)) == .accepted {
                 staged[task] = nil
                 inProgress[task] = nil
-                return [.log(.warning, "\(configuration.problems[task].id) failed on \(describe(peer)): \(failure.reason)")]
+                return [.log(.warning, "\(configuration.problems[task].id) failed on \(describe(peer)): \(PeerText.escaped(failure.reason))")]
             }
         case .hello, .welcome, .reject, .assign, .shutdown:
             return [.log(.warning, "ignored a \(message.typeName) message from worker \(describe(peer)): coordinators do not accept it")]
@@ -372,25 +378,25 @@ public struct CoordinatorStateMachine {
             differences.append("protocol version \(hello.protocolVersion) (coordinator speaks \(ThinkLensVersion.wireProtocol))")
         }
         if hello.modelFingerprint != configuration.model.fingerprint {
-            differences.append("model fingerprint \(hello.modelFingerprint) (run uses \(configuration.model.fingerprint))")
+            differences.append("model fingerprint \(PeerText.escaped(hello.modelFingerprint)) (run uses \(configuration.model.fingerprint))")
         }
         if hello.tokenizerFingerprint != configuration.tokenizer.fingerprint {
-            differences.append("tokenizer fingerprint \(hello.tokenizerFingerprint) (run uses \(configuration.tokenizer.fingerprint))")
+            differences.append("tokenizer fingerprint \(PeerText.escaped(hello.tokenizerFingerprint)) (run uses \(configuration.tokenizer.fingerprint))")
         }
         for sae in Set(configuration.hookpoints.map(\.sae)).sorted() {
             let expected = configuration.saes[sae]!.fingerprint
             let theirs = hello.saeFingerprints[sae]
             if theirs != expected {
-                differences.append("SAE \(sae) fingerprint \(theirs ?? "missing") (run uses \(expected))")
+                differences.append(theirs.map { "SAE \(sae) fingerprint \(PeerText.escaped($0)) (run uses \(expected))" }
+                    ?? "no SAE \(sae) loaded (its --sae folder needs \(sae)/cfg.json and \(sae)/sae.safetensors)")
             }
         }
         if !(1...Self.maximumBatchSlots).contains(hello.batchSlots) {
             differences.append("batch slots \(hello.batchSlots) (must be 1 to \(Self.maximumBatchSlots))")
         }
         if !differences.isEmpty {
-            statistics.rejectedWorkers += 1
-            let reason = "worker \(hello.workerID)@\(hello.host) does not match this run: " + differences.joined(separator: "; ")
-            return [.log(.error, "rejected \(reason)"), .sendBestEffort(.reject(Reject(reason: reason)), to: peer)]
+            let reason = "worker \(PeerText.escaped("\(hello.workerID)@\(hello.host)")) does not match this run: " + differences.joined(separator: "; ")
+            return logRejection(of: peer, reason: reason, now: now) + [.sendBestEffort(.reject(Reject(reason: reason)), to: peer)]
         }
         var actions: [Action] = []
         if scheduler.isKnown(peer) {
@@ -399,7 +405,7 @@ public struct CoordinatorStateMachine {
         } else {
             scheduler.workerJoined(peer, now: now)
             workers[peer] = WorkerInfo(hello: hello)
-            actions.append(.log(.info, "welcomed worker \(hello.workerID)@\(hello.host) pid \(hello.pid) (\(hello.batchSlots) slots, \(hello.threads) threads)"))
+            actions.append(.log(.info, "welcomed worker \(workers[peer]!.name) pid \(hello.pid) (\(hello.batchSlots) slots, \(hello.threads) threads)"))
         }
         actions.append(.send(.welcome(Welcome(runID: runID, heartbeatIntervalMilliseconds: Int(configuration.heartbeatInterval * 1000))), to: peer))
         return actions
@@ -411,7 +417,7 @@ public struct CoordinatorStateMachine {
             return []  // an abandoned attempt or a late duplicate
         }
         guard hookpointNames.contains(chunk.hookpoint) else {
-            return [.log(.warning, "dropped a latent chunk for unknown hookpoint '\(chunk.hookpoint)' from \(describe(peer))")]
+            return [.log(.warning, "dropped a latent chunk for unknown hookpoint '\(PeerText.escaped(chunk.hookpoint))' from \(describe(peer))")]
         }
         var entry = staged[task] ?? Staged(attempt: chunk.attempt)
         if entry.attempt != chunk.attempt { entry = Staged(attempt: chunk.attempt) }
@@ -502,6 +508,19 @@ public struct CoordinatorStateMachine {
             forget(progress.worker)
         }
         return actions
+    }
+
+    /// Refused hellos are logged once per peer: a worker that is refused keeps saying hello, and
+    /// a crowd of them must not flood the log. Repeats are counted and summed up once a minute.
+    private mutating func logRejection(of peer: Peer, reason: String, now: Double) -> [Action] {
+        statistics.rejectedWorkers += 1
+        if rejectedPeers.count >= Self.rememberedRejections { rejectedPeers.removeAll() }
+        if rejectedPeers.insert(peer).inserted { return [.log(.error, "rejected \(reason)")] }
+        repeatedRejections += 1
+        guard now - lastRejectionSummary >= 60 else { return [] }
+        lastRejectionSummary = now
+        defer { repeatedRejections = 0 }
+        return [.log(.notice, "refused \(repeatedRejections) more hello(s) from \(rejectedPeers.count) rejected peer(s) in the last minute")]
     }
 
     /// Drops a worker and the staged latents of tasks no longer in flight anywhere.

@@ -71,9 +71,19 @@ public enum CurveKeyFiles {
         try writeNewFile(publicPath, contents: keys.publicKey + "\n", mode: 0o644)
     }
 
-    /// The key pair from a secret key file (the public key is derived).
+    /// The key pair from a secret key file (the public key is derived). Public and secret keys
+    /// look alike (40 Z85 characters) and any such key derives a "public" one, so a public key
+    /// file given by mistake would silently become a new identity: a `.pub` file, or a file
+    /// holding the same key as the `.pub` beside it, is refused.
     public static func readKeyPair(secretKeyPath path: String) throws(FileError) -> CurveKeyPair {
+        if path.hasSuffix(".pub") {
+            throw FileError(path: path, reason: "is a public key file; pass the secret key file (PREFIX.key, written by 'thinklens keygen --out PREFIX')")
+        }
         let text = try readKey(path)
+        let sibling = (path.hasSuffix(".key") ? String(path.dropLast(4)) : path) + ".pub"
+        if access(sibling, R_OK) == 0, let published = try? readKey(sibling), published == text {
+            throw FileError(path: path, reason: "holds the same key as \(sibling), a public key; pass the secret key file")
+        }
         do {
             return try CurveKeyPair(secretKey: text)
         } catch {

@@ -96,6 +96,9 @@ public final class Worker {
         let tokenizer = try BPETokenizer.load(modelDirectoryOrFile: configuration.modelDirectory)
         tokenizerFingerprint = tokenizer.fingerprint
         let hookpoints = SAECheckpoint.hookpoints(in: configuration.saeDirectory)
+        for folder in SAECheckpoint.incompleteHookpoints(in: configuration.saeDirectory) {
+            logger.warning("--sae \(configuration.saeDirectory): \(folder)/ has sae.safetensors but no cfg.json, so that SAE is not loaded; a run that uses \(folder) will refuse this worker")
+        }
         guard !hookpoints.isEmpty else {
             throw WorkerError("--sae \(configuration.saeDirectory): no hookpoint folders with cfg.json + sae.safetensors found; point it at a sparsify checkpoint directory")
         }

@@ -169,18 +169,18 @@ public struct WorkerSession {
             heartbeatInterval = max(Self.minimumHeartbeatInterval, Double(welcome.heartbeatIntervalMilliseconds) / 1000)
             liveness = PeerLiveness(heartbeatInterval: heartbeatInterval, liveness: configuration.liveness, now: now)
             return [
-                .log(.info, "welcomed to run \(welcome.runID) by \(configuration.coordinator)"),
+                .log(.info, "welcomed to run \(PeerText.escaped(welcome.runID)) by \(configuration.coordinator)"),
                 .send(.credit(Credit(count: configuration.hello.batchSlots))),
             ]
         case .reject(let reject):
             state = .over
-            return [.log(.error, "the coordinator rejected this worker: \(reject.reason)"), .end(.rejected(reject.reason))]
+            return [.log(.error, "the coordinator rejected this worker: \(PeerText.escaped(reject.reason, limit: 2000))"), .end(.rejected(reject.reason))]
         case .assign(let assign):
             inFlight[assign.taskID] = assign.attempt
             return [.startTask(assign)]
         case .shutdown(let shutdown):
             state = .over
-            return [.log(.info, "the coordinator ended the run: \(shutdown.reason)"), .end(.shutdown(shutdown.reason))]
+            return [.log(.info, "the coordinator ended the run: \(PeerText.escaped(shutdown.reason))"), .end(.shutdown(shutdown.reason))]
         case .heartbeat:
             return []
         case .hello, .credit, .latentChunk, .taskDone, .taskFailed:

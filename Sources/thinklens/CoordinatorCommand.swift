@@ -21,6 +21,9 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "File of allowed worker public keys (one Z85 key per line, # comments); needs --curve-secret-key.")
     var allowWorkers: String?
 
+    @Flag(help: "Listen on a non-loopback address without CURVE (only on a network where every machine that can reach the port is trusted).")
+    var insecure = false
+
     @Flag(help: "Leave workers running when the run is complete (for a pool that serves several runs).")
     var keepWorkers = false
 
@@ -35,6 +38,16 @@ struct CoordinatorCommand: ParsableCommand {
         guard minWorkersWait >= 0 else { throw ValidationError("--min-workers-wait must be >= 0") }
         if allowWorkers != nil && curveSecretKey == nil {
             throw ValidationError("--allow-workers needs --curve-secret-key (keys are checked during the CURVE handshake)")
+        }
+        if curveSecretKey == nil && !insecure && !EndpointScope.isLoopbackOnly(listen) {
+            throw ValidationError("""
+                --listen \(listen) accepts connections from other machines, and without CURVE anyone who can reach the port \
+                and knows the run's fingerprints (printed in every bundle's manifest) can join it. Make keys: \
+                'thinklens keygen --out coordinator' and 'thinklens keygen --out worker', then 'cp worker.pub workers.allow'; \
+                run the coordinator with --curve-secret-key coordinator.key --allow-workers workers.allow and the workers with \
+                --curve-server-key coordinator.pub --curve-secret-key worker.key. On a network where every machine is trusted, \
+                add --insecure instead; to stay on this machine, listen on tcp://127.0.0.1:PORT.
+                """)
         }
     }
 

@@ -405,6 +405,30 @@ func logs(_ actions: [CoordinatorStateMachine.Action]) -> [String] {
         #expect(logs(m.tick(now: 7.5)).contains { $0.contains("made no progress") })
     }
 
+    @Test func aRefusedPeerIsLoggedOnceAndItsRepeatsSummedUpOnceAMinute() throws {
+        var m = try F.machine()
+        var errors = 0, notices: [String] = []
+        for n in 0..<1000 {
+            for action in m.received(F.hello("w1", model: "qwen2-other"), from: a, now: Double(n) * 0.1) {
+                if case .log(.error, _) = action { errors += 1 }
+                if case .log(.notice, let text) = action { notices.append(text) }
+            }
+        }
+        #expect(errors == 1)
+        #expect(notices.count == 2)   // at 0.1 s and at 60.1 s
+        #expect(m.statistics.rejectedWorkers == 1000)
+    }
+
+    @Test func peerStringsReachTheLogEscaped() throws {
+        var m = try F.machine()
+        let hello = Hello(workerID: "w1\nERROR forged line", host: "h\u{1B}[2J", pid: 1, threads: 1, batchSlots: 2,
+                          modelFingerprint: "qwen2-test", tokenizerFingerprint: F.tokenizer.fingerprint,
+                          saeFingerprints: [F.hookpoint.sae: "sae1-test"])
+        let text = logs(m.received(.hello(hello), from: a, now: 0)).joined()
+        #expect(text.contains("w1\\u{a}ERROR forged line@h\\u{1b}[2J"))
+        #expect(!text.contains("\n") && !text.contains("\u{1B}"))
+    }
+
     @Test func aNonFiniteTimingFromAPeerDoesNotReachRunJSON() throws {
         var m = try F.machine(F.configuration(problems: 1))
         F.join(&m, a, credit: 1)
