@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(name: "ResultBundleTests", dependencies: ["ResultBundle", "SafeTensors", "TestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "ResultBundle", "TestSupport"]),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator", "ResultBundle", "Protocol", "GSM8K", "Tokenizer", "TestSupport", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Protocol", "Compute", "TestSupport"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Protocol", "Transport", "Compute", "TestSupport"]),
         .testTarget(name: "RunTests", dependencies: ["Worker", "Coordinator", "ResultBundle", "Protocol", "Transport", "Compute", "Tokenizer", "GSM8K", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

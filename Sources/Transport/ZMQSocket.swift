@@ -25,11 +25,14 @@ public final class ZMQSocket {
         case router
         /// Talks to one peer (the coordinator); frames go out and come in as they are.
         case dealer
+        /// One-to-one over inproc; here only the receiving end of a socket monitor.
+        case pair
 
         var zmqType: Int32 {
             switch self {
             case .router: return ZMQ_ROUTER
             case .dealer: return ZMQ_DEALER
+            case .pair: return ZMQ_PAIR
             }
         }
     }

@@ -60,8 +60,8 @@ public enum WorkerExit: Equatable, Sendable {
     case rejected(String)
     /// SIGINT/SIGTERM: in-flight tasks were handed back.
     case interrupted
-    /// No coordinator answered within `giveUpAfter`.
-    case gaveUp
+    /// No coordinator answered within `giveUpAfter`; what the last attempt saw.
+    case gaveUp(String)
 }
 
 /// A worker process: loads the model and SAEs once, then pulls tasks from the coordinator,
@@ -124,22 +124,34 @@ public final class Worker {
         defer { context.shutdown() }
         var backoff = ReconnectBackoff(initial: 0.25, maximum: 10)
         var lastWelcome = MonotonicClock.now()
+        var lastProblem = "no coordinator answered at \(configuration.endpoint)"
         while true {
             if shouldStop() { return .interrupted }
-            if let limit = configuration.giveUpAfter, MonotonicClock.now() - lastWelcome > limit { return .gaveUp }
-            let socket = try makeSocket(context)
-            defer { socket.close() }
-            switch try serve(socket, shouldStop: shouldStop) {
+            if let limit = configuration.giveUpAfter, MonotonicClock.now() - lastWelcome > limit { return .gaveUp(lastProblem) }
+            let (socket, monitor) = try makeSocket(context)
+            defer {
+                monitor.close()
+                socket.close()
+            }
+            var report = ConnectionReport()
+            switch try serve(socket, monitor: monitor, report: &report, shouldStop: shouldStop) {
             case .ended(let exit):
                 return exit
             case .lost(let welcomed):
                 tasks.reset()
+                let delay: Double
                 if welcomed {
                     backoff.reset()
                     lastWelcome = MonotonicClock.now()
+                    delay = backoff.nextDelay()
+                    logger.warning("lost the coordinator at \(configuration.endpoint); reconnecting in \(delay) s")
+                } else {
+                    delay = backoff.nextDelay()
+                    lastProblem = report.explanation(endpoint: configuration.endpoint, usesCurve: configuration.curveServerKey != nil,
+                                                     publicKey: configuration.curveKeys?.publicKey)
+                    if report.isRefusal { return .rejected(lastProblem) }
+                    logger.warning("\(lastProblem); trying again in \(delay) s")
                 }
-                let delay = backoff.nextDelay()
-                logger.warning("lost the coordinator at \(configuration.endpoint); reconnecting in \(delay) s")
                 sleepInterruptibly(delay, shouldStop: shouldStop)
             }
         }
@@ -150,7 +162,8 @@ public final class Worker {
         case lost(welcomed: Bool)
     }
 
-    private func makeSocket(_ context: ZMQContext) throws -> ZMQSocket {
+    /// The data socket, and its monitor attached before it connects (so no event is missed).
+    private func makeSocket(_ context: ZMQContext) throws -> (ZMQSocket, ZMQMonitor) {
         let socket = try ZMQSocket(context, kind: .dealer)
         try socket.setSendHighWaterMark(configuration.sendHighWaterMark)
         try socket.setReceiveHighWaterMark(10_000)
@@ -159,8 +172,9 @@ public final class Worker {
             let keys = try configuration.curveKeys ?? CurveKeyPair.generate()
             try socket.setCurveClient(serverPublicKey: server, keys: keys)
         }
+        let monitor = try ZMQMonitor(socket, context: context)
         try socket.connect(configuration.endpoint)
-        return socket
+        return (socket, monitor)
     }
 
     private func sessionConfiguration() -> WorkerSession.Configuration {
@@ -176,7 +190,7 @@ public final class Worker {
 
     /// One connection: feeds the socket's messages, the clock and the generator's results to a
     /// `WorkerSession` and performs its actions, generating between polls while there is work.
-    private func serve(_ socket: ZMQSocket, shouldStop: () -> Bool) throws -> SessionEnd {
+    private func serve(_ socket: ZMQSocket, monitor: ZMQMonitor, report: inout ConnectionReport, shouldStop: () -> Bool) throws -> SessionEnd {
         session = WorkerSession(configuration: sessionConfiguration())
         outbox = []
         sessionEnd = nil
@@ -201,6 +215,12 @@ public final class Worker {
                 while sessionEnd == nil, let frames = try socket.receive(mode: .nonBlocking) {
                     feed(Self.event(for: frames, now: MonotonicClock.now()))
                 }
+            }
+            report.add(monitor.drain())
+            if report.isRefusal, !(session?.isWelcomed ?? false) {
+                // A refused key is final: say so now rather than after the liveness timeout.
+                return .ended(.rejected(report.explanation(endpoint: configuration.endpoint, usesCurve: true,
+                                                           publicKey: configuration.curveKeys?.publicKey)))
             }
             if sessionEnd == nil { feed(.tick(now: MonotonicClock.now())) }
             if let sessionEnd { return sessionEnd }

@@ -68,8 +68,8 @@ struct WorkerCommand: ParsableCommand {
             throw ExitCode(3)
         case .interrupted:
             throw ExitCode(130)
-        case .gaveUp:
-            FileHandle.standardError.write(Data("error: no coordinator at \(connect) for \(giveUpAfter ?? 0) s; giving up\n".utf8))
+        case .gaveUp(let problem):
+            FileHandle.standardError.write(Data("error: no welcome from \(connect) for \(giveUpAfter ?? 0) s (\(problem)); giving up\n".utf8))
             throw ExitCode(4)
         }
     }
