@@ -2,6 +2,7 @@ import SafeTensors
 import Compute
 import Foundation
 import Testing
+import TestSupport
 
 /// The fast encoder (OpenBLAS panels + fused ReLU/top-k) against the naive reference, and
 /// the invariances the worker relies on.
@@ -16,8 +17,8 @@ struct SAEEncoderTests {
     }
 
     static func inputs(rows: Int, dIn: Int, seed: UInt64 = 11) -> [Float] {
-        var random = SAETestRandom(state: seed)
-        return random.normals(rows * dIn, scale: 0.5)
+        var random = SplitMix64(seed: seed)
+        return random.normalFloats(rows * dIn, scale: 0.5)
     }
 
     /// Rows agree when their index lists are equal, or differ only where the reference's
