@@ -9,7 +9,7 @@ import TestSupport
 @Suite("SAE fast encoder")
 struct SAEEncoderTests {
     /// A random SAE big enough for OpenBLAS to thread its GEMMs and for several panels.
-    static func randomSAE(_ scratch: SAEScratchDirectory, dtype: TensorDType = .f32, activation: String = "topk",
+    static func randomSAE(_ scratch: TemporaryDirectory, dtype: TensorDType = .f32, activation: String = "topk",
                           dIn: Int = 192, numLatents: Int = 3072, k: Int = 24) throws -> SparseAutoencoder {
         try writeRandomSAE(checkpoint: scratch.path, hookpoint: "layers.1.mlp", dIn: dIn, numLatents: numLatents, k: k,
                            dtype: dtype, seed: 7, cfgOverrides: ["activation": activation])
@@ -42,7 +42,7 @@ struct SAEEncoderTests {
 
     @Test("fast f32 encoding matches the naive double-precision reference", arguments: ["topk", "groupmax"])
     func fastMatchesReference(activation: String) throws {
-        let scratch = SAEScratchDirectory()
+        let scratch = TemporaryDirectory("sae")
         let sae = try Self.randomSAE(scratch, activation: activation)
         sae.latentPanel = 1000  // several panels, the last one partial
         let rows = 9
@@ -55,7 +55,7 @@ struct SAEEncoderTests {
 
     @Test("fast bf16 encoding matches the naive reference on the widened weights")
     func fastBF16MatchesReference() throws {
-        let scratch = SAEScratchDirectory()
+        let scratch = TemporaryDirectory("sae")
         let sae = try Self.randomSAE(scratch, dtype: .bf16)
         #expect(sae.weightDType == .bf16)
         let rows = 9
@@ -68,7 +68,7 @@ struct SAEEncoderTests {
 
     @Test("a row's latents do not depend on which rows share its batch", arguments: [TensorDType.f32, .bf16])
     func batchInvariance(dtype: TensorDType) throws {
-        let scratch = SAEScratchDirectory()
+        let scratch = TemporaryDirectory("sae")
         let sae = try Self.randomSAE(scratch, dtype: dtype)
         // More rows than one block (SparseAutoencoder.rowBlock) so the split lands mid-batch.
         let rows = SparseAutoencoder.rowBlock + 89
@@ -91,7 +91,7 @@ struct SAEEncoderTests {
 
     @Test("results do not depend on the latent panel width or the thread count")
     func panelInvariance() throws {
-        let scratch = SAEScratchDirectory()
+        let scratch = TemporaryDirectory("sae")
         let sae = try Self.randomSAE(scratch)
         let rows = 40
         let x = Self.inputs(rows: rows, dIn: sae.dIn)
@@ -111,7 +111,7 @@ struct SAEEncoderTests {
 
     @Test("encoding into caller buffers or reused latents equals the array convenience")
     func pointerAPIMatchesArrayAPI() throws {
-        let scratch = SAEScratchDirectory()
+        let scratch = TemporaryDirectory("sae")
         let sae = try Self.randomSAE(scratch, dIn: 32, numLatents: 256, k: 8)
         let rows = 5
         let x = Self.inputs(rows: rows, dIn: sae.dIn)
@@ -135,7 +135,7 @@ struct SAEEncoderTests {
 
     @Test("reconstruction is b_dec plus the activation-weighted decoder rows")
     func reconstructionFormula() throws {
-        let scratch = SAEScratchDirectory()
+        let scratch = TemporaryDirectory("sae")
         let sae = try Self.randomSAE(scratch, dIn: 16, numLatents: 64, k: 4)
         let x = Self.inputs(rows: 2, dIn: sae.dIn)
         let latents = sae.encode(x, rows: 2)

@@ -6,9 +6,7 @@ import TestSupport
 
 /// Fixtures made by scripts/make-sae-fixtures.py with EleutherAI's sparsify.
 enum SAEFixtures {
-    static let root = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/sae").path
+    static let root = TestEnvironment.fixtures("sae").path
     static let hookpoint = "layers.3.mlp"
 
     static func checkpoint(_ name: String) -> String { (root as NSString).appendingPathComponent(name) }
@@ -19,6 +17,13 @@ enum SAEFixtures {
 
     static func reference(_ name: String) throws -> SAETensorFile {
         try SAETensorFile(path: (checkpoint(name) as NSString).appendingPathComponent("reference.safetensors"))
+    }
+
+    /// Copies a fixture checkpoint into `directory` and returns the copy's path.
+    static func copy(_ name: String, into directory: TemporaryDirectory) throws -> String {
+        let destination = directory.file(name)
+        try FileManager.default.copyItem(atPath: checkpoint(name), toPath: destination)
+        return destination
     }
 }
 
@@ -38,25 +43,6 @@ struct SAETensorFile {
     }
 
     func shape(_ name: String) throws -> [Int] { try file.tensor(name).shape }
-}
-
-/// A temporary directory removed when the value goes away.
-final class SAEScratchDirectory {
-    let path: String
-
-    init() {
-        path = (NSTemporaryDirectory() as NSString).appendingPathComponent("thinklens-sae-\(UUID().uuidString)")
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    /// Copies a fixture checkpoint here and returns the copy's path.
-    func copyOfFixture(_ name: String) throws -> String {
-        let destination = (path as NSString).appendingPathComponent(name)
-        try FileManager.default.copyItem(atPath: SAEFixtures.checkpoint(name), toPath: destination)
-        return destination
-    }
 }
 
 /// Writes a random SAE in sparsify's format: unit-norm decoder rows, encoder tied to them
