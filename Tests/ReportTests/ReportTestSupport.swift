@@ -18,13 +18,13 @@ func bundleAndReport(_ spec: SyntheticBundleSpec = SyntheticBundleSpec(), in dir
 /// read them; removed when the test process exits.
 enum SharedReport {
     static let spec = SyntheticBundleSpec()
-    static let root = makeTemporaryDirectory("report-shared")
     static let directories: (bundle: String, report: String) = {
+        let root = makeTemporaryDirectory("report-shared")
+        removeAtExit(root)
         let bundle = root + "/bundle", report = root + "/report"
         try! FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
         try! SyntheticBundle.write(spec, to: bundle)
         try! ReportGenerator.generate(bundle: bundle, out: report)
-        atexit { try? FileManager.default.removeItem(atPath: SharedReport.root) }
         return (bundle, report)
     }()
 }
