@@ -24,8 +24,8 @@ struct RunFixture {
 
     /// Built once per test process.
     static let shared: RunFixture = {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("thinklens-run-fixture-\(getpid())").path
-        try? FileManager.default.removeItem(atPath: root)
+        let root = makeTemporaryDirectory("run-fixture")
+        removeAtExit(root)
         let fixture = RunFixture(root: root)
         do {
             try fixture.writeModel(at: fixture.model, seed: 1)
