@@ -53,16 +53,6 @@ final class ThinkLensProcess {
         return process.terminationStatus
     }
 
-    func waitForLog(_ text: String, timeout: Double = 60) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if log.contains(text) { return true }
-            if !process.isRunning { return log.contains(text) }
-            usleep(20_000)
-        }
-        return false
-    }
-
     func interrupt() { kill(process.processIdentifier, SIGINT) }
 
     func kill9() {
@@ -154,6 +144,30 @@ struct DistributedRunTests {
         var description: String { "\(subject): \(reason)" }
     }
 
+    /// OUT's run.json, which says what happened during the coordinator's last start.
+    static func runJSON(_ out: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/run.json"))) as? [String: Any])
+    }
+
+    static func journal(_ out: String) -> String { out + "/journal/tasks.tlj" }
+
+    /// The journal's size in bytes (0 before the coordinator creates it).
+    static func journalSize(_ out: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: journal(out)))?[.size] as? Int) ?? 0
+    }
+
+    /// Waits until the journal holds a record (beyond its 16-byte header): a problem of the run
+    /// is durable, and its worker is generating the next ones. False if `coordinator` exits or
+    /// `timeout` seconds pass first.
+    static func waitForFirstCommit(_ out: String, by coordinator: ThinkLensProcess, timeout: Double = 60) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while journalSize(out) <= 16 {
+            if !coordinator.process.isRunning || Date() >= deadline { return journalSize(out) > 16 }
+            usleep(20_000)
+        }
+        return true
+    }
+
     // MARK: Scenarios
 
     @Test func aCleanRunWritesEveryProblemAndTable() throws {
@@ -169,17 +183,16 @@ struct DistributedRunTests {
     }
 
     @Test func runJSONAccountsForTheTimeByPhase() throws {
-        let reference = try Self.reference()
-        let run = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: reference + "/run.json"))) as? [String: Any]
-        let phases = run?["phases"] as? [String: Any]
-        let seconds = (run?["seconds"] as? Double) ?? 0
+        let run = try Self.runJSON(try Self.reference())
+        let phases = run["phases"] as? [String: Any]
+        let seconds = (run["seconds"] as? Double) ?? 0
         let coordinatorPhases = ["setup", "generation", "finalize"].compactMap { phases?[$0] as? Double }
         #expect(coordinatorPhases.count == 3 && coordinatorPhases.allSatisfy { $0 >= 0 })
         #expect(coordinatorPhases.reduce(0, +) <= seconds + 1e-6, "coordinator phases add up to at most the run: \(String(describing: phases))")
         let workerSeconds = phases?["worker_seconds"] as? [String: Double] ?? [:]
         #expect((workerSeconds["prefill"] ?? 0) > 0 && (workerSeconds["decode"] ?? 0) > 0 && (workerSeconds["encode"] ?? 0) > 0,
                 "workers report prefill, decode and encode time: \(workerSeconds)")
-        let workers = run?["workers"] as? [[String: Any]] ?? []
+        let workers = run["workers"] as? [[String: Any]] ?? []
         #expect(!workers.isEmpty && workers.allSatisfy { ($0["phase_seconds"] as? [String: Double])?["decode"] != nil })
     }
 
@@ -197,8 +210,7 @@ struct DistributedRunTests {
         // 4 problems, 4 slots per worker: without waiting for both, the first hello takes all.
         let run = try ThinkLensProcess(["run", "--workers", "2", "--threads", "1", "--batch", "4"] + Self.settings(out: out), name: "share")
         #expect(run.wait() == 0, "\(run.log)")
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/run.json"))) as? [String: Any]
-        let tasks = ((json?["workers"] as? [[String: Any]]) ?? []).map { ($0["tasks"] as? Int) ?? 0 }
+        let tasks = ((try Self.runJSON(out)["workers"] as? [[String: Any]]) ?? []).map { ($0["tasks"] as? Int) ?? 0 }
         #expect(tasks.sorted() == [2, 2], "tasks per worker: \(tasks)")
         Self.expectSameBundle(out, as: reference)
     }
@@ -207,16 +219,15 @@ struct DistributedRunTests {
         let reference = try Self.reference()
         let out = scratch.file("killed-worker")
         let (coordinator, endpoint) = try Self.coordinator(out: out)
-        let doomed = try ThinkLensProcess(Self.workerArguments(endpoint, id: "doomed", delay: 0.05), name: "doomed")
-        #expect(coordinator.waitForLog("welcomed worker doomed"))
-        usleep(500_000)  // it now holds tasks mid-generation
-        doomed.kill9()
+        let doomed = try ThinkLensProcess(Self.workerArguments(endpoint, id: "doomed", delay: 0.02), name: "doomed")
+        #expect(Self.waitForFirstCommit(out, by: coordinator), "the worker committed a problem:\n\(coordinator.log)")
+        doomed.kill9()  // it now holds tasks mid-generation
         let survivor = try ThinkLensProcess(Self.workerArguments(endpoint, id: "survivor"), name: "survivor")
         #expect(coordinator.wait() == 0, "\(coordinator.log)")
         survivor.wait(timeout: 30)
         #expect(coordinator.log.contains("presumed dead") || coordinator.log.contains("disconnected"))
-        let run = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/run.json"))) as? [String: Any]
-        #expect(((run?["requeues"] as? Int) ?? 0) >= 1, "the killed worker's tasks were requeued: \(String(describing: run))")
+        let run = try Self.runJSON(out)
+        #expect(((run["requeues"] as? Int) ?? 0) >= 1, "the killed worker's tasks were requeued: \(run)")
         Self.expectSameBundle(out, as: reference)
     }
 
@@ -228,16 +239,14 @@ struct DistributedRunTests {
         let reference = try Self.reference()
         let (first, endpoint) = try Self.coordinator(out: out)
         let worker = try ThinkLensProcess(Self.workerArguments(endpoint, id: "steady", delay: 0.03, batch: 1), name: "steady")
-        let journal = out + "/journal/tasks.tlj"
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline, ((try? FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int) ?? 0) ?? 0 <= 16 {
-            usleep(20_000)
-        }
+        #expect(Self.waitForFirstCommit(out, by: first), "the worker committed a problem:\n\(first.log)")
         stop(first)
         check(first, out)
         let (second, _) = try Self.coordinator(out: out, listen: endpoint)
         #expect(second.wait() == 0, "\(second.log)")
         #expect(second.log.contains("resuming"))
+        let run = try Self.runJSON(out)
+        #expect(((run["resumed_problems"] as? Int) ?? 0) >= 1, "the second start took over the journal's problems: \(run)")
         worker.wait(timeout: 30)
         Self.expectSameBundle(out, as: reference)
     }
@@ -251,6 +260,7 @@ struct DistributedRunTests {
             #expect(first.wait(timeout: 30) == 130, "an interrupted coordinator exits with 130:\n\(first.log)")
             #expect(first.log.contains("run the same command again to resume"))
             #expect(!FileManager.default.fileExists(atPath: out + "/manifest.json"), "no bundle is written for an unfinished run")
+            #expect(Self.journalSize(out) > 16, "the committed problems stay in the journal")
         })
     }
 
@@ -259,15 +269,16 @@ struct DistributedRunTests {
         let out = scratch.file("sigint-worker")
         // A lease far longer than the test: only the hand-back can requeue the tasks in time.
         let (coordinator, endpoint) = try Self.coordinator(out: out, extra: ["--lease-seconds", "600"])
-        let leaving = try ThinkLensProcess(Self.workerArguments(endpoint, id: "leaving", delay: 0.05), name: "leaving")
-        #expect(coordinator.waitForLog("welcomed worker leaving"))
-        usleep(500_000)  // it now holds tasks mid-generation
-        leaving.interrupt()
-        #expect(leaving.wait(timeout: 30) != 0 || leaving.log.contains("interrupted"), "\(leaving.log)")
+        let leaving = try ThinkLensProcess(Self.workerArguments(endpoint, id: "leaving", delay: 0.02), name: "leaving")
+        #expect(Self.waitForFirstCommit(out, by: coordinator), "the worker committed a problem:\n\(coordinator.log)")
+        leaving.interrupt()  // it now holds tasks mid-generation
+        #expect(leaving.wait(timeout: 30) == 130, "an interrupted worker exits with 130:\n\(leaving.log)")
         let staying = try ThinkLensProcess(Self.workerArguments(endpoint, id: "staying"), name: "staying")
         #expect(coordinator.wait(timeout: 60) == 0, "\(coordinator.log)")
         staying.wait(timeout: 30)
         #expect(coordinator.log.contains("handed back"), "the coordinator logs the hand-back:\n\(coordinator.log)")
+        let run = try Self.runJSON(out)
+        #expect(((run["requeues"] as? Int) ?? 0) >= 1, "the handed-back tasks were requeued: \(run)")
         Self.expectSameBundle(out, as: reference)
     }
 
@@ -282,6 +293,7 @@ struct DistributedRunTests {
         #expect(coordinator.wait() == 0, "\(coordinator.log)")
         good.wait(timeout: 30)
         #expect(coordinator.log.contains("rejected worker stranger"))
+        #expect(try Self.runJSON(out)["rejected_workers"] as? Int == 1, "only the stranger was rejected")
         Self.expectSameBundle(out, as: reference)
     }
 
@@ -304,16 +316,18 @@ struct DistributedRunTests {
                                         modelFingerprint: model.computeFingerprint(), tokenizerFingerprint: tokenizer.fingerprint,
                                         saeFingerprints: saes))
         _ = try impostor.send([hello.encode()])
-        var random = SystemRandomNumberGenerator()
+        var random = SplitMix64(seed: 0x6A5B_A6E)
+        var noiseSent = 0
         for i in 0..<200 {
             let noise = (0..<(1 + i % 97)).map { _ in UInt8.random(in: 0...255, using: &random) }
-            _ = try noisy.send([noise], mode: .nonBlocking)
-            if i == 100 { _ = try impostor.send([noise], mode: .nonBlocking) }
+            if try noisy.send([noise], mode: .nonBlocking) == .sent { noiseSent += 1 }
+            if i == 100, try impostor.send([noise], mode: .nonBlocking) == .sent { noiseSent += 1 }
         }
         let worker = try ThinkLensProcess(Self.workerArguments(endpoint, id: "honest"), name: "honest")
         #expect(coordinator.wait() == 0, "\(coordinator.log)")
         worker.wait(timeout: 30)
         #expect(coordinator.log.contains("worker impostor@test sent an undecodable message"))
+        #expect(try Self.runJSON(out)["dropped_messages"] as? Int == noiseSent, "every undecodable message was dropped and counted")
         Self.expectSameBundle(out, as: reference)
     }
 
@@ -331,16 +345,19 @@ struct DistributedRunTests {
         #expect(failed.first?["reasons"]?.arrayValue?.count == 2)
         let firstBundle = scratch.file("first")
         try FileManager.default.copyItem(atPath: out, toPath: firstBundle)
+        let firstJournal = FileManager.default.contents(atPath: Self.journal(out))
 
         // Restarted on the same --out, with no worker at all: nothing is left to do.
         let (resumed, _) = try Self.coordinator(out: out, extra: ["--max-attempts", "2"], problems: "gsm8k:train[1:3]", maxNewTokens: 700)
         #expect(resumed.wait(timeout: 60) == 2, "\(resumed.log)")
         #expect(resumed.log.contains("stay failed"), "\(resumed.log)")
+        #expect(FileManager.default.contents(atPath: Self.journal(out)) == firstJournal, "nothing was tried again")
         Self.expectSameBundle(out, as: firstBundle)
 
         let retried = try ThinkLensProcess(["run", "--workers", "1", "--threads", "1", "--batch", "2", "--retry-failed"] + settings, name: "retry")
         #expect(retried.wait() == 2, "\(retried.log)")
         #expect(retried.log.contains("--retry-failed: trying again 1 problem(s)"), "\(retried.log)")
+        #expect(Self.journalSize(out) > firstJournal?.count ?? 0, "the retried problem's new failure is journalled")
         Self.expectSameBundle(out, as: firstBundle)
     }
 
