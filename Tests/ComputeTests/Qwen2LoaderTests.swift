@@ -1,6 +1,7 @@
 import SafeTensors
 import Foundation
 import Testing
+import TestSupport
 @testable import Compute
 
 /// Model directories the engine cannot honour are refused with a message naming file and field/tensor.
@@ -8,8 +9,8 @@ import Testing
 struct Qwen2LoaderTests {
     /// Edits a fixture's config.json in a scratch copy and returns the error loading it raises.
     static func loadError(editingConfigOf fixture: String, _ edit: (inout [String: Any]) -> Void) throws -> String {
-        let directory = try Qwen2Fixtures.scratchCopy(fixture)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let scratch = TemporaryDirectory("qwen2")
+        let directory = try Qwen2Fixtures.copy(fixture, into: scratch)
         let path = (directory as NSString).appendingPathComponent("config.json")
         var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
         edit(&json)
@@ -24,8 +25,8 @@ struct Qwen2LoaderTests {
 
     /// Rewrites a single-file fixture's weights through `edit` and returns the loading error.
     static func loadError(editingWeightsOf fixture: String, _ edit: (SafeTensorsFile, inout SafeTensorsWriter) throws -> Void) throws -> String {
-        let directory = try Qwen2Fixtures.scratchCopy(fixture)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let scratch = TemporaryDirectory("qwen2")
+        let directory = try Qwen2Fixtures.copy(fixture, into: scratch)
         let path = (directory as NSString).appendingPathComponent("model.safetensors")
         var writer = SafeTensorsWriter()
         do {

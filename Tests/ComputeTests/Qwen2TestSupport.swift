@@ -1,12 +1,11 @@
 import SafeTensors
 import Foundation
+import TestSupport
 @testable import Compute
 
 /// Where the committed Qwen2 fixtures live (written by scripts/make-qwen2-fixtures.py).
 enum Qwen2Fixtures {
-    static let directory = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/qwen2")
+    static let directory = TestEnvironment.fixtures("qwen2")
 
     static let names = ["gqa2-untied-f32", "gqa4-tied-bf16-sharded", "gqa3-untied-f16-odd"]
 
@@ -18,11 +17,11 @@ enum Qwen2Fixtures {
         try SafeTensorsFile(path: directory.appendingPathComponent(name).appendingPathComponent("reference.safetensors").path)
     }
 
-    /// Copies a fixture to a fresh temporary directory that a test may modify.
-    static func scratchCopy(_ name: String) throws -> String {
-        let target = FileManager.default.temporaryDirectory.appendingPathComponent("qwen2-\(name)-\(UUID().uuidString)")
-        try FileManager.default.copyItem(at: directory.appendingPathComponent(name), to: target)
-        return target.path
+    /// Copies a fixture into `scratch`, where a test may modify it, and returns the copy's path.
+    static func copy(_ name: String, into scratch: TemporaryDirectory) throws -> String {
+        let target = scratch.file(name)
+        try FileManager.default.copyItem(atPath: path(name), toPath: target)
+        return target
     }
 }
 

@@ -2,13 +2,14 @@ import SafeTensors
 import Compute
 import Foundation
 import Testing
+import TestSupport
 
 /// The fast encoder (tl_sae_gemm panels + fused ReLU/top-k) against the naive reference, and
 /// the invariances the worker relies on.
 @Suite("SAE fast encoder")
 struct SAEEncoderTests {
     /// A random SAE big enough for several panels and for the kernels to use the thread pool.
-    static func randomSAE(_ scratch: SAEScratchDirectory, dtype: TensorDType = .f32, activation: String = "topk",
+    static func randomSAE(_ scratch: TemporaryDirectory, dtype: TensorDType = .f32, activation: String = "topk",
                           dIn: Int = 192, numLatents: Int = 3072, k: Int = 24) throws -> SparseAutoencoder {
         try writeRandomSAE(checkpoint: scratch.path, hookpoint: "layers.1.mlp", dIn: dIn, numLatents: numLatents, k: k,
                            dtype: dtype, seed: 7, cfgOverrides: ["activation": activation])
@@ -16,8 +17,8 @@ struct SAEEncoderTests {
     }
 
     static func inputs(rows: Int, dIn: Int, seed: UInt64 = 11) -> [Float] {
-        var random = SAETestRandom(state: seed)
-        return random.normals(rows * dIn, scale: 0.5)
+        var random = SplitMix64(seed: seed)
+        return random.normalFloats(rows * dIn, scale: 0.5)
     }
 
     /// Rows agree when their index lists are equal, or differ only where the reference's
@@ -41,7 +42,7 @@ struct SAEEncoderTests {
 
     @Test("fast f32 encoding matches the naive double-precision reference", arguments: ["topk", "groupmax"])
     func fastMatchesReference(activation: String) throws {
-        let scratch = SAEScratchDirectory()
+        let scratch = TemporaryDirectory("sae")
         let sae = try Self.randomSAE(scratch, activation: activation)
         sae.latentPanel = 1000  // several panels, the last one partial
         let rows = 9
@@ -54,7 +55,7 @@ struct SAEEncoderTests {
 
     @Test("fast bf16 encoding matches the naive reference on the widened weights")
     func fastBF16MatchesReference() throws {
-        let scratch = SAEScratchDirectory()
+        let scratch = TemporaryDirectory("sae")
         let sae = try Self.randomSAE(scratch, dtype: .bf16)
         #expect(sae.weightDType == .bf16)
         let rows = 9
@@ -67,7 +68,7 @@ struct SAEEncoderTests {
 
     @Test("a row's latents do not depend on which rows share its batch", arguments: [TensorDType.f32, .bf16])
     func batchInvariance(dtype: TensorDType) throws {
-        let scratch = SAEScratchDirectory()
+        let scratch = TemporaryDirectory("sae")
         let sae = try Self.randomSAE(scratch, dtype: dtype)
         // More rows than one block (SparseAutoencoder.rowBlock) so the split lands mid-batch.
         let rows = SparseAutoencoder.rowBlock + 89
@@ -90,7 +91,7 @@ struct SAEEncoderTests {
 
     @Test("results do not depend on the latent panel width or the thread count")
     func panelInvariance() throws {
-        let scratch = SAEScratchDirectory()
+        let scratch = TemporaryDirectory("sae")
         let sae = try Self.randomSAE(scratch)
         let rows = 40
         let x = Self.inputs(rows: rows, dIn: sae.dIn)
@@ -116,7 +117,7 @@ struct SAEEncoderTests {
     @Test("forcing the portable kernels through Kernels.path gives the automatic path's latents",
           arguments: [("topk", TensorDType.f32), ("topk", .bf16), ("groupmax", .f32)])
     func portablePathMatchesAutomatic(activation: String, dtype: TensorDType) throws {
-        let scratch = SAEScratchDirectory()
+        let scratch = TemporaryDirectory("sae")
         let sae = try Self.randomSAE(scratch, dtype: dtype, activation: activation)
         let rows = 40
         let x = Self.inputs(rows: rows, dIn: sae.dIn)
@@ -132,7 +133,7 @@ struct SAEEncoderTests {
 
     @Test("encoding into caller buffers or reused latents equals the array convenience")
     func pointerAPIMatchesArrayAPI() throws {
-        let scratch = SAEScratchDirectory()
+        let scratch = TemporaryDirectory("sae")
         let sae = try Self.randomSAE(scratch, dIn: 32, numLatents: 256, k: 8)
         let rows = 5
         let x = Self.inputs(rows: rows, dIn: sae.dIn)
@@ -156,7 +157,7 @@ struct SAEEncoderTests {
 
     @Test("reconstruction is b_dec plus the activation-weighted decoder rows")
     func reconstructionFormula() throws {
-        let scratch = SAEScratchDirectory()
+        let scratch = TemporaryDirectory("sae")
         let sae = try Self.randomSAE(scratch, dIn: 16, numLatents: 64, k: 4)
         let x = Self.inputs(rows: 2, dIn: sae.dIn)
         let latents = sae.encode(x, rows: 2)

@@ -3,13 +3,14 @@ import SafeTensors
 import Compute
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("SAE loading and refusals")
 struct SAELoadingTests {
     /// Copies the f32 fixture, lets `edit` change its cfg.json, and returns the load error.
     func loadError(expectedDIn: Int? = nil, editing edit: (inout [String: Any]) -> Void) throws -> SAEError? {
-        let scratch = SAEScratchDirectory()
-        let checkpoint = try scratch.copyOfFixture("f32")
+        let scratch = TemporaryDirectory("sae")
+        let checkpoint = try SAEFixtures.copy("f32", into: scratch)
         let cfgPath = ((checkpoint as NSString).appendingPathComponent(SAEFixtures.hookpoint) as NSString).appendingPathComponent("cfg.json")
         var cfg = try readSAEConfigJSON(cfgPath)
         edit(&cfg)
@@ -107,7 +108,7 @@ struct SAELoadingTests {
 
     @Test("a missing tensor is refused, naming it")
     func refusesMissingTensor() throws {
-        let scratch = SAEScratchDirectory()
+        let scratch = TemporaryDirectory("sae")
         let folder = try writeRandomSAE(checkpoint: scratch.path, hookpoint: "h", dIn: 8, numLatents: 32, k: 4, seed: 1)
         let path = (folder as NSString).appendingPathComponent("sae.safetensors")
         let file = try SAETensorFile(path: path)
@@ -125,7 +126,7 @@ struct SAELoadingTests {
 
     @Test("an F16 SAE is refused: sparsify checkpoints are F32 or BF16")
     func refusesF16() throws {
-        let scratch = SAEScratchDirectory()
+        let scratch = TemporaryDirectory("sae")
         try writeRandomSAE(checkpoint: scratch.path, hookpoint: "h", dIn: 8, numLatents: 32, k: 4, dtype: .f16, seed: 1)
         #expect {
             _ = try SparseAutoencoder(checkpoint: scratch.path, hookpoint: "h")
@@ -136,7 +137,7 @@ struct SAELoadingTests {
 
     @Test("without W_dec, encoding works and reconstruction is refused")
     func encodesWithoutDecoder() throws {
-        let scratch = SAEScratchDirectory()
+        let scratch = TemporaryDirectory("sae")
         let folder = try writeRandomSAE(checkpoint: scratch.path, hookpoint: "h", dIn: 8, numLatents: 32, k: 4, seed: 1)
         let path = (folder as NSString).appendingPathComponent("sae.safetensors")
         let file = try SAETensorFile(path: path)
@@ -159,7 +160,7 @@ struct SAELoadingTests {
         #expect(first == (try SAEFixtures.sae("f32").fingerprint))
         #expect(first.hasPrefix("sae1-") && first.count == 21)
         #expect(first != (try SAEFixtures.sae("ties").fingerprint))
-        let scratch = SAEScratchDirectory()
+        let scratch = TemporaryDirectory("sae")
         try writeRandomSAE(checkpoint: scratch.path, hookpoint: "h", dIn: 8, numLatents: 32, k: 4, seed: 1)
         let a = try SparseAutoencoder(checkpoint: scratch.path, hookpoint: "h").fingerprint
         try writeRandomSAE(checkpoint: scratch.path, hookpoint: "h", dIn: 8, numLatents: 32, k: 4, seed: 2)

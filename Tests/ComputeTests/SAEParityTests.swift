@@ -2,6 +2,7 @@ import SafeTensors
 import Compute
 import Foundation
 import Testing
+import TestSupport
 
 /// Golden tests against EleutherAI sparsify (scripts/make-sae-fixtures.py).
 @Suite("SAE parity with sparsify")
@@ -98,9 +99,8 @@ struct SAEParityTests {
         let sae = try SAEFixtures.sae("bf16-expansion")
         #expect(sae.weightDType == .bf16)
         #expect(sae.numLatents == 1024)  // num_latents 0 → d_in 64 × expansion_factor 16
-        let scratch = SAEScratchDirectory()
-        let folder = (scratch.path as NSString).appendingPathComponent(SAEFixtures.hookpoint)
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let scratch = TemporaryDirectory("sae")
+        let folder = scratch.subdirectory(SAEFixtures.hookpoint)
         let source = try SAETensorFile(path: (sae.directory as NSString).appendingPathComponent("sae.safetensors"))
         var writer = SafeTensorsWriter()
         for name in source.file.tensorNames {

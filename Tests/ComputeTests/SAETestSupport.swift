@@ -2,12 +2,11 @@ import Experiment
 import SafeTensors
 import Compute
 import Foundation
+import TestSupport
 
 /// Fixtures made by scripts/make-sae-fixtures.py with EleutherAI's sparsify.
 enum SAEFixtures {
-    static let root = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/sae").path
+    static let root = TestEnvironment.fixtures("sae").path
     static let hookpoint = "layers.3.mlp"
 
     static func checkpoint(_ name: String) -> String { (root as NSString).appendingPathComponent(name) }
@@ -18,6 +17,13 @@ enum SAEFixtures {
 
     static func reference(_ name: String) throws -> SAETensorFile {
         try SAETensorFile(path: (checkpoint(name) as NSString).appendingPathComponent("reference.safetensors"))
+    }
+
+    /// Copies a fixture checkpoint into `directory` and returns the copy's path.
+    static func copy(_ name: String, into directory: TemporaryDirectory) throws -> String {
+        let destination = directory.file(name)
+        try FileManager.default.copyItem(atPath: checkpoint(name), toPath: destination)
+        return destination
     }
 }
 
@@ -39,47 +45,6 @@ struct SAETensorFile {
     func shape(_ name: String) throws -> [Int] { try file.tensor(name).shape }
 }
 
-/// A temporary directory removed when the value goes away.
-final class SAEScratchDirectory {
-    let path: String
-
-    init() {
-        path = (NSTemporaryDirectory() as NSString).appendingPathComponent("thinklens-sae-\(UUID().uuidString)")
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    /// Copies a fixture checkpoint here and returns the copy's path.
-    func copyOfFixture(_ name: String) throws -> String {
-        let destination = (path as NSString).appendingPathComponent(name)
-        try FileManager.default.copyItem(atPath: SAEFixtures.checkpoint(name), toPath: destination)
-        return destination
-    }
-}
-
-/// Deterministic pseudo-random numbers for tests (SplitMix64 → uniform / normal floats).
-struct SAETestRandom {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 24) }
-
-    mutating func normal() -> Float {
-        let u1 = max(uniform(), 1e-7), u2 = uniform()
-        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
-    }
-
-    mutating func normals(_ count: Int, scale: Float = 1) -> [Float] { (0..<count).map { _ in scale * normal() } }
-}
-
 /// Writes a random SAE in sparsify's format: unit-norm decoder rows, encoder tied to them
 /// plus noise, slightly negative encoder bias.
 @discardableResult
@@ -87,18 +52,18 @@ func writeRandomSAE(checkpoint: String, hookpoint: String, dIn: Int, numLatents:
                     dtype: TensorDType = .f32, seed: UInt64, cfgOverrides: [String: Any] = [:]) throws -> String {
     let folder = (checkpoint as NSString).appendingPathComponent(hookpoint)
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-    var random = SAETestRandom(state: seed)
-    var decoder = random.normals(numLatents * dIn)  // [numLatents, dIn]
+    var random = SplitMix64(seed: seed)
+    var decoder = random.normalFloats(numLatents * dIn)  // [numLatents, dIn]
     for r in 0..<numLatents {
         var norm: Float = 0
         for j in 0..<dIn { norm += decoder[r * dIn + j] * decoder[r * dIn + j] }
         norm = norm.squareRoot()
         for j in 0..<dIn { decoder[r * dIn + j] /= norm }
     }
-    let noise = random.normals(numLatents * dIn, scale: 0.3 / Float(dIn).squareRoot())
+    let noise = random.normalFloats(numLatents * dIn, scale: 0.3 / Float(dIn).squareRoot())
     let encoder = zip(decoder, noise).map { $0 + $1 }  // [numLatents, dIn]
-    let bias = (0..<numLatents).map { _ in -0.02 - 0.02 * abs(random.normal()) }  // [numLatents]
-    let bDec = random.normals(dIn, scale: 0.1)  // [dIn]
+    let bias = (0..<numLatents).map { _ in -0.02 - 0.02 * abs(random.normalFloat()) }  // [numLatents]
+    let bDec = random.normalFloats(dIn, scale: 0.1)  // [dIn]
     var writer = SafeTensorsWriter()
     func add(_ name: String, _ shape: [Int], _ values: [Float]) {
         switch dtype {

@@ -13,9 +13,14 @@ import Tokenizer
 /// byte-level tokenizer, fingerprints that workers echo back. Peers are scripted; time is a
 /// plain number.
 struct MachineFixture {
-    static let directory = TemporaryDirectory("coordinator-machine")
+    /// Built once per process (a static TemporaryDirectory would never be removed), removed at exit.
+    static let directory: String = {
+        let path = makeTemporaryDirectory("coordinator-machine")
+        removeAtExit(path)
+        return path
+    }()
     static let tokenizer: BPETokenizer = {
-        let path = directory.file("tokenizer.json")
+        let path = directory + "/tokenizer.json"
         try! R1TokenizerFixture.json().write(toFile: path, atomically: true, encoding: .utf8)
         return try! BPETokenizer.load(modelDirectoryOrFile: path)
     }()
@@ -27,7 +32,7 @@ struct MachineFixture {
         }
         var c = CoordinatorConfiguration(
             listen: "tcp://127.0.0.1:0", problems: chosen, selectionText: "gsm8k:test[0:\(problems)]", hookpoints: [hookpoint],
-            outDirectory: directory.path,
+            outDirectory: directory,
             generation: GenerationParameters(maxNewTokens: 8, sampling: SamplingParameters(temperature: 0.6, topK: 0, topP: 0.95), seed: 0),
             includePrompt: false, prompt: ChatPrompt(), tokenizer: tokenizer,
             model: RunManifest.Model(config: .object([:]), fingerprint: "qwen2-test"),

@@ -1,3 +1,4 @@
+import Experiment
 import Protocol
 import Testing
 
@@ -28,7 +29,7 @@ struct MutationTests {
     @Test("100,000 flipped, truncated and spliced encodings each decode to a valid message or throw")
     func mutatedEncodingsDecodeOrThrow() {
         let seeds = Self.seedEncodings()
-        var generator = SeededGenerator(seed: 0xBAD_F00D)
+        var generator = SplitMix64(seed: 0xBAD_F00D)
         let mutationCount = 100_000
         var decoded = 0
         var rejected = 0
@@ -59,7 +60,7 @@ struct MutationTests {
     }
 
     /// 0: flip bits or replace bytes; 1: truncate; 2: splice two encodings; 3: insert or delete bytes.
-    private func mutate(_ seeds: [[UInt8]], operation: Int, using generator: inout SeededGenerator) -> [UInt8] {
+    private func mutate(_ seeds: [[UInt8]], operation: Int, using generator: inout SplitMix64) -> [UInt8] {
         var bytes = seeds.randomElement(using: &generator)!
         switch operation {
         case 0:

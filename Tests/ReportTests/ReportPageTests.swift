@@ -1,6 +1,7 @@
 import ResultBundle
 import Foundation
 import Testing
+import TestSupport
 @testable import Report
 
 @Suite struct ReportPageTests {
@@ -186,10 +187,10 @@ import Testing
     }
 
     @Test func reportBytesAreDeterministic() throws {
-        let scratch = Scratch()
-        let bundle = scratch.directory()
+        let scratch = TemporaryDirectory("report")
+        let bundle = scratch.subdirectory("bundle")
         try SyntheticBundle.write(SyntheticBundleSpec(problems: 12), to: bundle)
-        let a = scratch.directory() + "/a", b = scratch.directory() + "/b"
+        let a = scratch.file("a"), b = scratch.file("b")
         try ReportGenerator.generate(bundle: bundle, out: a)
         try ReportGenerator.generate(bundle: bundle, out: b)
         try ReportGenerator.generate(bundle: bundle, out: b)  // rewriting replaces the earlier report
@@ -200,11 +201,11 @@ import Testing
     }
 
     @Test func rewritingOverALargerReportLeavesOnlyTheNewReport() throws {
-        let scratch = Scratch()
-        let large = scratch.directory(), small = scratch.directory()
+        let scratch = TemporaryDirectory("report")
+        let large = scratch.subdirectory("large"), small = scratch.subdirectory("small")
         try SyntheticBundle.write(SyntheticBundleSpec(problems: 12), to: large)
         try SyntheticBundle.write(SyntheticBundleSpec(problems: 3), to: small)
-        let rewritten = scratch.directory() + "/report", fresh = scratch.directory() + "/report"
+        let rewritten = scratch.file("rewritten"), fresh = scratch.file("fresh")
         try ReportGenerator.generate(bundle: large, out: rewritten)
         try ReportGenerator.generate(bundle: small, out: rewritten)
         try ReportGenerator.generate(bundle: small, out: fresh)
@@ -216,10 +217,10 @@ import Testing
     }
 
     @Test func reportBytesDoNotDependOnTheThreadCount() throws {
-        let scratch = Scratch()
-        let bundle = scratch.directory()
+        let scratch = TemporaryDirectory("report")
+        let bundle = scratch.subdirectory("bundle")
         try SyntheticBundle.write(SyntheticBundleSpec(problems: 12), to: bundle)
-        let one = scratch.directory() + "/one", three = scratch.directory() + "/three"
+        let one = scratch.file("one"), three = scratch.file("three")
         try ReportGenerator.generate(bundle: bundle, out: one, threads: 1)
         try ReportGenerator.generate(bundle: bundle, out: three, threads: 3)
         #expect(Files.all(one) == Files.all(three))
@@ -246,9 +247,9 @@ import Testing
     }
 
     @Test func tooSmallSamplesAreSaidPlainly() throws {
-        let scratch = Scratch()
+        let scratch = TemporaryDirectory("report")
         let small = SyntheticBundleSpec(problems: 8)
-        let (_, report) = try scratch.bundleAndReport(small)
+        let (_, report) = try bundleAndReport(small, in: scratch)
         let page = try XHTML.parse(report + "/hookpoints/\(small.hookpoints[0]).html")
         let warnings = page.all("p").filter { $0.attributes["class"] == "warn" }.map(\.allText)
         #expect(warnings.contains { $0.hasPrefix("The sample is too small to compare correct and wrong answers") })
@@ -256,10 +257,10 @@ import Testing
     }
 
     @Test func aForeignDirectoryIsNotOverwritten() throws {
-        let scratch = Scratch()
-        let bundle = scratch.directory()
+        let scratch = TemporaryDirectory("report")
+        let bundle = scratch.subdirectory("bundle")
         try SyntheticBundle.write(SyntheticBundleSpec(problems: 3), to: bundle)
-        let foreign = scratch.directory()
+        let foreign = scratch.subdirectory("foreign")
         FileManager.default.createFile(atPath: foreign + "/notes.txt", contents: Data("mine".utf8))
         #expect(throws: RunDataError.self) { try ReportGenerator.generate(bundle: bundle, out: foreign) }
         #expect(FileManager.default.contents(atPath: foreign + "/notes.txt") == Data("mine".utf8))

@@ -1,33 +1,17 @@
 import ResultBundle
 import Foundation
+import TestSupport
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
 @testable import Report
 
-/// Directories a test creates, removed when the test's instance goes away.
-final class Scratch {
-    private var made: [String] = []
-
-    deinit {
-        for path in made { try? FileManager.default.removeItem(atPath: path) }
-    }
-
-    func directory() -> String {
-        let path = NSTemporaryDirectory() + "thinklens-report-tests-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        made.append(path)
-        return path
-    }
-
-    /// A synthetic bundle and its report.
-    func bundleAndReport(_ spec: SyntheticBundleSpec = SyntheticBundleSpec()) throws -> (bundle: String, report: String) {
-        let bundle = directory()
-        try SyntheticBundle.write(spec, to: bundle)
-        let report = directory() + "/report"
-        try ReportGenerator.generate(bundle: bundle, out: report)
-        return (bundle, report)
-    }
+/// A synthetic bundle and its report, written in `directory`.
+func bundleAndReport(_ spec: SyntheticBundleSpec = SyntheticBundleSpec(), in directory: TemporaryDirectory) throws -> (bundle: String, report: String) {
+    let bundle = directory.subdirectory("bundle"), report = directory.file("report")
+    try SyntheticBundle.write(spec, to: bundle)
+    try ReportGenerator.generate(bundle: bundle, out: report)
+    return (bundle, report)
 }
 
 /// One synthetic bundle (the default spec) and its report, shared by the tests that only
@@ -35,13 +19,12 @@ final class Scratch {
 enum SharedReport {
     static let spec = SyntheticBundleSpec()
     static let directories: (bundle: String, report: String) = {
-        let root = NSTemporaryDirectory() + "thinklens-report-tests-shared-\(getpid())"
-        try? FileManager.default.removeItem(atPath: root)
+        let root = makeTemporaryDirectory("report-shared")
+        removeAtExit(root)
         let bundle = root + "/bundle", report = root + "/report"
         try! FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
         try! SyntheticBundle.write(spec, to: bundle)
         try! ReportGenerator.generate(bundle: bundle, out: report)
-        atexit { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "thinklens-report-tests-shared-\(getpid())") }
         return (bundle, report)
     }()
 }

@@ -87,30 +87,13 @@ enum BundleFixtures {
     }
 
     static func ids(_ range: Range<Int>, split: String = "train") -> [String] { range.map { "gsm8k:\(split):\($0)" } }
-}
 
-/// Directories a test creates, removed when the test's instance goes away.
-final class Scratch {
-    private var made: [String] = []
-
-    deinit {
-        for path in made { try? FileManager.default.removeItem(atPath: path) }
-    }
-
-    func directory() -> String {
-        let path = NSTemporaryDirectory() + "thinklens-run-tests-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        made.append(path)
-        return path
-    }
-
-    /// A run: commit `tasks` in the given order into a fresh OUT and write its bundle.
-    func runBundle(_ tasks: [CommittedTask], selected: [String], failed: [RunManifest.FailedProblem] = [],
-                   run: JSONValue = .object(["note": .string("test")])) throws -> String {
-        let out = directory()
+    /// A run: commit `tasks` in the given order into `out` (an empty directory) and write its bundle there.
+    static func runBundle(_ tasks: [CommittedTask], selected: [String], failed: [RunManifest.FailedProblem] = [],
+                          run: JSONValue = .object(["note": .string("test")]), out: String) throws -> String {
         let store = try RunStore(outDirectory: out)
         for task in tasks { _ = try store.commit(task) }
-        try store.writeBundle(manifest: BundleFixtures.manifest(selected: selected, failed: failed), run: run, decoder: BundleFixtures.Decoder())
+        try store.writeBundle(manifest: manifest(selected: selected, failed: failed), run: run, decoder: BundleFixtures.Decoder())
         return out
     }
 }

@@ -2,20 +2,21 @@ import Experiment
 import SafeTensors
 import Foundation
 import Testing
+import TestSupport
 @testable import ResultBundle
 
 @Suite struct BundleTests {
     typealias F = BundleFixtures
 
     @Test func bundleBytesDoNotDependOnArrivalOrderOrDuplicates() throws {
-        let scratch = Scratch()
+        let scratch = TemporaryDirectory("bundle")
         let tasks = (0..<12).map { F.task(index: $0) }
-        let inOrder = try F.bundleFiles(scratch.runBundle(tasks, selected: F.ids(0..<12)))
+        let inOrder = try F.bundleFiles(F.runBundle(tasks, selected: F.ids(0..<12), out: scratch.subdirectory("in-order")))
         var g = SplitMix64(seed: 42)
         var shuffled = tasks
         for i in stride(from: shuffled.count - 1, to: 0, by: -1) { shuffled.swapAt(i, g.below(i + 1)) }
         let withDuplicates = shuffled + [tasks[3], tasks[7]]
-        let other = try F.bundleFiles(scratch.runBundle(withDuplicates, selected: F.ids(0..<12), run: .object(["workers": .int(3)])))
+        let other = try F.bundleFiles(F.runBundle(withDuplicates, selected: F.ids(0..<12), run: .object(["workers": .int(3)]), out: scratch.subdirectory("shuffled")))
         #expect(inOrder.keys.sorted() == other.keys.sorted())
         for (name, data) in inOrder {
             #expect(other[name] == data, "\(name) differs")
@@ -24,9 +25,9 @@ import Testing
     }
 
     @Test func latentFilesHaveTheDocumentedTensors() throws {
-        let scratch = Scratch()
+        let scratch = TemporaryDirectory("bundle")
         let tasks = (0..<3).map { F.task(index: $0) }
-        let out = try scratch.runBundle(tasks, selected: F.ids(0..<3))
+        let out = try F.runBundle(tasks, selected: F.ids(0..<3), out: scratch.path)
         let file = try SafeTensorsFile(path: out + "/latents/layers.5.mlp.safetensors")
         let t = tasks.reduce(0) { $0 + $1.latents["layers.5.mlp"]!.rowCount }
         #expect(Set(file.tensorNames) == ["problem", "position", "token", "segment", "indices", "acts"])
@@ -41,8 +42,8 @@ import Testing
     }
 
     @Test func streamingWriterMatchesTheInMemoryWriter() throws {
-        let scratch = Scratch()
-        let dir = scratch.directory()
+        let scratch = TemporaryDirectory("bundle")
+        let dir = scratch.path
         var reference = SafeTensorsWriter()
         reference.metadata = ["k": "2", "format": "x"]
         reference.add("b", shape: [3], int32s: [1, 2, 3])
@@ -61,9 +62,9 @@ import Testing
     }
 
     @Test func inferencesLinesHaveExactlyTheDocumentedFieldsInProblemOrder() throws {
-        let scratch = Scratch()
+        let scratch = TemporaryDirectory("bundle")
         let tasks = [F.task(index: 5), F.task(index: 2), F.task(index: 10)]
-        let out = try scratch.runBundle(tasks, selected: ["gsm8k:train:2", "gsm8k:train:5", "gsm8k:train:10"])
+        let out = try F.runBundle(tasks, selected: ["gsm8k:train:2", "gsm8k:train:5", "gsm8k:train:10"], out: scratch.path)
         let lines = try String(contentsOfFile: out + "/inferences.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 3)
         let objects = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
@@ -82,9 +83,9 @@ import Testing
     }
 
     @Test func manifestCountsAndCanonicalSelection() throws {
-        let scratch = Scratch()
+        let scratch = TemporaryDirectory("bundle")
         let tasks = (0..<4).map { F.task(index: $0) }
-        let out = try scratch.runBundle(tasks, selected: F.ids(0..<6), failed: [.init(id: "gsm8k:train:5", reasons: ["worker died", "timeout"])])
+        let out = try F.runBundle(tasks, selected: F.ids(0..<6), failed: [.init(id: "gsm8k:train:5", reasons: ["worker died", "timeout"])], out: scratch.path)
         let manifest = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: out + "/manifest.json")), source: "manifest")
         #expect(manifest["format_version"] == .int(1))
         #expect(manifest["problem_selection"] == .array([.string("gsm8k:train[0:6]")]))
@@ -101,10 +102,10 @@ import Testing
     }
 
     @Test func committingRejectsRowsThatDisagreeWithTheSequence() throws {
-        let scratch = Scratch()
+        let scratch = TemporaryDirectory("bundle")
         var task = F.task(index: 1)
         task.latents["layers.5.mlp"]!.tokens[0] += 1
-        let store = try RunStore(outDirectory: scratch.directory())
+        let store = try RunStore(outDirectory: scratch.path)
         guard case .rejected(let error) = try store.commit(task) else {
             Issue.record("an inconsistent task was committed")
             return
@@ -114,8 +115,8 @@ import Testing
     }
 
     @Test func committingRejectsATaskWithoutTheRunsHookpoints() throws {
-        let scratch = Scratch()
-        let store = try RunStore(outDirectory: scratch.directory(), hookpoints: F.hookpoints + ["layers.20.mlp"])
+        let scratch = TemporaryDirectory("bundle")
+        let store = try RunStore(outDirectory: scratch.path, hookpoints: F.hookpoints + ["layers.20.mlp"])
         guard case .rejected(let error) = try store.commit(F.task(index: 1)) else {
             Issue.record("a task missing a hookpoint was committed")
             return
@@ -124,8 +125,8 @@ import Testing
     }
 
     @Test func committingRejectsAChangeOfK() throws {
-        let scratch = Scratch()
-        let store = try RunStore(outDirectory: scratch.directory())
+        let scratch = TemporaryDirectory("bundle")
+        let store = try RunStore(outDirectory: scratch.path)
         #expect(try store.commit(F.task(index: 1)) == .committed)
         var other = F.task(index: 2)
         let rows = other.latents["layers.5.mlp"]!

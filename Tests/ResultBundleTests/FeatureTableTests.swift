@@ -1,6 +1,7 @@
 import Experiment
 import Foundation
 import Testing
+import TestSupport
 @testable import ResultBundle
 
 @Suite struct FeatureTableTests {
@@ -41,8 +42,8 @@ import Testing
         ]
     }
 
-    static func handBundle(_ scratch: Scratch) throws -> String {
-        let out = scratch.directory()
+    static func handBundle(in scratch: TemporaryDirectory) throws -> String {
+        let out = scratch.path
         let store = try RunStore(outDirectory: out)
         for task in handTasks().reversed() { _ = try store.commit(task) }
         try store.writeBundle(manifest: F.manifest(selected: [], hookpoints: ["h"]), run: .null, decoder: F.Decoder())
@@ -50,8 +51,8 @@ import Testing
     }
 
     @Test func featuresCSVMatchesTheHandComputedTable() throws {
-        let scratch = Scratch()
-        let out = try Self.handBundle(scratch)
+        let scratch = TemporaryDirectory("feature-table")
+        let out = try Self.handBundle(in: scratch)
         let lines = try String(contentsOfFile: out + "/tables/h/features.csv", encoding: .utf8).split(separator: "\n").map(String.init)
         #expect(lines[0] == "feature,tokens,tokens_reasoning,tokens_answer,inferences,inferences_correct,inferences_wrong,top_act_inferences,top_freq_inferences,max_act,mean_act")
         #expect(Array(lines[1...6]) == [
@@ -69,8 +70,8 @@ import Testing
     }
 
     @Test func featureTokensCountEveryOccurrenceAndKeepTheMaximum() throws {
-        let scratch = Scratch()
-        let out = try Self.handBundle(scratch)
+        let scratch = TemporaryDirectory("feature-table")
+        let out = try Self.handBundle(in: scratch)
         let lines = try String(contentsOfFile: out + "/tables/h/feature_tokens.csv", encoding: .utf8).split(separator: "\n").map(String.init)
         #expect(lines[0] == "feature,token,text,count,max_act")
         #expect(Array(lines[1...6]) == [
@@ -81,8 +82,8 @@ import Testing
     }
 
     @Test func histogramHasFiftyBinsUpToTheMaximum() throws {
-        let scratch = Scratch()
-        let out = try Self.handBundle(scratch)
+        let scratch = TemporaryDirectory("feature-table")
+        let out = try Self.handBundle(in: scratch)
         let lines = try String(contentsOfFile: out + "/tables/h/activation_histogram.csv", encoding: .utf8).split(separator: "\n").map(String.init)
         #expect(lines.count == 51)
         #expect(lines[1] == "0,0.0,0.18,0")
@@ -93,8 +94,8 @@ import Testing
     }
 
     @Test func examplesListTheHighestActivationsWithContext() throws {
-        let scratch = Scratch()
-        let out = try Self.handBundle(scratch)
+        let scratch = TemporaryDirectory("feature-table")
+        let out = try Self.handBundle(in: scratch)
         let lines = try String(contentsOfFile: out + "/tables/h/examples.jsonl", encoding: .utf8).split(separator: "\n")
         let feature1 = try lines.map { try JSONValue.parse(String($0), source: "examples") }.filter { $0["feature"] == .int(1) }
         #expect(feature1.map { $0["act"]!.doubleValue! } == [5.0, 4.0, 2.0, 1.5])

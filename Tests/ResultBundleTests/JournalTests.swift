@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import ResultBundle
 
 @Suite struct JournalTests {
@@ -18,8 +19,8 @@ import Testing
     }
 
     @Test func reopeningListsCommittedProblemsAndReadsThemBack() throws {
-        let scratch = Scratch()
-        let dir = scratch.directory()
+        let scratch = TemporaryDirectory("journal")
+        let dir = scratch.path
         let tasks = (0..<3).map { F.task(index: $0) }
         do {
             let journal = try TaskJournal(directory: dir)
@@ -33,8 +34,8 @@ import Testing
     }
 
     @Test func aTornTailIsTruncatedWithAWarningAndTheRunContinues() throws {
-        let scratch = Scratch()
-        let dir = scratch.directory()
+        let scratch = TemporaryDirectory("journal")
+        let dir = scratch.path
         let path = dir + "/" + TaskJournal.fileName
         var intactSize = 0
         do {
@@ -58,8 +59,8 @@ import Testing
     }
 
     @Test func aLastRecordWithABadChecksumIsTreatedAsTorn() throws {
-        let scratch = Scratch()
-        let dir = scratch.directory()
+        let scratch = TemporaryDirectory("journal")
+        let dir = scratch.path
         let path = dir + "/" + TaskJournal.fileName
         do {
             let journal = try TaskJournal(directory: dir)
@@ -76,8 +77,8 @@ import Testing
     }
 
     @Test func corruptionBeforeIntactRecordsIsRefused() throws {
-        let scratch = Scratch()
-        let dir = scratch.directory()
+        let scratch = TemporaryDirectory("journal")
+        let dir = scratch.path
         let path = dir + "/" + TaskJournal.fileName
         do {
             let journal = try TaskJournal(directory: dir)
@@ -97,8 +98,8 @@ import Testing
     }
 
     @Test func aProblemCommittedTwiceIsStoredOnce() throws {
-        let scratch = Scratch()
-        let dir = scratch.directory()
+        let scratch = TemporaryDirectory("journal")
+        let dir = scratch.path
         let journal = try TaskJournal(directory: dir)
         let task = F.task(index: 4)
         #expect(try journal.append(task) == .committed)
@@ -114,8 +115,8 @@ import Testing
     }
 
     @Test func aSecondCoordinatorOnTheSameOutIsRefused() throws {
-        let scratch = Scratch()
-        let dir = scratch.directory()
+        let scratch = TemporaryDirectory("journal")
+        let dir = scratch.path
         let first = try TaskJournal(directory: dir)
         #expect {
             _ = try TaskJournal(directory: dir)
@@ -126,8 +127,8 @@ import Testing
     }
 
     @Test func aFileThatIsNotAJournalIsRefusedByName() throws {
-        let scratch = Scratch()
-        let dir = scratch.directory()
+        let scratch = TemporaryDirectory("journal")
+        let dir = scratch.path
         try Data("not a journal at all".utf8).write(to: URL(fileURLWithPath: dir + "/" + TaskJournal.fileName))
         #expect {
             _ = try TaskJournal(directory: dir)
@@ -137,8 +138,8 @@ import Testing
     }
 
     @Test func aFailedProblemIsStillFailedAfterReopeningWithItsReasons() throws {
-        let scratch = Scratch()
-        let dir = scratch.directory()
+        let scratch = TemporaryDirectory("journal")
+        let dir = scratch.path
         let failure = TaskJournal.FailureEntry(id: "gsm8k:train:4", split: "train", index: 4,
                                                reasons: ["attempt 1: out of memory", "attempt 2: worker silent for more than 15.0 s"])
         do {
@@ -155,8 +156,8 @@ import Testing
     }
 
     @Test func aCommitAfterAFailureSupersedesIt() throws {
-        let scratch = Scratch()
-        let dir = scratch.directory()
+        let scratch = TemporaryDirectory("journal")
+        let dir = scratch.path
         do {
             let journal = try TaskJournal(directory: dir)
             try journal.appendFailure(.init(id: "gsm8k:train:2", split: "train", index: 2, reasons: ["attempt 1: boom"]))
@@ -173,8 +174,8 @@ import Testing
     }
 
     @Test func theLatestFailureRecordOfAProblemWins() throws {
-        let scratch = Scratch()
-        let dir = scratch.directory()
+        let scratch = TemporaryDirectory("journal")
+        let dir = scratch.path
         do {
             let journal = try TaskJournal(directory: dir)
             try journal.appendFailure(.init(id: "gsm8k:train:3", split: "train", index: 3, reasons: ["attempt 1: first start"]))
@@ -185,8 +186,8 @@ import Testing
     }
 
     @Test func aVersionOneJournalStillOpensAndIsMarkedVersionTwoByItsFirstFailure() throws {
-        let scratch = Scratch()
-        let dir = scratch.directory()
+        let scratch = TemporaryDirectory("journal")
+        let dir = scratch.path
         let path = dir + "/" + TaskJournal.fileName
         func headerVersion() throws -> UInt32 {
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -211,8 +212,8 @@ import Testing
     }
 
     @Test func aFailureRecordInAVersionOneJournalIsCorruption() throws {
-        let scratch = Scratch()
-        let dir = scratch.directory()
+        let scratch = TemporaryDirectory("journal")
+        let dir = scratch.path
         let path = dir + "/" + TaskJournal.fileName
         do {
             let journal = try TaskJournal(directory: dir)
@@ -229,10 +230,10 @@ import Testing
     }
 
     @Test func resumingAfterARestartGivesTheUninterruptedBundle() throws {
-        let scratch = Scratch()
+        let scratch = TemporaryDirectory("journal")
         let tasks = (0..<10).map { F.task(index: $0) }
-        let uninterrupted = try scratch.runBundle(tasks, selected: F.ids(0..<10))
-        let out = scratch.directory()
+        let uninterrupted = try F.runBundle(tasks, selected: F.ids(0..<10), out: scratch.subdirectory("uninterrupted"))
+        let out = scratch.subdirectory("resumed")
         do {
             let store = try RunStore(outDirectory: out)
             for task in tasks[0..<6] { _ = try store.commit(task) }
@@ -255,8 +256,8 @@ import Testing
 
 @Suite struct JournalEncodingTests {
     @Test func latentIdsBeyondSixteenBitsRoundTrip() throws {
-        let scratch = Scratch()
-        let dir = scratch.directory()
+        let scratch = TemporaryDirectory("journal")
+        let dir = scratch.path
         var task = BundleFixtures.task(index: 3)
         task.latents["layers.5.mlp"]!.indices[0] = 70_000
         let journal = try TaskJournal(directory: dir)

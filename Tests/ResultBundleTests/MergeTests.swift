@@ -1,18 +1,19 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import ResultBundle
 
 @Suite struct MergeTests {
     typealias F = BundleFixtures
 
     @Test func mergingTwoHalvesGivesTheFullRun() throws {
-        let scratch = Scratch()
+        let scratch = TemporaryDirectory("merge")
         let tasks = (0..<10).map { F.task(index: $0) }
         let failure = RunManifest.FailedProblem(id: "gsm8k:train:10", reasons: ["timeout", "worker died"])
-        let full = try scratch.runBundle(tasks, selected: F.ids(0..<11), failed: [failure])
-        let first = try scratch.runBundle(Array(tasks[0..<4]), selected: F.ids(0..<4))
-        let second = try scratch.runBundle(Array(tasks[4..<10]), selected: F.ids(4..<11), failed: [failure])
-        let merged = scratch.directory() + "/merged"
+        let full = try F.runBundle(tasks, selected: F.ids(0..<11), failed: [failure], out: scratch.subdirectory("full"))
+        let first = try F.runBundle(Array(tasks[0..<4]), selected: F.ids(0..<4), out: scratch.subdirectory("first"))
+        let second = try F.runBundle(Array(tasks[4..<10]), selected: F.ids(4..<11), failed: [failure], out: scratch.subdirectory("second"))
+        let merged = scratch.file("merged")
         try BundleMerger.merge(bundles: [second, first], to: merged)
         let expected = try F.bundleFiles(full)
         let observed = try F.bundleFiles(merged)
@@ -21,60 +22,60 @@ import Testing
     }
 
     @Test func overlappingBundlesWithIdenticalProblemsMerge() throws {
-        let scratch = Scratch()
+        let scratch = TemporaryDirectory("merge")
         let tasks = (0..<6).map { F.task(index: $0) }
-        let full = try scratch.runBundle(tasks, selected: F.ids(0..<6))
-        let a = try scratch.runBundle(Array(tasks[0..<4]), selected: F.ids(0..<4))
-        let b = try scratch.runBundle(Array(tasks[2..<6]), selected: F.ids(2..<6))
-        let merged = scratch.directory() + "/merged"
+        let full = try F.runBundle(tasks, selected: F.ids(0..<6), out: scratch.subdirectory("full"))
+        let a = try F.runBundle(Array(tasks[0..<4]), selected: F.ids(0..<4), out: scratch.subdirectory("a"))
+        let b = try F.runBundle(Array(tasks[2..<6]), selected: F.ids(2..<6), out: scratch.subdirectory("b"))
+        let merged = scratch.file("merged")
         try BundleMerger.merge(bundles: [a, b], to: merged)
         #expect(try F.bundleFiles(merged) == F.bundleFiles(full))
     }
 
     @Test func mergeRefusesADifferentModel() throws {
-        let scratch = Scratch()
-        let a = try scratch.runBundle([F.task(index: 0)], selected: F.ids(0..<1))
-        let b = scratch.directory()
+        let scratch = TemporaryDirectory("merge")
+        let a = try F.runBundle([F.task(index: 0)], selected: F.ids(0..<1), out: scratch.subdirectory("a"))
+        let b = scratch.subdirectory("b")
         let store = try RunStore(outDirectory: b)
         _ = try store.commit(F.task(index: 1))
         try store.writeBundle(manifest: F.manifest(selected: F.ids(1..<2), modelFingerprint: "other-model"), run: .null, decoder: F.Decoder())
         #expect {
-            try BundleMerger.merge(bundles: [a, b], to: scratch.directory() + "/merged")
+            try BundleMerger.merge(bundles: [a, b], to: scratch.file("merged"))
         } throws: { error in
             "\(error)".contains("model weights (fingerprint model-abc vs other-model)")
         }
     }
 
     @Test func mergeRefusesDifferentGenerationSettings() throws {
-        let scratch = Scratch()
-        let a = try scratch.runBundle([F.task(index: 0)], selected: F.ids(0..<1))
-        let b = scratch.directory()
+        let scratch = TemporaryDirectory("merge")
+        let a = try F.runBundle([F.task(index: 0)], selected: F.ids(0..<1), out: scratch.subdirectory("a"))
+        let b = scratch.subdirectory("b")
         let store = try RunStore(outDirectory: b)
         _ = try store.commit(F.task(index: 1))
         try store.writeBundle(manifest: F.manifest(selected: F.ids(1..<2), temperature: 1.0), run: .null, decoder: F.Decoder())
         #expect {
-            try BundleMerger.merge(bundles: [a, b], to: scratch.directory() + "/merged")
+            try BundleMerger.merge(bundles: [a, b], to: scratch.file("merged"))
         } throws: { error in
             "\(error)".contains("generation settings")
         }
     }
 
     @Test func mergeRefusesAProblemThatDiffersBetweenBundles() throws {
-        let scratch = Scratch()
+        let scratch = TemporaryDirectory("merge")
         var changed = F.task(index: 2)
         changed.record.text = "another sample"
-        let a = try scratch.runBundle([F.task(index: 1), F.task(index: 2)], selected: F.ids(1..<3))
-        let b = try scratch.runBundle([changed], selected: F.ids(2..<3))
+        let a = try F.runBundle([F.task(index: 1), F.task(index: 2)], selected: F.ids(1..<3), out: scratch.subdirectory("a"))
+        let b = try F.runBundle([changed], selected: F.ids(2..<3), out: scratch.subdirectory("b"))
         #expect {
-            try BundleMerger.merge(bundles: [a, b], to: scratch.directory() + "/merged")
+            try BundleMerger.merge(bundles: [a, b], to: scratch.file("merged"))
         } throws: { error in
             "\(error)".contains("problem gsm8k:train:2: differs between")
         }
     }
 
     @Test func mergeRefusesAnOutputDirectoryThatIsNotEmpty() throws {
-        let scratch = Scratch()
-        let a = try scratch.runBundle([F.task(index: 0)], selected: F.ids(0..<1))
+        let scratch = TemporaryDirectory("merge")
+        let a = try F.runBundle([F.task(index: 0)], selected: F.ids(0..<1), out: scratch.path)
         #expect {
             try BundleMerger.merge(bundles: [a], to: a)
         } throws: { error in

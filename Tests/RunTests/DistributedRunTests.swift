@@ -5,10 +5,11 @@ import Testing
 @testable import Compute
 import Coordinator
 import Protocol
+import TestSupport
 import Tokenizer
 import Transport
 
-/// A `thinklens` process started by a test, with its stderr kept in a file.
+/// A `thinklens` process started by a test, with its stderr kept in a file that goes with the value.
 final class ThinkLensProcess {
     static var binary: String {
         if let explicit = ProcessInfo.processInfo.environment["THINKLENS_BIN"] { return explicit }
@@ -18,10 +19,12 @@ final class ThinkLensProcess {
     }
 
     let process = Process()
+    private let logDirectory: TemporaryDirectory
     let logPath: String
 
     init(_ arguments: [String], name: String) throws {
-        logPath = FileManager.default.temporaryDirectory.appendingPathComponent("thinklens-\(getpid())-\(name)-\(UUID().uuidString.prefix(8)).log").path
+        logDirectory = TemporaryDirectory("run-log")
+        logPath = logDirectory.file("\(name).log")
         FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments
@@ -50,16 +53,6 @@ final class ThinkLensProcess {
         return process.terminationStatus
     }
 
-    func waitForLog(_ text: String, timeout: Double = 60) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if log.contains(text) { return true }
-            if !process.isRunning { return log.contains(text) }
-            usleep(20_000)
-        }
-        return false
-    }
-
     func interrupt() { kill(process.processIdentifier, SIGINT) }
 
     func kill9() {
@@ -75,16 +68,13 @@ final class ThinkLensProcess {
 /// Multi-process runs over real ZeroMQ sockets on 127.0.0.1: the failure modes of a real
 /// cluster (killed workers, a killed coordinator, a wrong model, garbage on the wire) must
 /// all end in the same bundle as a clean run.
-@Suite(.serialized) struct DistributedRunTests {
+@Suite(.serialized, .enabled(if: TestEnvironment.available(TestEnvironment.gsm8kVariable),
+                             "needs THINKLENS_GSM8K_DIR (scripts/test sets it; fails in CI when missing)"))
+struct DistributedRunTests {
     static let problems = "gsm8k:train[0:4]"
     static let fixture = RunFixture.shared
-    static var gsm8k: String? { ProcessInfo.processInfo.environment["THINKLENS_GSM8K_DIR"] }
-
-    static func scratch(_ name: String) -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("thinklens-run-\(getpid())-\(name)").path
-        try? FileManager.default.removeItem(atPath: path)
-        return path
-    }
+    /// Each test's run directories (OUT is created by the run itself), removed after it.
+    let scratch = TemporaryDirectory("run")
 
     static func settings(out: String, problems: String = problems, maxNewTokens: Int = 24) -> [String] {
         ["--model", fixture.model, "--sae", fixture.sae, "--problems", problems,
@@ -97,35 +87,27 @@ final class ThinkLensProcess {
          "--worker-id", id, "--give-up-after", "30", "--debug-step-delay", String(delay)]
     }
 
-    /// The clean single-worker run every other scenario is compared with.
-    static let reference: String? = {
-        guard gsm8k != nil else { return nil }
-        let out = scratch("reference")
-        guard let run = try? ThinkLensProcess(["run", "--workers", "1", "--threads", "1", "--batch", "2"] + settings(out: out), name: "reference") else { return nil }
+    /// The clean single-worker run every other scenario is compared with, made once per process.
+    static let cleanRun: Result<String, Error> = Result {
+        _ = try TestEnvironment.require(TestEnvironment.gsm8kVariable)
+        let root = makeTemporaryDirectory("run-reference")
+        removeAtExit(root)
+        let out = root + "/out"
+        let run = try ThinkLensProcess(["run", "--workers", "1", "--threads", "1", "--batch", "2"] + settings(out: out), name: "reference")
         let status = run.wait()
-        guard status == 0 else {
-            Issue.record("the reference run failed with status \(status):\n\(run.log)")
-            return nil
-        }
+        guard status == 0 else { throw RunDataError(subject: "the reference run", reason: "failed with status \(status):\n\(run.log)") }
         return out
-    }()
-
-    static func requireGSM8K() -> Bool {
-        if gsm8k == nil {
-            let message = "THINKLENS_GSM8K_DIR is not set: the distributed run tests need GSM8K (scripts/test sets it)"
-            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record(Comment(rawValue: message)) } else { print("skipped: \(message)") }
-            return false
-        }
-        return true
     }
+
+    static func reference() throws -> String { try cleanRun.get() }
 
     /// Bundle files that must be byte-identical: everything but run.json and the coordinator's working state.
     static func bundleFiles(_ dir: String) -> [String] {
         let all = (FileManager.default.enumerator(atPath: dir)?.allObjects as? [String]) ?? []
         return all.filter { path in
             var isDir: ObjCBool = false
-            FileManager.default.fileExists(atPath: dir + "/" + path, isDirectory: &isDir)
-            return !isDir.boolValue && path != "run.json" && path != "run-settings.json" && !path.hasPrefix("journal")
+            return FileManager.default.fileExists(atPath: dir + "/" + path, isDirectory: &isDir) && !isDir.boolValue
+                && path != "run.json" && path != "run-settings.json" && !path.hasPrefix("journal")
         }.sorted()
     }
 
@@ -162,10 +144,34 @@ final class ThinkLensProcess {
         var description: String { "\(subject): \(reason)" }
     }
 
+    /// OUT's run.json, which says what happened during the coordinator's last start.
+    static func runJSON(_ out: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/run.json"))) as? [String: Any])
+    }
+
+    static func journal(_ out: String) -> String { out + "/journal/tasks.tlj" }
+
+    /// The journal's size in bytes (0 before the coordinator creates it).
+    static func journalSize(_ out: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: journal(out)))?[.size] as? Int) ?? 0
+    }
+
+    /// Waits until the journal holds a record (beyond its 16-byte header): a problem of the run
+    /// is durable, and its worker is generating the next ones. False if `coordinator` exits or
+    /// `timeout` seconds pass first.
+    static func waitForFirstCommit(_ out: String, by coordinator: ThinkLensProcess, timeout: Double = 60) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while journalSize(out) <= 16 {
+            if !coordinator.process.isRunning || Date() >= deadline { return journalSize(out) > 16 }
+            usleep(20_000)
+        }
+        return true
+    }
+
     // MARK: Scenarios
 
     @Test func aCleanRunWritesEveryProblemAndTable() throws {
-        guard Self.requireGSM8K(), let reference = Self.reference else { return }
+        let reference = try Self.reference()
         let lines = try String(contentsOfFile: reference + "/inferences.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 4)
         for h in RunFixture.hookpoints {
@@ -177,114 +183,108 @@ final class ThinkLensProcess {
     }
 
     @Test func runJSONAccountsForTheTimeByPhase() throws {
-        guard Self.requireGSM8K(), let reference = Self.reference else { return }
-        let run = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: reference + "/run.json"))) as? [String: Any]
-        let phases = run?["phases"] as? [String: Any]
-        let seconds = (run?["seconds"] as? Double) ?? 0
+        let run = try Self.runJSON(try Self.reference())
+        let phases = run["phases"] as? [String: Any]
+        let seconds = (run["seconds"] as? Double) ?? 0
         let coordinatorPhases = ["setup", "generation", "finalize"].compactMap { phases?[$0] as? Double }
         #expect(coordinatorPhases.count == 3 && coordinatorPhases.allSatisfy { $0 >= 0 })
         #expect(coordinatorPhases.reduce(0, +) <= seconds + 1e-6, "coordinator phases add up to at most the run: \(String(describing: phases))")
         let workerSeconds = phases?["worker_seconds"] as? [String: Double] ?? [:]
         #expect((workerSeconds["prefill"] ?? 0) > 0 && (workerSeconds["decode"] ?? 0) > 0 && (workerSeconds["encode"] ?? 0) > 0,
                 "workers report prefill, decode and encode time: \(workerSeconds)")
-        let workers = run?["workers"] as? [[String: Any]] ?? []
+        let workers = run["workers"] as? [[String: Any]] ?? []
         #expect(!workers.isEmpty && workers.allSatisfy { ($0["phase_seconds"] as? [String: Double])?["decode"] != nil })
     }
 
     @Test func threeWorkersGiveTheSameBundleAsOne() throws {
-        guard Self.requireGSM8K(), let reference = Self.reference else { return }
-        let out = Self.scratch("three")
+        let reference = try Self.reference()
+        let out = scratch.file("three")
         let run = try ThinkLensProcess(["run", "--workers", "3", "--threads", "1", "--batch", "1"] + Self.settings(out: out), name: "three")
         #expect(run.wait() == 0, "\(run.log)")
         Self.expectSameBundle(out, as: reference)
     }
 
     @Test func everyLocalWorkerGetsAShareEvenWhenOneBatchWouldHoldEveryProblem() throws {
-        guard Self.requireGSM8K(), let reference = Self.reference else { return }
-        let out = Self.scratch("share")
+        let reference = try Self.reference()
+        let out = scratch.file("share")
         // 4 problems, 4 slots per worker: without waiting for both, the first hello takes all.
         let run = try ThinkLensProcess(["run", "--workers", "2", "--threads", "1", "--batch", "4"] + Self.settings(out: out), name: "share")
         #expect(run.wait() == 0, "\(run.log)")
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/run.json"))) as? [String: Any]
-        let tasks = ((json?["workers"] as? [[String: Any]]) ?? []).map { ($0["tasks"] as? Int) ?? 0 }
+        let tasks = ((try Self.runJSON(out)["workers"] as? [[String: Any]]) ?? []).map { ($0["tasks"] as? Int) ?? 0 }
         #expect(tasks.sorted() == [2, 2], "tasks per worker: \(tasks)")
         Self.expectSameBundle(out, as: reference)
     }
 
     @Test func aKilledWorkersTaskIsFinishedElsewhere() throws {
-        guard Self.requireGSM8K(), let reference = Self.reference else { return }
-        let out = Self.scratch("killed-worker")
+        let reference = try Self.reference()
+        let out = scratch.file("killed-worker")
         let (coordinator, endpoint) = try Self.coordinator(out: out)
-        let doomed = try ThinkLensProcess(Self.workerArguments(endpoint, id: "doomed", delay: 0.05), name: "doomed")
-        #expect(coordinator.waitForLog("welcomed worker doomed"))
-        usleep(500_000)  // it now holds tasks mid-generation
-        doomed.kill9()
+        let doomed = try ThinkLensProcess(Self.workerArguments(endpoint, id: "doomed", delay: 0.02), name: "doomed")
+        #expect(Self.waitForFirstCommit(out, by: coordinator), "the worker committed a problem:\n\(coordinator.log)")
+        doomed.kill9()  // it now holds tasks mid-generation
         let survivor = try ThinkLensProcess(Self.workerArguments(endpoint, id: "survivor"), name: "survivor")
         #expect(coordinator.wait() == 0, "\(coordinator.log)")
         survivor.wait(timeout: 30)
         #expect(coordinator.log.contains("presumed dead") || coordinator.log.contains("disconnected"))
-        let run = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/run.json"))) as? [String: Any]
-        #expect(((run?["requeues"] as? Int) ?? 0) >= 1, "the killed worker's tasks were requeued: \(String(describing: run))")
+        let run = try Self.runJSON(out)
+        #expect(((run["requeues"] as? Int) ?? 0) >= 1, "the killed worker's tasks were requeued: \(run)")
         Self.expectSameBundle(out, as: reference)
     }
 
     /// Runs with one slow worker taking a task at a time, stops the coordinator with `stop` once
     /// a problem is durable, lets `check` look at what the stop left, then reruns the same
     /// command on the same endpoint and expects the clean run's bundle.
-    static func stopCoordinatorAndResume(_ name: String, stop: (ThinkLensProcess) -> Void,
+    static func stopCoordinatorAndResume(_ out: String, stop: (ThinkLensProcess) -> Void,
                                          check: (_ first: ThinkLensProcess, _ out: String) -> Void) throws {
-        guard let reference = Self.reference else { return }
-        let out = Self.scratch(name)
+        let reference = try Self.reference()
         let (first, endpoint) = try Self.coordinator(out: out)
         let worker = try ThinkLensProcess(Self.workerArguments(endpoint, id: "steady", delay: 0.03, batch: 1), name: "steady")
-        let journal = out + "/journal/tasks.tlj"
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline, ((try? FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int) ?? 0) ?? 0 <= 16 {
-            usleep(20_000)
-        }
+        #expect(Self.waitForFirstCommit(out, by: first), "the worker committed a problem:\n\(first.log)")
         stop(first)
         check(first, out)
         let (second, _) = try Self.coordinator(out: out, listen: endpoint)
         #expect(second.wait() == 0, "\(second.log)")
         #expect(second.log.contains("resuming"))
+        let run = try Self.runJSON(out)
+        #expect(((run["resumed_problems"] as? Int) ?? 0) >= 1, "the second start took over the journal's problems: \(run)")
         worker.wait(timeout: 30)
         Self.expectSameBundle(out, as: reference)
     }
 
     @Test func aRestartedCoordinatorResumesToTheSameBundle() throws {
-        guard Self.requireGSM8K() else { return }
-        try Self.stopCoordinatorAndResume("restart", stop: { $0.kill9() }, check: { _, _ in })
+        try Self.stopCoordinatorAndResume(scratch.file("restart"), stop: { $0.kill9() }, check: { _, _ in })
     }
 
     @Test func anInterruptedCoordinatorExitsResumablyAndTheRerunCompletesTheBundle() throws {
-        guard Self.requireGSM8K() else { return }
-        try Self.stopCoordinatorAndResume("sigint-coordinator", stop: { $0.interrupt() }, check: { first, out in
+        try Self.stopCoordinatorAndResume(scratch.file("sigint-coordinator"), stop: { $0.interrupt() }, check: { first, out in
             #expect(first.wait(timeout: 30) == 130, "an interrupted coordinator exits with 130:\n\(first.log)")
             #expect(first.log.contains("run the same command again to resume"))
             #expect(!FileManager.default.fileExists(atPath: out + "/manifest.json"), "no bundle is written for an unfinished run")
+            #expect(Self.journalSize(out) > 16, "the committed problems stay in the journal")
         })
     }
 
     @Test func anInterruptedWorkerHandsItsTasksBackAtOnce() throws {
-        guard Self.requireGSM8K(), let reference = Self.reference else { return }
-        let out = Self.scratch("sigint-worker")
+        let reference = try Self.reference()
+        let out = scratch.file("sigint-worker")
         // A lease far longer than the test: only the hand-back can requeue the tasks in time.
         let (coordinator, endpoint) = try Self.coordinator(out: out, extra: ["--lease-seconds", "600"])
-        let leaving = try ThinkLensProcess(Self.workerArguments(endpoint, id: "leaving", delay: 0.05), name: "leaving")
-        #expect(coordinator.waitForLog("welcomed worker leaving"))
-        usleep(500_000)  // it now holds tasks mid-generation
-        leaving.interrupt()
-        #expect(leaving.wait(timeout: 30) != 0 || leaving.log.contains("interrupted"), "\(leaving.log)")
+        let leaving = try ThinkLensProcess(Self.workerArguments(endpoint, id: "leaving", delay: 0.02), name: "leaving")
+        #expect(Self.waitForFirstCommit(out, by: coordinator), "the worker committed a problem:\n\(coordinator.log)")
+        leaving.interrupt()  // it now holds tasks mid-generation
+        #expect(leaving.wait(timeout: 30) == 130, "an interrupted worker exits with 130:\n\(leaving.log)")
         let staying = try ThinkLensProcess(Self.workerArguments(endpoint, id: "staying"), name: "staying")
         #expect(coordinator.wait(timeout: 60) == 0, "\(coordinator.log)")
         staying.wait(timeout: 30)
         #expect(coordinator.log.contains("handed back"), "the coordinator logs the hand-back:\n\(coordinator.log)")
+        let run = try Self.runJSON(out)
+        #expect(((run["requeues"] as? Int) ?? 0) >= 1, "the handed-back tasks were requeued: \(run)")
         Self.expectSameBundle(out, as: reference)
     }
 
     @Test func aWorkerWithAnotherModelIsRejectedWhileTheRunCompletes() throws {
-        guard Self.requireGSM8K(), let reference = Self.reference else { return }
-        let out = Self.scratch("mismatch")
+        let reference = try Self.reference()
+        let out = scratch.file("mismatch")
         let (coordinator, endpoint) = try Self.coordinator(out: out)
         let stranger = try ThinkLensProcess(Self.workerArguments(endpoint, id: "stranger", model: Self.fixture.otherModel), name: "stranger")
         #expect(stranger.wait(timeout: 60) == 3, "a rejected worker exits with status 3:\n\(stranger.log)")
@@ -293,12 +293,13 @@ final class ThinkLensProcess {
         #expect(coordinator.wait() == 0, "\(coordinator.log)")
         good.wait(timeout: 30)
         #expect(coordinator.log.contains("rejected worker stranger"))
+        #expect(try Self.runJSON(out)["rejected_workers"] as? Int == 1, "only the stranger was rejected")
         Self.expectSameBundle(out, as: reference)
     }
 
     @Test func garbageFromPeersDoesNotDisturbTheRun() throws {
-        guard Self.requireGSM8K(), let reference = Self.reference else { return }
-        let out = Self.scratch("garbage")
+        let reference = try Self.reference()
+        let out = scratch.file("garbage")
         let (coordinator, endpoint) = try Self.coordinator(out: out)
         // One peer that only sends noise, and one that says a valid hello and then sends noise.
         let context = try ZMQContext()
@@ -315,22 +316,24 @@ final class ThinkLensProcess {
                                         modelFingerprint: model.computeFingerprint(), tokenizerFingerprint: tokenizer.fingerprint,
                                         saeFingerprints: saes))
         _ = try impostor.send([hello.encode()])
-        var random = SystemRandomNumberGenerator()
+        var random = SplitMix64(seed: 0x6A5B_A6E)
+        var noiseSent = 0
         for i in 0..<200 {
             let noise = (0..<(1 + i % 97)).map { _ in UInt8.random(in: 0...255, using: &random) }
-            _ = try noisy.send([noise], mode: .nonBlocking)
-            if i == 100 { _ = try impostor.send([noise], mode: .nonBlocking) }
+            if try noisy.send([noise], mode: .nonBlocking) == .sent { noiseSent += 1 }
+            if i == 100, try impostor.send([noise], mode: .nonBlocking) == .sent { noiseSent += 1 }
         }
         let worker = try ThinkLensProcess(Self.workerArguments(endpoint, id: "honest"), name: "honest")
         #expect(coordinator.wait() == 0, "\(coordinator.log)")
         worker.wait(timeout: 30)
         #expect(coordinator.log.contains("worker impostor@test sent an undecodable message"))
+        #expect(try Self.runJSON(out)["dropped_messages"] as? Int == noiseSent, "every undecodable message was dropped and counted")
         Self.expectSameBundle(out, as: reference)
     }
 
     @Test func problemsThatFailedStayFailedOnResumeUnlessRetried() throws {
-        guard Self.requireGSM8K() else { return }
-        let out = Self.scratch("failed-resume")
+        _ = try TestEnvironment.require(TestEnvironment.gsm8kVariable)
+        let out = scratch.file("failed-resume")
         // The fixture model's context holds 1024 tokens: gsm8k:train:1's 201-token prompt leaves
         // room for 700 new tokens, gsm8k:train:2's 348-token prompt does not, on every attempt.
         let settings = Self.settings(out: out, problems: "gsm8k:train[1:3]", maxNewTokens: 700) + ["--max-attempts", "2"]
@@ -340,32 +343,34 @@ final class ThinkLensProcess {
         let failed = manifest["failed_problems"]?.arrayValue ?? []
         #expect(failed.count == 1 && failed.first?["id"] == .string("gsm8k:train:2"))
         #expect(failed.first?["reasons"]?.arrayValue?.count == 2)
-        let firstBundle = out + "-first"
-        try? FileManager.default.removeItem(atPath: firstBundle)
+        let firstBundle = scratch.file("first")
         try FileManager.default.copyItem(atPath: out, toPath: firstBundle)
+        let firstJournal = FileManager.default.contents(atPath: Self.journal(out))
 
         // Restarted on the same --out, with no worker at all: nothing is left to do.
         let (resumed, _) = try Self.coordinator(out: out, extra: ["--max-attempts", "2"], problems: "gsm8k:train[1:3]", maxNewTokens: 700)
         #expect(resumed.wait(timeout: 60) == 2, "\(resumed.log)")
         #expect(resumed.log.contains("stay failed"), "\(resumed.log)")
+        #expect(FileManager.default.contents(atPath: Self.journal(out)) == firstJournal, "nothing was tried again")
         Self.expectSameBundle(out, as: firstBundle)
 
         let retried = try ThinkLensProcess(["run", "--workers", "1", "--threads", "1", "--batch", "2", "--retry-failed"] + settings, name: "retry")
         #expect(retried.wait() == 2, "\(retried.log)")
         #expect(retried.log.contains("--retry-failed: trying again 1 problem(s)"), "\(retried.log)")
+        #expect(Self.journalSize(out) > firstJournal?.count ?? 0, "the retried problem's new failure is journalled")
         Self.expectSameBundle(out, as: firstBundle)
     }
 
     @Test func mergingTwoHalfRunsGivesTheFullRun() throws {
-        guard Self.requireGSM8K(), let reference = Self.reference else { return }
+        let reference = try Self.reference()
         var halves: [String] = []
         for (i, slice) in ["gsm8k:train[0:2]", "gsm8k:train[2:4]"].enumerated() {
-            let out = Self.scratch("half-\(i)")
+            let out = scratch.file("half-\(i)")
             let run = try ThinkLensProcess(["run", "--workers", "1", "--threads", "1", "--batch", "2"] + Self.settings(out: out, problems: slice), name: "half")
             #expect(run.wait() == 0, "\(run.log)")
             halves.append(out)
         }
-        let merged = Self.scratch("merged")
+        let merged = scratch.file("merged")
         let merge = try ThinkLensProcess(["merge"] + halves + ["--out", merged], name: "merge")
         #expect(merge.wait() == 0, "\(merge.log)")
         Self.expectSameBundle(merged, as: reference)

@@ -24,8 +24,8 @@ struct RunFixture {
 
     /// Built once per test process.
     static let shared: RunFixture = {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("thinklens-run-fixture-\(getpid())").path
-        try? FileManager.default.removeItem(atPath: root)
+        let root = makeTemporaryDirectory("run-fixture")
+        removeAtExit(root)
         let fixture = RunFixture(root: root)
         do {
             try fixture.writeModel(at: fixture.model, seed: 1)
@@ -57,13 +57,13 @@ struct RunFixture {
         try generation.write(toFile: dir + "/generation_config.json", atomically: true, encoding: .utf8)
         try tokenizerJSON().write(toFile: dir + "/tokenizer.json", atomically: true, encoding: .utf8)
 
-        var rng = SeededNormal(seed: seed)
+        var rng = Self.random(seed: seed)
         var w = SafeTensorsWriter()
         func matrix(_ name: String, _ rows: Int, _ cols: Int, scale: Float) {
-            w.add(name, shape: [rows, cols], floats: (0..<(rows * cols)).map { _ in rng.next() * scale })
+            w.add(name, shape: [rows, cols], floats: (0..<(rows * cols)).map { _ in rng.standardNormal() * scale })
         }
         func vector(_ name: String, _ n: Int, mean: Float, scale: Float) {
-            w.add(name, shape: [n], floats: (0..<n).map { _ in mean + rng.next() * scale })
+            w.add(name, shape: [n], floats: (0..<n).map { _ in mean + rng.standardNormal() * scale })
         }
         matrix("model.embed_tokens.weight", Self.vocabulary, hidden, scale: 1)
         for l in 0..<layers {
@@ -92,39 +92,23 @@ struct RunFixture {
         let dIn = 32, latents = 256, k = 8
         try #"{"d_in":\#(dIn),"num_latents":\#(latents),"k":\#(k),"activation":"topk","normalize_decoder":true,"multi_topk":false,"skip_connection":false,"transcode":false}"#
             .write(toFile: dir + "/cfg.json", atomically: true, encoding: .utf8)
-        var rng = SeededNormal(seed: seed)
-        var decoder = (0..<(latents * dIn)).map { _ in rng.next() }
+        var rng = Self.random(seed: seed)
+        var decoder = (0..<(latents * dIn)).map { _ in rng.standardNormal() }
         for r in 0..<latents {  // unit-norm decoder rows, as sparsify keeps them
             let norm = sqrt((0..<dIn).reduce(Float(0)) { $0 + decoder[r * dIn + $1] * decoder[r * dIn + $1] })
             for j in 0..<dIn { decoder[r * dIn + j] /= norm }
         }
         var w = SafeTensorsWriter()
-        w.add("encoder.weight", shape: [latents, dIn], floats: decoder.map { $0 + rng.next() * 0.05 })
-        w.add("encoder.bias", shape: [latents], floats: (0..<latents).map { _ in rng.next() * 0.01 })
+        w.add("encoder.weight", shape: [latents, dIn], floats: decoder.map { $0 + rng.standardNormal() * 0.05 })
+        w.add("encoder.bias", shape: [latents], floats: (0..<latents).map { _ in rng.standardNormal() * 0.01 })
         w.add("W_dec", shape: [latents, dIn], floats: decoder)
-        w.add("b_dec", shape: [dIn], floats: (0..<dIn).map { _ in rng.next() * 0.01 })
+        w.add("b_dec", shape: [dIn], floats: (0..<dIn).map { _ in rng.standardNormal() * 0.01 })
         try w.write(to: dir + "/sae.safetensors")
     }
 
     func tokenizerJSON() -> String { R1TokenizerFixture.json() }
-}
 
-/// Deterministic standard-normal floats (SplitMix64 + Box–Muller), so fixtures are the same on every machine.
-struct SeededNormal {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-
-    private mutating func nextBits() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func next() -> Float {
-        let u1 = (Double(nextBits() >> 11) + 1) / 9_007_199_254_740_993.0
-        let u2 = Double(nextBits() >> 11) / 9_007_199_254_740_992.0
-        return Float((-2 * log(u1)).squareRoot() * cos(2 * .pi * u2))
-    }
+    /// The fixture's weights are standard normals drawn from this generator; the seed offset
+    /// keeps them the values the fixture has always had.
+    static func random(seed: UInt64) -> SplitMix64 { SplitMix64(seed: seed &+ 0x9E37_79B9_7F4A_7C15) }
 }

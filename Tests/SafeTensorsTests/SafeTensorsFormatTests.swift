@@ -6,11 +6,12 @@ import TestSupport
 /// The safetensors rules we rely on: the header layout, validation errors that name
 /// file and tensor, and writer output that our reader and the reference format agree on.
 @Suite struct SafeTensorsFormatTests {
-    static let directory = TemporaryDirectory("safetensors")
-    static func temporaryPath(_ name: String) -> String { directory.file(name) }
+    /// Each test's files, removed after it.
+    let directory = TemporaryDirectory("safetensors")
+    func temporaryPath(_ name: String) -> String { directory.file(name) }
 
     /// Builds a file from a raw header string and data bytes, bypassing the writer's checks.
-    static func rawFile(_ name: String, header: String, data: [UInt8]) -> String {
+    func rawFile(_ name: String, header: String, data: [UInt8]) -> String {
         var bytes: [UInt8] = []
         var length = UInt64(header.utf8.count).littleEndian
         withUnsafeBytes(of: &length) { bytes.append(contentsOf: $0) }
@@ -27,7 +28,7 @@ import TestSupport
         writer.add("a.ids", shape: [4], int32s: [5, -1, 151_935, 0])
         writer.add("mask", shape: [3], uint8s: [0, 1, 1])
         writer.metadata = ["format": "pt"]
-        let path = Self.temporaryPath("roundtrip.safetensors")
+        let path = temporaryPath("roundtrip.safetensors")
         try writer.write(to: path)
 
         let file = try SafeTensorsFile(path: path)
@@ -65,7 +66,7 @@ import TestSupport
         var writer = SafeTensorsWriter()
         writer.add("bf", dtype: .bf16, shape: [2], data: bf16.withUnsafeBytes { Data($0) })
         writer.add("h", dtype: .f16, shape: [3], data: f16.withUnsafeBytes { Data($0) })
-        let path = Self.temporaryPath("widen.safetensors")
+        let path = temporaryPath("widen.safetensors")
         try writer.write(to: path)
         let file = try SafeTensorsFile(path: path)
         #expect(try file.tensor("bf").floats() == [1.5, -2])
@@ -73,7 +74,7 @@ import TestSupport
     }
 
     @Test func offsetsPastTheEndNameTheTensor() {
-        let path = Self.rawFile("past-end.safetensors",
+        let path = rawFile("past-end.safetensors",
             header: #"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, data: [0, 0, 0, 0])
         #expect(throws: SafeTensorsError.self) { try SafeTensorsFile(path: path) }
         do { _ = try SafeTensorsFile(path: path) } catch let error as SafeTensorsError {
@@ -83,7 +84,7 @@ import TestSupport
     }
 
     @Test func byteSizeMismatchIsRefused() {
-        let path = Self.rawFile("size.safetensors",
+        let path = rawFile("size.safetensors",
             header: #"{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, data: Array(repeating: 0, count: 8))
         do { _ = try SafeTensorsFile(path: path); Issue.record("accepted a 3-float tensor stored in 8 bytes") } catch let error as SafeTensorsError {
             #expect(error.tensor == "w")
@@ -92,7 +93,7 @@ import TestSupport
     }
 
     @Test func overlappingTensorsAreRefused() {
-        let path = Self.rawFile("overlap.safetensors",
+        let path = rawFile("overlap.safetensors",
             header: #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
             data: Array(repeating: 0, count: 8))
         do { _ = try SafeTensorsFile(path: path); Issue.record("accepted overlapping tensors") } catch let error as SafeTensorsError {
@@ -101,7 +102,7 @@ import TestSupport
     }
 
     @Test func truncatedHeaderIsRefused() {
-        let path = Self.rawFile("trunc.safetensors", header: #"{"a":{"dtype":"F32""#, data: [])
+        let path = rawFile("trunc.safetensors", header: #"{"a":{"dtype":"F32""#, data: [])
         // Claim a longer header than the file holds.
         var bytes = try! Data(contentsOf: URL(fileURLWithPath: path))
         bytes.replaceSubrange(0..<8, with: withUnsafeBytes(of: UInt64(4096).littleEndian) { Data($0) })
@@ -112,7 +113,7 @@ import TestSupport
     }
 
     @Test func unknownDtypeIsRefused() {
-        let path = Self.rawFile("dtype.safetensors",
+        let path = rawFile("dtype.safetensors",
             header: #"{"a":{"dtype":"F8_E4M3","shape":[1],"data_offsets":[0,1]}}"#, data: [0])
         do { _ = try SafeTensorsFile(path: path); Issue.record("accepted an unknown dtype") } catch let error as SafeTensorsError {
             #expect(error.tensor == "a")
@@ -123,7 +124,7 @@ import TestSupport
     @Test func wrongShapeRequestNamesExpectedAndActual() throws {
         var writer = SafeTensorsWriter()
         writer.add("w", shape: [2, 2], floats: [1, 2, 3, 4])
-        let path = Self.temporaryPath("shape.safetensors")
+        let path = temporaryPath("shape.safetensors")
         try writer.write(to: path)
         let file = try SafeTensorsFile(path: path)
         do { _ = try file.tensor("w", shape: [4], dtypes: [.f32]); Issue.record("shape check passed") } catch let error as SafeTensorsError {
@@ -133,7 +134,7 @@ import TestSupport
     }
 
     @Test func shardedCheckpointResolvesTensorsThroughTheIndex() throws {
-        let dir = Self.temporaryPath("sharded")
+        let dir = temporaryPath("sharded")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var first = SafeTensorsWriter()
         first.add("a", shape: [1], floats: [1])
@@ -149,7 +150,7 @@ import TestSupport
     }
 
     @Test func shardTensorMissingFromIndexIsRefused() throws {
-        let dir = Self.temporaryPath("sharded-extra")
+        let dir = temporaryPath("sharded-extra")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var shard = SafeTensorsWriter()
         shard.add("a", shape: [1], floats: [1])
@@ -166,7 +167,7 @@ extension SafeTensorsFormatTests {
     @Test func aTensorViewKeepsItsFileMapped() throws {
         var writer = SafeTensorsWriter()
         writer.add("x", shape: [3], floats: [1, 2, 3])
-        let path = Self.temporaryPath("lifetime.safetensors")
+        let path = temporaryPath("lifetime.safetensors")
         try writer.write(to: path)
         // The file object is a temporary: only the view holds it.
         let view = try SafeTensorsFile(path: path).tensor("x")

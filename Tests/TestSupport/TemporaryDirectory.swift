@@ -37,3 +37,28 @@ public func makeTemporaryDirectory(_ prefix: String = "test") -> String {
         return String(cString: made)
     }
 }
+
+/// Removes `path` when the test process exits (kept, like `TemporaryDirectory`'s, when
+/// THINKLENS_KEEP_TEST_FILES is set): for a `makeTemporaryDirectory` directory that a fixture
+/// built once per process keeps for every test.
+public func removeAtExit(_ path: String) {
+    exitRemovals.lock.lock()
+    defer { exitRemovals.lock.unlock() }
+    exitRemovals.paths.append(path)
+    guard !exitRemovals.registered else { return }
+    exitRemovals.registered = true
+    atexit {
+        guard ProcessInfo.processInfo.environment["THINKLENS_KEEP_TEST_FILES"] == nil else { return }
+        exitRemovals.lock.lock()
+        defer { exitRemovals.lock.unlock() }
+        for path in exitRemovals.paths { try? FileManager.default.removeItem(atPath: path) }
+    }
+}
+
+private final class ExitRemovals: @unchecked Sendable {
+    let lock = NSLock()
+    var paths: [String] = []
+    var registered = false
+}
+
+private let exitRemovals = ExitRemovals()

@@ -30,7 +30,7 @@ import Testing
 
 @Suite struct ConcurrentEncodingTests {
     @Test func encodeFromManyThreadsGivesTheSameIDs() throws {
-        let tokenizer = try BPETokenizer(tokenizerJSON: TestSupport.fixture("tiny-tokenizer-string-merges.json"))
+        let tokenizer = try BPETokenizer(tokenizerJSON: TokenizerFixtures.fixture("tiny-tokenizer-string-merges.json"))
         let texts = (0..<64).map { "hello world the hello \($0) it'S wow" }
         let expected = texts.map { tokenizer.encode($0) }
         // Each iteration writes its own slot, so the buffer is shared without a lock.

@@ -1,22 +1,23 @@
 import Foundation
 import GSM8K
 import Testing
+import TestSupport
 @testable import Tokenizer
 
 /// Ids of the demo tokenizer (qwen.tiktoken + DeepSeek's added tokens) against Hugging Face
 /// `tokenizers`, from fixtures written by scripts/make-tokenizer-fixtures.py.
-@Suite(.enabled(if: TestSupport.available(TestSupport.tokenizerDirectoryVariable),
+@Suite(.enabled(if: TestEnvironment.available(TestEnvironment.tokenizerDirectoryVariable),
                 "needs THINKLENS_TEST_TOKENIZER_DIR (scripts/test sets it; fails in CI when missing)"))
 struct QwenParityTests {
-    func reference() throws -> [String: Any] { try TestSupport.json("reference-ids.json") }
+    func reference() throws -> [String: Any] { try TokenizerFixtures.json("reference-ids.json") }
 
     @Test func hardAndRandomStringsEncodeAsHuggingFace() throws {
-        let tokenizer = try TestSupport.demo()
+        let tokenizer = try TokenizerFixtures.demo()
         let cases = try #require(try reference()["strings"] as? [[String: Any]])
         var mismatches = 0
         for testCase in cases {
             let text = try #require(testCase["text"] as? String)
-            let expected = try TestSupport.ids(testCase["ids"])
+            let expected = try TokenizerFixtures.ids(testCase["ids"])
             let got = tokenizer.encode(text)
             if got != expected { mismatches += 1 }
             #expect(got == expected, "text: \(text.debugDescription)")
@@ -25,28 +26,28 @@ struct QwenParityTests {
     }
 
     @Test func charactersFromEveryUnicodeVersionEncodeAsHuggingFace() throws {
-        let tokenizer = try TestSupport.demo()
+        let tokenizer = try TokenizerFixtures.demo()
         let cases = try #require(try reference()["unicode_probes"] as? [[String: Any]])
         var mismatches = 0
         for testCase in cases {
             let text = try #require(testCase["text"] as? String)
             let got = tokenizer.encode(text)
-            if got != (try TestSupport.ids(testCase["ids"])) { mismatches += 1 }
-            #expect(got == (try TestSupport.ids(testCase["ids"])), "scalars: \(text.unicodeScalars.map { String($0.value, radix: 16) })")
+            if got != (try TokenizerFixtures.ids(testCase["ids"])) { mismatches += 1 }
+            #expect(got == (try TokenizerFixtures.ids(testCase["ids"])), "scalars: \(text.unicodeScalars.map { String($0.value, radix: 16) })")
         }
         print("Unicode version probes: \(cases.count) compared, \(mismatches) differ")
     }
 
     @Test func hardAndRandomStringsDecodeAsHuggingFace() throws {
-        let tokenizer = try TestSupport.demo()
+        let tokenizer = try TokenizerFixtures.demo()
         for testCase in try #require(try reference()["strings"] as? [[String: Any]]) {
-            let ids = try TestSupport.ids(testCase["ids"])
+            let ids = try TokenizerFixtures.ids(testCase["ids"])
             #expect(tokenizer.decode(ids) == testCase["decoded"] as? String)
         }
     }
 
     @Test func decodeOfEncodeIsTheNFCText() throws {
-        let tokenizer = try TestSupport.demo()
+        let tokenizer = try TokenizerFixtures.demo()
         var compared = 0
         for testCase in try #require(try reference()["strings"] as? [[String: Any]]) {
             let text = try #require(testCase["text"] as? String)
@@ -61,27 +62,27 @@ struct QwenParityTests {
     }
 
     @Test func chatPromptsEncodeAsHuggingFace() throws {
-        let tokenizer = try TestSupport.demo()
+        let tokenizer = try TokenizerFixtures.demo()
         let cases = try #require(try reference()["chat"] as? [[String: Any]])
         for testCase in cases {
             let question = try #require(testCase["question"] as? String)
             let prompt = ChatPrompt(thinkPrefix: try #require(testCase["think_prefix"] as? Bool))
-            #expect(prompt.ids(for: question, tokenizer: tokenizer) == (try TestSupport.ids(testCase["ids"])))
+            #expect(prompt.ids(for: question, tokenizer: tokenizer) == (try TokenizerFixtures.ids(testCase["ids"])))
         }
         print("chat prompts: \(cases.count) compared")
     }
 
     @Test func postProcessorAddsBOSLikeHuggingFace() throws {
-        let tokenizer = try TestSupport.demo()
+        let tokenizer = try TokenizerFixtures.demo()
         let cases = try #require(try reference()["with_special_tokens"] as? [[String: Any]])
         for testCase in cases {
             let text = try #require(testCase["text"] as? String)
-            #expect(tokenizer.encode(text, addSpecialTokens: true) == (try TestSupport.ids(testCase["ids"])))
+            #expect(tokenizer.encode(text, addSpecialTokens: true) == (try TokenizerFixtures.ids(testCase["ids"])))
         }
     }
 
     @Test func chatPromptStartsWithBOSAndUserAndEndsWithAssistant() throws {
-        let tokenizer = try TestSupport.demo()
+        let tokenizer = try TokenizerFixtures.demo()
         let ids = ChatPrompt().ids(for: "What is 2+2?", tokenizer: tokenizer)
         #expect(Array(ids.prefix(2)) == [151646, 151644])
         #expect(ids.last == 151645)
@@ -90,10 +91,10 @@ struct QwenParityTests {
     }
 
     @Test func idDecodingMatchesHuggingFaceOnInvalidBytesSpecialAndUnknownIDs() throws {
-        let tokenizer = try TestSupport.demo()
+        let tokenizer = try TokenizerFixtures.demo()
         let cases = try #require(try reference()["decode"] as? [[String: Any]])
         for testCase in cases {
-            let ids = try TestSupport.ids(testCase["ids"])
+            let ids = try TokenizerFixtures.ids(testCase["ids"])
             #expect(tokenizer.decode(ids) == testCase["text"] as? String, "ids: \(ids)")
             #expect(tokenizer.decode(ids, skipSpecialTokens: true) == testCase["skip_special_text"] as? String, "ids: \(ids)")
         }
@@ -101,9 +102,9 @@ struct QwenParityTests {
     }
 
     @Test func streamingDecoderPiecesJoinToTheBatchDecode() throws {
-        let tokenizer = try TestSupport.demo()
+        let tokenizer = try TokenizerFixtures.demo()
         for testCase in try #require(try reference()["decode"] as? [[String: Any]]) {
-            let ids = try TestSupport.ids(testCase["ids"])
+            let ids = try TokenizerFixtures.ids(testCase["ids"])
             var decoder = tokenizer.streamingDecoder()
             var text = ""
             for id in ids { text += decoder.feed(id) }
@@ -113,7 +114,7 @@ struct QwenParityTests {
     }
 
     @Test func streamingDecoderHoldsBackAnIncompleteCharacter() throws {
-        let tokenizer = try TestSupport.demo()
+        let tokenizer = try TokenizerFixtures.demo()
         // "😀" is F0 9F 98 80; feed it one byte token at a time.
         let byteIDs = [0xF0, 0x9F, 0x98, 0x80].map { tokenizer.id(forToken: ByteLevel.visible([UInt8($0)]))! }
         var decoder = tokenizer.streamingDecoder()
@@ -123,7 +124,7 @@ struct QwenParityTests {
     }
 
     @Test func tokenStringsMatchHuggingFace() throws {
-        let tokenizer = try TestSupport.demo()
+        let tokenizer = try TokenizerFixtures.demo()
         for entry in try #require(try reference()["tokens"] as? [[String: Any]]) {
             let id = try #require((entry["id"] as? NSNumber)?.int32Value)
             let token = try #require(entry["token"] as? String)
@@ -133,7 +134,7 @@ struct QwenParityTests {
     }
 
     @Test func vocabularyAndSpecialIDsAreDeepSeeks() throws {
-        let tokenizer = try TestSupport.demo()
+        let tokenizer = try TokenizerFixtures.demo()
         #expect(tokenizer.vocabularySize == 151_665)
         #expect(tokenizer.eosID == 151_643)
         #expect(tokenizer.bosID == 151_646)
@@ -142,7 +143,7 @@ struct QwenParityTests {
     }
 
     @Test func thinkEndIsFoundInGeneratedIDs() throws {
-        let tokenizer = try TestSupport.demo()
+        let tokenizer = try TokenizerFixtures.demo()
         let generated = tokenizer.encode("Let me add.\n</think>\n\nThe answer is \\boxed{4}.")
         let index = try #require(ChatPrompt.thinkEndIndex(in: generated, tokenizer: tokenizer))
         #expect(generated[index] == 151_649)
@@ -151,13 +152,13 @@ struct QwenParityTests {
 }
 
 /// Every GSM8K question, answer and chat prompt against per-string id hashes.
-@Suite(.enabled(if: TestSupport.available(TestSupport.tokenizerDirectoryVariable, TestSupport.gsm8kVariable),
+@Suite(.enabled(if: TestEnvironment.available(TestEnvironment.tokenizerDirectoryVariable, TestEnvironment.gsm8kVariable),
                 "needs THINKLENS_TEST_TOKENIZER_DIR and THINKLENS_GSM8K_DIR (fails in CI when missing)"))
 struct GSM8KTokenizationParityTests {
     @Test func everyGSM8KStringEncodesAsHuggingFace() throws {
-        let tokenizer = try TestSupport.demo()
-        let dataset = GSM8KDataset(directory: try TestSupport.require(TestSupport.gsm8kVariable))
-        let text = try String(contentsOfFile: TestSupport.fixture("gsm8k-id-hashes.txt"), encoding: .utf8)
+        let tokenizer = try TokenizerFixtures.demo()
+        let dataset = GSM8KDataset(directory: try TestEnvironment.require(TestEnvironment.gsm8kVariable))
+        let text = try String(contentsOfFile: TokenizerFixtures.fixture("gsm8k-id-hashes.txt"), encoding: .utf8)
         let expected = text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map(String.init)
         var lines: [String] = []
         var roundTripFailures = 0
@@ -166,7 +167,7 @@ struct GSM8KTokenizationParityTests {
             for problem in try dataset.load(split: split) {
                 for ids in [tokenizer.encode(problem.question), tokenizer.encode(problem.answerText),
                             prompt.ids(for: problem.question, tokenizer: tokenizer)] {
-                    lines.append("\(ids.count) \(TestSupport.idHash(ids))")
+                    lines.append("\(ids.count) \(TokenizerFixtures.idHash(ids))")
                 }
                 if tokenizer.decode(tokenizer.encode(problem.answerText)) != NFC.normalize(problem.answerText) {
                     roundTripFailures += 1
@@ -183,24 +184,24 @@ struct GSM8KTokenizationParityTests {
 }
 
 /// The tiktoken rank file and the tokenizer.json built from it are the same tokenizer.
-@Suite(.enabled(if: TestSupport.available(TestSupport.tokenizerDirectoryVariable, TestSupport.tiktokenVariable),
+@Suite(.enabled(if: TestEnvironment.available(TestEnvironment.tokenizerDirectoryVariable, TestEnvironment.tiktokenVariable),
                 "needs THINKLENS_TEST_TOKENIZER_DIR and THINKLENS_QWEN_TIKTOKEN (fails in CI when missing)"))
 struct TiktokenSourceTests {
     static let fromRanks: Result<BPETokenizer, Error> = Result {
-        try BPETokenizer(tiktokenRanks: try TestSupport.require(TestSupport.tiktokenVariable),
+        try BPETokenizer(tiktokenRanks: try TestEnvironment.require(TestEnvironment.tiktokenVariable),
                          addedTokens: AddedToken.deepSeekR1Distill)
     }
 
     @Test func rankFileAndTokenizerJSONHaveTheSameFingerprint() throws {
-        #expect(try Self.fromRanks.get().fingerprint == (try TestSupport.demo().fingerprint))
+        #expect(try Self.fromRanks.get().fingerprint == (try TokenizerFixtures.demo().fingerprint))
     }
 
     @Test func rankFileGivesHuggingFaceIDs() throws {
         let tokenizer = try Self.fromRanks.get()
-        let cases = try #require(try TestSupport.json("reference-ids.json")["strings"] as? [[String: Any]])
+        let cases = try #require(try TokenizerFixtures.json("reference-ids.json")["strings"] as? [[String: Any]])
         for testCase in cases {
             let text = try #require(testCase["text"] as? String)
-            #expect(tokenizer.encode(text) == (try TestSupport.ids(testCase["ids"])), "text: \(text.debugDescription)")
+            #expect(tokenizer.encode(text) == (try TokenizerFixtures.ids(testCase["ids"])), "text: \(text.debugDescription)")
         }
         print("tiktoken source: \(cases.count) strings compared")
     }
@@ -208,7 +209,8 @@ struct TiktokenSourceTests {
 
 @Suite struct TiktokenFileErrorTests {
     @Test func malformedRankLineIsNamed() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).tiktoken").path
+        let scratch = TemporaryDirectory("tokenizer")
+        let path = scratch.file("bad.tiktoken")
         try Data("IQ== 0\nnot-base64!! x\n".utf8).write(to: URL(fileURLWithPath: path))
         #expect(throws: TokenizerError.self) { try BPETokenizer(tiktokenRanks: path, addedTokens: []) }
         do {

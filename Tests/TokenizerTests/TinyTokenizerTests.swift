@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Tokenizer
 
 /// A hand-made tokenizer.json with a few dozen tokens, ids from Hugging Face `tokenizers`;
@@ -8,50 +9,50 @@ import Testing
     static let forms = ["tiny-tokenizer-string-merges.json", "tiny-tokenizer-pair-merges.json"]
 
     func expectedCases() throws -> [[String: Any]] {
-        try #require(try TestSupport.json("tiny-expected.json")["strings"] as? [[String: Any]])
+        try #require(try TokenizerFixtures.json("tiny-expected.json")["strings"] as? [[String: Any]])
     }
 
     @Test(arguments: forms)
     func idsMatchHuggingFace(file: String) throws {
-        let tokenizer = try BPETokenizer(tokenizerJSON: TestSupport.fixture(file))
+        let tokenizer = try BPETokenizer(tokenizerJSON: TokenizerFixtures.fixture(file))
         var compared = 0
         for testCase in try expectedCases() {
             let text = try #require(testCase["text"] as? String)
-            #expect(tokenizer.encode(text) == (try TestSupport.ids(testCase["ids"])), "text: \(text.debugDescription)")
+            #expect(tokenizer.encode(text) == (try TokenizerFixtures.ids(testCase["ids"])), "text: \(text.debugDescription)")
             compared += 1
         }
         print("tiny tokenizer \(file): \(compared) strings compared")
     }
 
     @Test func bothMergeFormsGiveTheSameFingerprint() throws {
-        let strings = try BPETokenizer(tokenizerJSON: TestSupport.fixture(Self.forms[0]))
-        let pairs = try BPETokenizer(tokenizerJSON: TestSupport.fixture(Self.forms[1]))
+        let strings = try BPETokenizer(tokenizerJSON: TokenizerFixtures.fixture(Self.forms[0]))
+        let pairs = try BPETokenizer(tokenizerJSON: TokenizerFixtures.fixture(Self.forms[1]))
         #expect(strings.fingerprint == pairs.fingerprint)
         #expect(strings.fingerprint.count == 64)
     }
 
     @Test func decodeMatchesHuggingFaceWithAndWithoutSpecialTokens() throws {
-        let tokenizer = try BPETokenizer(tokenizerJSON: TestSupport.fixture(Self.forms[0]))
+        let tokenizer = try BPETokenizer(tokenizerJSON: TokenizerFixtures.fixture(Self.forms[0]))
         for testCase in try expectedCases() {
-            let ids = try TestSupport.ids(testCase["ids"])
+            let ids = try TokenizerFixtures.ids(testCase["ids"])
             #expect(tokenizer.decode(ids) == testCase["decoded"] as? String)
             #expect(tokenizer.decode(ids, skipSpecialTokens: true) == testCase["decoded_skip_special"] as? String)
         }
     }
 
     @Test func byteLevelPostProcessorAddsNothing() throws {
-        let tokenizer = try BPETokenizer(tokenizerJSON: TestSupport.fixture(Self.forms[0]))
+        let tokenizer = try BPETokenizer(tokenizerJSON: TokenizerFixtures.fixture(Self.forms[0]))
         #expect(tokenizer.encode("hello world", addSpecialTokens: true) == tokenizer.encode("hello world"))
     }
 
     @Test func vocabularySizeCountsAddedTokens() throws {
-        let tokenizer = try BPETokenizer(tokenizerJSON: TestSupport.fixture(Self.forms[0]))
-        let expected = try #require(try TestSupport.json("tiny-expected.json")["vocab_size"] as? Int)
+        let tokenizer = try BPETokenizer(tokenizerJSON: TokenizerFixtures.fixture(Self.forms[0]))
+        let expected = try #require(try TokenizerFixtures.json("tiny-expected.json")["vocab_size"] as? Int)
         #expect(tokenizer.vocabularySize == expected)
     }
 
     @Test func tokenStringsRoundTripThroughIDs() throws {
-        let tokenizer = try BPETokenizer(tokenizerJSON: TestSupport.fixture(Self.forms[0]))
+        let tokenizer = try BPETokenizer(tokenizerJSON: TokenizerFixtures.fixture(Self.forms[0]))
         #expect(tokenizer.tokenString(for: 0) == "Ġ")
         #expect(tokenizer.tokenBytes(for: 0) == [0x20])
         for id in Int32(0)..<Int32(tokenizer.vocabularySize) {
@@ -63,12 +64,9 @@ import Testing
     }
 
     @Test func tokenizerConfigBesideTheFileNamesEOSAndBOS() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tiny-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        try FileManager.default.copyItem(
-            atPath: TestSupport.fixture(Self.forms[0]), toPath: directory.appendingPathComponent("tokenizer.json").path)
-        let config = directory.appendingPathComponent("tokenizer_config.json")
+        let directory = TemporaryDirectory("tokenizer")
+        try FileManager.default.copyItem(atPath: TokenizerFixtures.fixture(Self.forms[0]), toPath: directory.file("tokenizer.json"))
+        let config = URL(fileURLWithPath: directory.file("tokenizer_config.json"))
         try Data(#"{"eos_token": "<tiny>", "bos_token": {"content": "[L]"}}"#.utf8).write(to: config)
         let tokenizer = try BPETokenizer.load(modelDirectoryOrFile: directory.path)
         #expect(tokenizer.eosID == tokenizer.id(forToken: "<tiny>"))
@@ -78,23 +76,23 @@ import Testing
     }
 
     @Test func loadAcceptsADirectoryOrAFile() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tiny-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        try FileManager.default.copyItem(
-            atPath: TestSupport.fixture(Self.forms[0]), toPath: directory.appendingPathComponent("tokenizer.json").path)
+        let directory = TemporaryDirectory("tokenizer")
+        try FileManager.default.copyItem(atPath: TokenizerFixtures.fixture(Self.forms[0]), toPath: directory.file("tokenizer.json"))
         let fromDirectory = try BPETokenizer.load(modelDirectoryOrFile: directory.path)
-        let fromFile = try BPETokenizer.load(modelDirectoryOrFile: TestSupport.fixture(Self.forms[0]))
+        let fromFile = try BPETokenizer.load(modelDirectoryOrFile: TokenizerFixtures.fixture(Self.forms[0]))
         #expect(fromDirectory.fingerprint == fromFile.fingerprint)
     }
 }
 
 /// Bad tokenizer files fail with the file and field named.
 @Suite struct TokenizerJSONErrorTests {
+    /// Each test's files, removed after it.
+    let scratch = TemporaryDirectory("tokenizer")
+
     func writeVariant(_ edit: (inout [String: Any]) -> Void) throws -> String {
-        var root = try TestSupport.json(TinyTokenizerTests.forms[0])
+        var root = try TokenizerFixtures.json(TinyTokenizerTests.forms[0])
         edit(&root)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).json").path
+        let path = scratch.file("bad.json")
         try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: path))
         return path
     }
@@ -113,7 +111,7 @@ import Testing
     }
 
     @Test func invalidJSONIsReported() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("broken-\(UUID().uuidString).json").path
+        let path = scratch.file("broken.json")
         try Data("{\"model\": ".utf8).write(to: URL(fileURLWithPath: path))
         #expect(loadError(path).contains("not valid JSON"))
     }
@@ -153,14 +151,15 @@ import Testing
 /// ByteLevel decoder does (observed with tokenizers 0.23: "é" → U+FFFD, "Ġx" → " x").
 @Suite struct ByteLevelAddedTokenTests {
     func tokenizer() throws -> (BPETokenizer, Int32) {
-        var root = try TestSupport.json(TinyTokenizerTests.forms[0])
+        var root = try TokenizerFixtures.json(TinyTokenizerTests.forms[0])
         let model = try #require(root["model"] as? [String: Any])
         let first = Int32(try #require((model["vocab"] as? [String: Any])?.count))
         root["added_tokens"] = [
             ["id": first, "content": "é", "special": false, "normalized": false],
             ["id": first + 1, "content": "Ġx", "special": true, "normalized": false],
         ]
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("byte-added-\(UUID().uuidString).json").path
+        let scratch = TemporaryDirectory("tokenizer")
+        let path = scratch.file("byte-added.json")
         try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: path))
         return (try BPETokenizer(tokenizerJSON: path), first)
     }
@@ -181,7 +180,7 @@ import Testing
 /// (observed with tokenizers 0.23: merges "h e", "e l", "l l", "h e" split "hell" as h|el|l).
 @Suite struct DuplicateMergeTests {
     @Test func laterDuplicateSetsThePriority() throws {
-        var root = try TestSupport.json(TinyTokenizerTests.forms[0])
+        var root = try TokenizerFixtures.json(TinyTokenizerTests.forms[0])
         var model = try #require(root["model"] as? [String: Any])
         var vocab = try #require(model["vocab"] as? [String: Any])
         vocab["el"] = vocab.count
@@ -189,7 +188,8 @@ import Testing
         model["merges"] = ["h e", "e l", "l l", "h e"]
         root["model"] = model
         root["added_tokens"] = []
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("dup-\(UUID().uuidString).json").path
+        let scratch = TemporaryDirectory("tokenizer")
+        let path = scratch.file("duplicate-merge.json")
         try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: path))
         let tokenizer = try BPETokenizer(tokenizerJSON: path)
         #expect(tokenizer.encode("hell").compactMap { tokenizer.tokenString(for: $0) } == ["h", "el", "l"])
@@ -200,13 +200,14 @@ import Testing
 /// tokenizers 0.23.3: declared 100, 5, 46, 101 (repeat), 3 became 45, 30 (in vocab), 46, —, 47).
 @Suite struct AddedTokenNumberingTests {
     @Test func addedTokenIDsFollowHuggingFaceNumbering() throws {
-        var root = try TestSupport.json(TinyTokenizerTests.forms[0])
+        var root = try TokenizerFixtures.json(TinyTokenizerTests.forms[0])
         func added(_ content: String, _ id: Int, special: Bool = false) -> [String: Any] {
             ["id": id, "content": content, "special": special, "normalized": false]
         }
         root["added_tokens"] = [added("<zz>", 100, special: true), added("hell", 5), added("<yy>", 46),
                                 added("<zz>", 101), added("<ww>", 3)]
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ids-\(UUID().uuidString).json").path
+        let scratch = TemporaryDirectory("tokenizer")
+        let path = scratch.file("added-ids.json")
         try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: path))
         let tokenizer = try BPETokenizer(tokenizerJSON: path)
         #expect(tokenizer.encode("<zz>hell<yy><ww>a") == [45, 30, 46, 47, 3])

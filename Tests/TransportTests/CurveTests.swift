@@ -1,5 +1,6 @@
 import Protocol
 import Testing
+import TestSupport
 import Transport
 
 #if canImport(Glibc)
@@ -73,8 +74,8 @@ struct CurveTests {
 
     @Test("Key files round-trip, the secret file is private, and existing files are never overwritten")
     func keyFilesRoundTrip() throws {
-        let directory = temporaryDirectory()
-        let prefix = directory + "/coordinator"
+        let directory = TemporaryDirectory("transport")
+        let prefix = directory.file("coordinator")
         let keys = try CurveKeyPair.generate()
         try CurveKeyFiles.write(keys, prefix: prefix)
 
@@ -89,22 +90,16 @@ struct CurveTests {
         }
         #expect(error?.path == prefix + ".key")
         #expect(try CurveKeyFiles.readKeyPair(secretKeyPath: prefix + ".key") == keys)
-
-        unlink(prefix + ".key")
-        unlink(prefix + ".pub")
-        rmdir(directory)
     }
 
     @Test("A key file without a key is refused with its path named")
     func malformedKeyFileIsRefused() throws {
-        let directory = temporaryDirectory()
-        let path = directory + "/broken.pub"
+        let directory = TemporaryDirectory("transport")
+        let path = directory.file("broken.pub")
         let file = fopen(path, "w")
         fputs("not a key\n", file)
         fclose(file)
         let error = #expect(throws: CurveKeyFiles.FileError.self) { try CurveKeyFiles.readPublicKey(path: path) }
         #expect(error?.path == path)
-        unlink(path)
-        rmdir(directory)
     }
 }

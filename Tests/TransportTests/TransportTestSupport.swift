@@ -1,12 +1,6 @@
 import Protocol
 import Transport
 
-#if canImport(Glibc)
-import Glibc
-#else
-import Darwin
-#endif
-
 /// Positive waits are generous because the test box is small and shared; negative
 /// waits ("nothing arrives") are short, and a connection normally completes in milliseconds.
 let deliveryTimeoutMilliseconds = 5_000
@@ -36,12 +30,4 @@ func drain(_ socket: ZMQSocket, forMilliseconds milliseconds: Int) throws -> [[F
 
 func decode(_ frame: Frame) throws -> Message {
     try frame.withUnsafeBytes { try Message.decode($0) }
-}
-
-/// A fresh directory under /tmp for key files.
-func temporaryDirectory() -> String {
-    var template = Array("/tmp/thinklens-transport-XXXXXX".utf8CString)
-    return template.withUnsafeMutableBufferPointer { buffer in
-        String(cString: mkdtemp(buffer.baseAddress!))
-    }
 }
