@@ -75,7 +75,9 @@ let package = Package(
 
         // Shared by the test targets: temporary directories and seeded random values.
         .target(name: "TestSupport", dependencies: ["Experiment", "SafeTensors", "Tokenizer"], path: "Tests/TestSupport"),
+        .testTarget(name: "ExperimentTests", dependencies: ["Experiment"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Protocol", "TestSupport"]),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "Checkpoints", "SafeTensors", "CKernels", "TestSupport"]),
