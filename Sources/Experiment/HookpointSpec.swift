@@ -43,7 +43,8 @@ public struct HookpointSpecError: Error, CustomStringConvertible, Equatable {
 }
 
 extension StringProtocol {
-    func trimmingWhitespace() -> String {
+    /// Without leading and trailing whitespace (Character.isWhitespace), without Foundation.
+    public func trimmingWhitespace() -> String {
         var view = Substring(self)
         while let first = view.first, first.isWhitespace { view = view.dropFirst() }
         while let last = view.last, last.isWhitespace { view = view.dropLast() }

@@ -134,12 +134,3 @@ public struct ProblemSelection: Sendable, Equatable, CustomStringConvertible {
         return try indices(splitCount: problems.count).map { problems[$0] }
     }
 }
-
-extension StringProtocol {
-    func trimmingWhitespace() -> String {
-        var view = Substring(self)
-        while let first = view.first, first.isWhitespace { view = view.dropFirst() }
-        while let last = view.last, last.isWhitespace { view = view.dropLast() }
-        return String(view)
-    }
-}

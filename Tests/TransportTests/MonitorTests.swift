@@ -19,37 +19,37 @@ import Transport
         return seen
     }
 
-    @Test func aKeyTheAllowListLacksIsReportedAsAnAuthenticationFailure() throws {
-        let context = try ZMQContext()
+    /// A CURVE router and a dealer holding its public key and a fresh key pair, the dealer's
+    /// monitor attached before it connects.
+    func curvePair(_ context: ZMQContext) throws -> (router: ZMQSocket, dealer: ZMQSocket, monitor: ZMQMonitor) {
         let server = try CurveKeyPair.generate()
-        let zap = try ZAPAuthenticator(context, allowedKeys: [try CurveKeyPair.generate().publicKey])
         let router = try ZMQSocket(context, kind: .router)
         try router.setCurveServer(server)
         let endpoint = try router.bind("tcp://127.0.0.1:*")
         let dealer = try ZMQSocket(context, kind: .dealer)
         try dealer.setCurveClient(serverPublicKey: server.publicKey, keys: try CurveKeyPair.generate())
         let monitor = try ZMQMonitor(dealer, context: context)
-        defer { monitor.close() }
         try dealer.connect(endpoint)
+        return (router, dealer, monitor)
+    }
+
+    @Test func aKeyTheAllowListLacksIsReportedAsAnAuthenticationFailure() throws {
+        let context = try ZMQContext()
+        let zap = try ZAPAuthenticator(context, allowedKeys: [try CurveKeyPair.generate().publicKey])
+        let (router, dealer, monitor) = try curvePair(context)
+        defer { monitor.close() }
         let seen = try events(monitor, zap: zap) { $0.contains { if case .handshakeFailedAuth = $0 { return true } else { return false } } }
         #expect(seen.contains(.handshakeFailedAuth(status: 400)), "\(seen)")
-        _ = router
+        _ = (router, dealer)
     }
 
     @Test func aRightKeyCompletesTheHandshake() throws {
         let context = try ZMQContext()
-        let server = try CurveKeyPair.generate()
-        let router = try ZMQSocket(context, kind: .router)
-        try router.setCurveServer(server)
-        let endpoint = try router.bind("tcp://127.0.0.1:*")
-        let dealer = try ZMQSocket(context, kind: .dealer)
-        try dealer.setCurveClient(serverPublicKey: server.publicKey, keys: try CurveKeyPair.generate())
-        let monitor = try ZMQMonitor(dealer, context: context)
+        let (router, dealer, monitor) = try curvePair(context)
         defer { monitor.close() }
-        try dealer.connect(endpoint)
         let seen = try events(monitor) { $0.contains(.handshakeSucceeded) }
         #expect(seen.contains(.connected) && seen.contains(.handshakeSucceeded), "\(seen)")
-        _ = router
+        _ = (router, dealer)
     }
 
     @Test func nobodyListeningIsReportedAsRetries() throws {
