@@ -202,7 +202,7 @@ public struct CoordinatorStateMachine {
         var actions = startupLog
         startupLog = []
         actions.append(.log(.info, "coordinator listening on \(endpoint) for \(configuration.problems.count) problems (\(scheduler.completed.count) already committed), hookpoints \(configuration.hookpoints.map(\.name).joined(separator: ","))"))
-        if configuration.minWorkers > 1 {
+        if configuration.minWorkers > 1 && !scheduler.isFinished {
             actions.append(.log(.info, "waiting for \(configuration.minWorkers) workers (at most \(Int(configuration.minWorkersWaitSeconds)) s) before assigning tasks"))
         }
         return actions
