@@ -210,10 +210,6 @@ static void rows_avx2_streaming(const float *x, int64_t rows, int64_t k, int64_t
     rows_tiled(x, rows, k, ldx, p, j0, j1, &avx2_tiles[0][0][0], 3);
 }
 
-// Scratch for widened weight rows, one per thread, grown on first use (not per call).
-static _Thread_local float *widened = 0;
-static _Thread_local int64_t widened_capacity = 0;
-
 TL_AVX2 static void widen_rows_avx2(const char *w, int dtype, size_t row_bytes, int nr, int64_t k, float *out) {
     int64_t k8 = k & ~(int64_t)7;
     for (int n = 0; n < nr; n++) {
@@ -229,12 +225,8 @@ TL_AVX2 static void widen_rows_avx2(const char *w, int dtype, size_t row_bytes, 
 // tiles keep every element's reduction order identical to the streaming path.
 static void rows_avx2_packed(const float *x, int64_t rows, int64_t k, int64_t ldx, const tl_linear_part *p,
                              int64_t j0, int64_t j1) {
-    if (widened_capacity < 4 * k) {
-        free(widened);
-        widened = (float *)malloc(sizeof(float) * 4 * (size_t)k);
-        widened_capacity = widened ? 4 * k : 0;
-        if (!widened) { rows_avx2_streaming(x, rows, k, ldx, p, j0, j1); return; }
-    }
+    float *widened = tl_thread_scratch(TL_SCRATCH_WIDENED_WEIGHTS, 4 * k);
+    if (!widened) { rows_avx2_streaming(x, rows, k, ldx, p, j0, j1); return; }
     size_t row_bytes = (size_t)k * 2;
     int64_t block = (256 * 1024) / (4 * k);
     block = block < 3 ? 3 : (block / 3) * 3;

@@ -134,10 +134,6 @@ static void attention_task(void *context, int index, int count) {
     }
 }
 
-// Scores scratch for every pool thread, owned by the calling thread and grown on first use.
-static _Thread_local float *scores_scratch = 0;
-static _Thread_local int64_t scores_scratch_capacity = 0;
-
 void tl_attention(const tl_attention_query *queries, int64_t query_count, int64_t capacity, int heads,
                   int kv_heads, int head_dim, float scale, int path) {
     if (query_count <= 0) return;
@@ -152,17 +148,13 @@ void tl_attention(const tl_attention_query *queries, int64_t query_count, int64_
     // Short contexts are cheaper than waking the pool.
     int parallel = work * heads * head_dim >= (1 << 16) && tl_threads() > 1;
     int64_t needed = job.max_length * (parallel ? tl_threads() : 1);
-    if (scores_scratch_capacity < needed) {
-        free(scores_scratch);
-        scores_scratch = (float *)malloc(sizeof(float) * (size_t)needed);
-        scores_scratch_capacity = scores_scratch ? needed : 0;
-        if (!scores_scratch) {
-            fprintf(stderr, "thinklens: out of memory allocating %lld attention scores; free memory or lower --batch\n",
-                    (long long)needed);
-            abort();
-        }
+    // Scores for every pool thread, in the calling thread's scratch.
+    job.scores = tl_thread_scratch(TL_SCRATCH_ATTENTION_SCORES, needed);
+    if (!job.scores) {
+        fprintf(stderr, "thinklens: out of memory allocating %lld attention scores; free memory or lower --batch\n",
+                (long long)needed);
+        abort();
     }
-    job.scores = scores_scratch;
     if (parallel) tl_parallel(attention_task, &job);
     else attention_task(&job, 0, 1);
 }

@@ -137,3 +137,44 @@ void tl_parallel(tl_task fn, void *context) {
     }
     pthread_mutex_unlock(&dispatch_lock);
 }
+
+// Per-thread scratch. The buffers hang off a pthread key whose destructor frees them at thread
+// exit; a plain _Thread_local pointer would lose them with every thread that ends.
+typedef struct {
+    float *data[TL_SCRATCH_SLOTS];
+    int64_t capacity[TL_SCRATCH_SLOTS];
+} thread_scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_key_once = PTHREAD_ONCE_INIT;
+static int scratch_key_created = 0;  // written once, inside pthread_once
+
+static void free_thread_scratch(void *value) {
+    thread_scratch *scratch = (thread_scratch *)value;
+    for (int i = 0; i < TL_SCRATCH_SLOTS; i++) free(scratch->data[i]);
+    free(scratch);
+}
+
+static void create_scratch_key(void) {
+    scratch_key_created = pthread_key_create(&scratch_key, free_thread_scratch) == 0;
+}
+
+float *tl_thread_scratch(int slot, int64_t floats) {
+    pthread_once(&scratch_key_once, create_scratch_key);
+    if (!scratch_key_created) return 0;
+    thread_scratch *scratch = (thread_scratch *)pthread_getspecific(scratch_key);
+    if (!scratch) {
+        scratch = (thread_scratch *)calloc(1, sizeof(thread_scratch));
+        if (!scratch) return 0;
+        if (pthread_setspecific(scratch_key, scratch) != 0) {
+            free(scratch);
+            return 0;
+        }
+    }
+    if (scratch->capacity[slot] < floats) {
+        free(scratch->data[slot]);
+        scratch->data[slot] = (float *)malloc(sizeof(float) * (size_t)floats);
+        scratch->capacity[slot] = scratch->data[slot] ? floats : 0;
+    }
+    return scratch->data[slot];
+}

@@ -1,6 +1,8 @@
 #ifndef THINKLENS_THREADS_H
 #define THINKLENS_THREADS_H
 
+#include <stdint.h>
+
 // A small persistent thread pool for the kernels. The calling thread is worker 0; the others
 // spin briefly for new work, then sleep on a condition variable, so a dispatch costs a few
 // microseconds while the model runs and nothing while it is idle.
@@ -17,5 +19,16 @@ void tl_parallel(tl_task fn, void *context);
 // Waking the pool costs microseconds: products under this many multiply-adds (tl_linear's,
 // tl_sae_gemm's) run on the calling thread instead.
 #define TL_PARALLEL_MIN_MACS (1 << 18)
+
+// Scratch memory that belongs to the calling thread: one buffer per slot and thread, grown on
+// demand, never shrunk, and freed when the thread exits (the pool's threads when tl_set_threads
+// stops them, and the callers' threads, which may be short-lived). Returns at least `floats`
+// floats, or NULL when out of memory. The contents do not survive a call that grows the buffer.
+enum {
+    TL_SCRATCH_ATTENTION_SCORES,  // tl_attention: [threads, max_length], the caller's, shared with the pool
+    TL_SCRATCH_WIDENED_WEIGHTS,   // tl_linear's packed AVX2 path: [4, k] per pool thread
+    TL_SCRATCH_SLOTS
+};
+float *tl_thread_scratch(int slot, int64_t floats);
 
 #endif
