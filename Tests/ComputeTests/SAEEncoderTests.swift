@@ -114,8 +114,10 @@ struct SAEEncoderTests {
 
     /// The encoder's kernels follow `Kernels.path` (as THINKLENS_KERNELS steers the automatic
     /// choice). Other suites running meanwhile may see the portable path too: it gives the same bits.
+    /// The cases run one at a time: run together, one case's "automatic" latents could come from
+    /// another's forced portable path, and the last to restore `Kernels.path` could leave it forced.
     @Test("forcing the portable kernels through Kernels.path gives the automatic path's latents",
-          arguments: [("topk", TensorDType.f32), ("topk", .bf16), ("groupmax", .f32)])
+          .serialized, arguments: [("topk", TensorDType.f32), ("topk", .bf16), ("groupmax", .f32)])
     func portablePathMatchesAutomatic(activation: String, dtype: TensorDType) throws {
         let scratch = TemporaryDirectory("sae")
         let sae = try Self.randomSAE(scratch, dtype: dtype, activation: activation)

@@ -1,4 +1,5 @@
 import CKernels
+import Synchronization
 
 /// Which implementation of the hand-written kernels runs; every path gives bit-identical results
 /// (see tl_linear.h for the canonical reduction order), so this only changes speed.
@@ -30,8 +31,14 @@ public enum Kernels {
         set { tl_set_threads(Int32(newValue)) }
     }
 
-    /// Forces a kernel path (tests compare paths); `.automatic` is the default.
-    nonisolated(unsafe) public static var path: KernelPath = .automatic
+    /// Forces a kernel path (tests compare paths); `.automatic` is the default. Every kernel call
+    /// reads it, from any thread, so it is atomic: a test may set it while other tests' kernels run
+    /// (they then run the forced path, which gives the same bits).
+    public static var path: KernelPath {
+        get { KernelPath(rawValue: forcedPath.load(ordering: .relaxed)) ?? .automatic }
+        set { forcedPath.store(newValue.rawValue, ordering: .relaxed) }
+    }
+    private static let forcedPath = Atomic<Int32>(KernelPath.automatic.rawValue)
 
     /// x: [rows, k] with row stride ldx; up to three outputs (q/k/v, gate/up) share one dispatch
     /// to the thread pool. Fixed arguments rather than an array: no allocation per call.
