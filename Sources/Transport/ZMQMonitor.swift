@@ -1,4 +1,5 @@
 import CZeroMQ
+import Synchronization
 
 /// What libzmq saw on a socket's connections (`zmq_socket_monitor`): whether the peer was
 /// reachable at all, and whether the security handshake succeeded or why it failed. A worker
@@ -27,9 +28,14 @@ public final class ZMQMonitor {
     private let pair: ZMQSocket
     private var closed = false
 
+    /// Numbers the monitors' inproc addresses. libzmq frees a stopped monitor's address only when
+    /// its reaper thread gets to it, and a new socket may take a closed one's memory, so an address
+    /// made from the socket's identity could still be taken when a worker reconnects.
+    private static let created = Atomic<UInt64>(0)
+
     public init(_ socket: ZMQSocket, context: ZMQContext) throws(ZMQError) {
         monitored = socket
-        let address = "inproc://thinklens-monitor-\(ObjectIdentifier(socket).hashValue)"
+        let address = "inproc://thinklens-monitor-\(Self.created.wrappingAdd(1, ordering: .relaxed).newValue)"
         let events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
             | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
         guard zmq_socket_monitor(socket.rawHandle, address, events) == 0 else {

@@ -64,4 +64,18 @@ import Transport
         let seen = try events(monitor) { $0.contains(.connectRetried) }
         #expect(seen.contains(.connectRetried) && !seen.contains(.connected), "\(seen)")
     }
+
+    /// A worker makes a new socket and monitor for every reconnect, right after closing the last
+    /// pair. libzmq unbinds a closed monitor's inproc endpoint later, on its reaper thread, and the
+    /// new socket may take the old one's memory: so no two monitors may share an address.
+    @Test func aMonitorMadeRightAfterClosingThePreviousSocketAndMonitorAttaches() throws {
+        let context = try ZMQContext()
+        for _ in 0..<50 {
+            let dealer = try ZMQSocket(context, kind: .dealer)
+            let monitor = try ZMQMonitor(dealer, context: context)
+            try dealer.connect("tcp://127.0.0.1:1")
+            monitor.close()
+            dealer.close()
+        }
+    }
 }
