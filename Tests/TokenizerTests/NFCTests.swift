@@ -38,7 +38,10 @@ import Testing
         let slots = Slots(buffer: .allocate(capacity: texts.count * 8))
         let results = slots.buffer
         results.initialize(repeating: [])
-        defer { results.deallocate() }
+        defer {
+            results.deinitialize()
+            results.deallocate()
+        }
         DispatchQueue.concurrentPerform(iterations: texts.count * 8) { k in
             slots.buffer[k] = tokenizer.encode(texts[k % texts.count])
         }
