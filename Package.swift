@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Protocol", "TestSupport"]),
         .testTarget(name: "ComputeTests", dependencies: ["Compute", "Checkpoints", "SafeTensors", "CKernels", "TestSupport"]),
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TestSupport"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GSM8K", "TestSupport"]),
         .testTarget(name: "GSM8KTests", dependencies: ["GSM8K", "TestSupport"]),
         .testTarget(name: "ResultBundleTests", dependencies: ["ResultBundle", "SafeTensors", "TestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "ResultBundle", "TestSupport"]),
