@@ -188,6 +188,28 @@ public struct CoordinatorStateMachine {
         return failed
     }
 
+    // MARK: The bounds, read-only (for tests and the fuzz harness in Fuzz/)
+
+    /// Latents staged for one task at one hookpoint.
+    public struct StagedCount: Equatable, Sendable {
+        public let rows: Int
+        public let chunks: Int
+    }
+
+    /// Credit `peer` has granted and not yet used: at most its hello's batch slots.
+    public func openCredit(of peer: Peer) -> Int { scheduler.openCredit(of: peer) }
+
+    /// What is staged for `task`, per hookpoint: never more rows than `rowLimit(of:)`.
+    public func staged(task: Int) -> [String: StagedCount] {
+        guard let entry = staged[task] else { return [:] }
+        var counts: [String: StagedCount] = [:]
+        for (hookpoint, rows) in entry.rows { counts[hookpoint] = StagedCount(rows: rows, chunks: entry.chunks[hookpoint]?.count ?? 0) }
+        return counts
+    }
+
+    /// The most latent rows `task` may stage per hookpoint (its prompt when included, plus `maxNewTokens`).
+    public func rowLimit(of task: Int) -> Int { rowLimits[task] }
+
     // MARK: Events
 
     /// The socket is bound: the resume notes, then where we listen.
