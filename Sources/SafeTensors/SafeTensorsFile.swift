@@ -185,10 +185,12 @@ public final class SafeTensorsFile: @unchecked Sendable {
         var mapped = false
         defer { if !mapped { munmap(base, fileSize) } }
 
-        let headerLength = Int(UInt64(littleEndian: base.loadUnaligned(as: UInt64.self)))
-        guard headerLength >= 2, headerLength <= Self.maximumHeaderBytes else {
-            throw SafeTensorsError(file: path, reason: "header length \(headerLength) is not in 2...\(Self.maximumHeaderBytes) (not a safetensors file?)")
+        // Compared as read: a length of 2^63 or more does not fit an Int.
+        let declaredLength = UInt64(littleEndian: base.loadUnaligned(as: UInt64.self))
+        guard declaredLength >= 2, declaredLength <= UInt64(Self.maximumHeaderBytes) else {
+            throw SafeTensorsError(file: path, reason: "header length \(declaredLength) is not in 2...\(Self.maximumHeaderBytes) (not a safetensors file?)")
         }
+        let headerLength = Int(declaredLength)
         guard 8 + headerLength <= fileSize else {
             throw SafeTensorsError(file: path, reason: "header length \(headerLength) runs past the end of the \(fileSize)-byte file (truncated?)")
         }

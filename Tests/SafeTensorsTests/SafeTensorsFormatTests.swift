@@ -111,6 +111,15 @@ import TestSupport
         } catch { Issue.record("unexpected error \(error)") }
     }
 
+    /// Found by `scripts/fuzz safetensors`: a length of 2^63 or more trapped converting it to Int.
+    @Test func aHeaderLengthBeyondIntIsRefused() {
+        let path = Self.temporaryPath("huge-length.safetensors")
+        FileManager.default.createFile(atPath: path, contents: Data([0, 0, 0, 0, 0, 0, 0, 0xf2]))
+        do { _ = try SafeTensorsFile(path: path); Issue.record("accepted a header length of 0xf2 << 56") } catch let error as SafeTensorsError {
+            #expect(error.reason.contains("header length 17437937757178560512 is not in 2...100000000"))
+        } catch { Issue.record("unexpected error \(error)") }
+    }
+
     @Test func unknownDtypeIsRefused() {
         let path = Self.rawFile("dtype.safetensors",
             header: #"{"a":{"dtype":"F8_E4M3","shape":[1],"data_offsets":[0,1]}}"#, data: [0])
@@ -172,4 +181,5 @@ extension SafeTensorsFormatTests {
         let view = try SafeTensorsFile(path: path).tensor("x")
         #expect(view.floats() == [1, 2, 3])
     }
+
 }
