@@ -110,7 +110,8 @@ public struct TensorView: @unchecked Sendable {
         }
     }
 
-    /// Integer tensors of any width as Int32 (I32, I64, I16, I8, U8, U16, U32, BOOL).
+    /// Integer tensors of any width as Int32 (I32, I64, U64, I16, I8, U8, U16, U32, BOOL); wider
+    /// values are truncated.
     public func int32s() -> [Int32] {
         let n = elementCount
         let src = bytes.baseAddress
@@ -118,6 +119,7 @@ public struct TensorView: @unchecked Sendable {
             switch dtype {
             case .i32: return src!.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)
             case .i64: return Int32(truncatingIfNeeded: src!.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))
+            case .u64: return Int32(truncatingIfNeeded: src!.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))
             case .u32: return Int32(bitPattern: src!.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
             case .i16: return Int32(src!.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self))
             case .u16: return Int32(src!.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))

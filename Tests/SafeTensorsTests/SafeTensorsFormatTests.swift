@@ -182,4 +182,17 @@ extension SafeTensorsFormatTests {
         #expect(view.floats() == [1, 2, 3])
     }
 
+    /// Found by `scripts/fuzz safetensors` (its all-dtypes seed): int32s() trapped on U64, calling it a float tensor.
+    @Test func everyIntegerDtypeReadsAsInt32() throws {
+        let path = Self.rawFile("u64.safetensors", header: #"{"u":{"dtype":"U64","shape":[2],"data_offsets":[0,16]}}"#,
+                                data: [7, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])
+        #expect(try SafeTensorsFile(path: path).tensor("u").int32s() == [7, -1])
+        for dtype in TensorDType.allCases where !dtype.isFloatingPoint {
+            let bytes = 2 * dtype.byteSize
+            let file = Self.rawFile("\(dtype.rawValue).safetensors",
+                                    header: #"{"t":{"dtype":"\#(dtype.rawValue)","shape":[2],"data_offsets":[0,\#(bytes)]}}"#,
+                                    data: [UInt8](repeating: 1, count: bytes))
+            #expect(try SafeTensorsFile(path: file).tensor("t").int32s().count == 2)
+        }
+    }
 }
