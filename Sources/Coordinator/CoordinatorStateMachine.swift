@@ -286,7 +286,8 @@ public struct CoordinatorStateMachine {
     }
 
     /// The journal's answer for each task of a group commit (in the same order): accepted ones
-    /// now count as done; rejected ones fail that attempt.
+    /// now count as done, even when their worker was dropped since it sent them; rejected ones
+    /// fail that attempt.
     public mutating func committed(_ batch: [PendingCommit], outcomes: [RunStore.CommitOutcome], now: Double) -> [Action] {
         var actions: [Action] = []
         for (entry, outcome) in zip(batch, outcomes) {
@@ -301,7 +302,11 @@ public struct CoordinatorStateMachine {
                 _ = scheduler.failed(entry.task, attempt: entry.attempt, by: entry.worker, reason: "inconsistent result: \(error.reason)")
                 continue
             }
-            guard scheduler.finished(entry.task, attempt: entry.attempt, by: entry.worker) == .accepted else { continue }
+            // Durable now: a task requeued or failed since (its worker was dropped before this
+            // commit) must not run again or be reported failed beside its committed result.
+            guard scheduler.committed(entry.task) else { continue }
+            staged[entry.task] = nil
+            inProgress[entry.task] = nil
             let tokens = entry.done.generatedIDs.count
             progress.done += 1
             progress.tokens += tokens
