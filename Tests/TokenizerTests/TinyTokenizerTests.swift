@@ -143,6 +143,27 @@ import Testing
         #expect(loadError(path).contains("not the Qwen2 split pattern"))
     }
 
+    /// Found by `scripts/fuzz tokenizer` (this is its input, minimized): one vocabulary id of
+    /// 237,203,206 made loading size its tables by it (the fuzzer's first had 1,010,302,979: 8 GB).
+    @Test func anAbsurdVocabularyIDIsRefusedBeforeAnyTableIsSized() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("huge-id-\(UUID().uuidString).json").path
+        try Data(#"{"ven":{"tpe":"NFC"},"pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},"":"Ied","rt":false},{"type":"ByteLevel","a_pr":false,"use_regex":false}]},"model":{"tg":false,"vocab":{"Ąą":237203206,"ã":22},"merges":[]}}"#.utf8).write(to: URL(fileURLWithPath: path))
+        let message = loadError(path)
+        #expect(message.contains(#"model.vocab["Ąą"]: id 237203206 is not an integer in 0..<16777216"#), "\(message)")
+    }
+
+    /// Ids are read exactly: 2^32 + 5 was read as 5.
+    @Test func aVocabularyIDBeyondInt32IsRefusedNotTruncated() throws {
+        let path = try writeVariant { root in
+            var model = root["model"] as! [String: Any]
+            var vocab = model["vocab"] as! [String: Any]
+            vocab["a"] = 4_294_967_301
+            model["vocab"] = vocab
+            root["model"] = model
+        }
+        #expect(loadError(path).contains("id 4294967301 is not an integer in 0..<16777216"))
+    }
+
     @Test func unsupportedNormalizerIsRefused() throws {
         let path = try writeVariant { root in root["normalizer"] = ["type": "Lowercase"] }
         #expect(loadError(path).contains("normalizer.type"))
