@@ -31,6 +31,9 @@ extension BPETokenizer {
         let (model, addedWithIDs) = try parser.model(addedTokens: addedTokens)
         let (prefix, suffix) = try parser.postProcessorSingleTemplate()
         self.init(model: model, addedTokens: addedWithIDs, normalizesNFC: nfc)
+        if let unknown = (prefix + suffix).first(where: { tokenString(for: $0) == nil }) {
+            throw parser.fail("post_processor.special_tokens", "id \(unknown) is neither in model.vocab nor an added token")
+        }
         specialPrefix = prefix
         specialSuffix = suffix
     }
@@ -116,10 +119,16 @@ private struct TokenizerJSONParser {
                     if piece["Sequence"] != nil {
                         seenSequence = true
                     } else if let special = piece["SpecialToken"] as? [String: Any], let name = special["id"] as? String {
-                        guard let entry = specials[name] as? [String: Any], let ids = entry["ids"] as? [NSNumber] else {
+                        guard let entry = specials[name] as? [String: Any], let list = entry["ids"] as? [Any] else {
                             throw fail("post_processor.special_tokens", "\"\(name)\" is used by the template but not defined")
                         }
-                        if seenSequence { suffix += ids.map(\.int32Value) } else { prefix += ids.map(\.int32Value) }
+                        let ids = try list.map { value in
+                            guard let id = Self.tokenID(value) else {
+                                throw fail("post_processor.special_tokens[\"\(name)\"].ids", "\(value) is not an integer in 0..<\(BPETokenizer.idLimit)")
+                            }
+                            return id
+                        }
+                        if seenSequence { suffix += ids } else { prefix += ids }
                     } else {
                         throw fail("post_processor.single", "unrecognised template piece \(piece.keys.sorted())")
                     }

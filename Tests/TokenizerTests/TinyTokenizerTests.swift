@@ -164,6 +164,15 @@ import Testing
         #expect(loadError(path).contains("id 4294967301 is not an integer in 0..<16777216"))
     }
 
+    /// Found by `scripts/fuzz tokenizer` (this is its input, minimized): the post-processor's
+    /// template names id 45, which no token has, and `encode(_:addSpecialTokens: true)` emitted it.
+    @Test func aTemplateIDThatIsNoTokenIsRefused() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("template-id-\(UUID().uuidString).json").path
+        try Data(#"{"en": [{}], "pre_tokenizer": {"type": "Sequence", "pretokenizers":[{"type": "Split", "pattern": {"Regex": "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}, "h": false}, {"type": "ByteLevel", "use_regex": false}]}, "post_processor": {"type": "Sequence", "processors": [{"type": "TemplateProcessing","single": [{"SpecialToken":{"id": "<tiny>","": 1}}], "special_tokens": {"<tiny>": {"i":"<t>","ids":[45]}}}]}, "model": {"es":false,"vocab":{"Ġ":  3, "or": 33, "Ġwor": 4,"Ġw":44}, "merges": ["Ġw or"]}}"#.utf8).write(to: URL(fileURLWithPath: path))
+        let message = loadError(path)
+        #expect(message.contains("post_processor.special_tokens: id 45 is neither in model.vocab nor an added token"), "\(message)")
+    }
+
     @Test func unsupportedNormalizerIsRefused() throws {
         let path = try writeVariant { root in root["normalizer"] = ["type": "Lowercase"] }
         #expect(loadError(path).contains("normalizer.type"))
