@@ -1,12 +1,15 @@
 import Experiment
 import FuzzSupport
 import GSM8K
+import ResultBundle
 
 /// The command-line grammars on arbitrary text: `ProblemSelection.parse` (`--problems`) with
 /// `indices(splitCount:)` and seeded samples, and `HookpointSpec.parseList` (`--hookpoints`).
 /// Invariants: no crash; selected indices lie inside the split, each once; a sample of n is
 /// n of the selected indices in order; parsing is idempotent (a selection's text and a
-/// hookpoint list's names parse to the same values).
+/// hookpoint list's names parse to the same values); a hookpoint name that
+/// `BundleLayout.checkHookpointName` lets through is a safe file name and CSV field (no '/',
+/// ',', NUL or line break byte, no leading '.').
 private let splitCounts = [0, 1, 3, 1319, 7473]
 
 @main struct FuzzGrammar {
@@ -44,6 +47,11 @@ private func hookpoints(_ text: String) {
     guard let specs = try? HookpointSpec.parseList(text) else { return }
     check(!specs.isEmpty && specs.allSatisfy { !$0.capture.isEmpty && !$0.sae.isEmpty },
           "'\(text)' parses to an empty hookpoint or capture")
+    for spec in specs where (try? BundleLayout.checkHookpointName(spec.name)) != nil {
+        let bytes = Array(spec.name.utf8)
+        let unsafe = bytes.first == UInt8(ascii: ".") || bytes.contains { [0, 0x0a, 0x0d, UInt8(ascii: "/"), UInt8(ascii: ",")].contains($0) }
+        check(!unsafe, "hookpoint name \(spec.name.debugDescription) passes checkHookpointName but is no safe file name")
+    }
     let names = specs.map(\.name).joined(separator: ",")
     let again = try? HookpointSpec.parseList(names)
     check(again == specs, "'\(text)' parses to \(specs), whose names '\(names)' parse to \(again.map { "\($0)" } ?? "an error")")
