@@ -82,6 +82,7 @@ let package = Package(
 
         // Shared by the test targets: temporary directories and seeded random values.
         .target(name: "TestSupport", dependencies: ["Experiment", "SafeTensors", "Tokenizer"], path: "Tests/TestSupport"),
+        .testTarget(name: "ExperimentTests", dependencies: ["Experiment"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"]),
         .testTarget(name: "ProtocolTests", dependencies: ["Protocol", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Protocol", "TestSupport"]),
