@@ -22,6 +22,13 @@ let package = Package(
     name: "ThinkLens",
     products: [
         .executable(name: "thinklens", targets: ["thinklens"]),
+        // For the fuzz package in Fuzz/ only (it builds these with -sanitize=fuzzer,address);
+        // not an API.
+        .library(
+            name: "ThinkLensFuzzTargets",
+            targets: ["Experiment", "SafeTensors", "Checkpoints", "Tokenizer", "GSM8K", "Protocol", "ResultBundle",
+                      "Coordinator", "TestSupport"]
+        ),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -75,8 +75,13 @@ public struct SAEConfig: Codable, Sendable, Equatable {
         transcode = try c.decodeIfPresent(Bool.self, forKey: .transcode) ?? false
     }
 
-    /// sparsify: `cfg.num_latents or d_in * cfg.expansion_factor`.
-    public var numLatents: Int { numLatentsField != 0 ? numLatentsField : dIn * expansionFactor }
+    /// sparsify: `cfg.num_latents or d_in * cfg.expansion_factor` (Int.max when that product
+    /// overflows, which `validate` refuses).
+    public var numLatents: Int {
+        if numLatentsField != 0 { return numLatentsField }
+        let (product, overflow) = dIn.multipliedReportingOverflow(by: expansionFactor)
+        return overflow ? .max : product
+    }
 
     /// Reads and validates `cfg.json`; every refusal names the file and the field.
     public static func load(path: String) throws -> SAEConfig {
@@ -102,6 +107,9 @@ public struct SAEConfig: Codable, Sendable, Equatable {
         guard dIn > 0 else { throw SAEError(path: path, reason: "d_in is \(dIn); it must be positive") }
         guard numLatentsField >= 0, expansionFactor >= 0 else {
             throw SAEError(path: path, reason: "num_latents \(numLatentsField) / expansion_factor \(expansionFactor) must not be negative")
+        }
+        if numLatentsField == 0, dIn.multipliedReportingOverflow(by: expansionFactor).overflow {
+            throw SAEError(path: path, reason: "num_latents is 0 and d_in \(dIn) × expansion_factor \(expansionFactor) overflows")
         }
         guard numLatents > 0 else {
             throw SAEError(path: path, reason: "num_latents is 0 and expansion_factor is 0: the SAE has no latents")

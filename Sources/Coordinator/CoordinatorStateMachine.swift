@@ -194,6 +194,28 @@ public struct CoordinatorStateMachine {
         return failed
     }
 
+    // MARK: The bounds, read-only (for tests and the fuzz harness in Fuzz/)
+
+    /// Latents staged for one task at one hookpoint.
+    public struct StagedCount: Equatable, Sendable {
+        public let rows: Int
+        public let chunks: Int
+    }
+
+    /// Credit `peer` has granted and not yet used: at most its hello's batch slots.
+    public func openCredit(of peer: Peer) -> Int { scheduler.openCredit(of: peer) }
+
+    /// What is staged for `task`, per hookpoint: never more rows than `rowLimit(of:)`.
+    public func staged(task: Int) -> [String: StagedCount] {
+        guard let entry = staged[task] else { return [:] }
+        var counts: [String: StagedCount] = [:]
+        for (hookpoint, rows) in entry.rows { counts[hookpoint] = StagedCount(rows: rows, chunks: entry.chunks[hookpoint]?.count ?? 0) }
+        return counts
+    }
+
+    /// The most latent rows `task` may stage per hookpoint (its prompt when included, plus `maxNewTokens`).
+    public func rowLimit(of task: Int) -> Int { rowLimits[task] }
+
     // MARK: Events
 
     /// The socket is bound: the resume notes, then where we listen.
@@ -270,7 +292,8 @@ public struct CoordinatorStateMachine {
     }
 
     /// The journal's answer for each task of a group commit (in the same order): accepted ones
-    /// now count as done; rejected ones fail that attempt.
+    /// now count as done, even when their worker was dropped since it sent them; rejected ones
+    /// fail that attempt.
     public mutating func committed(_ batch: [PendingCommit], outcomes: [RunStore.CommitOutcome], now: Double) -> [Action] {
         var actions: [Action] = []
         for (entry, outcome) in zip(batch, outcomes) {
@@ -285,7 +308,11 @@ public struct CoordinatorStateMachine {
                 _ = scheduler.failed(entry.task, attempt: entry.attempt, by: entry.worker, reason: "inconsistent result: \(error.reason)")
                 continue
             }
-            guard scheduler.finished(entry.task, attempt: entry.attempt, by: entry.worker) == .accepted else { continue }
+            // Durable now: a task requeued or failed since (its worker was dropped before this
+            // commit) must not run again or be reported failed beside its committed result.
+            guard scheduler.committed(entry.task) else { continue }
+            staged[entry.task] = nil
+            inProgress[entry.task] = nil
             let tokens = entry.done.generatedIDs.count
             progress.done += 1
             progress.tokens += tokens

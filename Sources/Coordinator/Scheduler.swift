@@ -10,6 +10,8 @@
 /// - A worker that stays silent past its lease is presumed dead; its tasks go back to
 ///   the front of the queue with the next attempt number.
 /// - A task that has used up `maxAttempts` is recorded as failed, with every reason.
+/// - A task the journal holds is done, whichever attempt sent it (`committed`): its worker may
+///   have been dropped between sending the result and the group commit.
 public struct Scheduler<WorkerKey: Hashable> {
     public struct Configuration: Sendable {
         /// Seconds of silence after which a worker is presumed dead.
@@ -153,6 +155,20 @@ public struct Scheduler<WorkerKey: Hashable> {
         guard release(task, attempt: attempt, by: worker) else { return .stale }
         completed.insert(task)
         return .accepted
+    }
+
+    /// The journal holds a result of `task`, whichever attempt it came from: the task is done.
+    /// Its worker may have been dropped after sending the result and before the group commit,
+    /// which put the task back in the queue (or failed it, out of attempts): it leaves the queue,
+    /// the failed set and flight (a later result of that attempt is stale). Returns false when
+    /// the task was already done.
+    public mutating func committed(_ task: Int) -> Bool {
+        guard completed.insert(task).inserted else { return false }
+        if let flight = inFlight.removeValue(forKey: task) { workers[flight.worker]?.tasks.remove(task) }
+        pending.removeAll { $0 == task }
+        failed.remove(task)
+        reasons[task] = nil
+        return true
     }
 
     /// Takes (task, attempt) out of flight when it is the current attempt from `worker`.

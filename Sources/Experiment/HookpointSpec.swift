@@ -18,7 +18,7 @@ public struct HookpointSpec: Hashable, Sendable {
 
     /// `layers.10.mlp` or `hidden_states.10=layers.10.mlp`.
     public init(parsing text: String) throws(HookpointSpecError) {
-        let parts = text.split(separator: "=", omittingEmptySubsequences: false).map { $0.trimmingWhitespace() }
+        let parts = Self.split(text, at: "=").map { $0.trimmingWhitespace() }
         guard (1...2).contains(parts.count), parts.allSatisfy({ !$0.isEmpty }) else {
             throw HookpointSpecError(text: text)
         }
@@ -28,10 +28,16 @@ public struct HookpointSpec: Hashable, Sendable {
     /// A comma-separated list, as `--hookpoints` takes it.
     public static func parseList(_ text: String) throws(HookpointSpecError) -> [HookpointSpec] {
         var specs: [HookpointSpec] = []
-        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+        for part in split(text, at: ",") {
             specs.append(try HookpointSpec(parsing: String(part)))
         }
         return specs
+    }
+
+    /// Splits at every `separator` scalar. Not at Characters: a combining mark after ',' or '='
+    /// makes one Character with it, which hid the separator from `String.split`.
+    private static func split(_ text: String, at separator: Unicode.Scalar) -> [Substring] {
+        text.unicodeScalars.split(separator: separator, omittingEmptySubsequences: false).map { Substring($0) }
     }
 }
 

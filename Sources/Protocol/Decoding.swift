@@ -179,6 +179,11 @@ struct MessageReader {
     private func latentChunk(_ pairs: UnsafeBufferPointer<msgpack_object_kv>) throws(ProtocolError) -> LatentChunk {
         let fields = try FieldMap(pairs: pairs, prefix: "", allowed: Self.latentChunkFields)
         let tokens = try fields.required(WireKey.tokens).int32Blob(maxCount: limits.maxTokens)
+        // An empty chunk says nothing, and a coordinator that staged one per message would grow
+        // (and count it as progress) without bound; a worker never sends one.
+        guard !tokens.isEmpty else {
+            throw .invalidValue(field: WireKey.tokens.name.description, reason: "a chunk carries at least one token")
+        }
         let k = try fields.required(WireKey.k).nonNegativeInt()
         guard k >= 1 else { throw .invalidValue(field: WireKey.k.name.description, reason: "k must be at least 1") }
         guard k <= limits.maxLatentsPerToken else {

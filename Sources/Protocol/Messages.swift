@@ -126,7 +126,7 @@ public struct LatentChunk: Equatable, Sendable {
     public var hookpoint: String
     /// Position (in the whole sequence, prompt included) of `tokens[0]`.
     public var firstPosition: Int
-    /// [tokens]
+    /// [tokens], at least one (the decoder refuses an empty chunk)
     public var tokens: [Int32]
     /// Latents kept per token.
     public var k: Int

@@ -37,11 +37,13 @@ public enum BundleLayout {
         return !digits.isEmpty && digits.allSatisfy(\.isASCII) && digits.allSatisfy(\.isNumber) && range.lowerBound > name.startIndex
     }
 
-    /// Hookpoint names become file names: refuse anything that could escape the bundle.
+    /// Hookpoint names become file names and CSV fields: refuse anything that could escape the
+    /// bundle or break a line. Checked on the bytes: String compares Characters, and "\r\n", or
+    /// '/' or ',' followed by a combining mark, is one Character that equals none of these.
     public static func checkHookpointName(_ name: String) throws {
-        guard !name.isEmpty, !name.hasPrefix("."), !name.contains("/"), !name.contains("\0"), !name.contains(","),
-              !name.contains("\n") else {
-            throw RunDataError(subject: "hookpoint '\(name)'", reason: "is not usable as a file name (empty, starts with '.', or contains '/', ',' or a newline)")
+        let forbidden: [UInt8] = [0, 0x0a, 0x0d, UInt8(ascii: "/"), UInt8(ascii: ",")]
+        guard let first = name.utf8.first, first != UInt8(ascii: "."), !name.utf8.contains(where: forbidden.contains) else {
+            throw RunDataError(subject: "hookpoint '\(name)'", reason: "is not usable as a file name (empty, starts with '.', or contains '/', ',', NUL or a line break)")
         }
     }
 }

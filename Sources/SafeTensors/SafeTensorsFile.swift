@@ -110,7 +110,8 @@ public struct TensorView: @unchecked Sendable {
         }
     }
 
-    /// Integer tensors of any width as Int32 (I32, I64, I16, I8, U8, U16, U32, BOOL).
+    /// Integer tensors of any width as Int32 (I32, I64, U64, I16, I8, U8, U16, U32, BOOL); wider
+    /// values are truncated.
     public func int32s() -> [Int32] {
         let n = elementCount
         let src = bytes.baseAddress
@@ -118,6 +119,7 @@ public struct TensorView: @unchecked Sendable {
             switch dtype {
             case .i32: return src!.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)
             case .i64: return Int32(truncatingIfNeeded: src!.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))
+            case .u64: return Int32(truncatingIfNeeded: src!.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))
             case .u32: return Int32(bitPattern: src!.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
             case .i16: return Int32(src!.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self))
             case .u16: return Int32(src!.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
@@ -185,10 +187,12 @@ public final class SafeTensorsFile: @unchecked Sendable {
         var mapped = false
         defer { if !mapped { munmap(base, fileSize) } }
 
-        let headerLength = Int(UInt64(littleEndian: base.loadUnaligned(as: UInt64.self)))
-        guard headerLength >= 2, headerLength <= Self.maximumHeaderBytes else {
-            throw SafeTensorsError(file: path, reason: "header length \(headerLength) is not in 2...\(Self.maximumHeaderBytes) (not a safetensors file?)")
+        // Compared as read: a length of 2^63 or more does not fit an Int.
+        let declaredLength = UInt64(littleEndian: base.loadUnaligned(as: UInt64.self))
+        guard declaredLength >= 2, declaredLength <= UInt64(Self.maximumHeaderBytes) else {
+            throw SafeTensorsError(file: path, reason: "header length \(declaredLength) is not in 2...\(Self.maximumHeaderBytes) (not a safetensors file?)")
         }
+        let headerLength = Int(declaredLength)
         guard 8 + headerLength <= fileSize else {
             throw SafeTensorsError(file: path, reason: "header length \(headerLength) runs past the end of the \(fileSize)-byte file (truncated?)")
         }

@@ -32,6 +32,9 @@ public final class BPETokenizer: @unchecked Sendable {
 
     /// Number of ids (the largest id + 1), added tokens included: 151,665 for DeepSeek-R1-Distill-Qwen.
     public let vocabularySize: Int
+    /// Ids index dense tables, so the loaders refuse ids from this on (16,777,216): one absurd id
+    /// in a tokenizer file would otherwise make loading allocate gigabytes.
+    public static let idLimit: Int32 = 1 << 24
     /// SHA-256 (hex) of a canonical form of everything that decides ids: the bytes of every
     /// token by id, the merges in priority order as id pairs, the added tokens (id, content,
     /// flags) and the normalizer. A tokenizer.json and the tiktoken file it was built from

@@ -22,7 +22,7 @@ extension BPETokenizer {
             lineNumber += 1
             let fields = line.split(separator: " ")
             if fields.isEmpty { continue }
-            guard fields.count == 2, let rank = Int(fields[1]), rank >= 0, rank < Int(Int32.max),
+            guard fields.count == 2, let rank = Int(fields[1]), rank >= 0, rank < Int(BPETokenizer.idLimit),
                   let decoded = Data(base64Encoded: String(fields[0])), !decoded.isEmpty else {
                 throw TokenizerError.file("\(path):\(lineNumber)", "expected 'base64-token rank', got \"\(line.prefix(60))\"")
             }

@@ -31,6 +31,9 @@ extension BPETokenizer {
         let (model, addedWithIDs) = try parser.model(addedTokens: addedTokens)
         let (prefix, suffix) = try parser.postProcessorSingleTemplate()
         self.init(model: model, addedTokens: addedWithIDs, normalizesNFC: nfc)
+        if let unknown = (prefix + suffix).first(where: { tokenString(for: $0) == nil }) {
+            throw parser.fail("post_processor.special_tokens", "id \(unknown) is neither in model.vocab nor an added token")
+        }
         specialPrefix = prefix
         specialSuffix = suffix
     }
@@ -116,10 +119,16 @@ private struct TokenizerJSONParser {
                     if piece["Sequence"] != nil {
                         seenSequence = true
                     } else if let special = piece["SpecialToken"] as? [String: Any], let name = special["id"] as? String {
-                        guard let entry = specials[name] as? [String: Any], let ids = entry["ids"] as? [NSNumber] else {
+                        guard let entry = specials[name] as? [String: Any], let list = entry["ids"] as? [Any] else {
                             throw fail("post_processor.special_tokens", "\"\(name)\" is used by the template but not defined")
                         }
-                        if seenSequence { suffix += ids.map(\.int32Value) } else { prefix += ids.map(\.int32Value) }
+                        let ids = try list.map { value in
+                            guard let id = Self.tokenID(value) else {
+                                throw fail("post_processor.special_tokens[\"\(name)\"].ids", "\(value) is not an integer in 0..<\(BPETokenizer.idLimit)")
+                            }
+                            return id
+                        }
+                        if seenSequence { suffix += ids } else { prefix += ids }
                     } else {
                         throw fail("post_processor.single", "unrecognised template piece \(piece.keys.sorted())")
                     }
@@ -136,8 +145,8 @@ private struct TokenizerJSONParser {
         if list is NSNull { return [] }
         guard let entries = list as? [[String: Any]] else { throw fail("added_tokens", "expected an array of objects") }
         return try entries.enumerated().map { index, entry in
-            guard let id = (entry["id"] as? NSNumber)?.int32Value, id >= 0, let content = entry["content"] as? String else {
-                throw fail("added_tokens[\(index)]", "needs a non-negative \"id\" and a \"content\" string")
+            guard let id = Self.tokenID(entry["id"]), let content = entry["content"] as? String else {
+                throw fail("added_tokens[\(index)]", "needs an \"id\" in 0..<\(BPETokenizer.idLimit) and a \"content\" string")
             }
             let special = entry["special"] as? Bool ?? false
             return AddedToken(
@@ -174,8 +183,8 @@ private struct TokenizerJSONParser {
         entries.reserveCapacity(vocab.count)
         var maxID: Int32 = -1
         for (token, value) in vocab {
-            guard let id = (value as? NSNumber)?.int32Value, id >= 0 else {
-                throw fail("model.vocab[\"\(token)\"]", "id is not a non-negative integer")
+            guard let id = Self.tokenID(value) else {
+                throw fail("model.vocab[\"\(token)\"]", "id \(value) is not an integer in 0..<\(BPETokenizer.idLimit)")
             }
             guard let bytes = ByteLevel.bytes(forVisible: token) else {
                 // Some files list added tokens in the vocabulary too; those are handled as added tokens.
@@ -242,6 +251,15 @@ private struct TokenizerJSONParser {
         let numbered = TokenizerJSONParser.huggingFaceIDs(
             for: addedTokens, vocabularyCount: vocab.count, vocabularyID: { vocabularyID(Substring($0)) })
         return (bpe, numbered)
+    }
+
+    /// A JSON number that is an integer in 0..<`BPETokenizer.idLimit`; nil for anything else
+    /// (fractions, booleans, larger values: `int32Value` would silently truncate them).
+    static func tokenID(_ value: Any?) -> Int32? {
+        guard let number = value as? NSNumber, number.objCType.pointee != CChar(UInt8(ascii: "c")) else { return nil }
+        let d = number.doubleValue
+        guard d.rounded() == d, d >= 0, d < Double(BPETokenizer.idLimit) else { return nil }
+        return Int32(d)
     }
 
     /// The ids Hugging Face gives added tokens when it reads a tokenizer.json: it ignores the

@@ -82,6 +82,17 @@ struct SAELoadingTests {
         #expect(error.reason.contains("[512, 64]"))
     }
 
+    /// Found by `scripts/fuzz config`: d_in × the default expansion_factor (32) overflowed and trapped.
+    @Test("a d_in whose product with expansion_factor overflows is refused")
+    func refusesOverflowingLatentCount() throws {
+        let scratch = TemporaryDirectory("sae")
+        let path = scratch.path + "/cfg.json"
+        try Data(#"{\#n "d_in":2147836482147483648}"#.utf8).write(to: URL(fileURLWithPath: path))
+        #expect(throws: SAEError(path: path, reason: "num_latents is 0 and d_in 2147836482147483648 × expansion_factor 32 overflows")) {
+            _ = try SAEConfig.load(path: path)
+        }
+    }
+
     @Test("a cfg.json without d_in is refused")
     func refusesMissingDIn() throws {
         let error = try #require(try loadError { $0.removeValue(forKey: "d_in") })

@@ -323,6 +323,39 @@ func logs(_ actions: [CoordinatorStateMachine.Action]) -> [String] {
         #expect(assigns(m.tick(now: 3)).map(\.assign.attempt) == [2])
     }
 
+    /// Found by `scripts/fuzz coordinator`: a worker dropped after sending its result and before
+    /// the group commit (here out of attempts, so the drop failed the task) left the problem
+    /// committed in the journal and recorded as failed beside it.
+    @Test func aCommittedTaskCountsAsDoneThoughItsWorkerWasDroppedBeforeTheCommit() throws {
+        var m = try F.machine(F.configuration(problems: 1, maxAttempts: 1))
+        F.join(&m, a, credit: 1)
+        let assign = try #require(assigns(m.tick(now: 0)).first?.assign)
+        for chunk in F.chunks(for: assign) { _ = m.received(.latentChunk(chunk), from: a, now: 1) }
+        _ = m.received(.taskDone(F.done(for: assign)), from: a, now: 1)
+        _ = m.receivedUndecodable(from: a, error: "garbage")   // the same pass, before the commit
+        _ = m.committed(m.takePendingCommits(), outcomes: [.committed], now: 1)
+        let later = m.tick(now: 2) + m.recordNewFailures()
+        #expect(!later.contains { if case .recordFailure = $0 { return true } else { return false } })
+        #expect(m.progress.done == 1)
+        #expect(m.failedProblems.isEmpty)
+        #expect(m.isFinished)
+    }
+
+    /// The same with attempts left: the drop requeued the task, which then ran again elsewhere.
+    @Test func aCommittedTaskIsNotAssignedAgainThoughItsWorkerWasDroppedBeforeTheCommit() throws {
+        var m = try F.machine(F.configuration(problems: 1))
+        F.join(&m, a, credit: 1)
+        let assign = try #require(assigns(m.tick(now: 0)).first?.assign)
+        for chunk in F.chunks(for: assign) { _ = m.received(.latentChunk(chunk), from: a, now: 1) }
+        _ = m.received(.taskDone(F.done(for: assign)), from: a, now: 1)
+        _ = m.sendFailed(to: a, .unreachable, messageType: "welcome")
+        _ = m.committed(m.takePendingCommits(), outcomes: [.committed], now: 1)
+        F.join(&m, b, credit: 1, now: 2)
+        #expect(assigns(m.tick(now: 2)).isEmpty)
+        #expect(m.progress.done == 1)
+        #expect(m.isFinished)
+    }
+
     @Test func problemsCommittedByAnEarlierStartAreNotHandedOut() throws {
         var m = try F.machine(F.configuration(problems: 2), committed: ["gsm8k:test:0"])
         F.join(&m, a, credit: 5)

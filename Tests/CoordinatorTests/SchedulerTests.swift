@@ -47,6 +47,21 @@ import Testing
         #expect(s.isFinished)
     }
 
+    @Test func aTaskTheJournalHoldsIsDoneWhateverBecameOfItsAttempt() {
+        var s = S(taskCount: 3, configuration: .init(maxAttempts: 1))
+        s.workerJoined("a", now: 0)
+        s.granted(2, by: "a")
+        _ = s.assign()
+        s.workerLost("a", reason: "gone")   // one attempt each: tasks 0 and 1 fail
+        let first = s.committed(0), queued = s.committed(2), again = s.committed(0)
+        #expect(first && queued && !again)
+        #expect(s.completed == [0, 2])
+        #expect(s.failed == [1])
+        #expect(s.failureReasons(for: 0).isEmpty)
+        #expect(s.pendingCount == 0)
+        #expect(s.isFinished)
+    }
+
     @Test func silentWorkerLosesItsTasksToTheNextAttempt() {
         var s = S(taskCount: 2, configuration: .init(leaseSeconds: 5, maxAttempts: 3))
         s.workerJoined("a", now: 0)

@@ -25,4 +25,13 @@ import Testing
         let error = #expect(throws: HookpointSpecError.self) { try HookpointSpec.parseList(text) }
         #expect(error?.description.contains("expected HOOKPOINT or CAPTURE=SAE") == true)
     }
+
+    /// Found by `scripts/fuzz grammar` (its input): the mark U+0301 after ',' made one Character
+    /// with it, so the list split in two places, but its names joined with ',' split in one.
+    @Test func listsSplitAtEverySeparatorWhateverFollowsIt() throws {
+        let specs = try HookpointSpec.parseList("\0,r,\u{2028}\u{301}5,3]")
+        #expect(specs.map(\.capture) == ["\0", "r", "\u{301}5", "3]"])
+        #expect(try HookpointSpec.parseList(specs.map(\.name).joined(separator: ",")) == specs)
+        #expect(try HookpointSpec.parseList("a=\u{301}b") == [HookpointSpec(capture: "a", sae: "\u{301}b")])
+    }
 }

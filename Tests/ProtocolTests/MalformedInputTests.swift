@@ -64,6 +64,9 @@ let malformedCorpus: [MalformedCase] = [
                   .invalidValue(field: "attempt", reason: "4294967296 does not fit in 32 bits")),
     MalformedCase("k of zero", chunk.replacing("k", with: .uint(0)).encoded,
                   .invalidValue(field: "k", reason: "k must be at least 1")),
+    // Found by scripts/fuzz coordinator: the coordinator staged every empty chunk, without bound.
+    MalformedCase("chunk without tokens", chunk.replacing("ti", with: .bin([])).encoded,
+                  .invalidValue(field: "tokens", reason: "a chunk carries at least one token")),
     MalformedCase("unknown stop reason",
                   MsgPackValue.map([("v", .uint(UInt64(ThinkLensVersion.wireProtocol))), ("t", .str("done")), ("id", .uint(1)), ("a", .uint(0)),
                                     ("gi", .bin([])), ("sr", .str("timeout")), ("pt", .uint(3)),

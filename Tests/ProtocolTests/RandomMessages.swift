@@ -34,7 +34,7 @@ struct RandomMessages {
                 generation: GenerationParameters(maxNewTokens: count(), sampling: SamplingParameters(temperature: float(), topK: count(), topP: Double(float())), seed: generator.next()),
                 hookpoints: hookpoints, includePrompt: Bool.random(using: &generator)))
         case .latentChunk:
-            return .latentChunk(latentChunk(tokens: Int.random(in: 0...12, using: &generator),
+            return .latentChunk(latentChunk(tokens: Int.random(in: 1...12, using: &generator),
                                             k: Int.random(in: 1...8, using: &generator)))
         case .taskDone:
             return .taskDone(TaskDone(

@@ -124,6 +124,20 @@ import TestSupport
         #expect(error.reason.contains("the run's hookpoints are [layers.5.mlp, layers.10.mlp, layers.20.mlp]"))
     }
 
+    /// Found by `scripts/fuzz grammar`: "\r\n" is one Character, so `contains("\n")` let it through
+    /// (first its input below, then a bare CR); '/' or ',' followed by a combining mark slipped by the same way.
+    @Test(arguments: [
+        String(decoding: [0x9f, 0x8c, 0x92, 0xc7, 0x94, 0xc5, 0x8b, 0x0d, 0x0a, 0xcc, 0x81, 0x2e, 0x6d, 0x6c, 0x70, 0x5d], as: UTF8.self),
+        "layers.1\r.mlp", "layers/\u{301}1.mlp", "layers.1,\u{301}x", "\0\u{301}", ".\u{301}x",
+    ])
+    func hookpointNamesThatAreNoSafeFileNamesAreRefused(name: String) {
+        #expect(throws: RunDataError.self) { try BundleLayout.checkHookpointName(name) }
+    }
+
+    @Test func ordinaryHookpointNamesAreUsable() throws {
+        for name in ["layers.10.mlp", "hidden_states.10=layers.10.mlp", "layers.3", "é"] { try BundleLayout.checkHookpointName(name) }
+    }
+
     @Test func committingRejectsAChangeOfK() throws {
         let scratch = TemporaryDirectory("bundle")
         let store = try RunStore(outDirectory: scratch.path)

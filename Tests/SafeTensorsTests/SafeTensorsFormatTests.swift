@@ -112,6 +112,15 @@ import TestSupport
         } catch { Issue.record("unexpected error \(error)") }
     }
 
+    /// Found by `scripts/fuzz safetensors`: a length of 2^63 or more trapped converting it to Int.
+    @Test func aHeaderLengthBeyondIntIsRefused() {
+        let path = temporaryPath("huge-length.safetensors")
+        FileManager.default.createFile(atPath: path, contents: Data([0, 0, 0, 0, 0, 0, 0, 0xf2]))
+        do { _ = try SafeTensorsFile(path: path); Issue.record("accepted a header length of 0xf2 << 56") } catch let error as SafeTensorsError {
+            #expect(error.reason.contains("header length 17437937757178560512 is not in 2...100000000"))
+        } catch { Issue.record("unexpected error \(error)") }
+    }
+
     @Test func unknownDtypeIsRefused() {
         let path = rawFile("dtype.safetensors",
             header: #"{"a":{"dtype":"F8_E4M3","shape":[1],"data_offsets":[0,1]}}"#, data: [0])
@@ -172,5 +181,19 @@ extension SafeTensorsFormatTests {
         // The file object is a temporary: only the view holds it.
         let view = try SafeTensorsFile(path: path).tensor("x")
         #expect(view.floats() == [1, 2, 3])
+    }
+
+    /// Found by `scripts/fuzz safetensors` (its all-dtypes seed): int32s() trapped on U64, calling it a float tensor.
+    @Test func everyIntegerDtypeReadsAsInt32() throws {
+        let path = rawFile("u64.safetensors", header: #"{"u":{"dtype":"U64","shape":[2],"data_offsets":[0,16]}}"#,
+                                data: [7, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])
+        #expect(try SafeTensorsFile(path: path).tensor("u").int32s() == [7, -1])
+        for dtype in TensorDType.allCases where !dtype.isFloatingPoint {
+            let bytes = 2 * dtype.byteSize
+            let file = rawFile("\(dtype.rawValue).safetensors",
+                                    header: #"{"t":{"dtype":"\#(dtype.rawValue)","shape":[2],"data_offsets":[0,\#(bytes)]}}"#,
+                                    data: [UInt8](repeating: 1, count: bytes))
+            #expect(try SafeTensorsFile(path: file).tensor("t").int32s().count == 2)
+        }
     }
 }

@@ -141,6 +141,36 @@ import TestSupport
         #expect(loadError(path).contains("not the Qwen2 split pattern"))
     }
 
+    /// Found by `scripts/fuzz tokenizer` (this is its input, minimized): one vocabulary id of
+    /// 237,203,206 made loading size its tables by it (the fuzzer's first had 1,010,302,979: 8 GB).
+    @Test func anAbsurdVocabularyIDIsRefusedBeforeAnyTableIsSized() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("huge-id-\(UUID().uuidString).json").path
+        try Data(#"{"ven":{"tpe":"NFC"},"pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},"":"Ied","rt":false},{"type":"ByteLevel","a_pr":false,"use_regex":false}]},"model":{"tg":false,"vocab":{"Ąą":237203206,"ã":22},"merges":[]}}"#.utf8).write(to: URL(fileURLWithPath: path))
+        let message = loadError(path)
+        #expect(message.contains(#"model.vocab["Ąą"]: id 237203206 is not an integer in 0..<16777216"#), "\(message)")
+    }
+
+    /// Ids are read exactly: 2^32 + 5 was read as 5.
+    @Test func aVocabularyIDBeyondInt32IsRefusedNotTruncated() throws {
+        let path = try writeVariant { root in
+            var model = root["model"] as! [String: Any]
+            var vocab = model["vocab"] as! [String: Any]
+            vocab["a"] = 4_294_967_301
+            model["vocab"] = vocab
+            root["model"] = model
+        }
+        #expect(loadError(path).contains("id 4294967301 is not an integer in 0..<16777216"))
+    }
+
+    /// Found by `scripts/fuzz tokenizer` (this is its input, minimized): the post-processor's
+    /// template names id 45, which no token has, and `encode(_:addSpecialTokens: true)` emitted it.
+    @Test func aTemplateIDThatIsNoTokenIsRefused() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("template-id-\(UUID().uuidString).json").path
+        try Data(#"{"en": [{}], "pre_tokenizer": {"type": "Sequence", "pretokenizers":[{"type": "Split", "pattern": {"Regex": "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}, "h": false}, {"type": "ByteLevel", "use_regex": false}]}, "post_processor": {"type": "Sequence", "processors": [{"type": "TemplateProcessing","single": [{"SpecialToken":{"id": "<tiny>","": 1}}], "special_tokens": {"<tiny>": {"i":"<t>","ids":[45]}}}]}, "model": {"es":false,"vocab":{"Ġ":  3, "or": 33, "Ġwor": 4,"Ġw":44}, "merges": ["Ġw or"]}}"#.utf8).write(to: URL(fileURLWithPath: path))
+        let message = loadError(path)
+        #expect(message.contains("post_processor.special_tokens: id 45 is neither in model.vocab nor an added token"), "\(message)")
+    }
+
     @Test func unsupportedNormalizerIsRefused() throws {
         let path = try writeVariant { root in root["normalizer"] = ["type": "Lowercase"] }
         #expect(loadError(path).contains("normalizer.type"))
