@@ -207,7 +207,7 @@ struct Harness {
         if Run.trace { for action in actions { print("          → \(action)") } }
         var assignsTo: [Peer: Int] = [:]
         for action in actions {
-            guard case .send(.assign(let assign), let peer) = action else { continue }
+            guard case .send(.assign, let peer) = action else { continue }
             assignsTo[peer, default: 0] += 1
             check(assignsTo[peer]! <= creditBefore[peer] ?? 0,
                   "peer \(peer) got \(assignsTo[peer]!) assigns with \(creditBefore[peer] ?? 0) open credit")
