@@ -81,6 +81,12 @@ struct MachineFixture {
         return out
     }
 
+    /// An honest worker's whole result for `assign`: its chunks, then its done.
+    static func deliver(_ m: inout CoordinatorStateMachine, _ assign: Assign, from peer: [UInt8], now: Double) {
+        for chunk in chunks(for: assign) { _ = m.received(.latentChunk(chunk), from: peer, now: now) }
+        _ = m.received(.taskDone(done(for: assign)), from: peer, now: now)
+    }
+
     static func done(for assign: Assign) -> TaskDone {
         TaskDone(taskID: assign.taskID, attempt: assign.attempt, generatedIDs: generated, stopReason: .eos,
                  promptTokens: assign.promptIDs.count, timings: ["total": 0.5])
@@ -204,11 +210,9 @@ func logs(_ actions: [CoordinatorStateMachine.Action]) -> [String] {
         let second = try #require(assigns(m.tick(now: 1)).first)
         #expect(second.peer == b && second.assign.attempt == first.attempt + 1)
         // The late attempt from a: its chunks and done change nothing.
-        for chunk in F.chunks(for: first) { _ = m.received(.latentChunk(chunk), from: a, now: 2) }
-        _ = m.received(.taskDone(F.done(for: first)), from: a, now: 2)
+        F.deliver(&m, first, from: a, now: 2)
         #expect(m.takePendingCommits().isEmpty)
-        for chunk in F.chunks(for: second.assign) { _ = m.received(.latentChunk(chunk), from: b, now: 3) }
-        _ = m.received(.taskDone(F.done(for: second.assign)), from: b, now: 3)
+        F.deliver(&m, second.assign, from: b, now: 3)
         #expect(m.takePendingCommits().map(\.attempt) == [second.assign.attempt])
     }
 
@@ -216,8 +220,7 @@ func logs(_ actions: [CoordinatorStateMachine.Action]) -> [String] {
         var m = try F.machine(F.configuration(problems: 2))
         F.join(&m, a, credit: 1)
         let assign = try #require(assigns(m.tick(now: 0)).first?.assign)
-        for chunk in F.chunks(for: assign) { _ = m.received(.latentChunk(chunk), from: a, now: 1) }
-        _ = m.received(.taskDone(F.done(for: assign)), from: a, now: 1)
+        F.deliver(&m, assign, from: a, now: 1)
         _ = m.received(.taskDone(F.done(for: assign)), from: a, now: 1)
         let batch = m.takePendingCommits()
         #expect(batch.count == 1)
@@ -266,8 +269,7 @@ func logs(_ actions: [CoordinatorStateMachine.Action]) -> [String] {
         let assign = try #require(assigns(m.tick(now: 0)).first?.assign)
         let again = m.received(F.hello("w1"), from: a, now: 1)
         #expect(sent(again, to: a).count == 1)
-        for chunk in F.chunks(for: assign) { _ = m.received(.latentChunk(chunk), from: a, now: 2) }
-        _ = m.received(.taskDone(F.done(for: assign)), from: a, now: 2)
+        F.deliver(&m, assign, from: a, now: 2)
         #expect(m.takePendingCommits().count == 1)
     }
 
@@ -314,8 +316,7 @@ func logs(_ actions: [CoordinatorStateMachine.Action]) -> [String] {
         var m = try F.machine(F.configuration(problems: 1))
         F.join(&m, a, credit: 2)
         let assign = try #require(assigns(m.tick(now: 0)).first?.assign)
-        for chunk in F.chunks(for: assign) { _ = m.received(.latentChunk(chunk), from: a, now: 1) }
-        _ = m.received(.taskDone(F.done(for: assign)), from: a, now: 1)
+        F.deliver(&m, assign, from: a, now: 1)
         let batch = m.takePendingCommits()
         let actions = m.committed(batch, outcomes: [.rejected(RunDataError(subject: "x", reason: "bad"))], now: 2)
         #expect(logs(actions).contains { $0.contains("rejected") })
@@ -330,8 +331,7 @@ func logs(_ actions: [CoordinatorStateMachine.Action]) -> [String] {
         var m = try F.machine(F.configuration(problems: 1, maxAttempts: 1))
         F.join(&m, a, credit: 1)
         let assign = try #require(assigns(m.tick(now: 0)).first?.assign)
-        for chunk in F.chunks(for: assign) { _ = m.received(.latentChunk(chunk), from: a, now: 1) }
-        _ = m.received(.taskDone(F.done(for: assign)), from: a, now: 1)
+        F.deliver(&m, assign, from: a, now: 1)
         _ = m.receivedUndecodable(from: a, error: "garbage")   // the same pass, before the commit
         _ = m.committed(m.takePendingCommits(), outcomes: [.committed], now: 1)
         let later = m.tick(now: 2) + m.recordNewFailures()
@@ -346,8 +346,7 @@ func logs(_ actions: [CoordinatorStateMachine.Action]) -> [String] {
         var m = try F.machine(F.configuration(problems: 1))
         F.join(&m, a, credit: 1)
         let assign = try #require(assigns(m.tick(now: 0)).first?.assign)
-        for chunk in F.chunks(for: assign) { _ = m.received(.latentChunk(chunk), from: a, now: 1) }
-        _ = m.received(.taskDone(F.done(for: assign)), from: a, now: 1)
+        F.deliver(&m, assign, from: a, now: 1)
         _ = m.sendFailed(to: a, .unreachable, messageType: "welcome")
         _ = m.committed(m.takePendingCommits(), outcomes: [.committed], now: 1)
         F.join(&m, b, credit: 1, now: 2)
