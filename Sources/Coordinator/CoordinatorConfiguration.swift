@@ -41,6 +41,9 @@ public struct CoordinatorConfiguration {
     /// the run. 0 means automatic: ten times the longest gap between a task's progress events
     /// seen so far in this run, and never less than `CoordinatorStateMachine.minimumProgressTimeout`.
     public var progressTimeout: Double = 0
+    /// The share of problems run a second time on another worker and compared bit for bit
+    /// (`--verify-fraction`, 0 to 1); 0 checks nothing and leaves the bundle as without it.
+    public var verifyFraction: Double = 0
 
     public init(listen: String, problems: [GSM8KProblem], selectionText: String, hookpoints: [HookpointSpec], outDirectory: String,
                 generation: GenerationParameters, includePrompt: Bool, prompt: ChatPrompt, tokenizer: BPETokenizer,

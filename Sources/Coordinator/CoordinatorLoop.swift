@@ -39,8 +39,14 @@ public final class CoordinatorLoop {
         if !store.leftoversRemoved.isEmpty {
             logger.notice("removed \(store.leftoversRemoved.count) temporary file(s) of an interrupted bundle write in \(configuration.outDirectory)")
         }
+        let journal = store.journal
         machine = try CoordinatorStateMachine(
             configuration: configuration, committedIDs: store.committedIDs, earlierFailures: store.failures.mapValues(\.reasons),
+            verificationRecords: store.verificationRecords,
+            committedResult: { id in
+                guard let entry = journal.entry(id: id) else { throw CoordinatorError("\(id) is not in the journal") }
+                return try journal.readTask(entry)
+            },
             runID: String(UInt64.random(in: 0...UInt64.max), radix: 36), now: MonotonicClock.now())
     }
 
@@ -145,6 +151,18 @@ public final class CoordinatorLoop {
                     try store.recordFailure(failure)
                 } catch {
                     throw CoordinatorError("could not record the failure of \(failure.id) in the journal in \(configuration.outDirectory): \(error). Everything committed before is safe; free disk space and rerun the same command to resume.")
+                }
+            case .recordVerification(let record):
+                do {
+                    try store.recordVerification(record)
+                } catch {
+                    throw CoordinatorError("could not record the check of \(record.problem) in the journal in \(configuration.outDirectory): \(error). Everything committed before is safe; free disk space and rerun the same command to resume.")
+                }
+            case .replaceResult(let result):
+                do {
+                    try store.replace(result)
+                } catch {
+                    throw CoordinatorError("could not replace the result of \(result.record.id) in the journal in \(configuration.outDirectory): \(error). Everything committed before is safe; free disk space and rerun the same command to resume.")
                 }
             case .log(let level, let text):
                 logger.log(level: level, "\(text)")

@@ -44,6 +44,11 @@ public struct CoordinatorStateMachine {
         case sendBestEffort(Message, to: Peer)
         /// Make a newly failed problem durable, so a restart reports it instead of retrying it.
         case recordFailure(TaskJournal.FailureEntry)
+        /// Make a step of a cross-check durable (`--verify-fraction`).
+        case recordVerification(VerificationRecord)
+        /// Durably put this result in the place of its problem's committed result (a
+        /// cross-check found the committed one wrong).
+        case replaceResult(CommittedTask)
         case log(Logger.Level, String)
     }
 
@@ -61,6 +66,8 @@ public struct CoordinatorStateMachine {
         public let task: Int
         public let attempt: UInt32
         public let worker: Peer
+        /// The worker's name ("id@host"), kept for the cross-checks: it may be gone by the commit.
+        public let workerName: String
         public let done: TaskDone
         public let committed: CommittedTask
     }
@@ -113,6 +120,13 @@ public struct CoordinatorStateMachine {
     private let kByHookpoint: [String: Int]
     /// Failed tasks already in the journal (from an earlier start or this one).
     private var journalledFailures: Set<Int>
+    /// Cross-checks (`--verify-fraction`), and the extra runs they queued, by scheduler task
+    /// (tasks past the problems' indices); `blockedSince` is when every queued extra run last
+    /// found no worker it may go to, with nothing else left to do.
+    private var crossCheck: CrossCheck
+    private var extraRuns: [Int: CrossCheck.Run] = [:]
+    private var abandonedRuns: Set<Int> = []
+    private var blockedSince: Double?
     private var pending: [PendingCommit] = []
     private var listeningSince: Double
     private var waitedForWorkers = false
@@ -120,10 +134,14 @@ public struct CoordinatorStateMachine {
     private(set) var statistics: RunStatistics
     public private(set) var progress: RunProgress
 
-    /// `committedIDs` and `earlierFailures` (id → reasons) come from the journal of an earlier
-    /// start with the same --out; `now` is the monotonic clock's reading.
+    /// `committedIDs`, `earlierFailures` (id → reasons) and `verificationRecords` come from the
+    /// journal of an earlier start with the same --out; `committedResult` reads a committed
+    /// result back from it (for the checks an earlier start left open); `now` is the monotonic
+    /// clock's reading.
     public init(configuration: CoordinatorConfiguration, committedIDs: Set<String>, earlierFailures: [String: [String]],
-                runID: String, now: Double) throws {
+                verificationRecords: [VerificationRecord] = [], committedResult: (String) throws -> CommittedTask = { id in
+                    throw CoordinatorError("no journal to read the committed result of \(id) from")
+                }, runID: String, now: Double) throws {
         self.configuration = configuration
         self.runID = runID
         let index = try Self.validate(configuration)
@@ -153,12 +171,28 @@ public struct CoordinatorStateMachine {
         journalledFailures = Set(failedBefore.keys)
         scheduler = Scheduler(taskCount: configuration.problems.count, alreadyDone: done, alreadyFailed: failedBefore,
                               configuration: .init(leaseSeconds: configuration.leaseSeconds, maxAttempts: configuration.maxAttempts))
+        crossCheck = CrossCheck(fraction: configuration.verifyFraction, seed: configuration.generation.seed,
+                                problemIDs: configuration.problems.map(\.id), earlier: verificationRecords)
         progress = RunProgress(total: configuration.problems.count, started: now)
         progress.done = done.count
         progress.resumed = done.count
         progress.failed = failedBefore.count
         statistics = RunStatistics(started: now)
         listeningSince = now
+        if crossCheck.isEnabled {
+            startupLog.append(.log(.info, "--verify-fraction \(configuration.verifyFraction): \(crossCheck.selected.count) of \(configuration.problems.count) problems will be run again on another worker and compared bit for bit"))
+            var digests: [Int: [UInt8]] = [:]
+            for problem in crossCheck.problemsNeedingDigests(committed: done) {
+                digests[problem] = CrossCheck.digest(of: try committedResult(configuration.problems[problem].id))
+            }
+            var resumed: [Action] = []
+            let decisions = crossCheck.resume(committedDigests: digests)
+            apply(decisions, into: &resumed)
+            if !decisions.isEmpty {
+                startupLog.append(.log(.info, "resuming \(decisions.count) cross-check(s) an earlier start left open"))
+            }
+            startupLog += resumed
+        }
     }
 
     /// Refuses a configuration no run can use, before anything is written; returns the task
@@ -184,13 +218,24 @@ public struct CoordinatorStateMachine {
     // MARK: Queries
 
     public var isFinished: Bool { scheduler.isFinished }
+
+    /// The problem a scheduler task runs: its own index, or the problem of an extra run.
+    func problem(of task: Int) -> Int { task < configuration.problems.count ? task : extraRuns[task]!.problem }
+
+    /// Whether `task` is a valid scheduler task number from the wire.
+    private func knownTask(_ wire: UInt64) -> Int? {
+        guard let task = Int(exactly: wire), task < scheduler.taskCount else { return nil }
+        return task
+    }
     /// Admitted workers, in no particular order (to tell them the run is over).
     public var admittedWorkers: [Peer] { Array(workers.keys) }
     public func describe(_ peer: Peer) -> String { workers[peer]?.name ?? "(unknown peer)" }
     /// Failed problems, id → one reason per attempt.
     public var failedProblems: [String: [String]] {
         var failed: [String: [String]] = [:]
-        for t in scheduler.failed { failed[configuration.problems[t].id] = scheduler.failureReasons(for: t) }
+        for t in scheduler.failed where t < configuration.problems.count {
+            failed[configuration.problems[t].id] = scheduler.failureReasons(for: t)
+        }
         return failed
     }
 
@@ -214,7 +259,12 @@ public struct CoordinatorStateMachine {
     }
 
     /// The most latent rows `task` may stage per hookpoint (its prompt when included, plus `maxNewTokens`).
-    public func rowLimit(of task: Int) -> Int { rowLimits[task] }
+    public func rowLimit(of task: Int) -> Int { rowLimits[problem(of: task)] }
+
+    /// Workers quarantined by cross-checks, by name.
+    public var quarantinedWorkers: Set<String> { crossCheck.quarantined }
+    /// The cross-check records so far (earlier starts' first).
+    public var verificationRecords: [VerificationRecord] { crossCheck.records }
 
     // MARK: Events
 
@@ -267,17 +317,18 @@ public struct CoordinatorStateMachine {
         case .taskDone(let done):
             return finish(done, from: peer, now: now)
         case .taskFailed(let failure):
-            guard let task = Int(exactly: failure.taskID), task < configuration.problems.count else { return [] }
+            guard let task = knownTask(failure.taskID) else { return [] }
+            let problemID = configuration.problems[problem(of: task)].id
             if failure.handedBack {
                 if scheduler.handedBack(task, attempt: failure.attempt, by: peer) == .accepted {
                     staged[task] = nil
                     inProgress[task] = nil
-                    return [.log(.info, "\(configuration.problems[task].id) handed back by \(describe(peer)) (\(PeerText.escaped(failure.reason))); requeued")]
+                    return [.log(.info, "\(problemID) handed back by \(describe(peer)) (\(PeerText.escaped(failure.reason))); requeued")]
                 }
             } else if scheduler.failed(task, attempt: failure.attempt, by: peer, reason: PeerText.escaped(failure.reason, limit: 1000)) == .accepted {
                 staged[task] = nil
                 inProgress[task] = nil
-                return [.log(.warning, "\(configuration.problems[task].id) failed on \(describe(peer)): \(PeerText.escaped(failure.reason))")]
+                return [.log(.warning, "\(problemID) failed on \(describe(peer)): \(PeerText.escaped(failure.reason))")]
             }
         case .hello, .welcome, .reject, .assign, .shutdown:
             return [.log(.warning, "ignored a \(message.typeName) message from worker \(describe(peer)): coordinators do not accept it")]
@@ -313,6 +364,7 @@ public struct CoordinatorStateMachine {
             guard scheduler.committed(entry.task) else { continue }
             staged[entry.task] = nil
             inProgress[entry.task] = nil
+            apply(crossCheck.committed(entry.task, by: entry.workerName, result: entry.committed), into: &actions)
             let tokens = entry.done.generatedIDs.count
             progress.done += 1
             progress.tokens += tokens
@@ -333,6 +385,7 @@ public struct CoordinatorStateMachine {
         }
         actions += takeStalledTasks(now: now)
         actions += recordNewFailures()
+        actions += abandonUnrunnableChecks(now: now)
         actions += dispatch(now: now)
         for worker in workers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             guard var info = workers[worker], now - info.lastHeartbeatSent >= configuration.heartbeatInterval else { continue }
@@ -343,7 +396,7 @@ public struct CoordinatorStateMachine {
         }
         progress.workersAlive = workers.count
         progress.requeues = scheduler.requeues
-        progress.failed = scheduler.failed.count
+        progress.failed = scheduler.failed.filter { $0 < configuration.problems.count }.count
         return actions
     }
 
@@ -370,6 +423,15 @@ public struct CoordinatorStateMachine {
     public mutating func recordNewFailures() -> [Action] {
         var actions: [Action] = []
         for task in scheduler.failed.subtracting(journalledFailures).sorted() {
+            guard task < configuration.problems.count else {
+                // An extra run out of attempts: its check cannot happen.
+                journalledFailures.insert(task)
+                if let run = extraRuns[task], abandonedRuns.insert(task).inserted {
+                    actions.append(.log(.warning, "the \(run.purpose) run of \(configuration.problems[run.problem].id) failed on every attempt; its check is recorded as skipped"))
+                    apply(crossCheck.abandoned(run), into: &actions)
+                }
+                continue
+            }
             let problem = configuration.problems[task]
             actions.append(.recordFailure(.init(id: problem.id, split: problem.split.rawValue, index: problem.index,
                                                 reasons: scheduler.failureReasons(for: task))))
@@ -381,7 +443,7 @@ public struct CoordinatorStateMachine {
     // MARK: The bundle
 
     public func manifest() -> RunManifest {
-        let failed = scheduler.failed.sorted().map {
+        let failed = scheduler.failed.filter { $0 < configuration.problems.count }.sorted().map {
             RunManifest.FailedProblem(id: configuration.problems[$0].id, reasons: scheduler.failureReasons(for: $0))
         }
         return RunManifest(
@@ -389,12 +451,18 @@ public struct CoordinatorStateMachine {
             tokenizerFingerprint: configuration.tokenizer.fingerprint,
             saes: Dictionary(uniqueKeysWithValues: configuration.hookpoints.map { ($0.name, configuration.saes[$0.sae]!) }),
             generation: RunSettings.generationJSON(configuration), promptFormat: RunSettings.promptJSON(configuration.prompt),
-            selectedProblemIDs: configuration.problems.map(\.id), hookpoints: configuration.hookpoints.map(\.name), failed: failed)
+            selectedProblemIDs: configuration.problems.map(\.id), hookpoints: configuration.hookpoints.map(\.name), failed: failed,
+            verification: crossCheck.isEnabled ? VerificationReport.manifestJSON(crossCheck) : nil)
     }
 
     func runJSON(endpoint: String, now: Double, startedWall: Date, finishedWall: Date) -> JSONValue {
-        statistics.json(endpoint: endpoint, requeues: scheduler.requeues, progress: progress, now: now,
-                        startedWall: startedWall, finishedWall: finishedWall)
+        var json = statistics.json(endpoint: endpoint, requeues: scheduler.requeues, progress: progress, now: now,
+                                   startedWall: startedWall, finishedWall: finishedWall)
+        if crossCheck.isEnabled, case .object(var members) = json {
+            members["verification"] = VerificationReport.runJSON(crossCheck)
+            json = .object(members)
+        }
+        return json
     }
 
     // MARK: Steps
@@ -418,6 +486,10 @@ public struct CoordinatorStateMachine {
                     ?? "no SAE \(sae) loaded (its --sae folder needs \(sae)/cfg.json and \(sae)/sae.safetensors)")
             }
         }
+        let name = PeerText.escaped("\(hello.workerID)@\(hello.host)")
+        if crossCheck.quarantined.contains(name) {
+            differences.append("it is quarantined: its results disagreed with two other workers' (see run.json's verification section); check its build and CPU, then start it under another --worker-id")
+        }
         if !(1...Self.maximumBatchSlots).contains(hello.batchSlots) {
             differences.append("batch slots \(hello.batchSlots) (must be 1 to \(Self.maximumBatchSlots))")
         }
@@ -439,8 +511,7 @@ public struct CoordinatorStateMachine {
     }
 
     private mutating func stage(_ chunk: LatentChunk, from peer: Peer, now: Double) -> [Action] {
-        guard let task = Int(exactly: chunk.taskID), task < configuration.problems.count,
-              scheduler.currentAttempt(of: task, by: peer) == chunk.attempt else {
+        guard let task = knownTask(chunk.taskID), scheduler.currentAttempt(of: task, by: peer) == chunk.attempt else {
             return []  // an abandoned attempt or a late duplicate
         }
         guard hookpointNames.contains(chunk.hookpoint) else {
@@ -448,12 +519,13 @@ public struct CoordinatorStateMachine {
         }
         var entry = staged[task] ?? Staged(attempt: chunk.attempt)
         if entry.attempt != chunk.attempt { entry = Staged(attempt: chunk.attempt) }
+        let rowLimit = rowLimit(of: task)
         let rows = entry.rows[chunk.hookpoint, default: 0] + chunk.tokenCount
-        if rows > rowLimits[task] || (kByHookpoint[chunk.hookpoint].map { chunk.k != $0 } ?? false) {
-            let what = rows > rowLimits[task]
-                ? "\(rows) latent rows for \(chunk.hookpoint), more than the \(rowLimits[task]) the task allows"
+        if rows > rowLimit || (kByHookpoint[chunk.hookpoint].map { chunk.k != $0 } ?? false) {
+            let what = rows > rowLimit
+                ? "\(rows) latent rows for \(chunk.hookpoint), more than the \(rowLimit) the task allows"
                 : "k = \(chunk.k) for \(chunk.hookpoint), whose SAE has k = \(kByHookpoint[chunk.hookpoint]!)"
-            var actions: [Action] = [.log(.warning, "worker \(describe(peer)) sent \(what) (\(configuration.problems[task].id)); dropping the worker")]
+            var actions: [Action] = [.log(.warning, "worker \(describe(peer)) sent \(what) (\(configuration.problems[problem(of: task)].id)); dropping the worker")]
             let requeued = scheduler.workerLost(peer, reason: "sent \(what)")
             if !requeued.isEmpty { actions.append(.log(.info, "requeued \(ids(requeued))")) }
             forget(peer)
@@ -467,20 +539,26 @@ public struct CoordinatorStateMachine {
     }
 
     private mutating func finish(_ done: TaskDone, from peer: Peer, now: Double) -> [Action] {
-        guard let task = Int(exactly: done.taskID), task < configuration.problems.count,
-              scheduler.currentAttempt(of: task, by: peer) == done.attempt,
+        guard let task = knownTask(done.taskID), scheduler.currentAttempt(of: task, by: peer) == done.attempt,
               !pending.contains(where: { $0.task == task }) else { return [] }  // a duplicate before the commit
         let chunks = staged.removeValue(forKey: task)
         noteProgress(of: task, now: now)
         inProgress[task] = nil
         let committed: CommittedTask
         do {
-            committed = try assembler.assemble(task: task, done: done, chunks: chunks?.attempt == done.attempt ? chunks!.chunks : [:])
+            committed = try assembler.assemble(task: problem(of: task), done: done, chunks: chunks?.attempt == done.attempt ? chunks!.chunks : [:])
         } catch {
             _ = scheduler.failed(task, attempt: done.attempt, by: peer, reason: "inconsistent result: \(error)")
-            return [.log(.warning, "\(configuration.problems[task].id) from \(describe(peer)) is inconsistent: \(error)")]
+            return [.log(.warning, "\(configuration.problems[problem(of: task)].id) from \(describe(peer)) is inconsistent: \(error)")]
         }
-        pending.append(PendingCommit(task: task, attempt: done.attempt, worker: peer, done: done, committed: committed))
+        if let run = extraRuns[task] {
+            // A check's result is compared, not committed: the problem's result is durable already.
+            guard scheduler.finished(task, attempt: done.attempt, by: peer) == .accepted else { return [] }
+            var actions: [Action] = []
+            apply(crossCheck.finished(run, by: describe(peer), result: committed), into: &actions)
+            return actions
+        }
+        pending.append(PendingCommit(task: task, attempt: done.attempt, worker: peer, workerName: describe(peer), done: done, committed: committed))
         return []
     }
 
@@ -495,15 +573,92 @@ public struct CoordinatorStateMachine {
                 actions.append(.log(.warning, "only \(ready) of \(configuration.minWorkers) workers ready after \(Int(waited)) s; starting with them"))
             }
         }
-        for a in scheduler.assign() {
-            let problem = configuration.problems[a.task]
+        let extraRuns = self.extraRuns, workers = self.workers
+        let assignments = scheduler.assign { task, worker in
+            guard let run = extraRuns[task], let name = workers[worker]?.name else { return true }
+            return !run.excluded.contains(name)
+        }
+        for a in assignments {
+            let index = problem(of: a.task)
+            let problem = configuration.problems[index]
             actions.append(.send(.assign(Assign(
-                taskID: UInt64(a.task), attempt: a.attempt, problemID: problem.id, promptIDs: promptIDs[a.task],
+                taskID: UInt64(a.task), attempt: a.attempt, problemID: problem.id, promptIDs: promptIDs[index],
                 generation: configuration.generation, hookpoints: configuration.hookpoints,
                 includePrompt: configuration.includePrompt)), to: a.worker))
             inProgress[a.task] = Progress(worker: a.worker, at: now)
             if statistics.firstAssigned == nil { statistics.firstAssigned = now }
             if a.attempt > 1 { actions.append(.log(.info, "\(problem.id) attempt \(a.attempt) → \(describe(a.worker))")) }
+        }
+        return actions
+    }
+
+    /// Carries out the cross-checks' decisions.
+    private mutating func apply(_ decisions: [CrossCheck.Decision], into actions: inout [Action]) {
+        for decision in decisions {
+            switch decision {
+            case .queue(let run):
+                let task = scheduler.addTask()
+                extraRuns[task] = run
+            case .record(let record):
+                actions.append(.recordVerification(record))
+                let workers = record.workers.joined(separator: ", ")
+                switch record.event {
+                case .match, .rerunIdentical, .rerunQueued:
+                    actions.append(.log(.info, "check \(record.event.rawValue): \(record.problem) (\(workers))"))
+                case .mismatch:
+                    actions.append(.log(.warning, "check mismatch: \(record.problem) differs between \(workers); a third worker decides"))
+                case .resolved:
+                    actions.append(.log(.warning, "check resolved: \(record.problem): \(record.oddWorker ?? "?") disagreed with the other two (\(workers))"))
+                case .unresolved:
+                    actions.append(.log(.error, "check unresolved: \(record.problem) gave three different results (\(workers)); the first stays. Generation should be deterministic: check the workers' builds"))
+                case .skipped:
+                    actions.append(.log(.warning, "check skipped: \(record.problem) (no other worker could run it)"))
+                case .rerunReplaced:
+                    actions.append(.log(.warning, "rerun of \(record.problem) differed from the quarantined worker's result (\(workers)); replaced it"))
+                }
+            case .replace(let result):
+                actions.append(.replaceResult(result))
+            case .quarantine(let name):
+                actions.append(.log(.error, "quarantined worker \(name): its results disagreed with two other workers'; dropping it, refusing it from now on and running its other results again"))
+                for (peer, info) in workers.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where info.name == name {
+                    let requeued = scheduler.workerLost(peer, reason: "quarantined by a cross-check")
+                    if !requeued.isEmpty { actions.append(.log(.info, "requeued \(ids(requeued))")) }
+                    forget(peer)
+                    actions.append(.sendBestEffort(.reject(Reject(reason: "worker \(name) is quarantined: its results disagreed with two other workers'")), to: peer))
+                }
+            }
+        }
+    }
+
+    /// Checks no connected worker may run (each needs another worker than the ones that ran
+    /// the problem), once everything else is done and no other worker came for as long as a
+    /// run waits for its workers (`minWorkersWaitSeconds`, at least a lease): recorded as
+    /// skipped, so a run with a single worker left still ends.
+    private mutating func abandonUnrunnableChecks(now: Double) -> [Action] {
+        guard !extraRuns.isEmpty, scheduler.inFlightCount == 0 else {
+            blockedSince = nil
+            return []
+        }
+        let queued = scheduler.pendingTasks
+        let names = Set(workers.values.map(\.name))
+        let blocked = !names.isEmpty && queued.allSatisfy { task in
+            guard let run = extraRuns[task], run.purpose != .rerun else { return false }
+            return names.isSubset(of: run.excluded)
+        }
+        guard blocked, !queued.isEmpty else {
+            blockedSince = nil
+            return []
+        }
+        guard let since = blockedSince else {
+            blockedSince = now
+            return []
+        }
+        guard now - since > max(configuration.leaseSeconds, configuration.minWorkersWaitSeconds) else { return [] }
+        blockedSince = nil
+        var actions: [Action] = []
+        for task in queued {
+            scheduler.withdraw(task)
+            if let run = extraRuns[task], abandonedRuns.insert(task).inserted { apply(crossCheck.abandoned(run), into: &actions) }
         }
         return actions
     }
@@ -529,7 +684,7 @@ public struct CoordinatorStateMachine {
         let stalled = inProgress.filter { now - $0.value.at > limit }.sorted { $0.key < $1.key }
         var actions: [Action] = []
         for (task, progress) in stalled where workers[progress.worker] != nil {
-            actions.append(.log(.warning, "worker \(describe(progress.worker)) made no progress on \(configuration.problems[task].id) for more than \(Int(limit)) s; dropping it and requeueing its tasks"))
+            actions.append(.log(.warning, "worker \(describe(progress.worker)) made no progress on \(configuration.problems[problem(of: task)].id) for more than \(Int(limit)) s; dropping it and requeueing its tasks"))
             let requeued = scheduler.workerLost(progress.worker, reason: "no progress for more than \(Int(limit)) s")
             if !requeued.isEmpty { actions.append(.log(.info, "requeued \(ids(requeued))")) }
             forget(progress.worker)
@@ -558,5 +713,5 @@ public struct CoordinatorStateMachine {
         staged = staged.filter { task, _ in workers.keys.contains { scheduler.currentAttempt(of: task, by: $0) != nil } }
     }
 
-    private func ids(_ tasks: [Int]) -> [String] { tasks.map { configuration.problems[$0].id } }
+    private func ids(_ tasks: [Int]) -> [String] { tasks.map { configuration.problems[problem(of: $0)].id } }
 }

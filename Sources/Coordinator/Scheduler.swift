@@ -53,7 +53,8 @@ public struct Scheduler<WorkerKey: Hashable> {
     }
 
     public let configuration: Configuration
-    public let taskCount: Int
+    /// Tasks known so far: the run's problems, then any added while it runs (`addTask`).
+    public private(set) var taskCount: Int
 
     private var pending: [Int]          // a stack: the next task is at the end
     private var inFlight: [Int: InFlight] = [:]
@@ -89,6 +90,8 @@ public struct Scheduler<WorkerKey: Hashable> {
 
     public var isFinished: Bool { completed.count + failed.count == taskCount }
     public var pendingCount: Int { pending.count }
+    /// Queued tasks, next first.
+    public var pendingTasks: [Int] { pending.reversed() }
     public var inFlightCount: Int { inFlight.count }
     public var workerCount: Int { workers.count }
     /// Workers that have granted credit (are ready to take a task).
@@ -104,6 +107,16 @@ public struct Scheduler<WorkerKey: Hashable> {
     }
 
     // MARK: Events
+
+    /// A task that did not exist when the run started (a second run of a problem, to check a
+    /// result): it goes to the front of the queue and gets the next index.
+    public mutating func addTask() -> Int {
+        let task = taskCount
+        taskCount += 1
+        attemptsUsed.append(0)
+        pending.append(task)
+        return task
+    }
 
     public mutating func workerJoined(_ worker: WorkerKey, now: Double) {
         if workers[worker] != nil { return }
@@ -171,6 +184,13 @@ public struct Scheduler<WorkerKey: Hashable> {
         return true
     }
 
+    /// A queued task that will not run after all (a check no worker may take): it counts as
+    /// done, so the run can end.
+    public mutating func withdraw(_ task: Int) {
+        guard pending.contains(task) else { return }
+        _ = committed(task)
+    }
+
     /// Takes (task, attempt) out of flight when it is the current attempt from `worker`.
     private mutating func release(_ task: Int, attempt: UInt32, by worker: WorkerKey) -> Bool {
         guard let flight = inFlight[task], flight.worker == worker, flight.attempt == attempt else { return false }
@@ -204,7 +224,9 @@ public struct Scheduler<WorkerKey: Hashable> {
 
     /// Hands out queued tasks to workers with credit, one at a time round-robin so a
     /// fast-granting worker cannot starve the others. Each assignment uses one credit.
-    public mutating func assign() -> [Assignment] {
+    /// `isAllowed(task, worker)` keeps a task from a worker (a check must run elsewhere than
+    /// the result it checks); a worker gets the next queued task it is allowed.
+    public mutating func assign(isAllowed: (Int, WorkerKey) -> Bool = { _, _ in true }) -> [Assignment] {
         var out: [Assignment] = []
         let order = workers.sorted { $0.value.joinOrder < $1.value.joinOrder }.map(\.key)
         guard !order.isEmpty else { return out }
@@ -214,8 +236,9 @@ public struct Scheduler<WorkerKey: Hashable> {
             for offset in 0..<order.count {
                 guard !pending.isEmpty else { break }
                 let worker = order[(rotation + offset) % order.count]
-                guard var state = workers[worker], state.credit > 0 else { continue }
-                let task = pending.removeLast()
+                guard var state = workers[worker], state.credit > 0,
+                      let slot = pending.lastIndex(where: { isAllowed($0, worker) }) else { continue }
+                let task = pending.remove(at: slot)
                 attemptsUsed[task] += 1
                 let attempt = UInt32(attemptsUsed[task])
                 state.credit -= 1

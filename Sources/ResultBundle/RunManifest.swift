@@ -51,10 +51,13 @@ public struct RunManifest: Sendable, Equatable {
     /// In the order given on the command line; latents/<hookpoint>.safetensors per entry.
     public var hookpoints: [String]
     public var failed: [FailedProblem]
+    /// The cross-checks of a run with `--verify-fraction` (absent otherwise, so the manifest of
+    /// a run without it is unchanged). Not read back: `merge` does not carry them.
+    public var verification: JSONValue?
 
     public init(thinklensVersion: String, model: Model, tokenizerFingerprint: String, saes: [String: SAE],
                 generation: JSONValue, promptFormat: JSONValue, selectedProblemIDs: [String],
-                hookpoints: [String], failed: [FailedProblem]) {
+                hookpoints: [String], failed: [FailedProblem], verification: JSONValue? = nil) {
         self.thinklensVersion = thinklensVersion
         self.model = model
         self.tokenizerFingerprint = tokenizerFingerprint
@@ -64,6 +67,7 @@ public struct RunManifest: Sendable, Equatable {
         self.selectedProblemIDs = selectedProblemIDs
         self.hookpoints = hookpoints
         self.failed = failed
+        self.verification = verification
     }
 
     /// Why two runs' results cannot be merged; empty when they can.
@@ -89,7 +93,7 @@ public struct RunManifest: Sendable, Equatable {
             saeObject[name] = .object(["cfg": sae.cfg, "fingerprint": .string(sae.fingerprint)])
         }
         let failedSorted = failed.sorted { ProblemIDRanges.precedes($0.id, $1.id) }
-        let root: JSONValue = .object([
+        var members: [String: JSONValue] = [
             "format_version": .int(Int64(BundleLayout.formatVersion)),
             "thinklens_version": .string(thinklensVersion),
             "model": .object(["config": model.config, "fingerprint": .string(model.fingerprint)]),
@@ -104,8 +108,9 @@ public struct RunManifest: Sendable, Equatable {
             "failed_problems": .array(failedSorted.map {
                 .object(["id": .string($0.id), "reasons": .array($0.reasons.map { .string($0) })])
             }),
-        ])
-        return root.serialized(pretty: true) + "\n"
+        ]
+        if let verification { members["verification"] = verification }
+        return JSONValue.object(members).serialized(pretty: true) + "\n"
     }
 
     /// Reads the description back from a bundle's manifest.json (computed fields are ignored:

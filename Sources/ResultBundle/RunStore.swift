@@ -67,6 +67,22 @@ public final class RunStore {
         try journal.appendFailure(failure)
     }
 
+    /// The cross-check records of this run so far (from earlier starts too), in order.
+    public var verificationRecords: [VerificationRecord] { journal.verificationRecords }
+
+    /// Durably records one step of a cross-check; returns after fsync.
+    public func recordVerification(_ record: VerificationRecord) throws {
+        try journal.appendVerification(record)
+    }
+
+    /// Validates `task` and durably puts it in the place of the committed result of its problem
+    /// (which a cross-check found wrong); returns after fsync.
+    public func replace(_ task: CommittedTask) throws {
+        try task.validate()
+        try checkFitsRun(task, pendingK: [:])
+        try journal.replace(contentsOf: [task])
+    }
+
     /// Validates and durably commits one task; returns after fsync.
     public func commit(_ task: CommittedTask) throws -> CommitOutcome {
         try commit([task])[0]

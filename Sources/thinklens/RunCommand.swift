@@ -26,6 +26,9 @@ struct RunCommand: ParsableCommand {
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        if settings.verifyFraction > 0 && workers < 2 {
+            throw ValidationError("--verify-fraction needs at least 2 workers (3 to decide a mismatch): a check runs a problem again on another worker; add --workers 3")
+        }
     }
 
     func run() throws {

@@ -78,6 +78,9 @@ struct RunSettingsOptions: ParsableArguments {
     @Option(help: "Seconds a task may go without progress (no latents, no result) before it is taken from its worker, which is dropped; 0 = automatic (10 x the slowest progress gap seen, at least 120 s).")
     var progressTimeout: Double = 0
 
+    @Option(help: "Share of problems (0 to 1; try 0.05) run a second time on another worker and compared bit for bit; a third worker decides a mismatch and the worker that disagrees is quarantined and its other results run again. Needs at least 2 workers (3 to decide a mismatch).")
+    var verifyFraction: Double = 0
+
     func validate() throws {
         guard maxNewTokens >= 1 else { throw ValidationError("--max-new-tokens must be at least 1") }
         if let t = temperature, t < 0 { throw ValidationError("--temperature must be >= 0") }
@@ -86,6 +89,7 @@ struct RunSettingsOptions: ParsableArguments {
         guard leaseSeconds > heartbeatInterval, heartbeatInterval > 0 else { throw ValidationError("--lease-seconds must exceed --heartbeat-interval > 0") }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         guard progressTimeout >= 0, progressTimeout.isFinite else { throw ValidationError("--progress-timeout must be >= 0 (0 = automatic)") }
+        guard verifyFraction >= 0, verifyFraction <= 1 else { throw ValidationError("--verify-fraction must be between 0 and 1 (e.g. 0.05), got \(verifyFraction)") }
     }
 
     /// Loads what the coordinator needs (tokenizer, dataset, fingerprints) into a configuration.
@@ -130,6 +134,7 @@ struct RunSettingsOptions: ParsableArguments {
         c.maxAttempts = maxAttempts
         c.retryFailed = retryFailed
         c.progressTimeout = progressTimeout
+        c.verifyFraction = verifyFraction
         return c
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Compute
 import Foundation
 import Transport
 import Worker
@@ -52,6 +53,9 @@ struct WorkerCommand: ParsableCommand {
     func run() throws {
         let logger = global.bootstrapLogging()
         TerminationSignals.install()
+        if SparseAutoencoder.perturbedForTesting {
+            logger.warning("THINKLENS_TEST_PERTURB_SAE=1: this worker deliberately perturbs every SAE activation (a test fault); its results are wrong by design")
+        }
         var configuration = WorkerConfiguration(
             endpoint: connect, modelDirectory: model, saeDirectory: sae, threads: threads, batchSlots: batch,
             workerID: workerID ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())")

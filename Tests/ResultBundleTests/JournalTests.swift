@@ -229,6 +229,106 @@ import TestSupport
         }
     }
 
+    static func headerVersion(_ path: String) throws -> UInt32 {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return data[8..<12].withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
+    }
+
+    /// A result of the same problem that differs from `task` (a faulty worker's).
+    static func altered(_ task: CommittedTask) -> CommittedTask {
+        var other = task
+        for name in other.latents.keys { other.latents[name]!.activations = other.latents[name]!.activations.map { $0.nextUp } }
+        return other
+    }
+
+    @Test func aReplacingResultTakesThePlaceOfTheCommittedOneAlsoAfterReopening() throws {
+        let scratch = TemporaryDirectory("journal")
+        let dir = scratch.path
+        let wrong = Self.altered(F.task(index: 1))
+        do {
+            let journal = try TaskJournal(directory: dir)
+            try journal.append(F.task(index: 0))
+            try journal.append(wrong)
+            try journal.replace(contentsOf: [F.task(index: 1)])
+            #expect(try journal.task(1) == F.task(index: 1))
+            journal.close()
+        }
+        let reopened = try TaskJournal(directory: dir)
+        #expect(reopened.entries.map(\.id) == ["gsm8k:train:0", "gsm8k:train:1"], "the problem keeps its place")
+        #expect(try reopened.task(1) == F.task(index: 1))
+        #expect(try reopened.append(wrong) == .duplicateDifferent, "the replacement is now the committed result")
+    }
+
+    @Test func aResultCanOnlyReplaceACommittedOne() throws {
+        let scratch = TemporaryDirectory("journal")
+        let journal = try TaskJournal(directory: scratch.path)
+        #expect {
+            try journal.replace(contentsOf: [F.task(index: 4)])
+        } throws: { "\($0)".contains("gsm8k:train:4") && "\($0)".contains("never committed") }
+    }
+
+    @Test func verificationRecordsSurviveReopeningInOrder() throws {
+        let scratch = TemporaryDirectory("journal")
+        let dir = scratch.path
+        let records = [
+            VerificationRecord(problem: "gsm8k:train:0", event: .match, workers: ["a@h", "b@h"]),
+            VerificationRecord(problem: "gsm8k:train:1", event: .mismatch, workers: ["a@h", "b@h"]),
+            VerificationRecord(problem: "gsm8k:train:1", event: .resolved, workers: ["a@h", "b@h", "c@h"], oddWorker: "b@h"),
+        ]
+        do {
+            let journal = try TaskJournal(directory: dir)
+            try journal.append(F.task(index: 0))
+            for record in records { try journal.appendVerification(record) }
+            journal.close()
+        }
+        let reopened = try TaskJournal(directory: dir)
+        #expect(reopened.verificationRecords == records)
+        #expect(reopened.committedIDs == ["gsm8k:train:0"])
+    }
+
+    @Test func aJournalWithoutChecksStaysVersionTwoAndItsFirstCheckMakesItThree() throws {
+        let scratch = TemporaryDirectory("journal")
+        let dir = scratch.path
+        let path = dir + "/" + TaskJournal.fileName
+        let journal = try TaskJournal(directory: dir)
+        try journal.append(F.task(index: 0))
+        try journal.appendFailure(.init(id: "gsm8k:train:1", split: "train", index: 1, reasons: ["attempt 1: boom"]))
+        #expect(try Self.headerVersion(path) == 2, "builds from before cross-checks can still resume it")
+        try journal.appendVerification(VerificationRecord(problem: "gsm8k:train:0", event: .skipped, workers: ["a@h"]))
+        #expect(try Self.headerVersion(path) == 3)
+    }
+
+    @Test func aCheckRecordInAVersionTwoJournalIsCorruption() throws {
+        let scratch = TemporaryDirectory("journal")
+        let dir = scratch.path
+        let path = dir + "/" + TaskJournal.fileName
+        do {
+            let journal = try TaskJournal(directory: dir)
+            try journal.appendVerification(VerificationRecord(problem: "gsm8k:train:0", event: .skipped, workers: ["a@h"]))
+            try journal.append(F.task(index: 0))
+            journal.close()
+        }
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: 8)
+        handle.write(Data([2, 0, 0, 0]))
+        try handle.close()
+        #expect {
+            _ = try TaskJournal(directory: dir)
+        } throws: { "\($0)".contains("corrupt record") }
+    }
+
+    @Test func aBundleWrittenAfterAReplacementHoldsTheReplacement() throws {
+        let scratch = TemporaryDirectory("journal")
+        let tasks = (0..<4).map { F.task(index: $0) }
+        let clean = try F.runBundle(tasks, selected: F.ids(0..<4), out: scratch.subdirectory("clean"))
+        let out = scratch.subdirectory("replaced")
+        let store = try RunStore(outDirectory: out)
+        _ = try store.commit([tasks[0], Self.altered(tasks[1]), tasks[2], tasks[3]])
+        try store.replace(tasks[1])
+        try store.writeBundle(manifest: F.manifest(selected: F.ids(0..<4)), run: .object([:]), decoder: F.Decoder())
+        #expect(try F.bundleFiles(out) == F.bundleFiles(clean))
+    }
+
     @Test func resumingAfterARestartGivesTheUninterruptedBundle() throws {
         let scratch = TemporaryDirectory("journal")
         let tasks = (0..<10).map { F.task(index: $0) }

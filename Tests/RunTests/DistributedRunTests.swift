@@ -22,7 +22,7 @@ final class ThinkLensProcess {
     private let logDirectory: TemporaryDirectory
     let logPath: String
 
-    init(_ arguments: [String], name: String) throws {
+    init(_ arguments: [String], name: String, environment extra: [String: String] = [:]) throws {
         logDirectory = TemporaryDirectory("run-log")
         logPath = logDirectory.file("\(name).log")
         FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -33,6 +33,7 @@ final class ThinkLensProcess {
         process.standardInput = FileHandle.nullDevice
         var environment = ProcessInfo.processInfo.environment
         environment["OPENBLAS_NUM_THREADS"] = "1"
+        environment.merge(extra) { $1 }
         process.environment = environment
         try process.run()
     }
@@ -111,11 +112,13 @@ struct DistributedRunTests {
         }.sorted()
     }
 
-    static func expectSameBundle(_ dir: String, as reference: String, sourceLocation: SourceLocation = #_sourceLocation) {
-        let expected = bundleFiles(reference)
-        let actual = bundleFiles(dir)
+    static func expectSameBundle(_ dir: String, as reference: String, except skipped: Set<String> = [],
+                                 sourceLocation: SourceLocation = #_sourceLocation) {
+        let expected = bundleFiles(reference).filter { !skipped.contains($0) }
+        let actual = bundleFiles(dir).filter { !skipped.contains($0) }
         #expect(actual == expected, "bundle files differ", sourceLocation: sourceLocation)
-        #expect(expected.contains("manifest.json") && expected.contains("inferences.jsonl"), sourceLocation: sourceLocation)
+        #expect((expected.contains("manifest.json") || skipped.contains("manifest.json")) && expected.contains("inferences.jsonl"),
+                sourceLocation: sourceLocation)
         for file in expected where actual.contains(file) {
             let a = FileManager.default.contents(atPath: dir + "/" + file)
             let b = FileManager.default.contents(atPath: reference + "/" + file)
@@ -295,6 +298,39 @@ struct DistributedRunTests {
         #expect(coordinator.log.contains("rejected worker stranger"))
         #expect(try Self.runJSON(out)["rejected_workers"] as? Int == 1, "only the stranger was rejected")
         Self.expectSameBundle(out, as: reference)
+    }
+
+    /// `--verify-fraction 1`: a worker whose SAE activations are one ulp off (the test-only
+    /// fault switch) takes the first tasks; the checks catch it, a third worker decides, it is
+    /// quarantined, its results run again, and the bundle is the clean run's.
+    @Test func aWorkerWithPerturbedKernelsIsCaughtQuarantinedAndItsResultsReplaced() throws {
+        let reference = try Self.reference()
+        let out = scratch.file("verified")
+        let (coordinator, endpoint) = try Self.coordinator(out: out, extra: ["--verify-fraction", "1"])
+        let faulty = try ThinkLensProcess(Self.workerArguments(endpoint, id: "faulty"), name: "faulty",
+                                          environment: ["THINKLENS_TEST_PERTURB_SAE": "1"])
+        #expect(Self.waitForFirstCommit(out, by: coordinator), "the faulty worker committed a problem:\n\(coordinator.log)")
+        let honest = try (1...2).map { try ThinkLensProcess(Self.workerArguments(endpoint, id: "honest\($0)"), name: "honest\($0)") }
+        #expect(coordinator.wait() == 0, "\(coordinator.log)")
+        #expect(faulty.wait(timeout: 30) == 3, "the quarantined worker is refused and exits with status 3:\n\(faulty.log)")
+        for worker in honest { worker.wait(timeout: 30) }
+        #expect(coordinator.log.contains("quarantined worker faulty@"))
+
+        let run = try Self.runJSON(out)
+        let verification = try #require(run["verification"] as? [String: Any], "run.json has a verification section")
+        let quarantined = verification["quarantined_workers"] as? [String] ?? []
+        #expect(quarantined.count == 1 && quarantined[0].hasPrefix("faulty@"), "\(verification)")
+        #expect((verification["resolved"] as? Int ?? 0) >= 1)
+        #expect((verification["replaced_results"] as? Int ?? 0) >= 1, "the faulty worker's committed results were replaced")
+        let checks = verification["checks"] as? [[String: Any]] ?? []
+        #expect(Set(checks.compactMap { $0["problem"] as? String }) == Set((0..<4).map { "gsm8k:train:\($0)" }))
+
+        Self.expectSameBundle(out, as: reference, except: ["manifest.json"])
+        // The manifest is the clean run's plus its verification section.
+        var manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/manifest.json"))) as? [String: Any])
+        let clean = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: reference + "/manifest.json"))) as? [String: Any])
+        #expect(manifest.removeValue(forKey: "verification") != nil)
+        #expect(NSDictionary(dictionary: manifest).isEqual(to: clean))
     }
 
     @Test func garbageFromPeersDoesNotDisturbTheRun() throws {

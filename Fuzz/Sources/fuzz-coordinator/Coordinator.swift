@@ -27,9 +27,14 @@ import Tokenizer
 ///   (rows = generated tokens, plus the prompt when it is included), with the sequence's token
 ///   at each, and k × rows latents;
 /// - a task the journal holds is never assigned again and never recorded as failed, and no
-///   failure is recorded twice.
+///   failure is recorded twice;
+/// - with `--verify-fraction` (a settings bit), a check runs the problem it names with that
+///   problem's prompt, a replaced result replaces a committed one, and a quarantined worker is
+///   never assigned anything again.
 /// When the script ends, an honest worker joins and the clock runs on: every task must end up
-/// committed or failed (none is lost), and none both.
+/// committed or failed (none is lost), and none both. (Unless the honest worker itself was
+/// quarantined: two fake peers that send the same wrong result outvote it, the limit of any
+/// majority vote, and then no worker is left to finish the run.)
 @main struct FuzzCoordinator {
     static func main() { runFuzzer(fuzzCoordinator, seeds: Seeds.all) }
 }
@@ -74,7 +79,8 @@ enum Run {
     /// Time steps (seconds) an event's high nibble picks; a lease is 15 s.
     static let steps: [Double] = [0, 0, 0, 0, 0.001, 0.1, 0.5, 1, 2, 5, 10, 16, 30, 61, 130, 1000]
 
-    static func configuration(includePrompt: Bool, minWorkers: Int, maxAttempts: Int, progressTimeout: Double) -> CoordinatorConfiguration {
+    static func configuration(includePrompt: Bool, minWorkers: Int, maxAttempts: Int, progressTimeout: Double,
+                              verifyFraction: Double) -> CoordinatorConfiguration {
         var c = CoordinatorConfiguration(
             listen: "tcp://127.0.0.1:0", problems: problems, selectionText: "gsm8k:test[0:3]", hookpoints: hookpoints,
             outDirectory: "/nonexistent",
@@ -87,6 +93,7 @@ enum Run {
         c.minWorkers = minWorkers
         c.minWorkersWaitSeconds = 60
         c.progressTimeout = progressTimeout
+        c.verifyFraction = verifyFraction
         return c
     }
 
@@ -123,7 +130,8 @@ struct Harness {
         let settings = input.byte()
         configuration = Run.configuration(
             includePrompt: settings & 1 == 1, minWorkers: Int(settings >> 1 & 3) % 3 + 1,
-            maxAttempts: Int(settings >> 3 & 3) % 3 + 1, progressTimeout: settings & 0x20 == 0 ? 0 : 3)
+            maxAttempts: Int(settings >> 3 & 3) % 3 + 1, progressTimeout: settings & 0x20 == 0 ? 0 : 3,
+            verifyFraction: settings & 0x40 == 0 ? 0 : 1)
         generated = Array(Run.generation.prefix(input.int(below: Run.maxNewTokens) + 1))
         do {
             machine = try Machine(configuration: configuration, committedIDs: [], earlierFailures: [:], runID: "run", now: 0)
@@ -226,9 +234,20 @@ struct Harness {
                 }
             case .send(.assign(let assign), let peer):
                 let task = Int(assign.taskID)
-                check(journal[task] == nil, "task \(task) is assigned again (attempt \(assign.attempt)) after the journal committed it")
+                check(!machine.quarantinedWorkers.contains("w\(peer[0])@host"), "quarantined peer \(peer) is assigned task \(task)")
+                if task < Run.problems.count {
+                    check(journal[task] == nil, "task \(task) is assigned again (attempt \(assign.attempt)) after the journal committed it")
+                    check(assign.promptIDs == promptIDs(task), "task \(task) is assigned with another prompt")
+                } else {
+                    // A check: a second run of a committed problem.
+                    guard let problem = Run.problems.firstIndex(where: { $0.id == assign.problemID }) else {
+                        fail("check task \(task) names no problem of the run: \(assign.problemID)")
+                    }
+                    check(configuration.verifyFraction > 0, "task \(task) is beyond the problems without --verify-fraction")
+                    check(journal[problem] != nil, "check task \(task) runs \(assign.problemID), which is not committed")
+                    check(assign.promptIDs == promptIDs(problem), "check task \(task) is assigned with another prompt")
+                }
                 check(assign.attempt > lastAttempt[task] ?? 0, "task \(task): attempt \(assign.attempt) follows attempt \(lastAttempt[task] ?? 0)")
-                check(assign.promptIDs == promptIDs(task), "task \(task) is assigned with another prompt")
                 lastAttempt[task] = assign.attempt
                 assigned[peer, default: []].append(assign)
                 newAssigns.append((peer, assign))
@@ -236,7 +255,13 @@ struct Harness {
             case .recordFailure(let entry):
                 check(recordedFailures.insert(entry.id).inserted, "the failure of \(entry.id) is recorded twice")
                 check(!journal.keys.contains { Run.problems[$0].id == entry.id }, "\(entry.id) is recorded as failed, but the journal holds it")
-            case .send, .sendBestEffort, .log:
+            case .replaceResult(let result):
+                guard let problem = Run.problems.firstIndex(where: { $0.id == result.record.id }) else {
+                    fail("a replacement for \(result.record.id), which is not a problem of the run")
+                }
+                check(journal[problem] != nil, "a replacement for \(result.record.id), which is not committed")
+                journal[problem] = result
+            case .send, .sendBestEffort, .log, .recordVerification:
                 break
             }
         }
@@ -414,6 +439,7 @@ struct Harness {
             commit()
         }
         event("recordNewFailures") { $0.recordNewFailures() }
+        if machine.quarantinedWorkers.contains("w\(worker[0])@host") { return }
         check(machine.isFinished, "the run does not finish: \(machine.progress.done) done, \(machine.progress.failed) failed of \(Run.problems.count) after \(rounds) rounds with an honest worker")
         let failed = Set(machine.failedProblems.keys)
         for task in Run.problems.indices {

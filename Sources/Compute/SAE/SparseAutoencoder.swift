@@ -169,7 +169,15 @@ public final class SparseAutoencoder: @unchecked Sendable {
                         positiveCounts: positiveCounts.map { $0 + rowStart }, selecting: selecting)
             rowStart += m
         }
+        if Self.perturbedForTesting && selecting {
+            for i in 0..<(rows * k) where activations[i] > 0 { activations[i] = activations[i].nextUp }
+        }
     }
+
+    /// Test-only fault: with `THINKLENS_TEST_PERTURB_SAE=1` in the environment every encoded
+    /// activation is one ulp too large, as from a miscompiled kernel or a faulty CPU. The
+    /// cross-check tests start one worker so, to see it caught; workers say loudly when it is on.
+    public static let perturbedForTesting: Bool = ProcessInfo.processInfo.environment["THINKLENS_TEST_PERTURB_SAE"] == "1"
 
     /// Encodes `rows` rows of `x` ([rows, dIn]) into `latents`, reusing its storage when it
     /// already holds `rows` rows (a worker's loop then does not allocate).

@@ -8,8 +8,8 @@ import Glibc
 import Darwin
 #endif
 
-/// The journal's record payloads: how a committed task (kind 1) and a failed problem (kind 2)
-/// are laid out as bytes, and read back. See `TaskJournal` for the file and record framing.
+/// The journal's record payloads: how a committed or replacing task (kinds 1 and 3), a failed
+/// problem (kind 2) and a verification record (kind 4) are laid out as bytes, and read back. See `TaskJournal` for the file and record framing.
 extension TaskJournal {
     static func decodeFailure(_ rd: inout ByteReader) throws -> FailureEntry {
         let id = try rd.string("id")
@@ -27,6 +27,24 @@ extension TaskJournal {
         return FailureEntry(id: id, split: split, index: index, reasons: reasons)
     }
 
+    static func decodeVerification(_ rd: inout ByteReader) throws -> VerificationRecord {
+        let problem = try rd.string("problem id")
+        let eventName = try rd.string("event")
+        guard let event = VerificationRecord.Event(rawValue: eventName) else {
+            throw RunDataError(subject: rd.context, reason: "unknown verification event '\(eventName)'; the journal is corrupt or from a newer ThinkLens")
+        }
+        let count = Int(try rd.u32("worker count"))
+        guard count <= 16 else {
+            throw RunDataError(subject: rd.context, reason: "\(count) workers in one verification record; the journal is corrupt")
+        }
+        var workers: [String] = []
+        for _ in 0..<count { workers.append(try rd.string("worker")) }
+        let odd = try rd.string("odd worker")
+        guard rd.offset == rd.buffer.count else {
+            throw RunDataError(subject: rd.context, reason: "\(rd.buffer.count - rd.offset) unexpected bytes after the record; the journal is corrupt")
+        }
+        return VerificationRecord(problem: problem, event: event, workers: workers, oddWorker: odd.isEmpty ? nil : odd)
+    }
 
     /// Appends a record header placeholder and the payload; returns the per-hookpoint summary.
     static func encode(_ task: CommittedTask, into w: inout ByteWriter) -> [HookpointSummary] {

@@ -30,7 +30,7 @@ extension TaskJournal {
             }
             var header = ByteWriter()
             header.raw(Self.fileMagic)
-            header.u32(Self.version)
+            header.u32(Self.createdVersion)
             header.u32(0)
             try header.bytes.withUnsafeBytes { try writeFully($0, at: 0) }
             guard ftruncate(fd, off_t(Self.fileHeaderSize)) == 0, fsync(fd) == 0 else {
@@ -78,6 +78,7 @@ extension TaskJournal {
             }
             let payloadRoom = remaining - Self.recordHeaderSize
             let knownKind = kind == Self.taskKind || (kind == Self.failureKind && version >= 2)
+                || ((kind == Self.replacingTaskKind || kind == Self.verificationKind) && version >= 3)
             if magic != Self.recordMagic || !knownKind {
                 // Zero-filled space after a crash (the file grew before the data landed) reads as a bad magic.
                 let zeros = recordHeader.allSatisfy { $0 == 0 }
@@ -108,12 +109,28 @@ extension TaskJournal {
                 offset += Self.recordHeaderSize + payloadLength
                 continue
             }
+            if kind == Self.verificationKind {
+                let record = try readBuffer.withUnsafeBytes { buffer in
+                    var reader = ByteReader(UnsafeRawBufferPointer(rebasing: buffer[0..<payloadLength]), context: context)
+                    return try Self.decodeVerification(&reader)
+                }
+                verificationRecords.append(record)
+                offset += Self.recordHeaderSize + payloadLength
+                continue
+            }
             let decoded = try readBuffer.withUnsafeBytes { buffer -> (task: CommittedTask, summaries: [HookpointSummary]) in
                 var reader = ByteReader(UnsafeRawBufferPointer(rebasing: buffer[0..<payloadLength]), context: context)
                 return try Self.decode(&reader, summaryOnly: visit == nil)
             }
             let record = decoded.task.record
-            if entryByID[record.id] == nil {
+            if kind == Self.replacingTaskKind {
+                guard let index = entryByID[record.id] else {
+                    throw RunDataError(subject: context, reason: "replaces the result of \(record.id), which no earlier record commits; the journal is corrupt")
+                }
+                entries[index] = Entry(id: record.id, split: record.split, index: record.index, offset: offset,
+                                       payloadLength: payloadLength, checksum: checksum, hookpoints: decoded.summaries)
+                try visit?(decoded.task)
+            } else if entryByID[record.id] == nil {
                 failures[record.id] = nil
                 entryByID[record.id] = entries.count
                 entries.append(Entry(id: record.id, split: record.split, index: record.index, offset: offset,

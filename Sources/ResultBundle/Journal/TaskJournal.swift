@@ -15,26 +15,37 @@ import Darwin
 ///
 /// Problems that used up their attempts are journalled too (kind 2), so a restarted
 /// coordinator reports them as the uninterrupted run would instead of trying them again.
+/// A cross-checked run (`--verify-fraction`) also journals its checks (kind 4) and the
+/// results that replace a quarantined worker's (kind 3).
 ///
 /// File layout (little-endian):
-///   header  "TLJOURNL" · u32 version (1, or 2 once it holds a failure record) · u32 0
-///   record  "TREC" · u32 kind (1 = committed task, 2 = failed problem) · u64 payload length · u64 checksum(payload) · payload
-///   payload kind 1: the problem record, per-hookpoint sizes, FVU, then per hookpoint the columns
-///           (latent ids as u16 when they all fit, else i32);
-///           kind 2: id, split, index, reasons (one per attempt)
+///   header  "TLJOURNL" · u32 version (2; 3 once it holds a kind 3 or 4 record; files written
+///           by older builds may say 1) · u32 0
+///   record  "TREC" · u32 kind (1 = committed task, 2 = failed problem, 3 = replacing task,
+///           4 = verification record) · u64 payload length · u64 checksum(payload) · payload
+///   payload kind 1 and 3: the problem record, per-hookpoint sizes, FVU, then per hookpoint the
+///           columns (latent ids as u16 when they all fit, else i32); a kind 3 record takes the
+///           place of the problem's earlier result;
+///           kind 2: id, split, index, reasons (one per attempt);
+///           kind 4: problem id, event, workers, odd worker ("" for none)
 /// A record cut short by a crash is detected by its length or checksum and truncated away
 /// on reopen; a bad record with intact records after it is corruption and is refused.
 public final class TaskJournal {
     public static let fileName = "tasks.tlj"
     static let fileMagic: [UInt8] = Array("TLJOURNL".utf8)
-    /// Version 1 files hold only committed tasks; failure records make a file version 2,
-    /// which older ThinkLens builds refuse by name instead of misreading.
-    static let version: UInt32 = 2
+    /// Version 1 files hold only committed tasks; failure records make a file version 2 and
+    /// cross-check records version 3, which older ThinkLens builds refuse by name instead of
+    /// misreading. New files start at 2, so a run without checks stays readable by builds that
+    /// predate them.
+    static let version: UInt32 = 3
+    static let createdVersion: UInt32 = 2
     static let fileHeaderSize = 16
     static let recordMagic: UInt32 = 0x4345_5254  // "TREC" little-endian
     static let recordHeaderSize = 24
     static let taskKind: UInt32 = 1
     static let failureKind: UInt32 = 2
+    static let replacingTaskKind: UInt32 = 3
+    static let verificationKind: UInt32 = 4
 
     /// Where one committed problem's record lives, with the sizes the bundle writer needs
     /// before it reads any latents.
@@ -85,14 +96,16 @@ public final class TaskJournal {
     /// Problems recorded as failed and not committed since, by id (the latest record wins:
     /// a later start with --retry-failed may fail them again with other reasons).
     public internal(set) var failures: [String: FailureEntry] = [:]
+    /// Cross-check records in the order they were written.
+    public internal(set) var verificationRecords: [VerificationRecord] = []
     /// Warnings from reopening (a torn tail that was truncated), for the coordinator's log.
     public internal(set) var recoveryWarnings: [String] = []
 
     var entryByID: [String: Int] = [:]
     var fd: Int32 = -1
     var end = 0
-    /// The version in this file's header (1 until a failure record is written).
-    var fileVersion = TaskJournal.version
+    /// The version in this file's header.
+    var fileVersion = TaskJournal.createdVersion
     private var encoder = ByteWriter()
     var readBuffer: [UInt8] = []
 
@@ -202,15 +215,72 @@ public final class TaskJournal {
         let payloadLength = w.bytes.count - Self.recordHeaderSize
         let checksum = w.bytes.withUnsafeBytes { JournalChecksum.of(UnsafeRawBufferPointer(rebasing: $0[Self.recordHeaderSize...])) }
         Self.stampHeader(&w, at: 0, kind: Self.failureKind, payloadLength: payloadLength, checksum: checksum)
-        if fileVersion < 2 {
-            // Mark the file before the first kind-2 record lands, so no reader meets one unannounced.
-            var header = ByteWriter()
-            header.u32(2)
-            try header.bytes.withUnsafeBytes { try writeFully($0, at: 8) }
-            fileVersion = 2
-        }
+        try raiseVersion(to: 2)
         try appendDurably(w.bytes)
         failures[failure.id] = failure
+    }
+
+    /// The bytes that identify a result exactly: its journal payload. Two results are the
+    /// same result when these are equal (cross-checks compare digests of them).
+    public static func canonicalBytes(of task: CommittedTask) -> [UInt8] {
+        var w = ByteWriter()
+        _ = encode(task, into: &w)
+        return Array(w.bytes[recordHeaderSize...])
+    }
+
+    /// Writes results that take the place of the committed results of the same problems (the
+    /// first came from a worker found to disagree with two others), with one flush. A problem
+    /// not committed yet is refused.
+    public func replace(contentsOf tasks: [CommittedTask]) throws {
+        guard fd >= 0 else { throw RunDataError(subject: path, reason: "the journal is closed") }
+        encoder.reset()
+        var replaced: [(index: Int, entry: Entry)] = []
+        for task in tasks {
+            guard let index = entryByID[task.record.id] else {
+                throw RunDataError(subject: path, reason: "cannot replace the result of \(task.record.id): it was never committed")
+            }
+            let start = encoder.bytes.count
+            let hookpoints = Self.encode(task, into: &encoder)
+            let payloadLength = encoder.bytes.count - start - Self.recordHeaderSize
+            let checksum = encoder.bytes.withUnsafeBytes {
+                JournalChecksum.of(UnsafeRawBufferPointer(rebasing: $0[(start + Self.recordHeaderSize)...]))
+            }
+            Self.stampHeader(&encoder, at: start, kind: Self.replacingTaskKind, payloadLength: payloadLength, checksum: checksum)
+            replaced.append((index, Entry(id: task.record.id, split: task.record.split, index: task.record.index,
+                                          offset: end + start, payloadLength: payloadLength, checksum: checksum, hookpoints: hookpoints)))
+        }
+        guard !replaced.isEmpty else { return }
+        try raiseVersion(to: 3)
+        try appendDurably(encoder.bytes)
+        for (index, entry) in replaced { entries[index] = entry }
+    }
+
+    /// Durably records one step of a cross-check.
+    public func appendVerification(_ record: VerificationRecord) throws {
+        guard fd >= 0 else { throw RunDataError(subject: path, reason: "the journal is closed") }
+        var w = ByteWriter()
+        for _ in 0..<Self.recordHeaderSize { w.u8(0) }
+        w.string(record.problem)
+        w.string(record.event.rawValue)
+        w.u32(UInt32(record.workers.count))
+        for worker in record.workers { w.string(worker) }
+        w.string(record.oddWorker ?? "")
+        let payloadLength = w.bytes.count - Self.recordHeaderSize
+        let checksum = w.bytes.withUnsafeBytes { JournalChecksum.of(UnsafeRawBufferPointer(rebasing: $0[Self.recordHeaderSize...])) }
+        Self.stampHeader(&w, at: 0, kind: Self.verificationKind, payloadLength: payloadLength, checksum: checksum)
+        try raiseVersion(to: 3)
+        try appendDurably(w.bytes)
+        verificationRecords.append(record)
+    }
+
+    /// Marks the file with `version` before the first record that needs it lands, so no
+    /// reader meets one unannounced.
+    private func raiseVersion(to version: UInt32) throws {
+        guard fileVersion < version else { return }
+        var header = ByteWriter()
+        header.u32(version)
+        try header.bytes.withUnsafeBytes { try writeFully($0, at: 8) }
+        fileVersion = version
     }
 
     /// Fills in the record header reserved at `start`.
