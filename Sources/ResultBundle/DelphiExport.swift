@@ -56,10 +56,15 @@ public enum DelphiExport {
         public let name: String
         public let numLatents: Int
         public let files: [RangeFile]
-        /// For each of `exampleThresholds`, how many latents fire in at least that many
-        /// distinct `exampleCtxLen`-token windows: the latents delphi's constructor keeps
-        /// with `min_examples` set to it.
-        public let latentsWithExamples: [Int]
+        /// Per latent, the distinct `exampleCtxLen`-token windows of the rows it fires in:
+        /// delphi's constructor makes one activating example of each.
+        public let exampleWindows: [Int32]
+
+        /// For each of `exampleThresholds`, how many latents have at least that many example
+        /// windows: the latents delphi's constructor keeps with `min_examples` set to it.
+        public var latentsWithExamples: [Int] {
+            DelphiExport.exampleThresholds.map { minimum in exampleWindows.reduce(0) { $0 + (Int($1) >= minimum ? 1 : 0) } }
+        }
     }
 
     public struct Summary: Sendable, Equatable {
@@ -202,8 +207,7 @@ public enum DelphiExport {
             let config = cacheConfig(modelName: modelName, bundle: bundle, manifest: manifest, rows: rows, options: options)
             let configPath = ((latentsRoot as NSString).appendingPathComponent(plan.name) as NSString).appendingPathComponent(configFile)
             try writeText(config.serialized(pretty: true) + "\n", to: configPath)
-            summaries.append(HookpointSummary(name: plan.name, numLatents: plan.numLatents, files: files,
-                                              latentsWithExamples: exampleThresholds.map { plan.latents(withExamples: $0) }))
+            summaries.append(HookpointSummary(name: plan.name, numLatents: plan.numLatents, files: files, exampleWindows: plan.windows))
         }
         let summary = Summary(directory: out, problems: problems, rows: rows, ctxLen: options.ctxLen, eosID: eos,
                               modelName: modelName, hookpoints: summaries)
@@ -264,7 +268,7 @@ private final class HookpointPlan {
     private(set) var counts: [Int]
     private(set) var largest: [Int]
     /// Per latent: distinct example windows it fires in, and the last window counted.
-    private var windows: [Int32]
+    private(set) var windows: [Int32]
     private var lastWindow: [Int]
 
     init(name: String, numLatents: Int, ranges: [ClosedRange<Int>]) {
@@ -289,9 +293,6 @@ private final class HookpointPlan {
         }
     }
 
-    func latents(withExamples minimum: Int) -> Int {
-        windows.reduce(0) { $0 + ($1 >= minimum ? 1 : 0) }
-    }
 
     /// Calls `body(split, row, column, latent − start, activation)` for every kept entry of the
     /// task's rows of this hookpoint, in (row, position, latent) order.
