@@ -85,28 +85,33 @@ enum DelphiExportReadme {
             print(record.latent, explained.explanation)
             record.explanation = explained.explanation
             record.extra_examples = record.not_active
-            score = await scorer(record)
-            print(record.latent, score.score)
+            scored = await scorer(record)   # one prediction per shown example
+            print(record.latent, sum(o.correct for o in scored.score), "of", len(scored.score), "correct")
 
         asyncio.run(Pipeline(dataset, explain_and_score).run(max_concurrent=4))
         ```
 
-        Delphi's command line (`python -m delphi MODEL SAES --name NAME --hookpoints ...`) reads a
-        cache too: put this folder at `results/NAME` (so that `results/NAME/latents` exists) and
-        run it from the folder above `results`, adding
-        `--constructor_cfg.min_examples \(minExamples) --sampler_cfg.n_examples_train \(perSet)
-        --sampler_cfg.n_examples_test \(perSet) --sampler_cfg.n_quantiles \(quantiles)`.
-        It skips caching because the hookpoints' folders exist (it still loads the model and the SAEs).
+        delphi's command line reads a cache too. Put this folder at `results/NAME`, so that
+        `results/NAME/latents` exists, and run from the folder that holds `results`:
+
+        ```sh
+        python -m delphi \(summary.modelName) SAES --name NAME --hookpoints \(hookpoints.joined(separator: " ")) \\
+            --min_examples \(minExamples) --n_examples_train \(perSet) --n_examples_test \(perSet) --n_quantiles \(quantiles)
+        ```
+
+        SAES is the SAEs' Hugging Face name or folder. delphi skips caching because the
+        hookpoints' folders exist, but it still loads the model and the SAEs. Its command line
+        also imports `plotly`, which `eai-delphi` does not install.
 
         ## min_examples
 
         delphi explains a latent only when it fires in at least `min_examples` distinct
-        \(DelphiExport.exampleCtxLen)-token windows; its default, 200, assumes about 10 million
-        cached tokens. This export has \(summary.rows * summary.ctxLen) tokens (padding included).
-        Latents that qualify, per value:
+        \(DelphiExport.exampleCtxLen)-token windows. Its default, 200, assumes about 10 million
+        cached tokens; this export has \(summary.rows * summary.ctxLen), padding included. The
+        latents that qualify, for each value:
 
         \(table)
-        The code above uses \(minExamples), the largest value that keeps at least \(latentsWanted)
+        The code above uses \(minExamples): the largest value that keeps at least \(latentsWanted)
         latents of every hookpoint.
         \(divisible)
         """

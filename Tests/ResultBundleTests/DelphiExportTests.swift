@@ -171,7 +171,7 @@ import TestSupport
         #expect(summary.hookpoints[0].latentsWithExamples == [0, 0, 0, 0, 0, 0])
         #expect(readme.contains("ConstructorConfig(min_examples=5, example_ctx_len=32)"))
         #expect(readme.contains("LatentDataset("))
-        #expect(readme.contains("--constructor_cfg.min_examples 5"))
+        #expect(readme.contains("--min_examples 5"))
     }
 
     @Test func exampleWindowsCountTheDistinct32TokenWindowsEachLatentFiresIn() throws {
