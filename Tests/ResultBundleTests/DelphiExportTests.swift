@@ -142,6 +142,23 @@ import TestSupport
         #expect(file.contents.locations.first == [0, 3, 70_002])
     }
 
+    @Test(arguments: [false, true])
+    func promptPositionsHaveLatentsOnlyWhenTheRunKeptThem(includePrompt: Bool) throws {
+        let scratch = TemporaryDirectory("delphi")
+        // One problem with a 5-token prompt; ctxLen 64 puts the whole sequence in row 0.
+        let task = BundleFixtures.task(index: 1, includePrompt: includePrompt)
+        let bundle = try BundleFixtures.runBundle([task], selected: BundleFixtures.ids(1..<2), out: scratch.subdirectory("bundle"))
+        let out = scratch.file("export")
+        try DelphiExport.export(bundle: bundle, to: out, options: .init(hookpoints: ["layers.5.mlp"], splits: 1, ctxLen: 64, eosID: 5))
+        let locations = try Self.read("\(out)/latents/layers.5.mlp/0_63.safetensors").contents.locations
+        let positions = Set(locations.map { Int($0[1]) })
+        let rows = task.latents["layers.5.mlp"]!
+        let captured = Set((0..<rows.rowCount).filter { r in (0..<rows.k).contains { abs(rows.activations[r * rows.k + $0]) > 1e-5 } }
+                               .map { Int(rows.positions[$0]) })
+        #expect(positions == captured)
+        #expect(positions.contains { $0 < 5 } == includePrompt)
+    }
+
     @Test func configJSONHasDelphisCacheConfigKeys() throws {
         let scratch = TemporaryDirectory("delphi")
         let (out, _) = try export(scratch)
