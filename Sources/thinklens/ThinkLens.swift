@@ -16,6 +16,7 @@ struct ThinkLens: ParsableCommand {
             WorkerCommand.self,
             RunCommand.self,
             MergeCommand.self,
+            ExportCommand.self,
             ReportCommand.self,
             FeaturesCommand.self,
             FeatureCommand.self,

@@ -19,7 +19,24 @@ as_root() {
         echo "need root to run: $* (no sudo found)" >&2; return 1; fi
 }
 
+# Where the scripts keep what they download and their logs (never inside the checkout).
+THINKLENS_CACHE_DIR="${THINKLENS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/thinklens}"
+export THINKLENS_CACHE_DIR
+
+# Runs a command with its output appended to LOG; on failure shows the log's end and where it
+# is. For installers whose hundreds of lines (apt-get, dpkg) would bury ours when all goes well.
+run_logged() {
+    local log="$1"; shift
+    mkdir -p "$(dirname "$log")" || return 1
+    "$@" >>"$log" 2>&1 && return 0
+    local status=$?
+    printf '\n`%s` failed (exit %d); the last 60 lines of its output (all of it: %s):\n' "$*" "$status" "$log" >&2
+    tail -n 60 "$log" >&2
+    return "$status"
+}
+
 # Installs the Debian packages that are not installed yet; does nothing when all are present.
+# apt-get's and dpkg's output goes to a log that is shown only when the install fails.
 ensure_apt_packages() {
     local missing=()
     local p
@@ -27,9 +44,11 @@ ensure_apt_packages() {
         dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
-    echo "installing missing Debian packages: ${missing[*]}" >&2
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    local log="$THINKLENS_CACHE_DIR/logs/apt-get.log"
+    echo "installing missing Debian packages: ${missing[*]} (apt-get's output: $log)" >&2
+    mkdir -p "$(dirname "$log")" && : >"$log" || return 1
+    run_logged "$log" as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+        run_logged "$log" as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
 ensure_build_dependencies() {
@@ -55,12 +74,37 @@ ensure_tools_venv() {
     "$THINKLENS_TOOLS_VENV/bin/python" -m pip install -q --disable-pip-version-check "${need[@]}"
 }
 
-# GSM8K is never committed: default to ../shared/data/gsm8k beside the checkout.
+# GSM8K is never committed: default to ../shared/data/gsm8k beside the checkout, else a copy
+# that ensure_gsm8k downloaded into the cache earlier.
+THINKLENS_GSM8K_CACHE="$THINKLENS_CACHE_DIR/gsm8k"
 default_gsm8k_dir() {
     if [ -z "${THINKLENS_GSM8K_DIR:-}" ] && [ -d "$THINKLENS_ROOT/../shared/data/gsm8k" ]; then
         THINKLENS_GSM8K_DIR="$(cd "$THINKLENS_ROOT/../shared/data/gsm8k" && pwd)"
     fi
+    if [ -z "${THINKLENS_GSM8K_DIR:-}" ] && [ -f "$THINKLENS_GSM8K_CACHE/train.jsonl" ] && [ -f "$THINKLENS_GSM8K_CACHE/test.jsonl" ]; then
+        THINKLENS_GSM8K_DIR="$THINKLENS_GSM8K_CACHE"
+    fi
     export THINKLENS_GSM8K_DIR="${THINKLENS_GSM8K_DIR:-}"
+}
+
+# GSM8K for a command that needs it: THINKLENS_GSM8K_DIR, ../shared/data/gsm8k, the cache, or
+# (on a user's own clone, where none of those exists) a checksummed download into the cache.
+ensure_gsm8k() {
+    default_gsm8k_dir
+    if [ -n "$THINKLENS_GSM8K_DIR" ]; then
+        [ -f "$THINKLENS_GSM8K_DIR/train.jsonl" ] && [ -f "$THINKLENS_GSM8K_DIR/test.jsonl" ] && return 0
+        echo "GSM8K not found: THINKLENS_GSM8K_DIR=$THINKLENS_GSM8K_DIR has no train.jsonl and test.jsonl." >&2
+        echo "Point it at a directory that has them, or unset it to download GSM8K into $THINKLENS_GSM8K_CACHE." >&2
+        return 1
+    fi
+    echo "GSM8K not found beside the checkout; downloading it into $THINKLENS_GSM8K_CACHE" >&2
+    if ! "$THINKLENS_ROOT/scripts/fetch-gsm8k" "$THINKLENS_GSM8K_CACHE" >/dev/null; then
+        echo "GSM8K could not be fetched (see above: no internet, or a file failed its checksum). Copy train.jsonl and test.jsonl" >&2
+        echo "from github.com/openai/grade-school-math (grade_school_math/data) into $THINKLENS_GSM8K_CACHE," >&2
+        echo "or set THINKLENS_GSM8K_DIR to a directory that has them, and run this again." >&2
+        return 1
+    fi
+    export THINKLENS_GSM8K_DIR="$THINKLENS_GSM8K_CACHE"
 }
 
 # The embedded demo (gitignored under models/demo/): a random-weight Qwen2 with the real
