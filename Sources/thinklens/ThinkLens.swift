@@ -19,6 +19,7 @@ struct ThinkLens: ParsableCommand {
             ReportCommand.self,
             FeaturesCommand.self,
             FeatureCommand.self,
+            GradeCommand.self,
             KeygenCommand.self,
             BenchCommand.self,
         ]
