@@ -32,12 +32,12 @@ struct GradeCommand: ParsableCommand {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: file))
         } catch {
-            throw ValidationError("\(file): cannot read (\(error.localizedDescription))")
+            throw GradeCommandError(description: "\(file): cannot read (\(error.localizedDescription))")
         }
-        guard let text = String(data: data, encoding: .utf8) else { throw ValidationError("\(file): not valid UTF-8") }
+        guard let text = String(data: data, encoding: .utf8) else { throw GradeCommandError(description: "\(file): not valid UTF-8") }
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         if lines.last?.isEmpty == true { lines.removeLast() }  // the newline that ends the last line
-        guard !lines.isEmpty else { throw ValidationError("\(file): empty; expected one JSON object per line") }
+        guard !lines.isEmpty else { throw GradeCommandError(description: "\(file): empty; expected one JSON object per line") }
         let grader = ResponseGrader(goldField: goldField, responseField: responseField)
         var output = ""
         // Lines graded before a bad line still reach stdout.
@@ -47,7 +47,7 @@ struct GradeCommand: ParsableCommand {
             do {
                 grade = try grader.grade(line: line, lineNumber: offset + 1, fileName: file)
             } catch let error as GSM8KError {
-                throw ValidationError(error.description)
+                throw GradeCommandError(description: error.description)  // a bad line, not a usage error
             }
             let answer = grade.answer.map { JSONString.quoted($0) } ?? "null"
             output += "{\"line\":\(offset + 1),\"answer\":\(answer),\"verdict\":\"\(grade.verdict.rawValue)\"}\n"
@@ -57,4 +57,8 @@ struct GradeCommand: ParsableCommand {
             }
         }
     }
+}
+
+struct GradeCommandError: Error, CustomStringConvertible {
+    let description: String
 }
