@@ -371,7 +371,7 @@ public struct CoordinatorStateMachine {
         var actions: [Action] = []
         for task in scheduler.failed.subtracting(journalledFailures).sorted() {
             let problem = configuration.problems[task]
-            actions.append(.recordFailure(.init(id: problem.id, split: problem.split.rawValue, index: problem.index,
+            actions.append(.recordFailure(.init(id: problem.id, split: problem.split, index: problem.index,
                                                 reasons: scheduler.failureReasons(for: task))))
             journalledFailures.insert(task)
         }
@@ -389,7 +389,8 @@ public struct CoordinatorStateMachine {
             tokenizerFingerprint: configuration.tokenizer.fingerprint,
             saes: Dictionary(uniqueKeysWithValues: configuration.hookpoints.map { ($0.name, configuration.saes[$0.sae]!) }),
             generation: RunSettings.generationJSON(configuration), promptFormat: RunSettings.promptJSON(configuration.prompt),
-            selectedProblemIDs: configuration.problems.map(\.id), hookpoints: configuration.hookpoints.map(\.name), failed: failed)
+            selectedProblemIDs: configuration.problems.map(\.id), hookpoints: configuration.hookpoints.map(\.name), failed: failed,
+            dataset: configuration.dataset)
     }
 
     func runJSON(endpoint: String, now: Double, startedWall: Date, finishedWall: Date) -> JSONValue {

@@ -51,10 +51,13 @@ public struct RunManifest: Sendable, Equatable {
     /// In the order given on the command line; latents/<hookpoint>.safetensors per entry.
     public var hookpoints: [String]
     public var failed: [FailedProblem]
+    /// A JSONL prompt set's name, file checksum and fields ({"name", "sha256", "question_field",
+    /// "answer_field", "id_field"}); nil for GSM8K, and then absent from manifest.json.
+    public var dataset: JSONValue?
 
     public init(thinklensVersion: String, model: Model, tokenizerFingerprint: String, saes: [String: SAE],
                 generation: JSONValue, promptFormat: JSONValue, selectedProblemIDs: [String],
-                hookpoints: [String], failed: [FailedProblem]) {
+                hookpoints: [String], failed: [FailedProblem], dataset: JSONValue? = nil) {
         self.thinklensVersion = thinklensVersion
         self.model = model
         self.tokenizerFingerprint = tokenizerFingerprint
@@ -64,6 +67,7 @@ public struct RunManifest: Sendable, Equatable {
         self.selectedProblemIDs = selectedProblemIDs
         self.hookpoints = hookpoints
         self.failed = failed
+        self.dataset = dataset
     }
 
     /// Why two runs' results cannot be merged; empty when they can.
@@ -79,6 +83,9 @@ public struct RunManifest: Sendable, Equatable {
         }
         if generation != other.generation { out.append("generation settings (\(generation.serialized()) vs \(other.generation.serialized()))") }
         if promptFormat != other.promptFormat { out.append("prompt format") }
+        if dataset != other.dataset {
+            out.append("dataset file (\(dataset?.serialized() ?? "GSM8K") vs \(other.dataset?.serialized() ?? "GSM8K"))")
+        }
         return out
     }
 
@@ -89,7 +96,7 @@ public struct RunManifest: Sendable, Equatable {
             saeObject[name] = .object(["cfg": sae.cfg, "fingerprint": .string(sae.fingerprint)])
         }
         let failedSorted = failed.sorted { ProblemIDRanges.precedes($0.id, $1.id) }
-        let root: JSONValue = .object([
+        var members: [String: JSONValue] = [
             "format_version": .int(Int64(BundleLayout.formatVersion)),
             "thinklens_version": .string(thinklensVersion),
             "model": .object(["config": model.config, "fingerprint": .string(model.fingerprint)]),
@@ -104,8 +111,9 @@ public struct RunManifest: Sendable, Equatable {
             "failed_problems": .array(failedSorted.map {
                 .object(["id": .string($0.id), "reasons": .array($0.reasons.map { .string($0) })])
             }),
-        ])
-        return root.serialized(pretty: true) + "\n"
+        ]
+        if let dataset { members["dataset"] = dataset }
+        return JSONValue.object(members).serialized(pretty: true) + "\n"
     }
 
     /// Reads the description back from a bundle's manifest.json (computed fields are ignored:
@@ -154,6 +162,7 @@ public struct RunManifest: Sendable, Equatable {
             promptFormat: try field("prompt_format"),
             selectedProblemIDs: selected,
             hookpoints: try hookpoints.map { try string($0, "hookpoints") },
-            failed: failed)
+            failed: failed,
+            dataset: root["dataset"])
     }
 }
