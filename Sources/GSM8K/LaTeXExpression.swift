@@ -19,13 +19,17 @@ public struct LaTeXExpression: Sendable, Equatable {
         indirect case function(String, Node)
     }
 
+    static let maximumLength = 1000
+
     let root: Node
     /// The single-letter variables the expression uses.
     public let variables: Set<Character>
 
     /// Nil when `text` is not an expression this reader understands.
     public init?(_ text: String) {
-        guard let tokens = Self.tokenize(text), !tokens.isEmpty else { return nil }
+        // A tree as long as its text is evaluated and freed recursively: answers are short,
+        // so a longer text is not read as an expression rather than risk the stack.
+        guard text.utf8.count <= Self.maximumLength, let tokens = Self.tokenize(text), !tokens.isEmpty else { return nil }
         var parser = Parser(tokens: tokens)
         guard let node = parser.parseExpression(), parser.position == tokens.count else { return nil }
         self.root = node
@@ -58,7 +62,7 @@ public struct LaTeXExpression: Sendable, Equatable {
             guard let k = evaluate(index, values), let x = evaluate(radicand, values), k != 0 else { return nil }
             if x < 0 {
                 // Odd roots of negatives are real; even ones are not numbers here.
-                guard k == k.rounded(), Int(k) % 2 != 0 else { return nil }
+                guard k == k.rounded(), abs(k) < 1e15, Int64(k) % 2 != 0 else { return nil }
                 return -Foundation.pow(-x, 1 / k)
             }
             return Foundation.pow(x, 1 / k)
@@ -132,6 +136,10 @@ public struct LaTeXExpression: Sendable, Equatable {
         let tokens: [Token]
         var position = 0
         var variables = Set<Character>()
+        /// Groups open at the current token: past `maximumDepth` the text is not read as an
+        /// expression, so a model's runaway "((((…" cannot exhaust the stack.
+        var depth = 0
+        static let maximumDepth = 64
 
         var current: Token? { position < tokens.count ? tokens[position] : nil }
 
@@ -183,6 +191,9 @@ public struct LaTeXExpression: Sendable, Equatable {
         mutating func parseSigned() -> Node? {
             if case .symbol(let sign)? = current, sign == "-" || sign == "+" {
                 position += 1
+                depth += 1
+                defer { depth -= 1 }
+                guard depth <= Parser.maximumDepth else { return nil }
                 guard let inner = parseSigned() else { return nil }
                 return sign == "-" ? .negate(inner) : inner
             }
@@ -193,6 +204,9 @@ public struct LaTeXExpression: Sendable, Equatable {
             guard let base = parseAtom() else { return nil }
             if case .symbol("^")? = current {
                 position += 1
+                depth += 1
+                defer { depth -= 1 }
+                guard depth <= Parser.maximumDepth else { return nil }
                 // -x^2 is -(x^2); 2^-1 is allowed.
                 guard let exponent = parseSignedAtomPower() else { return nil }
                 return .binary("^", base, exponent)
@@ -237,14 +251,18 @@ public struct LaTeXExpression: Sendable, Equatable {
                 var index = Node.number(2)
                 if case .symbol("[")? = current {
                     position += 1
-                    guard let k = parseExpression(), case .symbol("]")? = current else { return nil }
+                    depth += 1
+                    defer { depth -= 1 }
+                    guard depth <= Parser.maximumDepth, let k = parseExpression(), case .symbol("]")? = current else { return nil }
                     position += 1
                     index = k
                 }
                 guard let radicand = parseBraced() else { return nil }
                 return .root(index: index, radicand: radicand)
             case .command(let name) where LaTeXExpression.functions.contains(name):
-                guard let argument = parsePower() else { return nil }
+                depth += 1
+                defer { depth -= 1 }
+                guard depth <= Parser.maximumDepth, let argument = parsePower() else { return nil }
                 return .function(name, argument)
             case .command: return nil
             }
@@ -257,6 +275,9 @@ public struct LaTeXExpression: Sendable, Equatable {
         }
 
         mutating func parseGroup(closing: Character) -> Node? {
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= Parser.maximumDepth else { return nil }
             guard let inner = parseExpression(), case .symbol(closing)? = current else { return nil }
             position += 1
             return inner

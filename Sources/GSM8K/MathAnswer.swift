@@ -17,12 +17,23 @@ public indirect enum MathAnswer: Sendable, Equatable {
 
     /// Reads a normalised answer (see `LaTeXNormalizer`).
     public init(normalized text: String) {
+        self.init(normalized: text, depth: 0)
+    }
+
+    /// Nesting past this depth is read as text: a model's runaway brackets cannot exhaust the stack.
+    static let maximumDepth = 16
+
+    private init(normalized text: String, depth: Int) {
         var s = text.trimmingWhitespace()
+        guard depth < MathAnswer.maximumDepth else {
+            self = .scalar(s)
+            return
+        }
         // "x = 5", "y=\frac{1}{2}": the value is what follows the last "=" of a simple left side.
         if let equals = MathAnswer.simpleAssignment(s) { s = equals }
         let unionParts = MathAnswer.splitTopLevel(s, separator: "\\cup")
         if unionParts.count > 1 {
-            self = .collection(unionParts.map { MathAnswer(normalized: $0) })
+            self = .collection(unionParts.map { MathAnswer(normalized: $0, depth: depth + 1) })
             return
         }
         if let matrix = MathAnswer.matrixEntries(s) {
@@ -31,7 +42,7 @@ public indirect enum MathAnswer: Sendable, Equatable {
         }
         if s.hasPrefix("\\{"), s.hasSuffix("\\}"), MathAnswer.enclosesAll(s, open: "\\{", close: "\\}") {
             let inner = String(s.dropFirst(2).dropLast(2))
-            self = .collection(MathAnswer.splitTopLevel(inner, separator: ",").map { MathAnswer(normalized: $0) })
+            self = .collection(MathAnswer.splitTopLevel(inner, separator: ",").map { MathAnswer(normalized: $0, depth: depth + 1) })
             return
         }
         if let first = s.first, let last = s.last, "([".contains(first), ")]".contains(last),
@@ -40,13 +51,13 @@ public indirect enum MathAnswer: Sendable, Equatable {
             let inner = String(s.dropFirst().dropLast())
             let parts = MathAnswer.splitTopLevel(inner, separator: ",")
             if parts.count > 1 {
-                self = .sequence(open: first, close: last, parts.map { MathAnswer(normalized: $0) })
+                self = .sequence(open: first, close: last, parts.map { MathAnswer(normalized: $0, depth: depth + 1) })
                 return
             }
         }
         let parts = MathAnswer.splitTopLevel(s, separator: ",")
         if parts.count > 1 {
-            self = .collection(parts.map { MathAnswer(normalized: $0) })
+            self = .collection(parts.map { MathAnswer(normalized: $0, depth: depth + 1) })
             return
         }
         self = .scalar(s)

@@ -171,3 +171,33 @@ import TestSupport
         #expect(written.verdict == numeric.verdict)
     }
 }
+
+/// The checker reads whatever a model writes: random LaTeX-like text must give a verdict,
+/// never a crash or a hang.
+@Suite struct LaTeXAnswerRobustnessTests {
+    static let pieces = ["\\boxed{", "}", "{", "\\frac", "\\sqrt", "[", "]", "(", ")", "\\{", "\\}", ",", "1", "23", "0.5", "-",
+                         "+", "^", "x", "\\pi", "\\infty", "\\cup", "=", "\\text{", " cm", "\\%", "\\$", "^\\circ", "\\left",
+                         "\\right", "\\\\", "&", "\\begin{pmatrix}", "\\end{pmatrix}", ".", " ", "\\dfrac", "\\cdot", "e9", "π"]
+
+    @Test func randomLaTeXGetsAVerdict() {
+        var random = SplitMix64(seed: 16)
+        func below(_ n: Int) -> Int { Int(random.next() % UInt64(n)) }
+        for _ in 0..<3000 {
+            var output = "\\boxed{"
+            for _ in 0..<below(40) { output += Self.pieces[below(Self.pieces.count)] }
+            var gold = ""
+            for _ in 0..<(1 + below(12)) { gold += Self.pieces[below(Self.pieces.count)] }
+            let check = AnswerChecker.verdict(modelOutput: output + "}", writtenGold: gold)
+            #expect((check.answer == nil) == (check.verdict == .none), "output \(output) gold \(gold)")
+        }
+    }
+
+    @Test func deeplyNestedAnswersAreReadAsText() {
+        let deep = String(repeating: "(", count: 5000) + "1" + String(repeating: ")", count: 5000)
+        #expect(AnswerChecker.verdict(modelOutput: "\\boxed{\(deep)}", writtenGold: "1").verdict == .wrong)
+        let tuples = String(repeating: "(1,", count: 2000) + "1" + String(repeating: ")", count: 2000)
+        #expect(AnswerChecker.verdict(modelOutput: "\\boxed{\(tuples)}", writtenGold: "(1, 1)").verdict == .wrong)
+        let long = Array(repeating: "1", count: 20000).joined(separator: "+")
+        #expect(AnswerChecker.verdict(modelOutput: "\\boxed{\(long)}", writtenGold: "20000").verdict == .wrong)
+    }
+}
