@@ -50,6 +50,7 @@ public struct JSONLPromptSet: Sendable {
     private enum FieldValue: Decodable {
         case string(String)
         case integer(Int)
+        case decimal(Double)
         case other(String)
 
         init(from decoder: Decoder) throws {
@@ -60,8 +61,8 @@ public struct JSONLPromptSet: Sendable {
                 self = .integer(number)
             } else if container.decodeNil() {
                 self = .other("null")
-            } else if (try? container.decode(Double.self)) != nil {
-                self = .other("a non-integer number")
+            } else if let number = try? container.decode(Double.self) {
+                self = .decimal(number)
             } else if (try? container.decode(Bool.self)) != nil {
                 self = .other("a boolean")
             } else {
@@ -73,6 +74,7 @@ public struct JSONLPromptSet: Sendable {
             switch self {
             case .string: return "a string"
             case .integer: return "a number"
+            case .decimal: return "a non-integer number"
             case .other(let kind): return kind
             }
         }
@@ -105,6 +107,7 @@ public struct JSONLPromptSet: Sendable {
             switch fields[answerName] {
             case .string(let answer)?: gold = GoldAnswer(written: answer)
             case .integer(let answer)?: gold = .latex(String(answer))  // AIME-style integer answers
+            case .decimal(let answer)?: gold = .latex(String(answer))
             case let other?: throw GSM8KError("\(at): field \"\(answerName)\" is \(other.kind), not a string")
             case nil:
                 if answerField != nil {

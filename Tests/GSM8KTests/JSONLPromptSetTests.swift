@@ -44,8 +44,9 @@ import TestSupport
             {"question": "b", "answer": "So it is $\\\\boxed{(1, -2)}$."}
             {"question": "c", "answer": "48 + 24 = 72\\n#### 72"}
             {"question": "d", "answer": 204}
+            {"question": "e", "answer": 0.5}
             """)
-        #expect(problems.map(\.gold) == [.latex("\\frac{3}{4}"), .latex("(1, -2)"), .number("72"), .latex("204")])
+        #expect(problems.map(\.gold) == [.latex("\\frac{3}{4}"), .latex("(1, -2)"), .number("72"), .latex("204"), .latex("0.5")])
     }
 
     @Test func withoutAnAnswerTheVerdictIsNone() throws {
