@@ -74,7 +74,7 @@ public indirect enum MathAnswer: Sendable, Equatable {
             // Brackets matter for an interval (two increasing ends), except at an infinite end,
             // which is open however it is written; a tuple may be written in ( ) or [ ].
             guard let ends = MathAnswer.intervalEnds(g) else {
-                return MathAnswer.pairedBrackets(ao, ac) && MathAnswer.pairedBrackets(go, gc)
+                return (ao == go && ac == gc) || (MathAnswer.pairedBrackets(ao, ac) && MathAnswer.pairedBrackets(go, gc))
             }
             return (ao == go || ends.lower.isInfinite) && (ac == gc || ends.upper.isInfinite)
         case (.collection(let a), .collection(let g)):

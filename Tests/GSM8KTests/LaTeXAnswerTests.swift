@@ -201,3 +201,14 @@ import TestSupport
         #expect(AnswerChecker.verdict(modelOutput: "\\boxed{\(long)}", writtenGold: "20000").verdict == .wrong)
     }
 }
+
+/// Findings of the `answer` fuzz target (Fuzz/README.md), each a regression test.
+@Suite struct LaTeXAnswerFuzzFindingTests {
+    /// A sequence in mismatched brackets that is no interval, "(4, y, 3]", was unequal to
+    /// itself: tuples only accepted ( ) and [ ] pairs, even when both sides wrote the same.
+    @Test func aSequenceInOddBracketsEqualsItself() {
+        let text = "\\cup (4, y, 3] \\cup (4, 5)"
+        #expect(AnswerChecker.verdict(modelOutput: "\\boxed{\(text)}", writtenGold: text).verdict == .correct)
+        #expect(AnswerChecker.verdict(modelOutput: "\\boxed{(4, y, 3]}", writtenGold: "(4, y, 3)").verdict == .wrong)
+    }
+}
