@@ -14,9 +14,9 @@ struct PromptSetRunTests {
     static let templateFile = TestEnvironment.fixtures("grading").appendingPathComponent("prompt_template.txt").path
     let scratch = TemporaryDirectory("prompt-set-run")
 
-    static func arguments(out: String, template: String = templateFile) -> [String] {
+    static func arguments(out: String, template: String = templateFile, problems: String = problemsFile) -> [String] {
         ["run", "--workers", "1", "--threads", "1", "--batch", "2",
-         "--model", fixture.model, "--sae", fixture.sae, "--problems", "jsonl:\(problemsFile)[0:3]",
+         "--model", fixture.model, "--sae", fixture.sae, "--problems", "jsonl:\(problems)[0:3]",
          "--dataset-name", "tiny-math", "--id-field", "unique_id", "--answer-field", "answer",
          "--prompt-template", template,
          "--hookpoints", RunFixture.hookpoints.joined(separator: ","), "--max-new-tokens", "16", "--seed", "7",
@@ -84,5 +84,20 @@ struct PromptSetRunTests {
         let second = try ThinkLensProcess(Self.arguments(out: out, template: otherTemplate), name: "second")
         #expect(second.wait() != 0)
         #expect(second.log.contains("records a run with different settings"), "\(second.log)")
+    }
+
+    @Test func resumingWithADatasetFileOfOtherBytesIsRefused() throws {
+        let out = scratch.file("out")
+        let copy = scratch.file("problems.jsonl")
+        try FileManager.default.copyItem(atPath: Self.problemsFile, toPath: copy)
+        let first = try ThinkLensProcess(Self.arguments(out: out, problems: copy), name: "first")
+        try #require(first.wait() == 0, "\(first.log)")
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: copy))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(#"{"problem": "One more?", "answer": "1", "unique_id": "x"}"#.utf8) + Data([10]))
+        try handle.close()
+        let second = try ThinkLensProcess(Self.arguments(out: out, problems: copy), name: "second")
+        #expect(second.wait() != 0)
+        #expect(second.log.contains("records a run with different settings") && second.log.contains("sha256"), "\(second.log)")
     }
 }
