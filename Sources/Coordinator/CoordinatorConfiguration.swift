@@ -7,13 +7,16 @@ import Transport
 /// What the coordinator of one run is given.
 public struct CoordinatorConfiguration {
     public var listen: String
-    public var problems: [GSM8KProblem]
+    public var problems: [PromptSetProblem]
     public var selectionText: String
     public var hookpoints: [HookpointSpec]
     public var outDirectory: String
     public var generation: GenerationParameters
     public var includePrompt: Bool
     public var prompt: ChatPrompt
+    /// The JSONL prompt set's identity (name, sha256, fields) for the manifest and
+    /// run-settings.json; nil for GSM8K, whose bundles stay as they were.
+    public var dataset: JSONValue?
     public var tokenizer: BPETokenizer
     /// The model's config.json and fingerprint, as workers must match them.
     public var model: RunManifest.Model
@@ -45,7 +48,7 @@ public struct CoordinatorConfiguration {
     /// (`--verify-fraction`, 0 to 1); 0 checks nothing and leaves the bundle as without it.
     public var verifyFraction: Double = 0
 
-    public init(listen: String, problems: [GSM8KProblem], selectionText: String, hookpoints: [HookpointSpec], outDirectory: String,
+    public init(listen: String, problems: [PromptSetProblem], selectionText: String, hookpoints: [HookpointSpec], outDirectory: String,
                 generation: GenerationParameters, includePrompt: Bool, prompt: ChatPrompt, tokenizer: BPETokenizer,
                 model: RunManifest.Model, saes: [String: RunManifest.SAE]) {
         self.listen = listen

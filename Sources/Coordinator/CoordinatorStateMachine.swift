@@ -433,7 +433,7 @@ public struct CoordinatorStateMachine {
                 continue
             }
             let problem = configuration.problems[task]
-            actions.append(.recordFailure(.init(id: problem.id, split: problem.split.rawValue, index: problem.index,
+            actions.append(.recordFailure(.init(id: problem.id, split: problem.split, index: problem.index,
                                                 reasons: scheduler.failureReasons(for: task))))
             journalledFailures.insert(task)
         }
@@ -452,6 +452,7 @@ public struct CoordinatorStateMachine {
             saes: Dictionary(uniqueKeysWithValues: configuration.hookpoints.map { ($0.name, configuration.saes[$0.sae]!) }),
             generation: RunSettings.generationJSON(configuration), promptFormat: RunSettings.promptJSON(configuration.prompt),
             selectedProblemIDs: configuration.problems.map(\.id), hookpoints: configuration.hookpoints.map(\.name), failed: failed,
+            dataset: configuration.dataset,
             verification: crossCheck.isEnabled ? VerificationReport.manifestJSON(crossCheck) : nil)
     }
 

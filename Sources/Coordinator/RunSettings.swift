@@ -12,11 +12,11 @@ enum RunSettings {
         let settings = RunSettingsFile.text(
             modelFingerprint: c.model.fingerprint, tokenizerFingerprint: c.tokenizer.fingerprint,
             saeFingerprints: c.saes.mapValues(\.fingerprint), hookpoints: c.hookpoints.map(\.name),
-            problems: c.selectionText, generation: generationJSON(c), prompt: promptJSON(c.prompt))
+            problems: c.selectionText, generation: generationJSON(c), prompt: promptJSON(c.prompt), dataset: c.dataset)
         let path = (c.outDirectory as NSString).appendingPathComponent(file)
         if let existing = try? String(contentsOfFile: path, encoding: .utf8) {
             guard existing == settings else {
-                throw CoordinatorError("\(path) records a run with different settings (model, SAEs, hookpoints, problems, generation or prompt); resume with the original settings or choose another --out.\nrecorded:\n\(existing)\nrequested:\n\(settings)")
+                throw CoordinatorError("\(path) records a run with different settings (model, SAEs, hookpoints, problems, dataset file, generation or prompt); resume with the original settings or choose another --out.\nrecorded:\n\(existing)\nrequested:\n\(settings)")
             }
             return
         }
@@ -41,7 +41,13 @@ enum RunSettings {
     }
 
     static func promptJSON(_ p: ChatPrompt) -> JSONValue {
-        .object([
+        if let template = p.template {
+            // --prompt-template: the file's text and checksum; suffix and <think> do not apply.
+            var digest = SHA256()
+            digest.update(template)
+            return .object(["template": .string(template), "template_sha256": .string(digest.hexDigest())])
+        }
+        return .object([
             "template": .string(p.text(for: "{question}")),
             "suffix": .string(p.suffix),
             "think_prefix": .bool(p.thinkPrefix),

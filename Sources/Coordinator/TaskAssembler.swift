@@ -18,11 +18,11 @@ struct TaskAssembler {
         }
         let tokenizer = configuration.tokenizer
         let text = tokenizer.decode(done.generatedIDs)
-        let check = AnswerChecker.verdict(modelOutput: text, gold: problem.gold)
+        let check = problem.check(modelOutput: text)
         let thinkEnd = ChatPrompt.thinkEndIndex(in: done.generatedIDs, tokenizer: tokenizer).map { prompt.count + $0 }
         let record = ProblemRecord(
-            id: problem.id, split: problem.split.rawValue, index: problem.index, question: problem.question,
-            gold: problem.gold, promptIDs: prompt, generatedIDs: done.generatedIDs, text: text,
+            id: problem.id, split: problem.split, index: problem.index, question: problem.question,
+            gold: problem.gold?.text, promptIDs: prompt, generatedIDs: done.generatedIDs, text: text,
             stop: done.stopReason, answer: check.answer,
             verdict: check.verdict, thinkEnd: thinkEnd)
         let first = configuration.includePrompt ? 0 : prompt.count

@@ -110,6 +110,28 @@ public enum AnswerChecker {
         return (answer, abs(answerValue - goldValue) <= tolerance ? .correct : .wrong)
     }
 
+    /// Checks `modelOutput` against a gold answer as a prompt set writes it: GSM8K's
+    /// "… #### N" is checked numerically, exactly as `verdict(modelOutput:gold:)` does for GSM8K;
+    /// any other gold (a `\boxed{…}` in it unwrapped) is LaTeX, checked by `MathAnswer`. The
+    /// answer returned is the boxed content in normalised form.
+    public static func verdict(modelOutput: String, writtenGold: String) -> (answer: String?, verdict: Verdict) {
+        switch GoldAnswer(written: writtenGold) {
+        case .number(let number): return verdict(modelOutput: modelOutput, gold: number)
+        case .latex(let latex): return latexVerdict(modelOutput: modelOutput, gold: latex)
+        }
+    }
+
+    /// The LaTeX check: the last `\boxed{…}` and `gold`, both normalised by `LaTeXNormalizer`
+    /// and compared as `MathAnswer`s.
+    public static func latexVerdict(modelOutput: String, gold: String) -> (answer: String?, verdict: Verdict) {
+        guard let boxed = extractBoxed(modelOutput) else { return (nil, .none) }
+        let answer = LaTeXNormalizer.normalize(boxed)
+        let goldForm = LaTeXNormalizer.normalize(gold)
+        let matches = MathAnswer(normalized: answer.text)
+            .matches(gold: MathAnswer(normalized: goldForm.text), goldIsPercent: goldForm.isPercent)
+        return (answer.text, matches ? .correct : .wrong)
+    }
+
     /// `\command{X}` → `X`, innermost-safe (the braces are matched).
     private static func unwrap(_ command: String, in text: String) -> String {
         var s = text

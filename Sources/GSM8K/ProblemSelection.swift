@@ -6,6 +6,8 @@ import Experiment
 ///                                 past the split is an error, not cut short)
 ///     gsm8k:test[1,5,9]           an index list (items may mix: [0:4,10,20:22])
 ///     gsm8k:test:17               one problem, by its id
+///     jsonl:PATH                  every line of a JSONL prompt set (see `JSONLPromptSet`)
+///     jsonl:PATH[0:32]            a slice or index list of its lines, as for GSM8K
 ///
 /// optionally narrowed by a seeded random sample (`--sample 32 --sample-seed 1`), which picks
 /// `count` problems from the selection without replacement and keeps them in index order.
@@ -21,7 +23,19 @@ public struct ProblemSelection: Sendable, Equatable, CustomStringConvertible {
         public var seed: UInt64
     }
 
-    public var split: GSM8KSplit
+    /// Where the problems come from.
+    public enum Source: Sendable, Equatable {
+        case gsm8k(GSM8KSplit)
+        /// A JSONL file, one problem per line; indices count its non-blank lines from 0.
+        case jsonl(path: String)
+    }
+
+    public var source: Source
+    /// The GSM8K split; nil for a JSONL prompt set.
+    public var split: GSM8KSplit? {
+        if case .gsm8k(let split) = source { return split }
+        return nil
+    }
     /// nil selects the whole split.
     public var items: [Item]?
     public var sample: Sample?
@@ -35,22 +49,38 @@ public struct ProblemSelection: Sendable, Equatable, CustomStringConvertible {
         let trimmed = text.trimmingWhitespace()
         func bad(_ problem: String) -> GSM8KError {
             GSM8KError(
-                "problem selection \"\(text)\": \(problem); write gsm8k:train, gsm8k:test[0:32], gsm8k:test[1,5,9] or gsm8k:test:17")
+                "problem selection \"\(text)\": \(problem); write gsm8k:train, gsm8k:test[0:32], gsm8k:test[1,5,9], gsm8k:test:17, jsonl:PATH or jsonl:PATH[0:32]")
         }
-        guard trimmed.hasPrefix("gsm8k:") else { throw bad("must start with \"gsm8k:\"") }
+        if trimmed.hasPrefix("jsonl:") {
+            var path = trimmed.dropFirst("jsonl:".count)
+            var items: [Item]? = nil
+            // The brackets are the last [...] (a path may hold brackets of its own only before them).
+            if path.hasSuffix("]"), let open = path.lastIndex(of: "[") {
+                items = try parseItems(path[path.index(after: open)..<path.index(before: path.endIndex)], bad: bad)
+                path = path[..<open]
+            }
+            guard !path.isEmpty else { throw bad("no file after \"jsonl:\"") }
+            return ProblemSelection(source: .jsonl(path: String(path)), items: items, sample: nil, text: trimmed)
+        }
+        guard trimmed.hasPrefix("gsm8k:") else { throw bad("must start with \"gsm8k:\" or \"jsonl:\"") }
         var rest = trimmed.dropFirst("gsm8k:".count)
         let splitName = rest.prefix { $0.isLetter }
         guard let split = GSM8KSplit(rawValue: String(splitName)) else {
             throw bad("unknown split \"\(splitName)\" (train or test)")
         }
         rest = rest.dropFirst(splitName.count)
-        if rest.isEmpty { return ProblemSelection(split: split, items: nil, sample: nil, text: trimmed) }
+        if rest.isEmpty { return ProblemSelection(source: .gsm8k(split), items: nil, sample: nil, text: trimmed) }
         if rest.first == ":" {
             guard let index = Int(rest.dropFirst()), index >= 0 else { throw bad("\"\(rest.dropFirst())\" is not a problem index") }
-            return ProblemSelection(split: split, items: [.index(index)], sample: nil, text: trimmed)
+            return ProblemSelection(source: .gsm8k(split), items: [.index(index)], sample: nil, text: trimmed)
         }
         guard rest.first == "[", rest.last == "]" else { throw bad("expected [slice] or [index list] after the split") }
-        let inside = rest.dropFirst().dropLast()
+        let items = try parseItems(rest.dropFirst().dropLast(), bad: bad)
+        return ProblemSelection(source: .gsm8k(split), items: items, sample: nil, text: trimmed)
+    }
+
+    /// The items between the brackets: indices and slices, comma-separated.
+    private static func parseItems(_ inside: Substring, bad: (String) -> GSM8KError) throws -> [Item] {
         var items: [Item] = []
         for part in inside.split(separator: ",", omittingEmptySubsequences: false) {
             let field = part.trimmingWhitespace()
@@ -70,7 +100,15 @@ public struct ProblemSelection: Sendable, Equatable, CustomStringConvertible {
                 items.append(.index(index))
             }
         }
-        return ProblemSelection(split: split, items: items, sample: nil, text: trimmed)
+        return items
+    }
+
+    /// How errors name the set: "gsm8k:train", "jsonl:data/math500.jsonl".
+    private var setName: String {
+        switch source {
+        case .gsm8k(let split): return "gsm8k:\(split.rawValue)"
+        case .jsonl(let path): return "jsonl:\(path)"
+        }
     }
 
     /// The same selection narrowed to a seeded random sample of `count` problems.
@@ -89,7 +127,7 @@ public struct ProblemSelection: Sendable, Equatable, CustomStringConvertible {
                 case .index(let raw):
                     let index = raw < 0 ? count + raw : raw
                     guard index >= 0 && index < count else {
-                        throw GSM8KError("problem selection \"\(text)\": index \(raw) is outside gsm8k:\(split.rawValue) (\(count) problems)")
+                        throw GSM8KError("problem selection \"\(text)\": index \(raw) is outside \(setName) (\(count) problems)")
                     }
                     chosen.append(index)
                 case .range(let low, let high):
@@ -98,7 +136,7 @@ public struct ProblemSelection: Sendable, Equatable, CustomStringConvertible {
                     func resolve(_ bound: Int?, _ open: Int) throws -> Int {
                         guard let bound else { return open }
                         guard (-count...count).contains(bound) else {
-                            throw GSM8KError("problem selection \"\(text)\": slice bound \(bound) is outside gsm8k:\(split.rawValue) (\(count) problems: bounds run from -\(count) to \(count); leave a bound out to mean the end)")
+                            throw GSM8KError("problem selection \"\(text)\": slice bound \(bound) is outside \(setName) (\(count) problems: bounds run from -\(count) to \(count); leave a bound out to mean the end)")
                         }
                         return bound < 0 ? count + bound : bound
                     }
@@ -129,8 +167,16 @@ public struct ProblemSelection: Sendable, Equatable, CustomStringConvertible {
         return chosen
     }
 
+    /// The GSM8K problems this selection names; a JSONL selection is an error here.
     public func resolve(in dataset: GSM8KDataset) throws -> [GSM8KProblem] {
+        guard let split else { throw GSM8KError("problem selection \"\(text)\" names a JSONL file, not GSM8K") }
         let problems = try dataset.load(split: split)
+        return try indices(splitCount: problems.count).map { problems[$0] }
+    }
+
+    /// The problems of a JSONL prompt set this selection names.
+    public func resolve(in promptSet: JSONLPromptSet) throws -> [PromptSetProblem] {
+        let problems = try promptSet.load()
         return try indices(splitCount: problems.count).map { problems[$0] }
     }
 }

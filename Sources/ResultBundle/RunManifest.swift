@@ -51,13 +51,16 @@ public struct RunManifest: Sendable, Equatable {
     /// In the order given on the command line; latents/<hookpoint>.safetensors per entry.
     public var hookpoints: [String]
     public var failed: [FailedProblem]
+    /// A JSONL prompt set's name, file checksum and fields ({"name", "sha256", "question_field",
+    /// "answer_field", "id_field"}); nil for GSM8K, and then absent from manifest.json.
+    public var dataset: JSONValue?
     /// The cross-checks of a run with `--verify-fraction` (absent otherwise, so the manifest of
     /// a run without it is unchanged). Not read back: `merge` does not carry them.
     public var verification: JSONValue?
 
     public init(thinklensVersion: String, model: Model, tokenizerFingerprint: String, saes: [String: SAE],
                 generation: JSONValue, promptFormat: JSONValue, selectedProblemIDs: [String],
-                hookpoints: [String], failed: [FailedProblem], verification: JSONValue? = nil) {
+                hookpoints: [String], failed: [FailedProblem], dataset: JSONValue? = nil, verification: JSONValue? = nil) {
         self.thinklensVersion = thinklensVersion
         self.model = model
         self.tokenizerFingerprint = tokenizerFingerprint
@@ -67,6 +70,7 @@ public struct RunManifest: Sendable, Equatable {
         self.selectedProblemIDs = selectedProblemIDs
         self.hookpoints = hookpoints
         self.failed = failed
+        self.dataset = dataset
         self.verification = verification
     }
 
@@ -83,6 +87,9 @@ public struct RunManifest: Sendable, Equatable {
         }
         if generation != other.generation { out.append("generation settings (\(generation.serialized()) vs \(other.generation.serialized()))") }
         if promptFormat != other.promptFormat { out.append("prompt format") }
+        if dataset != other.dataset {
+            out.append("dataset file (\(dataset?.serialized() ?? "GSM8K") vs \(other.dataset?.serialized() ?? "GSM8K"))")
+        }
         return out
     }
 
@@ -109,6 +116,7 @@ public struct RunManifest: Sendable, Equatable {
                 .object(["id": .string($0.id), "reasons": .array($0.reasons.map { .string($0) })])
             }),
         ]
+        if let dataset { members["dataset"] = dataset }
         if let verification { members["verification"] = verification }
         return JSONValue.object(members).serialized(pretty: true) + "\n"
     }
@@ -159,6 +167,7 @@ public struct RunManifest: Sendable, Equatable {
             promptFormat: try field("prompt_format"),
             selectedProblemIDs: selected,
             hookpoints: try hookpoints.map { try string($0, "hookpoints") },
-            failed: failed)
+            failed: failed,
+            dataset: root["dataset"])
     }
 }

@@ -10,8 +10,9 @@ public enum RunSettingsFile {
 
     /// The file's text: keys sorted, two-space indent, a final newline.
     public static func text(modelFingerprint: String, tokenizerFingerprint: String, saeFingerprints: [String: String],
-                            hookpoints: [String], problems: String, generation: JSONValue, prompt: JSONValue) -> String {
-        JSONValue.object([
+                            hookpoints: [String], problems: String, generation: JSONValue, prompt: JSONValue,
+                            dataset: JSONValue? = nil) -> String {
+        var members: [String: JSONValue] = [
             "model_fingerprint": .string(modelFingerprint),
             "tokenizer_fingerprint": .string(tokenizerFingerprint),
             "saes": .object(saeFingerprints.mapValues { .string($0) }),
@@ -19,7 +20,10 @@ public enum RunSettingsFile {
             "problems": .string(problems),
             "generation": generation,
             "prompt": prompt,
-        ]).serialized(pretty: true) + "\n"
+        ]
+        // Only JSONL prompt sets have one, so a GSM8K run's file is as it always was.
+        if let dataset { members["dataset"] = dataset }
+        return JSONValue.object(members).serialized(pretty: true) + "\n"
     }
 
     /// The settings of a bundle, from its manifest (SAEs by hookpoint name).
@@ -27,6 +31,6 @@ public enum RunSettingsFile {
         text(modelFingerprint: manifest.model.fingerprint, tokenizerFingerprint: manifest.tokenizerFingerprint,
              saeFingerprints: manifest.saes.mapValues(\.fingerprint), hookpoints: manifest.hookpoints,
              problems: ProblemIDRanges.ranges(of: manifest.selectedProblemIDs).joined(separator: ","),
-             generation: manifest.generation, prompt: manifest.promptFormat)
+             generation: manifest.generation, prompt: manifest.promptFormat, dataset: manifest.dataset)
     }
 }

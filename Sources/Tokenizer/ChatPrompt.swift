@@ -13,14 +13,27 @@ public struct ChatPrompt: Sendable, Equatable {
     public var suffix: String
     /// Start the answer with `<think>\n`, as DeepSeek's newer chat template does.
     public var thinkPrefix: Bool
+    /// A whole prompt with a `{question}` placeholder (`--prompt-template FILE`), special tokens
+    /// spelled out, to reproduce another study's prompt exactly; nil for the DeepSeek-R1 format
+    /// above. When set, `suffix` and `thinkPrefix` are not used.
+    public var template: String?
+
+    public static let questionPlaceholder = "{question}"
 
     public init(suffix: String = ChatPrompt.defaultSuffix, thinkPrefix: Bool = false) {
         self.suffix = suffix
         self.thinkPrefix = thinkPrefix
     }
 
+    /// A prompt from a template; it must hold `{question}`.
+    public init(template: String) {
+        self.init()
+        self.template = template
+    }
+
     public func text(for question: String) -> String {
-        ChatPrompt.beginOfSentence + ChatPrompt.user + question + suffix + ChatPrompt.assistant
+        if let template { return template.replacingOccurrences(of: ChatPrompt.questionPlaceholder, with: question) }
+        return ChatPrompt.beginOfSentence + ChatPrompt.user + question + suffix + ChatPrompt.assistant
             + (thinkPrefix ? ChatPrompt.thinkStart + "\n" : "")
     }
 

@@ -15,8 +15,23 @@ import Transport
 /// Settings shared by `thinklens coordinator` and `thinklens run`: what to run and where
 /// to put the bundle.
 struct RunSettingsOptions: ParsableArguments {
-    @Option(help: "Problems: gsm8k:train, gsm8k:test[0:32], gsm8k:train[1,5,9].")
+    @Option(help: "Problems: gsm8k:train, gsm8k:test[0:32], gsm8k:train[1,5,9], or a JSONL prompt set: jsonl:PATH, jsonl:PATH[0:32].")
     var problems: String
+
+    @Option(help: "With jsonl: the field holding each question (default: question, or problem where a line has no question).")
+    var questionField: String?
+
+    @Option(help: "With jsonl: the field holding each gold answer (default: answer, where a line has one; lines without get verdict none). GSM8K's '#### N' is checked numerically, anything else as LaTeX.")
+    var answerField: String?
+
+    @Option(help: "With jsonl: the field holding each problem's id (default: the line index).")
+    var idField: String?
+
+    @Option(help: "With jsonl: the name in problem ids <name>:<index or id> (default: the file's base name).")
+    var datasetName: String?
+
+    @Option(help: "A file holding the whole prompt with a {question} placeholder, special tokens spelled out (default: the DeepSeek-R1 chat prompt with --prompt-suffix).")
+    var promptTemplate: String?
 
     @Option(help: "Take a seeded random sample of this many problems from the selection.")
     var sample: Int?
@@ -90,6 +105,56 @@ struct RunSettingsOptions: ParsableArguments {
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         guard progressTimeout >= 0, progressTimeout.isFinite else { throw ValidationError("--progress-timeout must be >= 0 (0 = automatic)") }
         guard verifyFraction >= 0, verifyFraction <= 1 else { throw ValidationError("--verify-fraction must be between 0 and 1 (e.g. 0.05), got \(verifyFraction)") }
+        if !problems.trimmingCharacters(in: .whitespaces).hasPrefix("jsonl:") {
+            for (flag, value) in [("--question-field", questionField), ("--answer-field", answerField), ("--id-field", idField), ("--dataset-name", datasetName)] where value != nil {
+                throw ValidationError("\(flag) applies to a JSONL prompt set (--problems jsonl:PATH), not to \(problems)")
+            }
+        }
+        if let datasetName, datasetName.isEmpty || datasetName.contains(":") {
+            throw ValidationError("--dataset-name '\(datasetName)' must be non-empty and without ':' (it starts each problem id, <name>:<index>)")
+        }
+        if promptTemplate != nil && (thinkPrefix || promptSuffix != ChatPrompt.defaultSuffix) {
+            throw ValidationError("--prompt-template is the whole prompt: write the suffix and <think> into the template instead of --prompt-suffix/--think-prefix")
+        }
+    }
+
+    /// The prompt: --prompt-template's file, else the DeepSeek-R1 chat prompt.
+    func chatPrompt() throws -> ChatPrompt {
+        guard let promptTemplate else { return ChatPrompt(suffix: promptSuffix, thinkPrefix: thinkPrefix) }
+        guard let data = FileManager.default.contents(atPath: promptTemplate) else {
+            throw ValidationError("--prompt-template \(promptTemplate): cannot read the file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ValidationError("--prompt-template \(promptTemplate): not valid UTF-8")
+        }
+        guard text.contains(ChatPrompt.questionPlaceholder) else {
+            throw ValidationError("--prompt-template \(promptTemplate): no \(ChatPrompt.questionPlaceholder) placeholder; write it where each question goes")
+        }
+        return ChatPrompt(template: text)
+    }
+
+    /// The selected problems, and for a JSONL prompt set its identity for the manifest.
+    func selectedProblems(_ selection: ProblemSelection) throws -> (problems: [PromptSetProblem], dataset: JSONValue?) {
+        switch selection.source {
+        case .gsm8k:
+            let dataset = try GSM8KDataset.locate(explicitDirectory: gsm8kDir)
+            return (try selection.resolve(in: dataset).map(PromptSetProblem.init), nil)
+        case .jsonl(let path):
+            let set = JSONLPromptSet(path: path, name: datasetName, questionField: questionField, answerField: answerField, idField: idField)
+            let contents = try set.contents()
+            let all = try set.parse(contents)
+            let problems = try selection.indices(splitCount: all.count).map { all[$0] }
+            var digest = SHA256()
+            digest.update(contents)
+            let identity: JSONValue = .object([
+                "name": .string(set.name),
+                "sha256": .string(digest.hexDigest()),
+                "question_field": set.questionField.map { .string($0) } ?? .null,
+                "answer_field": set.answerField.map { .string($0) } ?? .null,
+                "id_field": set.idField.map { .string($0) } ?? .null,
+            ])
+            return (problems, identity)
+        }
     }
 
     /// Loads what the coordinator needs (tokenizer, dataset, fingerprints) into a configuration.
@@ -114,10 +179,10 @@ struct RunSettingsOptions: ParsableArguments {
         for h in runHookpoints {
             _ = try Hookpoint(parsing: h.capture, layerCount: config.numHiddenLayers)
         }
-        let dataset = try GSM8KDataset.locate(explicitDirectory: gsm8kDir)
         var selection = try ProblemSelection.parse(problems)
         if let sample { selection = selection.sampling(sample, seed: sampleSeed) }
-        let chosen = try selection.resolve(in: dataset)
+        let (chosen, dataset) = try selectedProblems(selection)
+        let prompt = try chatPrompt()
         let defaults = try GenerationConfiguration.load(contentsOf: (model as NSString).appendingPathComponent("generation_config.json"))
         let generation = GenerationParameters(
             maxNewTokens: maxNewTokens,
@@ -127,8 +192,9 @@ struct RunSettingsOptions: ParsableArguments {
         var c = CoordinatorConfiguration(
             listen: listen, problems: chosen, selectionText: selection.description, hookpoints: runHookpoints,
             outDirectory: out, generation: generation, includePrompt: includePrompt,
-            prompt: ChatPrompt(suffix: promptSuffix, thinkPrefix: thinkPrefix), tokenizer: tokenizer,
+            prompt: prompt, tokenizer: tokenizer,
             model: modelInfo, saes: saes)
+        c.dataset = dataset
         c.leaseSeconds = leaseSeconds
         c.heartbeatInterval = heartbeatInterval
         c.maxAttempts = maxAttempts

@@ -28,7 +28,7 @@ struct MachineFixture {
 
     static func configuration(problems: Int = 3, minWorkers: Int = 1, maxAttempts: Int = 3) -> CoordinatorConfiguration {
         let chosen = (0..<problems).map {
-            GSM8KProblem(split: .test, index: $0, question: "What is \($0) + 1?", answerText: "#### \($0 + 1)", gold: "\($0 + 1)")
+            PromptSetProblem(GSM8KProblem(split: .test, index: $0, question: "What is \($0) + 1?", answerText: "#### \($0 + 1)", gold: "\($0 + 1)"))
         }
         var c = CoordinatorConfiguration(
             listen: "tcp://127.0.0.1:0", problems: chosen, selectionText: "gsm8k:test[0:\(problems)]", hookpoints: [hookpoint],

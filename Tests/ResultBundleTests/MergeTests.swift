@@ -60,6 +60,43 @@ import TestSupport
         }
     }
 
+    @Test func mergeRefusesBundlesOfDifferentDatasetFiles() throws {
+        let scratch = TemporaryDirectory("merge")
+        func bundle(_ name: String, index: Int, sha256: String) throws -> String {
+            let directory = scratch.subdirectory(name)
+            let store = try RunStore(outDirectory: directory)
+            _ = try store.commit(F.task(index: index))
+            var manifest = F.manifest(selected: F.ids(index..<(index + 1)))
+            manifest.dataset = .object(["name": .string("math500"), "sha256": .string(sha256)])
+            try store.writeBundle(manifest: manifest, run: .null, decoder: F.Decoder())
+            return directory
+        }
+        let a = try bundle("a", index: 0, sha256: "aaaa")
+        let b = try bundle("b", index: 1, sha256: "bbbb")
+        #expect {
+            try BundleMerger.merge(bundles: [a, b], to: scratch.file("merged"))
+        } throws: { error in
+            "\(error)".contains("dataset file")
+        }
+    }
+
+    @Test func aManifestWithoutADatasetHasNoDatasetKeyAndOneWithItReadsBack() throws {
+        let scratch = TemporaryDirectory("merge")
+        let plain = try F.runBundle([F.task(index: 0)], selected: F.ids(0..<1), out: scratch.subdirectory("plain"))
+        let text = try String(contentsOfFile: plain + "/manifest.json", encoding: .utf8)
+        #expect(!text.contains("\"dataset\""), "a GSM8K bundle's manifest is as it was before JSONL sets")
+        #expect(try RunManifest.read(bundle: plain).dataset == nil)
+
+        let withSet = scratch.subdirectory("with-set")
+        let store = try RunStore(outDirectory: withSet)
+        _ = try store.commit(F.task(index: 0))
+        var manifest = F.manifest(selected: F.ids(0..<1))
+        let dataset: JSONValue = .object(["name": .string("math500"), "sha256": .string("abc")])
+        manifest.dataset = dataset
+        try store.writeBundle(manifest: manifest, run: .null, decoder: F.Decoder())
+        #expect(try RunManifest.read(bundle: withSet).dataset == dataset)
+    }
+
     @Test func mergeRefusesAProblemThatDiffersBetweenBundles() throws {
         let scratch = TemporaryDirectory("merge")
         var changed = F.task(index: 2)

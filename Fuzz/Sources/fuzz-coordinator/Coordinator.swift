@@ -66,7 +66,7 @@ enum Run {
         "layers.2.mlp": RunManifest.SAE(cfg: .object([:]), fingerprint: "sae2"),
     ]
     static let problems = (0..<3).map {
-        GSM8KProblem(split: .test, index: $0, question: "What is \($0) + 1?", answerText: "#### \($0 + 1)", gold: "\($0 + 1)")
+        PromptSetProblem(GSM8KProblem(split: .test, index: $0, question: "What is \($0) + 1?", answerText: "#### \($0 + 1)", gold: "\($0 + 1)"))
     }
     /// Every configuration uses the default chat prompt.
     static let prompts = problems.map { ChatPrompt().ids(for: $0.question, tokenizer: tokenizer) }
