@@ -43,9 +43,12 @@ struct CrossCheck {
         case quarantine(String)
     }
 
-    /// A second result that differs from the committed one, waiting for the third.
+    /// A second result that differs from the committed one, waiting for the third. Both digests
+    /// are kept as they were: the committed result may be replaced meanwhile (its worker
+    /// quarantined by another check), and the vote is about these two results.
     private struct Dispute {
         let first: String
+        let firstDigest: [UInt8]
         let second: String
         let secondDigest: [UInt8]
     }
@@ -166,28 +169,26 @@ struct CrossCheck {
             if digest == digests[p] {
                 return [record(id, .match, [first, worker])]
             }
-            disputes[p] = Dispute(first: first, second: worker, secondDigest: digest)
+            disputes[p] = Dispute(first: first, firstDigest: digests[p] ?? [], second: worker, secondDigest: digest)
             return [record(id, .mismatch, [first, worker]),
                     .queue(Run(problem: p, purpose: .tiebreak, excluded: [first, worker]))]
         case .tiebreak:
             guard let dispute = disputes.removeValue(forKey: p) else { return [] }
             let workers = [dispute.first, dispute.second, worker]
-            if digest == digests[p] {
+            if digest == dispute.firstDigest {
                 return [record(id, .resolved, workers, odd: dispute.second)] + quarantine(dispute.second)
             }
             if digest == dispute.secondDigest {
-                digests[p] = digest
-                committedBy[p] = worker
-                return [.replace(result), record(id, .resolved, workers, odd: dispute.first)] + quarantine(dispute.first)
+                // The committed result was the odd one (unless a rerun replaced it meanwhile).
+                var decisions = replacingCommitted(p, with: result, digest: digest, by: worker)
+                decisions.append(record(id, .resolved, workers, odd: dispute.first))
+                return decisions + quarantine(dispute.first)
             }
-            if quarantined.contains(dispute.first) {
-                // The committed result's worker was quarantined by another check meanwhile: a
-                // trusted worker's result takes its place.
-                digests[p] = digest
-                committedBy[p] = worker
-                return [.replace(result), record(id, .unresolved, workers)]
-            }
-            return [record(id, .unresolved, workers)]
+            // Three different results. The committed one stays, unless its worker was quarantined
+            // by another check meanwhile: then a trusted worker's result takes its place.
+            let committedWorker = committedBy[p] ?? Self.earlierStart
+            let decisions = quarantined.contains(committedWorker) ? replacingCommitted(p, with: result, digest: digest, by: worker) : []
+            return decisions + [record(id, .unresolved, workers)]
         case .rerun:
             if digest == digests[p] {
                 committedBy[p] = worker
@@ -197,6 +198,14 @@ struct CrossCheck {
             committedBy[p] = worker
             return [.replace(result), record(id, .rerunReplaced, [first, worker])]
         }
+    }
+
+    /// Puts `result` in the place of the committed result of `problem`, when they differ.
+    private mutating func replacingCommitted(_ problem: Int, with result: CommittedTask, digest: [UInt8], by worker: String) -> [Decision] {
+        guard digests[problem] != digest else { return [] }
+        digests[problem] = digest
+        committedBy[problem] = worker
+        return [.replace(result)]
     }
 
     /// An extra run that cannot happen (no other worker, or out of attempts).

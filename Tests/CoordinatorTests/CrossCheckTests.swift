@@ -264,3 +264,41 @@ struct ClusterSimulation {
         #expect(refused.contains { if case .sendBestEffort(.reject, _) = $0 { return true } else { return false } })
     }
 }
+
+/// The cross-check decisions alone, in orders the cluster produces when checks overlap.
+@Suite struct CrossCheckDecisionTests {
+    typealias F = MachineFixture
+    static let ids = ["gsm8k:test:0", "gsm8k:test:1"]
+
+    /// A result of problem `index`; `faulty` ones have their activations one ulp off.
+    static func result(_ index: Int, faulty: Bool = false) -> CommittedTask {
+        let record = ProblemRecord(id: ids[index], split: "test", index: index, question: "q", gold: "1", promptIDs: [1],
+                                   generatedIDs: [2, 3], text: "t", stop: .eos, answer: nil, verdict: .none, thinkEnd: nil)
+        let activation: Float = faulty ? Float(2).nextUp : 2
+        let rows = LatentRows(k: 1, positions: [1, 2], tokens: [2, 3], indices: [4, 5], activations: [activation, 1], record: record)
+        return CommittedTask(record: record, latents: [F.hookpoint.name: rows])
+    }
+
+    static func queued(_ decisions: [CrossCheck.Decision]) -> [CrossCheck.Run] {
+        decisions.compactMap { if case .queue(let run) = $0 { return run } else { return nil } }
+    }
+
+    /// Found by the multi-process test: a faulty worker's second result was rerun (its worker
+    /// quarantined by another check) while its own check's third run was still out; the third
+    /// run was then compared with the rerun's result and an honest worker was quarantined.
+    @Test func aThirdRunIsComparedWithTheTwoResultsInDisputeNotWithAReplacementMadeMeanwhile() {
+        var check = CrossCheck(fraction: 1, seed: 0, problemIDs: Self.ids)
+        let verify0 = Self.queued(check.committed(0, by: "faulty", result: Self.result(0, faulty: true)))[0]
+        let verify1 = Self.queued(check.committed(1, by: "faulty", result: Self.result(1, faulty: true)))[0]
+        let tiebreak0 = Self.queued(check.finished(verify0, by: "honest1", result: Self.result(0)))[0]
+        let afterQuarantine = check.finished(tiebreak0, by: "honest2", result: Self.result(0))
+        #expect(afterQuarantine.contains(.quarantine("faulty")))
+        let rerun1 = Self.queued(afterQuarantine).first { $0.problem == 1 }!
+        let tiebreak1 = Self.queued(check.finished(verify1, by: "honest1", result: Self.result(1)))[0]
+        #expect(check.finished(rerun1, by: "honest1", result: Self.result(1)).contains(.replace(Self.result(1))))
+        let decided = check.finished(tiebreak1, by: "honest2", result: Self.result(1))
+        #expect(check.quarantined == ["faulty"])
+        #expect(check.records.last?.event == .resolved && check.records.last?.oddWorker == "faulty")
+        #expect(!decided.contains { if case .replace = $0 { return true } else { return false } }, "already replaced by the rerun")
+    }
+}
