@@ -115,4 +115,27 @@ struct InterventionRunTests {
         #expect(merge.wait() != 0)
         #expect(merge.log.contains("different --intervene conditions"), "\(merge.log)")
     }
+
+    /// Leases, restarts and several workers change nothing: a run with conditions whose
+    /// coordinator is killed mid-run and restarted, with three workers, ends in the same bundles
+    /// as an undisturbed single-worker run.
+    @Test func aRestartedCoordinatorWithThreeWorkersEndsInTheSameBundlesAsOneUndisturbedWorker() throws {
+        let conditions = ["--intervene", "off=layers.2.mlp:7:ablate", "--intervene", "up=layers.1.mlp:3:add=2@generated"]
+        let clean = scratch.file("clean")
+        #expect(try Self.run(clean, conditions, workers: 1).process.terminationStatus == 0)
+        let out = scratch.file("restarted")
+        let (first, endpoint) = try D.coordinator(out: out, extra: conditions)
+        let workers = try (1...3).map { try ThinkLensProcess(D.workerArguments(endpoint, id: "w\($0)", delay: 0.02, batch: 1), name: "w\($0)") }
+        #expect(D.waitForFirstCommit(out, by: first), "a worker committed a problem:\n\(first.log)")
+        first.kill9()
+        let (second, _) = try D.coordinator(out: out, extra: conditions, listen: endpoint)
+        #expect(second.wait() == 0, "\(second.log)")
+        for worker in workers { worker.wait(timeout: 30) }
+        let files = D.bundleFiles(clean).filter { !$0.hasSuffix("run.json") && !$0.contains("journal/") }
+        #expect(files.contains("interventions/up/inferences.jsonl"))
+        #expect(D.bundleFiles(out).filter { !$0.hasSuffix("run.json") && !$0.contains("journal/") } == files)
+        for file in files {
+            #expect(FileManager.default.contents(atPath: out + "/" + file) == FileManager.default.contents(atPath: clean + "/" + file), "\(file) differs")
+        }
+    }
 }
