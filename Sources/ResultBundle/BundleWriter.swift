@@ -219,6 +219,10 @@ public enum BundleWriter {
         try writeText(manifest.serialized(counts: counts, fvu: fvu), to: path(directory, BundleLayout.manifestFile))
         try writeText(run.serialized(pretty: true) + "\n", to: path(directory, BundleLayout.runFile))
 
+        // The statistics columns of features.csv read the finished bundle back, exactly as
+        // `thinklens analyze` does, so both give the same bytes.
+        try BundleStatistics.write(bundle: directory)
+
         var top: [String: [(feature: Int, tokens: Int)]] = [:]
         var rowsByName: [String: Int] = [:]
         for (h, name) in hookpoints.enumerated() {

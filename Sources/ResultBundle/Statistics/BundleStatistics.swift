@@ -1,0 +1,120 @@
+import Foundation
+import Platform
+import SafeTensors
+
+/// Appends the statistics columns (`FeatureStatistics.columns`) to every hookpoint's
+/// features.csv of a finished bundle. The coordinator and `merge` call it after writing the
+/// bundle, `thinklens analyze` on an existing one; everything is computed from the bundle's
+/// files in bundle order, so the same bundle and settings give the same bytes.
+public enum BundleStatistics {
+    public static let baseHeader = "feature,tokens,tokens_reasoning,tokens_answer,inferences,inferences_correct,inferences_wrong,top_act_inferences,top_freq_inferences,max_act,mean_act"
+    public static let header = baseHeader + "," + FeatureStatistics.columns.joined(separator: ",")
+    static let baseColumns = 11
+
+    @discardableResult
+    public static func write(bundle: String, settings: StatisticsSettings? = nil) throws -> StatisticsTimings {
+        var timings = StatisticsTimings()
+        var clock = MonotonicClock.now()
+        func lap(_ name: String) {
+            let now = MonotonicClock.now()
+            timings.add(name, now - clock)
+            clock = now
+        }
+        let reader = try BundleReader(directory: bundle)
+        let settings = settings ?? StatisticsSettings(seed: StatisticsSettings.seed(of: reader.manifest))
+        lap("open bundle")
+        let (problems, wordOccurs) = try windows(reader, words: settings.words)
+        lap("reasoning-word windows")
+        for hookpoint in reader.manifest.hookpoints {
+            let path = (bundle as NSString).appendingPathComponent("\(BundleLayout.tablesDirectory)/\(hookpoint)/features.csv")
+            let lines = try baseLines(path)
+            let rows = try lines.enumerated().map { n, line in
+                let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+                guard let feature = Int(fields[0]), let correct = Int(fields[5]), let wrong = Int(fields[6]) else {
+                    throw RunDataError(subject: "\(path) line \(n + 2)", reason: "feature, inferences_correct or inferences_wrong is not an integer; the table is damaged")
+                }
+                return (feature: feature, correct: correct, wrong: wrong)
+            }
+            let columns = try reader.latentColumns(hookpoint: hookpoint)
+            let computation = HookpointStatistics(
+                hookpoint: hookpoint, columns: columns,
+                rowRanges: reader.taskSummaries.indices.map { reader.rowRange($0, hookpoint: hookpoint) },
+                problems: problems, wordOccurs: wordOccurs, settings: settings, featureRows: rows)
+            let statistics = try computation.compute(timings: &timings)
+            clock = MonotonicClock.now()
+            let file = try AtomicFileWriter(path: path)
+            try file.write(header + "\n")
+            for (line, row) in zip(lines, rows) {
+                var text = line
+                for cell in statistics[row.feature]!.cells {
+                    text += ","
+                    if let cell { text += JSONText.number(cell) }
+                }
+                try file.write(text + "\n")
+            }
+            try file.finish()
+            lap("write features.csv")
+        }
+        return timings
+    }
+
+    /// features.csv's data lines cut to the first 11 columns (a table already analysed loses
+    /// its statistics, which are then written again).
+    static func baseLines(_ path: String) throws -> [Substring] {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw RunDataError(subject: path, reason: "cannot read; the bundle is incomplete")
+        }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        guard let first = lines.first, first == baseHeader || first == header else {
+            throw RunDataError(subject: path, reason: "header is '\(lines.first ?? "")', expected '\(baseHeader)' (optionally followed by the statistics columns)")
+        }
+        lines.removeFirst()
+        return try lines.enumerated().map { n, line in
+            var commas = 0
+            var end = line.endIndex
+            for i in line.indices where line[i] == "," {
+                commas += 1
+                if commas == baseColumns { end = i; break }
+            }
+            guard commas >= baseColumns - 1 else {
+                throw RunDataError(subject: "\(path) line \(n + 2)", reason: "has \(commas + 1) fields, expected at least \(baseColumns)")
+            }
+            return line[line.startIndex..<end]
+        }
+    }
+
+    /// Per problem, where the reasoning-word windows lie; per word, whether it occurs.
+    static func windows(_ reader: BundleReader, words: ReasoningWords) throws -> ([ProblemWindows], [Bool]) {
+        var lowered: [Int32: [UInt8]] = [:]
+        for (id, text) in reader.tokenTexts { lowered[id] = ReasoningWords.normalizedToken(text) }
+        var occurs = [Bool](repeating: false, count: words.words.count)
+        var out: [ProblemWindows] = []
+        out.reserveCapacity(reader.taskSummaries.count)
+        for i in reader.taskSummaries.indices {
+            let record = try reader.record(i)
+            let texts = try record.generatedIDs.map { id in
+                guard let t = lowered[id] else {
+                    throw RunDataError(subject: "\(reader.directory)/\(BundleLayout.tokensFile)", reason: "has no text for token \(id) generated in problem \(record.id)")
+                }
+                return t
+            }
+            let found = words.occurrences(texts)
+            var start: [Int32] = [], list: [Int32] = []
+            if !found.isEmpty {
+                for o in found { occurs[o.word] = true }
+                let covered = words.windows(found, length: texts.count)
+                var perToken = [[Int32]](repeating: [], count: texts.count)
+                for (w, tokens) in covered.enumerated() { for j in tokens { perToken[j].append(Int32(w)) } }
+                start.reserveCapacity(texts.count + 1)
+                for j in 0..<texts.count {
+                    start.append(Int32(list.count))
+                    list += perToken[j]
+                }
+                start.append(Int32(list.count))
+            }
+            out.append(ProblemWindows(promptLength: record.promptIDs.count, generated: record.generatedIDs.count,
+                                      verdict: record.verdict, start: start, words: list))
+        }
+        return (out, occurs)
+    }
+}

@@ -1,0 +1,380 @@
+import Experiment
+import Foundation
+import Platform
+
+/// What the statistics depend on besides the bundle: the reasoning words, ReasonScore's α and
+/// the run seed every random stream starts from.
+public struct StatisticsSettings: Sendable, Equatable {
+    public static let defaultAlpha = 0.7
+    public var words: ReasoningWords
+    public var alpha: Double
+    public var seed: UInt64
+
+    public init(words: ReasoningWords = .standard, alpha: Double = defaultAlpha, seed: UInt64) {
+        self.words = words
+        self.alpha = alpha
+        self.seed = seed
+    }
+
+    /// The run seed of a manifest (`generation.seed`; 0 when absent).
+    public static func seed(of manifest: RunManifest) -> UInt64 {
+        UInt64(bitPattern: Int64(manifest.generation["seed"]?.intValue ?? 0))
+    }
+}
+
+/// The per-feature statistics of one hookpoint: the columns features.csv gets after
+/// `mean_act` (docs/bundle.md has the formulas). nil is an empty cell: not tested, or not defined.
+public struct FeatureStatistics: Sendable, Equatable {
+    public static let columns = ["token_eta2", "reason_score", "reason_mu_in", "reason_mu_out", "reason_entropy",
+                                 "segment_diff", "segment_p", "segment_q", "correct_wrong_p", "correct_wrong_q",
+                                 "top_act_lo", "top_act_hi"]
+    public var tokenEta2: Double?
+    public var reasonScore: Double?
+    public var reasonMuIn: Double?
+    public var reasonMuOut: Double?
+    public var reasonEntropy: Double?
+    public var segmentDiff: Double?
+    public var segmentP: Double?
+    public var segmentQ: Double?
+    public var correctWrongP: Double?
+    public var correctWrongQ: Double?
+    public var topActLow: Double?
+    public var topActHigh: Double?
+
+    public init() {}
+
+    var cells: [Double?] {
+        [tokenEta2, reasonScore, reasonMuIn, reasonMuOut, reasonEntropy, segmentDiff, segmentP, segmentQ,
+         correctWrongP, correctWrongQ, topActLow, topActHigh]
+    }
+}
+
+/// What every hookpoint shares about one problem: where the reasoning-word windows are.
+struct ProblemWindows: Sendable {
+    let promptLength: Int
+    let generated: Int
+    let verdict: Verdict
+    /// For generated token j, the words whose windows cover it: `words[start[j]..<start[j+1]]`.
+    /// Both empty when the problem has no window.
+    let start: [Int32]
+    let words: [Int32]
+
+    func wordsCovering(_ j: Int) -> Range<Int> {
+        start.isEmpty ? 0..<0 : Int(start[j])..<Int(start[j + 1])
+    }
+}
+
+/// Seconds per phase, summed over hookpoints.
+public struct StatisticsTimings: Sendable {
+    public var phases: [(name: String, seconds: Double)] = []
+
+    mutating func add(_ name: String, _ seconds: Double) {
+        if let i = phases.firstIndex(where: { $0.name == name }) { phases[i].seconds += seconds } else { phases.append((name, seconds)) }
+    }
+}
+
+/// Computes `FeatureStatistics` for one hookpoint in a fixed order over the bundle (problems
+/// in bundle order, rows in file order), so the result depends on the bundle's content and
+/// the settings only.
+struct HookpointStatistics {
+    static let segmentMinimumProblems = 5
+    static let bootstrapResamples = 2_000
+    static let stream: (segment: UInt64, bootstrap: UInt64) = (1, 2)
+
+    let hookpoint: String
+    let columns: LatentColumns
+    let rowRanges: [Range<Int>]
+    let problems: [ProblemWindows]
+    /// Per word, whether it occurs anywhere in the bundle.
+    let wordOccurs: [Bool]
+    let settings: StatisticsSettings
+    /// features.csv's rows: feature id, inferences_correct, inferences_wrong.
+    let featureRows: [(feature: Int, correct: Int, wrong: Int)]
+
+    /// A random stream per hookpoint, test and feature, fixed by the run seed alone.
+    static func generator(seed: UInt64, hookpoint: String, stream: UInt64, feature: Int) -> SplitMix64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a of the hookpoint name
+        for b in hookpoint.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+        var g = SplitMix64(seed: seed ^ h)
+        g.state ^= stream &* 0xD1B5_4A32_D192_ED03 ^ UInt64(bitPattern: Int64(feature)) &* 0x9E37_79B9_7F4A_7C15
+        _ = g.next()
+        return g
+    }
+
+    func compute(timings: inout StatisticsTimings) throws -> [Int: FeatureStatistics] {
+        let featureLimit = (featureRows.map(\.feature).max() ?? -1) + 1
+        let F = featureLimit, W = settings.words.words.count, k = columns.k
+        var clock = MonotonicClock.now()
+        func lap(_ name: String) {
+            let now = MonotonicClock.now()
+            timings.add(name, now - clock)
+            clock = now
+        }
+
+        // Pass 1, problems in order: sums inside and outside the windows, per word, per problem
+        // segment shares, each problem's top features by maximum activation.
+        var sum = [Double](repeating: 0, count: F), sumIn = sum, sumOut = sum
+        var sumWord = [Double](repeating: 0, count: W * F)
+        var firedGenerated = [Int](repeating: 0, count: F)
+        var generatedRows = 0, rowsIn = 0, rowsOut = 0
+        var rowsWord = [Int](repeating: 0, count: W)
+        var segmentProblems = 0
+        var segmentFiring = [Int](repeating: 0, count: F), sumDifference = [Double](repeating: 0, count: F)
+        var differences = [[Float]](repeating: [], count: F)
+        var topFeatures: [[Int32]] = []
+        topFeatures.reserveCapacity(problems.count)
+        var countReasoning = [Int32](repeating: 0, count: F), countAnswer = countReasoning
+        var problemMax = [Float](repeating: 0, count: F)
+        var touchedAll: [Int32] = [], touchedGenerated: [Int32] = []
+        for (p, facts) in problems.enumerated() {
+            var reasoningRows = 0, answerRows = 0
+            for r in rowRanges[p] {
+                for j in 0..<k {
+                    let a = columns.act(r, j)
+                    guard a > 0 else { break }
+                    let f = Int(columns.index(r, j))
+                    guard f < F else {
+                        throw RunDataError(subject: "latents/\(hookpoint).safetensors row \(r)", reason: "latent \(f) fired but tables/\(hookpoint)/features.csv does not list it; the tables and latents disagree (rewrite the bundle with thinklens merge)")
+                    }
+                    if problemMax[f] == 0 { touchedAll.append(Int32(f)) }
+                    if a > problemMax[f] { problemMax[f] = a }
+                }
+                let segment = columns.segment(r)
+                if segment == TokenSegment.prompt.rawValue { continue }
+                let g = Int(columns.position(r)) - facts.promptLength
+                guard g >= 0, g < facts.generated else {
+                    throw RunDataError(subject: "latents/\(hookpoint).safetensors row \(r)", reason: "position \(columns.position(r)) is marked generated but lies outside problem \(p + 1)'s generation (prompt \(facts.promptLength), generated \(facts.generated) tokens); latents/index.csv and inferences.jsonl disagree")
+                }
+                generatedRows += 1
+                let covering = facts.wordsCovering(g)
+                let inside = !covering.isEmpty
+                if inside { rowsIn += 1 } else { rowsOut += 1 }
+                for c in covering { rowsWord[Int(facts.words[c])] += 1 }
+                let reasoning = segment == TokenSegment.reasoning.rawValue
+                if reasoning { reasoningRows += 1 } else { answerRows += 1 }
+                for j in 0..<k {
+                    let a = columns.act(r, j)
+                    guard a > 0 else { break }
+                    let f = Int(columns.index(r, j)), x = Double(a)
+                    sum[f] += x
+                    firedGenerated[f] += 1
+                    if inside { sumIn[f] += x } else { sumOut[f] += x }
+                    for c in covering { sumWord[Int(facts.words[c]) * F + f] += x }
+                    if countReasoning[f] == 0 && countAnswer[f] == 0 { touchedGenerated.append(Int32(f)) }
+                    if reasoning { countReasoning[f] += 1 } else { countAnswer[f] += 1 }
+                }
+            }
+            topFeatures.append(bestItems(FeatureTable.featuresPerProblem, of: touchedAll) { a, b in
+                let x = problemMax[Int(a)], y = problemMax[Int(b)]
+                return x != y ? x > y : a < b
+            })
+            if reasoningRows > 0 && answerRows > 0 {
+                segmentProblems += 1
+                for f32 in touchedGenerated {
+                    let f = Int(f32)
+                    let d = Double(countReasoning[f]) / Double(reasoningRows) - Double(countAnswer[f]) / Double(answerRows)
+                    segmentFiring[f] += 1
+                    sumDifference[f] += d
+                    if d != 0 { differences[f].append(Float(d)) }
+                }
+            }
+            for f in touchedAll { problemMax[Int(f)] = 0 }
+            for f in touchedGenerated { countReasoning[Int(f)] = 0; countAnswer[Int(f)] = 0 }
+            touchedAll.removeAll(keepingCapacity: true)
+            touchedGenerated.removeAll(keepingCapacity: true)
+        }
+        countReasoning = []; countAnswer = []; problemMax = []
+        lap("pass over positions")
+
+        var out: [Int: FeatureStatistics] = [:]
+        for row in featureRows { out[row.feature] = FeatureStatistics() }
+
+        // Token dependence: η² from sums per (token, feature), generated rows grouped by token.
+        if generatedRows > 0 {
+            let eta = tokenEta2(featureLimit: F, sum: sum, fired: firedGenerated, generatedRows: generatedRows)
+            for row in featureRows { out[row.feature]!.tokenEta2 = eta[row.feature] }
+        }
+        lap("token dependence")
+
+        // ReasonScore.
+        if generatedRows > 0 {
+            var muIn = [Double](repeating: 0, count: F), muOut = muIn
+            var totalIn = 0.0, totalOut = 0.0
+            for f in 0..<F {
+                muIn[f] = rowsIn > 0 ? sumIn[f] / Double(rowsIn) : 0
+                muOut[f] = rowsOut > 0 ? sumOut[f] / Double(rowsOut) : 0
+                totalIn += muIn[f]
+                totalOut += muOut[f]
+            }
+            let occurring = (0..<W).filter { wordOccurs[$0] }
+            for row in featureRows {
+                let f = row.feature
+                var entropy = 0.0
+                if occurring.count >= 2 {
+                    let means = occurring.map { rowsWord[$0] > 0 ? sumWord[$0 * F + f] / Double(rowsWord[$0]) : 0 }
+                    let total = means.reduce(0, +)
+                    if total > 0 {
+                        for m in means where m > 0 { entropy -= m / total * Foundation.log(m / total) }
+                        entropy /= Foundation.log(Double(occurring.count))
+                    }
+                }
+                let share = totalIn > 0 ? muIn[f] / totalIn : 0
+                let outside = totalOut > 0 ? muOut[f] / totalOut : 0
+                out[f]!.reasonMuIn = muIn[f]
+                out[f]!.reasonMuOut = muOut[f]
+                out[f]!.reasonEntropy = entropy
+                out[f]!.reasonScore = share * Foundation.pow(entropy, settings.alpha) - outside
+            }
+        }
+        sumWord = []
+        lap("reason score")
+
+        // Reasoning vs answer segment: sign-flip tests, then Benjamini–Hochberg.
+        let segmentTested = featureRows.map(\.feature).filter { segmentFiring[$0] >= Self.segmentMinimumProblems }.sorted()
+        var segmentP = [Double](repeating: 1, count: segmentTested.count)
+        segmentP.withUnsafeMutableBufferPointer { results in
+            let results = UnsafeSendable(results)
+            let differences = differences, seed = settings.seed, hookpoint = hookpoint, problems = segmentProblems
+            DispatchQueue.concurrentPerform(iterations: segmentTested.count) { i in
+                let f = segmentTested[i]
+                var g = Self.generator(seed: seed, hookpoint: hookpoint, stream: Self.stream.segment, feature: f)
+                results.value[i] = SignFlipTest.pValue(nonZero: differences[f].map(Double.init), problems: problems, generator: &g)
+            }
+        }
+        differences = []
+        for (i, q) in BenjaminiHochberg.adjust(segmentP).enumerated() {
+            let f = segmentTested[i]
+            out[f]!.segmentDiff = sumDifference[f] / Double(segmentProblems)
+            out[f]!.segmentP = segmentP[i]
+            out[f]!.segmentQ = q
+        }
+        lap("segment tests")
+
+        // Correct vs wrong: exact label-shuffle p-values of the log odds ratio, then BH.
+        let correct = problems.filter { $0.verdict == .correct }.count, wrong = problems.filter { $0.verdict == .wrong }.count
+        if LogOddsRatio.sampleTooSmall(correct: correct, wrong: wrong) == nil {
+            let tested = featureRows.filter { $0.correct + $0.wrong >= LogOddsRatio.minimumFiringProblems }.sorted { $0.feature < $1.feature }
+            var p = [Double](repeating: 1, count: tested.count)
+            p.withUnsafeMutableBufferPointer { results in
+                let results = UnsafeSendable(results)
+                DispatchQueue.concurrentPerform(iterations: tested.count) { i in
+                    results.value[i] = LabelShuffleTest.pValue(firedCorrect: tested[i].correct, correct: correct, firedWrong: tested[i].wrong, wrong: wrong)
+                }
+            }
+            for (i, q) in BenjaminiHochberg.adjust(p).enumerated() {
+                out[tested[i].feature]!.correctWrongP = p[i]
+                out[tested[i].feature]!.correctWrongQ = q
+            }
+        }
+        lap("correct-wrong tests")
+
+        // Bootstrap interval of the share of problems where the feature is a top-10 feature.
+        let interval = topActInterval(topFeatures: topFeatures, featureLimit: F)
+        for row in featureRows { out[row.feature]!.topActLow = interval[row.feature].low; out[row.feature]!.topActHigh = interval[row.feature].high }
+        lap("bootstrap")
+        return out
+    }
+
+    /// η² per feature over the generated rows: between-token over total sum of squares, each
+    /// as a sum of deviations (not a difference of raw moments, which cancels badly).
+    private func tokenEta2(featureLimit F: Int, sum: [Double], fired: [Int], generatedRows n: Int) -> [Double?] {
+        let k = columns.k
+        // Generated rows grouped by token (counting sort, rows in file order within a token).
+        var largestToken: Int32 = 0
+        var generated: [Int32] = []
+        generated.reserveCapacity(n)
+        for p in rowRanges.indices {
+            for r in rowRanges[p] where columns.segment(r) != TokenSegment.prompt.rawValue {
+                generated.append(Int32(r))
+                largestToken = max(largestToken, columns.token(r))
+            }
+        }
+        var groupStart = [Int](repeating: 0, count: Int(largestToken) + 2)
+        for r in generated { groupStart[Int(max(0, columns.token(Int(r)))) + 1] += 1 }
+        for t in 1..<groupStart.count { groupStart[t] += groupStart[t - 1] }
+        var fill = groupStart
+        var byToken = [Int32](repeating: 0, count: generated.count)
+        for r in generated {
+            let t = Int(max(0, columns.token(Int(r))))
+            byToken[fill[t]] = r
+            fill[t] += 1
+        }
+        generated = []; fill = []
+
+        var mean = [Double](repeating: 0, count: F)
+        for f in 0..<F { mean[f] = sum[f] / Double(n) }
+        var within = [Double](repeating: 0, count: F), between = within, groupSum = within
+        var covered = [Int](repeating: 0, count: F)
+        var inGroup = [Int32](repeating: -1, count: F)
+        var touched: [Int32] = []
+        for t in 0..<(groupStart.count - 1) where groupStart[t + 1] > groupStart[t] {
+            let size = groupStart[t + 1] - groupStart[t]
+            for slot in groupStart[t]..<groupStart[t + 1] {
+                let r = Int(byToken[slot])
+                for j in 0..<k {
+                    let a = columns.act(r, j)
+                    guard a > 0 else { break }
+                    let f = Int(columns.index(r, j)), x = Double(a)
+                    if inGroup[f] != Int32(t) { inGroup[f] = Int32(t); groupSum[f] = 0; touched.append(Int32(f)) }
+                    groupSum[f] += x
+                    within[f] += (x - mean[f]) * (x - mean[f])
+                }
+            }
+            for f32 in touched {
+                let f = Int(f32)
+                let deviation = groupSum[f] - Double(size) * mean[f]
+                between[f] += deviation * deviation / Double(size)
+                covered[f] += size
+            }
+            touched.removeAll(keepingCapacity: true)
+        }
+        var eta = [Double?](repeating: nil, count: F)
+        for f in 0..<F where fired[f] > 0 {
+            let m2 = mean[f] * mean[f]
+            let total = within[f] + Double(n - fired[f]) * m2
+            let explained = between[f] + Double(n - covered[f]) * m2
+            if total > 0 { eta[f] = min(1, max(0, explained / total)) }
+        }
+        return eta
+    }
+
+    /// Percentile bootstrap over problems: 2,000 resamples of the problems (with replacement,
+    /// one seeded stream, shared by all features), in each the share of resampled problems
+    /// where the feature is among the problem's 10 features of highest maximum activation;
+    /// the interval is the 2.5th and 97.5th percentiles (the 50th and 1,950th of the sorted shares).
+    private func topActInterval(topFeatures: [[Int32]], featureLimit F: Int) -> [(low: Double, high: Double)] {
+        let n = topFeatures.count, B = Self.bootstrapResamples
+        var result = [(low: Double, high: Double)](repeating: (0, 0), count: F)
+        guard n > 0 else { return result }
+        var slot = [Int](repeating: -1, count: F)
+        var listed: [Int] = []
+        for list in topFeatures { for f in list where slot[Int(f)] < 0 { slot[Int(f)] = listed.count; listed.append(Int(f)) } }
+        let width = listed.count
+        guard width > 0 else { return result }
+        var counts = [UInt32](repeating: 0, count: B * width)
+        var g = Self.generator(seed: settings.seed, hookpoint: hookpoint, stream: Self.stream.bootstrap, feature: -1)
+        let topSlots = topFeatures.map { $0.map { slot[Int($0)] } }
+        counts.withUnsafeMutableBufferPointer { counts in
+            for b in 0..<B {
+                let base = b * width
+                for _ in 0..<n {
+                    for s in topSlots[g.below(n)] { counts[base + s] += 1 }
+                }
+            }
+        }
+        let lowRank = Int((0.025 * Double(B)).rounded(.up)) - 1, highRank = Int((0.975 * Double(B)).rounded(.up)) - 1
+        var column = [UInt32](repeating: 0, count: B)
+        for (s, f) in listed.enumerated() {
+            for b in 0..<B { column[b] = counts[b * width + s] }
+            column.sort()
+            result[f] = (Double(column[lowRank]) / Double(n), Double(column[highRank]) / Double(n))
+        }
+        return result
+    }
+}
+
+/// Lets `concurrentPerform` fill disjoint slots of one buffer.
+struct UnsafeSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
