@@ -14,6 +14,8 @@ public struct FeatureRow: Sendable, Equatable {
     public var topFreqInferences: Int
     public var maxAct: Double
     public var meanAct: Double
+    /// The statistics columns after `mean_act`; nil for a table written before they existed.
+    public var statistics: FeatureStatistics? = nil
 }
 
 /// One line of `feature_tokens.csv`: one of a feature's 70 tokens of highest maximum activation.
@@ -68,10 +70,13 @@ public struct HookpointTables: Sendable {
     public static func read(bundle: String, hookpoint: String) throws -> HookpointTables {
         let dir = TablePaths.directory(bundle, hookpoint)
         let featuresPath = (dir as NSString).appendingPathComponent("features.csv")
-        let header = "feature,tokens,tokens_reasoning,tokens_answer,inferences,inferences_correct,inferences_wrong,top_act_inferences,top_freq_inferences,max_act,mean_act"
+        // Bundles written before the statistics columns existed have only the first 11.
+        let withStatistics = try CSVReader.firstLine(path: featuresPath) == BundleStatistics.header
+        let header = withStatistics ? BundleStatistics.header : BundleStatistics.baseHeader
+        let columns = withStatistics ? 11 + FeatureStatistics.columns.count : 11
         var rows: [FeatureRow] = []
         try CSVReader.forEachRecord(path: featuresPath, header: header) { line, fields in
-            guard fields.count == 11 else { throw CSVReader.malformed(featuresPath, line, "has \(fields.count) fields, expected 11") }
+            guard fields.count == columns else { throw CSVReader.malformed(featuresPath, line, "has \(fields.count) fields, expected \(columns)") }
             func int(_ i: Int) throws -> Int {
                 guard let v = Int(fields[i]) else { throw CSVReader.malformed(featuresPath, line, "field \(i + 1) '\(fields[i])' is not an integer") }
                 return v
@@ -82,7 +87,10 @@ public struct HookpointTables: Sendable {
             }
             rows.append(FeatureRow(feature: try int(0), tokens: try int(1), tokensReasoning: try int(2), tokensAnswer: try int(3),
                                    inferences: try int(4), inferencesCorrect: try int(5), inferencesWrong: try int(6),
-                                   topActInferences: try int(7), topFreqInferences: try int(8), maxAct: try double(9), meanAct: try double(10)))
+                                   topActInferences: try int(7), topFreqInferences: try int(8), maxAct: try double(9), meanAct: try double(10),
+                                   statistics: withStatistics ? try FeatureStatistics(cells: Array(fields[11...])) {
+                                       CSVReader.malformed(featuresPath, line, "field \(12 + $0) '\(fields[11 + $0])' is not a number or empty")
+                                   } : nil))
         }
         let histogramPath = (dir as NSString).appendingPathComponent("activation_histogram.csv")
         var bins: [HistogramBin] = []

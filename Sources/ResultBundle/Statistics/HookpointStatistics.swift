@@ -43,6 +43,25 @@ public struct FeatureStatistics: Sendable, Equatable {
 
     public init() {}
 
+    /// From features.csv's cells after `mean_act` (empty: nil); `malformed(i)` names a bad cell.
+    public init(cells: [String], malformed: (Int) -> Error) throws {
+        var values: [Double?] = []
+        for (i, cell) in cells.enumerated() {
+            if cell.isEmpty { values.append(nil); continue }
+            guard let v = Double(cell) else { throw malformed(i) }
+            values.append(v)
+        }
+        guard values.count == Self.columns.count else { throw malformed(min(values.count, Self.columns.count - 1)) }
+        (tokenEta2, reasonScore, reasonMuIn, reasonMuOut, reasonEntropy) = (values[0], values[1], values[2], values[3], values[4])
+        (segmentDiff, segmentP, segmentQ, correctWrongP, correctWrongQ) = (values[5], values[6], values[7], values[8], values[9])
+        (topActLow, topActHigh) = (values[10], values[11])
+    }
+
+    /// The value of a column of `columns` by name.
+    public func value(_ column: String) -> Double? {
+        Self.columns.firstIndex(of: column).flatMap { cells[$0] }
+    }
+
     var cells: [Double?] {
         [tokenEta2, reasonScore, reasonMuIn, reasonMuOut, reasonEntropy, segmentDiff, segmentP, segmentQ,
          correctWrongP, correctWrongQ, topActLow, topActHigh]
