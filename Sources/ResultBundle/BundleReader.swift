@@ -161,6 +161,12 @@ public final class BundleReader: CommittedTaskSource, @unchecked Sendable {
                              indices: try file.tensor("indices"), acts: try file.tensor("acts"))
     }
 
+    /// Lets the kernel drop the hookpoint's latents pages from this process's memory once a
+    /// pass over them is done (`latentColumns` views stay valid; pages are read again on use).
+    public func releaseLatentPages(hookpoint: String) {
+        latentFiles[hookpoint]?.adviseDontNeed()
+    }
+
     public func task(_ i: Int) throws -> CommittedTask {
         let record = try parseRecord(i, lineRanges[i])
         var latents: [String: LatentRows] = [:]
@@ -196,17 +202,23 @@ public final class BundleReader: CommittedTaskSource, @unchecked Sendable {
 public struct LatentColumns: @unchecked Sendable {
     public let rows: Int
     public let k: Int
-    private let positionView, tokenView, segmentView, indicesView, actsView: TensorView
+    private let views: [TensorView]
+    private let positions, tokens, segments, indices, acts: UnsafeRawPointer
 
     init(position: TensorView, token: TensorView, segment: TensorView, indices: TensorView, acts: TensorView) {
-        positionView = position; tokenView = token; segmentView = segment; indicesView = indices; actsView = acts
+        views = [position, token, segment, indices, acts]
+        positions = position.bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 8)!
+        tokens = token.bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 8)!
+        segments = segment.bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 8)!
+        self.indices = indices.bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 8)!
+        self.acts = acts.bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 8)!
         rows = indices.shape[0]
         k = indices.shape[1]
     }
 
-    @inline(__always) public func position(_ row: Int) -> Int32 { positionView.bytes.loadUnaligned(fromByteOffset: 4 * row, as: Int32.self) }
-    @inline(__always) public func token(_ row: Int) -> Int32 { tokenView.bytes.loadUnaligned(fromByteOffset: 4 * row, as: Int32.self) }
-    @inline(__always) public func segment(_ row: Int) -> UInt8 { segmentView.bytes[row] }
-    @inline(__always) public func index(_ row: Int, _ j: Int) -> Int32 { indicesView.bytes.loadUnaligned(fromByteOffset: 4 * (row * k + j), as: Int32.self) }
-    @inline(__always) public func act(_ row: Int, _ j: Int) -> Float { actsView.bytes.loadUnaligned(fromByteOffset: 4 * (row * k + j), as: Float.self) }
+    @inline(__always) public func position(_ row: Int) -> Int32 { positions.loadUnaligned(fromByteOffset: 4 * row, as: Int32.self) }
+    @inline(__always) public func token(_ row: Int) -> Int32 { tokens.loadUnaligned(fromByteOffset: 4 * row, as: Int32.self) }
+    @inline(__always) public func segment(_ row: Int) -> UInt8 { segments.load(fromByteOffset: row, as: UInt8.self) }
+    @inline(__always) public func index(_ row: Int, _ j: Int) -> Int32 { indices.loadUnaligned(fromByteOffset: 4 * (row * k + j), as: Int32.self) }
+    @inline(__always) public func act(_ row: Int, _ j: Int) -> Float { acts.loadUnaligned(fromByteOffset: 4 * (row * k + j), as: Float.self) }
 }

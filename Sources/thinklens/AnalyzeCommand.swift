@@ -44,10 +44,10 @@ struct AnalyzeCommand: ParsableCommand {
             let timings = try BundleStatistics.write(bundle: bundle, settings: settings)
             let total = MonotonicClock.now() - start
             for phase in timings.phases {
-                print(String(format: "%-24@ %8.2f s", phase.name as NSString, phase.seconds))
+                print(phase.name.padding(toLength: 26, withPad: " ", startingAt: 0) + String(format: "%8.2f s", phase.seconds))
             }
             let status = ProcessStatus.current()
-            print(String(format: "%-24@ %8.2f s", "total" as NSString, total))
+            print("total".padding(toLength: 26, withPad: " ", startingAt: 0) + String(format: "%8.2f s", total))
             print("memory: \(status)")
             logger.info("analyzed \(manifest.hookpoints.count) hookpoints of \(bundle)")
         } catch let error as RunDataError {

@@ -36,10 +36,11 @@ public enum BundleStatistics {
                 return (feature: feature, correct: correct, wrong: wrong)
             }
             let columns = try reader.latentColumns(hookpoint: hookpoint)
-            let computation = HookpointStatistics(
+            var computation = HookpointStatistics(
                 hookpoint: hookpoint, columns: columns,
                 rowRanges: reader.taskSummaries.indices.map { reader.rowRange($0, hookpoint: hookpoint) },
                 problems: problems, wordOccurs: wordOccurs, settings: settings, featureRows: rows)
+            computation.releasePages = { reader.releaseLatentPages(hookpoint: hookpoint) }
             let statistics = try computation.compute(timings: &timings)
             clock = MonotonicClock.now()
             let file = try AtomicFileWriter(path: path)

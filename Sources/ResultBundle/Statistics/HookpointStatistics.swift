@@ -109,6 +109,8 @@ struct HookpointStatistics {
     let settings: StatisticsSettings
     /// features.csv's rows: feature id, inferences_correct, inferences_wrong.
     let featureRows: [(feature: Int, correct: Int, wrong: Int)]
+    /// Called once the passes over the latents are done.
+    var releasePages: () -> Void = {}
 
     /// A random stream per hookpoint, test and feature, fixed by the run seed alone.
     static func generator(seed: UInt64, hookpoint: String, stream: UInt64, feature: Int) -> SplitMix64 {
@@ -132,18 +134,17 @@ struct HookpointStatistics {
 
         // Pass 1, problems in order: sums inside and outside the windows, per word, per problem
         // segment shares, each problem's top features by maximum activation.
-        var sum = [Double](repeating: 0, count: F), sumIn = sum, sumOut = sum
-        var sumWord = [Double](repeating: 0, count: W * F)
-        var firedGenerated = [Int](repeating: 0, count: F)
+        // Per feature (latent id) unless said otherwise; raw buffers, as these are touched
+        // for every activation of the bundle.
+        let acc = ScratchBuffer<PositionSums>(F, PositionSums())
+        let sumWord = ScratchBuffer<Double>(W * F, 0)                 // [word, feature]
         var generatedRows = 0, rowsIn = 0, rowsOut = 0
         var rowsWord = [Int](repeating: 0, count: W)
         var segmentProblems = 0
-        var segmentFiring = [Int](repeating: 0, count: F), sumDifference = [Double](repeating: 0, count: F)
+        let segmentFiring = ScratchBuffer<Int>(F, 0), sumDifference = ScratchBuffer<Double>(F, 0)
         var differences = [[Float]](repeating: [], count: F)
         var topFeatures: [[Int32]] = []
         topFeatures.reserveCapacity(problems.count)
-        var countReasoning = [Int32](repeating: 0, count: F), countAnswer = countReasoning
-        var problemMax = [Float](repeating: 0, count: F)
         var touchedAll: [Int32] = [], touchedGenerated: [Int32] = []
         for (p, facts) in problems.enumerated() {
             var reasoningRows = 0, answerRows = 0
@@ -155,8 +156,8 @@ struct HookpointStatistics {
                     guard f < F else {
                         throw RunDataError(subject: "latents/\(hookpoint).safetensors row \(r)", reason: "latent \(f) fired but tables/\(hookpoint)/features.csv does not list it; the tables and latents disagree (rewrite the bundle with thinklens merge)")
                     }
-                    if problemMax[f] == 0 { touchedAll.append(Int32(f)) }
-                    if a > problemMax[f] { problemMax[f] = a }
+                    if acc[f].problemMax == 0 { touchedAll.append(Int32(f)) }
+                    if a > acc[f].problemMax { acc[f].problemMax = a }
                 }
                 let segment = columns.segment(r)
                 if segment == TokenSegment.prompt.rawValue { continue }
@@ -175,34 +176,33 @@ struct HookpointStatistics {
                     let a = columns.act(r, j)
                     guard a > 0 else { break }
                     let f = Int(columns.index(r, j)), x = Double(a)
-                    sum[f] += x
-                    firedGenerated[f] += 1
-                    if inside { sumIn[f] += x } else { sumOut[f] += x }
+                    acc[f].sum += x
+                    acc[f].fired += 1
+                    if inside { acc[f].sumIn += x } else { acc[f].sumOut += x }
                     for c in covering { sumWord[Int(facts.words[c]) * F + f] += x }
-                    if countReasoning[f] == 0 && countAnswer[f] == 0 { touchedGenerated.append(Int32(f)) }
-                    if reasoning { countReasoning[f] += 1 } else { countAnswer[f] += 1 }
+                    if acc[f].countReasoning == 0 && acc[f].countAnswer == 0 { touchedGenerated.append(Int32(f)) }
+                    if reasoning { acc[f].countReasoning += 1 } else { acc[f].countAnswer += 1 }
                 }
             }
             topFeatures.append(bestItems(FeatureTable.featuresPerProblem, of: touchedAll) { a, b in
-                let x = problemMax[Int(a)], y = problemMax[Int(b)]
+                let x = acc[Int(a)].problemMax, y = acc[Int(b)].problemMax
                 return x != y ? x > y : a < b
             })
             if reasoningRows > 0 && answerRows > 0 {
                 segmentProblems += 1
                 for f32 in touchedGenerated {
                     let f = Int(f32)
-                    let d = Double(countReasoning[f]) / Double(reasoningRows) - Double(countAnswer[f]) / Double(answerRows)
+                    let d = Double(acc[f].countReasoning) / Double(reasoningRows) - Double(acc[f].countAnswer) / Double(answerRows)
                     segmentFiring[f] += 1
                     sumDifference[f] += d
                     if d != 0 { differences[f].append(Float(d)) }
                 }
             }
-            for f in touchedAll { problemMax[Int(f)] = 0 }
-            for f in touchedGenerated { countReasoning[Int(f)] = 0; countAnswer[Int(f)] = 0 }
+            for f in touchedAll { acc[Int(f)].problemMax = 0 }
+            for f in touchedGenerated { acc[Int(f)].countReasoning = 0; acc[Int(f)].countAnswer = 0 }
             touchedAll.removeAll(keepingCapacity: true)
             touchedGenerated.removeAll(keepingCapacity: true)
         }
-        countReasoning = []; countAnswer = []; problemMax = []
         lap("pass over positions")
 
         var out: [Int: FeatureStatistics] = [:]
@@ -210,7 +210,8 @@ struct HookpointStatistics {
 
         // Token dependence: η² from sums per (token, feature), generated rows grouped by token.
         if generatedRows > 0 {
-            let eta = tokenEta2(featureLimit: F, sum: sum, fired: firedGenerated, generatedRows: generatedRows)
+            let eta = tokenEta2(featureLimit: F, sums: acc, generatedRows: generatedRows)
+            releasePages()
             for row in featureRows { out[row.feature]!.tokenEta2 = eta[row.feature] }
         }
         lap("token dependence")
@@ -220,8 +221,8 @@ struct HookpointStatistics {
             var muIn = [Double](repeating: 0, count: F), muOut = muIn
             var totalIn = 0.0, totalOut = 0.0
             for f in 0..<F {
-                muIn[f] = rowsIn > 0 ? sumIn[f] / Double(rowsIn) : 0
-                muOut[f] = rowsOut > 0 ? sumOut[f] / Double(rowsOut) : 0
+                muIn[f] = rowsIn > 0 ? acc[f].sumIn / Double(rowsIn) : 0
+                muOut[f] = rowsOut > 0 ? acc[f].sumOut / Double(rowsOut) : 0
                 totalIn += muIn[f]
                 totalOut += muOut[f]
             }
@@ -245,7 +246,6 @@ struct HookpointStatistics {
                 out[f]!.reasonScore = share * Foundation.pow(entropy, settings.alpha) - outside
             }
         }
-        sumWord = []
         lap("reason score")
 
         // Reasoning vs answer segment: sign-flip tests, then Benjamini–Hochberg.
@@ -274,10 +274,11 @@ struct HookpointStatistics {
         if LogOddsRatio.sampleTooSmall(correct: correct, wrong: wrong) == nil {
             let tested = featureRows.filter { $0.correct + $0.wrong >= LogOddsRatio.minimumFiringProblems }.sorted { $0.feature < $1.feature }
             var p = [Double](repeating: 1, count: tested.count)
+            let test = LabelShuffleTest(correct: correct, wrong: wrong)
             p.withUnsafeMutableBufferPointer { results in
                 let results = UnsafeSendable(results)
                 DispatchQueue.concurrentPerform(iterations: tested.count) { i in
-                    results.value[i] = LabelShuffleTest.pValue(firedCorrect: tested[i].correct, correct: correct, firedWrong: tested[i].wrong, wrong: wrong)
+                    results.value[i] = test.pValue(firedCorrect: tested[i].correct, firedWrong: tested[i].wrong)
                 }
             }
             for (i, q) in BenjaminiHochberg.adjust(p).enumerated() {
@@ -296,7 +297,7 @@ struct HookpointStatistics {
 
     /// η² per feature over the generated rows: between-token over total sum of squares, each
     /// as a sum of deviations (not a difference of raw moments, which cancels badly).
-    private func tokenEta2(featureLimit F: Int, sum: [Double], fired: [Int], generatedRows n: Int) -> [Double?] {
+    private func tokenEta2(featureLimit F: Int, sums: ScratchBuffer<PositionSums>, generatedRows n: Int) -> [Double?] {
         let k = columns.k
         // Generated rows grouped by token (counting sort, rows in file order within a token).
         var largestToken: Int32 = 0
@@ -320,11 +321,14 @@ struct HookpointStatistics {
         }
         generated = []; fill = []
 
-        var mean = [Double](repeating: 0, count: F)
-        for f in 0..<F { mean[f] = sum[f] / Double(n) }
-        var within = [Double](repeating: 0, count: F), between = within, groupSum = within
-        var covered = [Int](repeating: 0, count: F)
-        var inGroup = [Int32](repeating: -1, count: F)
+        // One 48-byte record per feature, so an activation touches one cache line.
+        struct Deviations {
+            var mean = 0.0, within = 0.0, between = 0.0, groupSum = 0.0
+            var covered = 0
+            var inGroup: Int32 = -1
+        }
+        let dev = ScratchBuffer<Deviations>(F, Deviations())
+        for f in 0..<F { dev[f].mean = sums[f].sum / Double(n) }
         var touched: [Int32] = []
         for t in 0..<(groupStart.count - 1) where groupStart[t + 1] > groupStart[t] {
             let size = groupStart[t + 1] - groupStart[t]
@@ -334,24 +338,25 @@ struct HookpointStatistics {
                     let a = columns.act(r, j)
                     guard a > 0 else { break }
                     let f = Int(columns.index(r, j)), x = Double(a)
-                    if inGroup[f] != Int32(t) { inGroup[f] = Int32(t); groupSum[f] = 0; touched.append(Int32(f)) }
-                    groupSum[f] += x
-                    within[f] += (x - mean[f]) * (x - mean[f])
+                    if dev[f].inGroup != Int32(t) { dev[f].inGroup = Int32(t); dev[f].groupSum = 0; touched.append(Int32(f)) }
+                    let d = x - dev[f].mean
+                    dev[f].groupSum += x
+                    dev[f].within += d * d
                 }
             }
             for f32 in touched {
                 let f = Int(f32)
-                let deviation = groupSum[f] - Double(size) * mean[f]
-                between[f] += deviation * deviation / Double(size)
-                covered[f] += size
+                let deviation = dev[f].groupSum - Double(size) * dev[f].mean
+                dev[f].between += deviation * deviation / Double(size)
+                dev[f].covered += size
             }
             touched.removeAll(keepingCapacity: true)
         }
         var eta = [Double?](repeating: nil, count: F)
-        for f in 0..<F where fired[f] > 0 {
-            let m2 = mean[f] * mean[f]
-            let total = within[f] + Double(n - fired[f]) * m2
-            let explained = between[f] + Double(n - covered[f]) * m2
+        for f in 0..<F where sums[f].fired > 0 {
+            let m2 = dev[f].mean * dev[f].mean
+            let total = dev[f].within + Double(n - sums[f].fired) * m2
+            let explained = dev[f].between + Double(n - dev[f].covered) * m2
             if total > 0 { eta[f] = min(1, max(0, explained / total)) }
         }
         return eta
@@ -389,6 +394,39 @@ struct HookpointStatistics {
             result[f] = (Double(column[lowRank]) / Double(n), Double(column[highRank]) / Double(n))
         }
         return result
+    }
+}
+
+/// What pass 1 accumulates per feature, in one 48-byte record so that an activation costs one
+/// cache line: sums over the generated positions (all, inside and outside the reasoning-word
+/// windows), how many fired, and the problem being added's segment counts and maximum.
+struct PositionSums {
+    var sum = 0.0, sumIn = 0.0, sumOut = 0.0
+    var fired = 0
+    var countReasoning: Int32 = 0, countAnswer: Int32 = 0
+    var problemMax: Float = 0
+}
+
+/// A fixed-size buffer without bounds or copy-on-write checks, for accumulators touched once per
+/// activation; indices are checked by the callers' loops (feature ids below the limit).
+final class ScratchBuffer<T> {
+    let pointer: UnsafeMutablePointer<T>
+    let count: Int
+
+    init(_ count: Int, _ fill: T) {
+        self.count = count
+        pointer = .allocate(capacity: max(count, 1))
+        pointer.initialize(repeating: fill, count: count)
+    }
+
+    deinit {
+        pointer.deinitialize(count: count)
+        pointer.deallocate()
+    }
+
+    subscript(_ i: Int) -> T {
+        @inline(__always) get { pointer[i] }
+        @inline(__always) set { pointer[i] = newValue }
     }
 }
 
