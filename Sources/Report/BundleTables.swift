@@ -29,6 +29,8 @@ public struct FeatureToken: Sendable, Equatable {
 /// One line of `examples.jsonl`: a top-activating position with ±10 tokens of context.
 public struct FeatureExample: Sendable, Equatable {
     public var feature: Int
+    /// The activation quantile (0 = lowest) of a quantile example; nil for a top example.
+    public var quantile: Int? = nil
     public var rank: Int
     public var problem: String
     public var position: Int
@@ -125,8 +127,9 @@ public struct HookpointTables: Sendable {
         return out
     }
 
-    /// The lines of examples.jsonl for the `wanted` features (all when nil), by feature, best first.
-    public static func examples(bundle: String, hookpoint: String, wanted: Set<Int>?) throws -> [Int: [FeatureExample]] {
+    /// The lines of examples.jsonl for the `wanted` features (all when nil), by feature: the top
+    /// examples best first, or with `quantiles` the quantile examples, lowest quantile first.
+    public static func examples(bundle: String, hookpoint: String, wanted: Set<Int>?, quantiles: Bool = false) throws -> [Int: [FeatureExample]] {
         let path = (TablePaths.directory(bundle, hookpoint) as NSString).appendingPathComponent("examples.jsonl")
         guard let data = FileManager.default.contents(atPath: path) else {
             throw RunDataError(subject: path, reason: "cannot read; the bundle is incomplete")
@@ -151,6 +154,8 @@ public struct HookpointTables: Sendable {
                 }
                 let source = "\(path) line \(lineNumber)"
                 let value = try JSONValue.parse(Data(bytes[start..<end]), source: source)
+                let quantile = value["quantile"]?.intValue
+                if (quantile != nil) != quantiles { continue }
                 guard let feature = value["feature"]?.intValue, let rank = value["rank"]?.intValue,
                       let problem = value["problem"]?.stringValue, let position = value["position"]?.intValue,
                       let act = value["act"]?.doubleValue, let center = value["center"]?.intValue,
@@ -159,11 +164,11 @@ public struct HookpointTables: Sendable {
                     throw RunDataError(subject: source, reason: "is not an example line (feature, rank, problem, position, act, center, tokens, token_texts)")
                 }
                 out[feature, default: []].append(FeatureExample(
-                    feature: feature, rank: rank, problem: problem, position: position, act: act, center: center,
+                    feature: feature, quantile: quantile, rank: rank, problem: problem, position: position, act: act, center: center,
                     tokens: tokens.map { Int32(truncatingIfNeeded: $0.intValue ?? -1) }, texts: texts.map { $0.stringValue ?? "" }))
             }
         }
-        for key in out.keys { out[key]!.sort { $0.rank < $1.rank } }
+        for key in out.keys { out[key]!.sort { ($0.quantile ?? 0, $0.rank) < ($1.quantile ?? 0, $1.rank) } }
         return out
     }
 }

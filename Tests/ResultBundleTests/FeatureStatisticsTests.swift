@@ -203,15 +203,71 @@ import TestSupport
         #expect(high >= 0.65 && high <= 0.75, "high \(high)")
     }
 
+    // MARK: - Co-occurrence and quantile examples
+
+    @Test func cooccurrenceListsPairsByJaccardIndex() throws {
+        let scratch = TemporaryDirectory("statistics")
+        let bundle = try S.bundle(Self.wordProblems, out: scratch.path)
+        let lines = try String(contentsOfFile: bundle + "/tables/\(S.hookpoint)/cooccurrence.csv", encoding: .utf8).split(separator: "\n").map(String.init)
+        // By hand from the dense activations: positions where both fire over positions where either does.
+        let positions = S.Reference(problems: Self.wordProblems).positions
+        let order = [2, 4, 1, 3]  // features.csv order: by positions fired, then id
+        var expected = ["feature,partner,both,jaccard"]
+        for f in order {
+            var partners: [(partner: Int, both: Int, jaccard: Double)] = []
+            for g in order where g != f {
+                let both = positions.filter { $0.acts[f] != nil && $0.acts[g] != nil }.count
+                let either = positions.filter { $0.acts[f] != nil || $0.acts[g] != nil }.count
+                if both > 0, Double(both) / Double(either) >= 0.05 { partners.append((g, both, Double(both) / Double(either))) }
+            }
+            partners.sort { $0.jaccard != $1.jaccard ? $0.jaccard > $1.jaccard : $0.partner < $1.partner }
+            expected += partners.map { "\(f),\($0.partner),\($0.both),\($0.jaccard)" }
+        }
+        #expect(lines == expected)
+    }
+
+    /// One problem of 40 tokens: feature 5 fires with 1, 2, …, 40 in order; feature 6 with 1.0 everywhere.
+    static let quantileProblems: [S.Problem] = [
+        S.Problem(texts: (0..<40).map { " t\($0)" }, thinkEnd: nil, verdict: .none,
+                  acts: (0..<40).map { [5: Float($0 + 1), 6: 1.0] }),
+    ]
+
+    @Test func quantileExamplesTakeTwoFromEachTenthOfTheActivations() throws {
+        let scratch = TemporaryDirectory("statistics")
+        let bundle = try S.bundle(Self.quantileProblems, out: scratch.path)
+        let lines = try String(contentsOfFile: bundle + "/tables/\(S.hookpoint)/examples.jsonl", encoding: .utf8).split(separator: "\n")
+        let values = try lines.map { try JSONValue.parse(String($0), source: "examples") }
+        // The 20 top examples of each feature come first, as before, without a quantile field.
+        #expect(values.prefix(40).allSatisfy { $0["quantile"] == nil })
+        #expect(values.prefix(20).map { $0["act"]!.doubleValue! } == (21...40).reversed().map(Double.init))
+        let quantiles = values.dropFirst(40)
+        #expect(quantiles.count == 40)
+        for (n, line) in quantiles.enumerated() {
+            #expect(lines[40 + n].hasPrefix("{\"feature\":\(line["feature"]!.intValue!),\"quantile\":"))
+        }
+        // Feature 5: quantile q holds activations 4q+1 … 4q+4; two different ones, ascending.
+        let five = quantiles.filter { $0["feature"] == .int(5) }
+        #expect(five.map { $0["quantile"]!.intValue! } == (0..<10).flatMap { [$0, $0] })
+        #expect(five.map { $0["rank"]!.intValue! } == (0..<10).flatMap { _ in [0, 1] })
+        for q in 0..<10 {
+            let acts = five.filter { $0["quantile"] == .int(Int64(q)) }.map { $0["act"]!.doubleValue! }
+            #expect(acts[0] < acts[1] && acts.allSatisfy { $0 >= Double(4 * q + 1) && $0 <= Double(4 * q + 4) }, "quantile \(q): \(acts)")
+            // The position is the one that carried the activation, with its ±10-token context.
+            let line = five.first { $0["quantile"] == .int(Int64(q)) }!
+            #expect(line["position"]!.intValue! == Int(line["act"]!.doubleValue!))   // act i+1 at generated token i, position i+1
+            #expect(line["token_texts"]!.arrayValue![line["center"]!.intValue!] == .string(" t\(Int(line["act"]!.doubleValue!) - 1)"))
+        }
+    }
+
     // MARK: - The command's contract
 
     @Test func analyzeInPlaceGivesTheRunsBytes() throws {
         let scratch = TemporaryDirectory("statistics")
         let bundle = try S.bundle(Self.wordProblems, out: scratch.path)
-        let path = bundle + "/tables/\(S.hookpoint)/features.csv"
-        let written = try Data(contentsOf: URL(fileURLWithPath: path))
+        let files = ["features.csv", "cooccurrence.csv", "examples.jsonl"].map { bundle + "/tables/\(S.hookpoint)/" + $0 }
+        let written = try files.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
         try BundleStatistics.write(bundle: bundle)
-        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == written)
+        #expect(try files.map { try Data(contentsOf: URL(fileURLWithPath: $0)) } == written)
     }
 
     @Test func anotherWordListChangesOnlyTheReasonColumns() throws {

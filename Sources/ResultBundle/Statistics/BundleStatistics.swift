@@ -26,7 +26,8 @@ public enum BundleStatistics {
         let (problems, wordOccurs) = try windows(reader, words: settings.words)
         lap("reasoning-word windows")
         for hookpoint in reader.manifest.hookpoints {
-            let path = (bundle as NSString).appendingPathComponent("\(BundleLayout.tablesDirectory)/\(hookpoint)/features.csv")
+            let directory = (bundle as NSString).appendingPathComponent("\(BundleLayout.tablesDirectory)/\(hookpoint)")
+            let path = (directory as NSString).appendingPathComponent("features.csv")
             let lines = try baseLines(path)
             let rows = try lines.enumerated().map { n, line in
                 let fields = line.split(separator: ",", omittingEmptySubsequences: false)
@@ -41,7 +42,8 @@ public enum BundleStatistics {
                 rowRanges: reader.taskSummaries.indices.map { reader.rowRange($0, hookpoint: hookpoint) },
                 problems: problems, wordOccurs: wordOccurs, settings: settings, featureRows: rows)
             computation.releasePages = { reader.releaseLatentPages(hookpoint: hookpoint) }
-            let statistics = try computation.compute(timings: &timings)
+            let result = try computation.compute(timings: &timings)
+            let statistics = result.features
             clock = MonotonicClock.now()
             let file = try AtomicFileWriter(path: path)
             try file.write(header + "\n")
@@ -54,9 +56,56 @@ public enum BundleStatistics {
                 try file.write(text + "\n")
             }
             try file.finish()
-            lap("write features.csv")
+            try writeCooccurrence(result.cooccurrence, in: directory)
+            try appendQuantileExamples(result.quantileExamples, in: directory, problems: problems, texts: TokenTextTable(texts: reader.tokenTexts))
+            lap("write tables")
         }
         return timings
+    }
+
+    /// tables/<hookpoint>/cooccurrence.csv: `feature,partner,both,jaccard`.
+    static func writeCooccurrence(_ rows: [(feature: Int, partner: Int, both: Int, jaccard: Double)], in directory: String) throws {
+        let file = try AtomicFileWriter(path: (directory as NSString).appendingPathComponent("cooccurrence.csv"))
+        try file.write("feature,partner,both,jaccard\n")
+        for r in rows { try file.write("\(r.feature),\(r.partner),\(r.both),\(JSONText.number(r.jaccard))\n") }
+        try file.finish()
+    }
+
+    /// examples.jsonl keeps its lines as the bundle writer wrote them (lines with a `quantile`
+    /// field from an earlier analysis are dropped) and gets the quantile examples after them.
+    static func appendQuantileExamples(_ examples: [(feature: Int, quantile: Int, rank: Int, example: FeatureTable.Example)],
+                                       in directory: String, problems: [ProblemWindows], texts: TokenTextTable) throws {
+        let path = (directory as NSString).appendingPathComponent("examples.jsonl")
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw RunDataError(subject: path, reason: "cannot read; the bundle is incomplete")
+        }
+        let file = try AtomicFileWriter(path: path)
+        var kept = [UInt8]()
+        kept.reserveCapacity(data.count)
+        for line in data.split(separator: 0x0A, omittingEmptySubsequences: true) where !isQuantileLine(line) {
+            kept += line
+            kept.append(0x0A)
+        }
+        try file.write(String(decoding: kept, as: UTF8.self))
+        for item in examples {
+            let problem = problems[Int(item.example.problem)]
+            let position = Int(item.example.position)
+            let lo = max(0, position - BundleWriter.contextRadius), hi = min(problem.tokens.count - 1, position + BundleWriter.contextRadius)
+            let context: BundleWriter.ExampleContext = (problem.id, Array(problem.tokens[lo...hi]), position - lo)
+            try file.write(BundleWriter.exampleLine(feature: item.feature, quantile: item.quantile, rank: item.rank,
+                                                    example: item.example, context: context, decoder: texts))
+        }
+        try file.finish()
+    }
+
+    /// `{"feature":N,"quantile":` at the start of a line.
+    static func isQuantileLine(_ line: Data) -> Bool {
+        let bytes = Array(line.prefix(40))
+        let head = Array("{\"feature\":".utf8), tail = Array(",\"quantile\":".utf8)
+        guard bytes.starts(with: head) else { return false }
+        var i = head.count
+        while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 { i += 1 }
+        return bytes[i...].starts(with: tail)
     }
 
     /// features.csv's data lines cut to the first 11 columns (a table already analysed loses
@@ -113,7 +162,7 @@ public enum BundleStatistics {
                 }
                 start.append(Int32(list.count))
             }
-            out.append(ProblemWindows(promptLength: record.promptIDs.count, generated: record.generatedIDs.count,
+            out.append(ProblemWindows(id: record.id, tokens: record.promptIDs + record.generatedIDs, promptLength: record.promptIDs.count, generated: record.generatedIDs.count,
                                       verdict: record.verdict, start: start, words: list))
         }
         return (out, occurs)

@@ -70,6 +70,9 @@ public struct FeatureStatistics: Sendable, Equatable {
 
 /// What every hookpoint shares about one problem: where the reasoning-word windows are.
 struct ProblemWindows: Sendable {
+    let id: String
+    /// Prompt + generation, for the examples' contexts.
+    let tokens: [Int32]
     let promptLength: Int
     let generated: Int
     let verdict: Verdict
@@ -92,13 +95,28 @@ public struct StatisticsTimings: Sendable {
     }
 }
 
+/// Everything the statistics write for one hookpoint.
+struct HookpointStatisticsResult {
+    var features: [Int: FeatureStatistics] = [:]
+    /// cooccurrence.csv's rows, in file order.
+    var cooccurrence: [(feature: Int, partner: Int, both: Int, jaccard: Double)] = []
+    /// The quantile examples, in file order; `example.problem` is the problem's ordinal.
+    var quantileExamples: [(feature: Int, quantile: Int, rank: Int, example: FeatureTable.Example)] = []
+}
+
 /// Computes `FeatureStatistics` for one hookpoint in a fixed order over the bundle (problems
 /// in bundle order, rows in file order), so the result depends on the bundle's content and
 /// the settings only.
 struct HookpointStatistics {
     static let segmentMinimumProblems = 5
     static let bootstrapResamples = 2_000
-    static let stream: (segment: UInt64, bootstrap: UInt64) = (1, 2)
+    static let stream: (segment: UInt64, bootstrap: UInt64, quantiles: UInt64) = (1, 2, 3)
+    /// Co-occurrence and quantile examples cover this many of the most frequent features.
+    static let frequentFeatures = 1_000
+    static let cooccurrenceMinimumJaccard = 0.05
+    static let cooccurrencePartners = 50
+    static let quantileCount = 10
+    static let examplesPerQuantile = 2
 
     let hookpoint: String
     let columns: LatentColumns
@@ -122,7 +140,7 @@ struct HookpointStatistics {
         return g
     }
 
-    func compute(timings: inout StatisticsTimings) throws -> [Int: FeatureStatistics] {
+    func compute(timings: inout StatisticsTimings) throws -> HookpointStatisticsResult {
         let featureLimit = (featureRows.map(\.feature).max() ?? -1) + 1
         let F = featureLimit, W = settings.words.words.count, k = columns.k
         var clock = MonotonicClock.now()
@@ -137,6 +155,14 @@ struct HookpointStatistics {
         // Per feature (latent id) unless said otherwise; raw buffers, as these are touched
         // for every activation of the bundle.
         let acc = ScratchBuffer<PositionSums>(F, PositionSums())
+        // The most frequent features (features.csv order): pair counts and every activation.
+        let frequent = featureRows.prefix(Self.frequentFeatures).map(\.feature)
+        let slotOf = ScratchBuffer<Int32>(F, -1)
+        for (i, f) in frequent.enumerated() { slotOf[f] = Int32(i) }
+        let pairs = ScratchBuffer<UInt32>(frequent.count * frequent.count, 0)  // [slot, slot], upper triangle
+        var rowSlots: [Int32] = []
+        /// Per frequent feature, (activation bits << 32 | row): positive floats order as their bits.
+        var activations = [[UInt64]](repeating: [], count: frequent.count)
         let sumWord = ScratchBuffer<Double>(W * F, 0)                 // [word, feature]
         var generatedRows = 0, rowsIn = 0, rowsOut = 0
         var rowsWord = [Int](repeating: 0, count: W)
@@ -182,7 +208,22 @@ struct HookpointStatistics {
                     for c in covering { sumWord[Int(facts.words[c]) * F + f] += x }
                     if acc[f].countReasoning == 0 && acc[f].countAnswer == 0 { touchedGenerated.append(Int32(f)) }
                     if reasoning { acc[f].countReasoning += 1 } else { acc[f].countAnswer += 1 }
+                    let slot = slotOf[f]
+                    if slot >= 0 {
+                        rowSlots.append(slot)
+                        activations[Int(slot)].append(UInt64(a.bitPattern) << 32 | UInt64(r))
+                    }
                 }
+                if rowSlots.count > 1 {
+                    let n = frequent.count
+                    for x in 0..<(rowSlots.count - 1) {
+                        for y in (x + 1)..<rowSlots.count {
+                            let a = Int(min(rowSlots[x], rowSlots[y])), b = Int(max(rowSlots[x], rowSlots[y]))
+                            pairs[a * n + b] += 1
+                        }
+                    }
+                }
+                rowSlots.removeAll(keepingCapacity: true)
             }
             topFeatures.append(bestItems(FeatureTable.featuresPerProblem, of: touchedAll) { a, b in
                 let x = acc[Int(a)].problemMax, y = acc[Int(b)].problemMax
@@ -204,6 +245,12 @@ struct HookpointStatistics {
             touchedGenerated.removeAll(keepingCapacity: true)
         }
         lap("pass over positions")
+
+        var result = HookpointStatisticsResult()
+        result.cooccurrence = cooccurrence(frequent: frequent, pairs: pairs, sums: acc)
+        result.quantileExamples = quantileExamples(frequent: frequent, activations: &activations)
+        activations = []
+        lap("co-occurrence and quantiles")
 
         var out: [Int: FeatureStatistics] = [:]
         for row in featureRows { out[row.feature] = FeatureStatistics() }
@@ -292,6 +339,79 @@ struct HookpointStatistics {
         let interval = topActInterval(topFeatures: topFeatures, featureLimit: F)
         for row in featureRows { out[row.feature]!.topActLow = interval[row.feature].low; out[row.feature]!.topActHigh = interval[row.feature].high }
         lap("bootstrap")
+        result.features = out
+        return result
+    }
+
+    /// For each frequent feature, its partners among them with Jaccard index (positions where
+    /// both fire / positions where either fires, over generated positions) ≥ 0.05: highest
+    /// first (ties: lower id), at most 50.
+    private func cooccurrence(frequent: [Int], pairs: ScratchBuffer<UInt32>, sums: ScratchBuffer<PositionSums>)
+        -> [(feature: Int, partner: Int, both: Int, jaccard: Double)] {
+        let n = frequent.count
+        var out: [(feature: Int, partner: Int, both: Int, jaccard: Double)] = []
+        var candidates: [(partner: Int, both: Int, jaccard: Double)] = []
+        for a in 0..<n {
+            candidates.removeAll(keepingCapacity: true)
+            let fa = frequent[a]
+            for b in 0..<n where b != a {
+                let both = Int(pairs[min(a, b) * n + max(a, b)])
+                guard both > 0 else { continue }
+                let fb = frequent[b]
+                let jaccard = Double(both) / Double(sums[fa].fired + sums[fb].fired - both)
+                if jaccard >= Self.cooccurrenceMinimumJaccard { candidates.append((fb, both, jaccard)) }
+            }
+            let best = bestItems(Self.cooccurrencePartners, of: candidates) { x, y in
+                x.jaccard != y.jaccard ? x.jaccard > y.jaccard : x.partner < y.partner
+            }
+            for c in best { out.append((fa, c.partner, c.both, c.jaccard)) }
+        }
+        return out
+    }
+
+    /// Per frequent feature, its activations over generated positions in ascending order (ties:
+    /// earlier row) cut into 10 bins of equal count (bin q holds ranks ⌊q·n/10⌋ ..< ⌊(q+1)·n/10⌋);
+    /// from each, 2 positions drawn at random without replacement (fewer when the bin is
+    /// smaller), listed in ascending order of activation.
+    private func quantileExamples(frequent: [Int], activations: inout [[UInt64]])
+        -> [(feature: Int, quantile: Int, rank: Int, example: FeatureTable.Example)] {
+        var out: [(feature: Int, quantile: Int, rank: Int, example: FeatureTable.Example)] = []
+        func problem(_ row: Int) -> Int32 {
+            // Rows are in problem order: bisect the ranges.
+            var lo = 0, hi = rowRanges.count - 1
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if rowRanges[mid].upperBound <= row { lo = mid + 1 } else { hi = mid }
+            }
+            return Int32(lo)
+        }
+        for (slot, f) in frequent.enumerated() {
+            activations[slot].sort()
+            let entries = activations[slot], n = entries.count
+            guard n > 0 else { continue }
+            var g = Self.generator(seed: settings.seed, hookpoint: hookpoint, stream: Self.stream.quantiles, feature: f)
+            for q in 0..<Self.quantileCount {
+                let lo = q * n / Self.quantileCount, hi = (q + 1) * n / Self.quantileCount
+                let size = hi - lo
+                guard size > 0 else { continue }
+                var picks: [Int]
+                if size <= Self.examplesPerQuantile {
+                    picks = Array(lo..<hi)
+                } else {
+                    let i = g.below(size)
+                    var j = g.below(size - 1)
+                    if j >= i { j += 1 }
+                    picks = [lo + min(i, j), lo + max(i, j)]
+                }
+                for (rank, index) in picks.enumerated() {
+                    let entry = entries[index]
+                    let row = Int(entry & 0xFFFF_FFFF)
+                    let act = Float(bitPattern: UInt32(entry >> 32))
+                    out.append((f, q, rank, FeatureTable.Example(act: act, problem: problem(row), position: columns.position(row))))
+                }
+            }
+            activations[slot] = []
+        }
         return out
     }
 
