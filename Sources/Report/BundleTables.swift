@@ -173,6 +173,31 @@ public struct HookpointTables: Sendable {
     }
 }
 
+/// One line of cooccurrence.csv: a partner of a feature.
+public struct CooccurringFeature: Sendable, Equatable {
+    public var partner: Int
+    public var both: Int
+    public var jaccard: Double
+}
+
+extension HookpointTables {
+    /// cooccurrence.csv's partners of the `wanted` features, in file order; empty for a bundle
+    /// written before the file existed.
+    public static func cooccurrence(bundle: String, hookpoint: String, wanted: Set<Int>) throws -> [Int: [CooccurringFeature]] {
+        let path = (TablePaths.directory(bundle, hookpoint) as NSString).appendingPathComponent("cooccurrence.csv")
+        guard FileManager.default.fileExists(atPath: path) else { return [:] }
+        var out: [Int: [CooccurringFeature]] = [:]
+        try CSVReader.forEachRecord(path: path, header: "feature,partner,both,jaccard") { line, fields in
+            guard fields.count == 4, let feature = Int(fields[0]), let partner = Int(fields[1]), let both = Int(fields[2]),
+                  let jaccard = Double(fields[3]) else {
+                throw CSVReader.malformed(path, line, "is not 'feature,partner,both,jaccard'")
+            }
+            if wanted.contains(feature) { out[feature, default: []].append(CooccurringFeature(partner: partner, both: both, jaccard: jaccard)) }
+        }
+        return out
+    }
+}
+
 enum TablePaths {
     static func directory(_ bundle: String, _ hookpoint: String) -> String {
         (bundle as NSString).appendingPathComponent("\(BundleLayout.tablesDirectory)/\(hookpoint)")
