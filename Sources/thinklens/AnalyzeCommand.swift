@@ -40,14 +40,14 @@ struct AnalyzeCommand: ParsableCommand {
             let words = try reasoningWords.map { try ReasoningWords.read(file: $0) } ?? .standard
             let manifest = try RunManifest.read(bundle: bundle)
             let settings = StatisticsSettings(words: words, alpha: reasonAlpha, seed: StatisticsSettings.seed(of: manifest))
-            let start = MonotonicClock.now()
+            let start = MonotonicClock.now(), cpuStart = ProcessStatus.cpuSeconds()
             let timings = try BundleStatistics.write(bundle: bundle, settings: settings)
             let total = MonotonicClock.now() - start
             for phase in timings.phases {
                 print(phase.name.padding(toLength: 26, withPad: " ", startingAt: 0) + String(format: "%8.2f s", phase.seconds))
             }
             let status = ProcessStatus.current()
-            print("total".padding(toLength: 26, withPad: " ", startingAt: 0) + String(format: "%8.2f s", total))
+            print("total".padding(toLength: 26, withPad: " ", startingAt: 0) + String(format: "%8.2f s (CPU %.1f s; phases are summed over hookpoints, which run side by side)", total, ProcessStatus.cpuSeconds() - cpuStart))
             print("memory: \(status)")
             logger.info("analyzed \(manifest.hookpoints.count) hookpoints of \(bundle)")
         } catch let error as RunDataError {

@@ -21,45 +21,76 @@ public enum BundleStatistics {
             clock = now
         }
         let reader = try BundleReader(directory: bundle)
+        // Opening reads every problem's first activations; each hookpoint's pass faults its
+        // own pages in again, so only one hookpoint's latents are resident at a time.
+        for hookpoint in reader.manifest.hookpoints { reader.releaseLatentPages(hookpoint: hookpoint) }
         let settings = settings ?? StatisticsSettings(seed: StatisticsSettings.seed(of: reader.manifest))
         lap("open bundle")
         let (problems, wordOccurs) = try windows(reader, words: settings.words)
         lap("reasoning-word windows")
-        for hookpoint in reader.manifest.hookpoints {
-            let directory = (bundle as NSString).appendingPathComponent("\(BundleLayout.tablesDirectory)/\(hookpoint)")
-            let path = (directory as NSString).appendingPathComponent("features.csv")
-            let lines = try baseLines(path)
-            let rows = try lines.enumerated().map { n, line in
-                let fields = line.split(separator: ",", omittingEmptySubsequences: false)
-                guard let feature = Int(fields[0]), let correct = Int(fields[5]), let wrong = Int(fields[6]) else {
-                    throw RunDataError(subject: "\(path) line \(n + 2)", reason: "feature, inferences_correct or inferences_wrong is not an integer; the table is damaged")
+        // Hookpoints are independent: up to one per core at once (each keeps its own latents
+        // resident only while it passes over them). Every hookpoint's bytes are the same
+        // whichever thread computes it.
+        let hookpoints = reader.manifest.hookpoints
+        var perHookpoint = [StatisticsTimings](repeating: StatisticsTimings(), count: hookpoints.count)
+        var failures = [Error?](repeating: nil, count: hookpoints.count)
+        let texts = TokenTextTable(texts: reader.tokenTexts)
+        perHookpoint.withUnsafeMutableBufferPointer { timingSlots in
+            failures.withUnsafeMutableBufferPointer { failureSlots in
+                let timingSlots = UnsafeSendable(timingSlots), failureSlots = UnsafeSendable(failureSlots)
+                let problems = problems, wordOccurs = wordOccurs
+                DispatchQueue.concurrentPerform(iterations: hookpoints.count) { h in
+                    do {
+                        timingSlots.value[h] = try analyse(hookpoint: hookpoints[h], of: bundle, reader: reader, problems: problems,
+                                                           wordOccurs: wordOccurs, settings: settings, texts: texts)
+                    } catch {
+                        failureSlots.value[h] = error
+                    }
                 }
-                return (feature: feature, correct: correct, wrong: wrong)
             }
-            let columns = try reader.latentColumns(hookpoint: hookpoint)
-            var computation = HookpointStatistics(
-                hookpoint: hookpoint, columns: columns,
-                rowRanges: reader.taskSummaries.indices.map { reader.rowRange($0, hookpoint: hookpoint) },
-                problems: problems, wordOccurs: wordOccurs, settings: settings, featureRows: rows)
-            computation.releasePages = { reader.releaseLatentPages(hookpoint: hookpoint) }
-            let result = try computation.compute(timings: &timings)
-            let statistics = result.features
-            clock = MonotonicClock.now()
-            let file = try AtomicFileWriter(path: path)
-            try file.write(header + "\n")
-            for (line, row) in zip(lines, rows) {
-                var text = line
-                for cell in statistics[row.feature]!.cells {
-                    text += ","
-                    if let cell { text += JSONText.number(cell) }
-                }
-                try file.write(text + "\n")
-            }
-            try file.finish()
-            try writeCooccurrence(result.cooccurrence, in: directory)
-            try appendQuantileExamples(result.quantileExamples, in: directory, problems: problems, texts: TokenTextTable(texts: reader.tokenTexts))
-            lap("write tables")
         }
+        if let failure = failures.compactMap({ $0 }).first { throw failure }
+        // Per phase, the seconds summed over hookpoints (which ran side by side).
+        for t in perHookpoint { for phase in t.phases { timings.add(phase.name, phase.seconds) } }
+        return timings
+    }
+
+    /// Computes and writes one hookpoint's statistics tables.
+    static func analyse(hookpoint: String, of bundle: String, reader: BundleReader, problems: [ProblemWindows], wordOccurs: [Bool],
+                        settings: StatisticsSettings, texts: TokenTextTable) throws -> StatisticsTimings {
+        var timings = StatisticsTimings()
+        let directory = (bundle as NSString).appendingPathComponent("\(BundleLayout.tablesDirectory)/\(hookpoint)")
+        let path = (directory as NSString).appendingPathComponent("features.csv")
+        let lines = try baseLines(path)
+        let rows = try lines.enumerated().map { n, line in
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+            guard let feature = Int(fields[0]), let tokens = Int(fields[1]), let correct = Int(fields[5]), let wrong = Int(fields[6]) else {
+                throw RunDataError(subject: "\(path) line \(n + 2)", reason: "feature, tokens, inferences_correct or inferences_wrong is not an integer; the table is damaged")
+            }
+            return (feature: feature, tokens: tokens, correct: correct, wrong: wrong)
+        }
+        let columns = try reader.latentColumns(hookpoint: hookpoint)
+        var computation = HookpointStatistics(
+            hookpoint: hookpoint, columns: columns,
+            rowRanges: reader.taskSummaries.indices.map { reader.rowRange($0, hookpoint: hookpoint) },
+            problems: problems, wordOccurs: wordOccurs, settings: settings, featureRows: rows)
+        computation.releasePages = { reader.releaseLatentPages(hookpoint: hookpoint) }
+        let result = try computation.compute(timings: &timings)
+        let start = MonotonicClock.now()
+        let file = try AtomicFileWriter(path: path)
+        try file.write(header + "\n")
+        for (line, row) in zip(lines, rows) {
+            var text = line
+            for cell in result.features[row.feature]!.cells {
+                text += ","
+                if let cell { text += JSONText.number(cell) }
+            }
+            try file.write(text + "\n")
+        }
+        try file.finish()
+        try writeCooccurrence(result.cooccurrence, in: directory)
+        try appendQuantileExamples(result.quantileExamples, in: directory, problems: problems, texts: texts)
+        timings.add("write tables", MonotonicClock.now() - start)
         return timings
     }
 

@@ -125,8 +125,8 @@ struct HookpointStatistics {
     /// Per word, whether it occurs anywhere in the bundle.
     let wordOccurs: [Bool]
     let settings: StatisticsSettings
-    /// features.csv's rows: feature id, inferences_correct, inferences_wrong.
-    let featureRows: [(feature: Int, correct: Int, wrong: Int)]
+    /// features.csv's rows: feature id, tokens, inferences_correct, inferences_wrong.
+    let featureRows: [(feature: Int, tokens: Int, correct: Int, wrong: Int)]
     /// Called once the passes over the latents are done.
     var releasePages: () -> Void = {}
 
@@ -160,9 +160,15 @@ struct HookpointStatistics {
         let slotOf = ScratchBuffer<Int32>(F, -1)
         for (i, f) in frequent.enumerated() { slotOf[f] = Int32(i) }
         let pairs = ScratchBuffer<UInt32>(frequent.count * frequent.count, 0)  // [slot, slot], upper triangle
-        var rowSlots: [Int32] = []
-        /// Per frequent feature, (activation bits << 32 | row): positive floats order as their bits.
-        var activations = [[UInt64]](repeating: [], count: frequent.count)
+        let rowSlots = ScratchBuffer<Int32>(k, 0)
+        var rowSlotCount = 0
+        // Per frequent feature, (activation bits << 32 | row) of every generated position where it
+        // fired (positive floats order as their bits), in one buffer: slot i owns
+        // activationStart[i] ..< activationStart[i] + its features.csv `tokens`, an upper bound.
+        var activationStart = [Int](repeating: 0, count: frequent.count + 1)
+        for (i, row) in featureRows.prefix(frequent.count).enumerated() { activationStart[i + 1] = activationStart[i] + row.tokens }
+        let activations = ScratchBuffer<UInt64>(activationStart[frequent.count], 0)
+        let activationCount = ScratchBuffer<Int>(frequent.count, 0)
         let sumWord = ScratchBuffer<Double>(W * F, 0)                 // [word, feature]
         var generatedRows = 0, rowsIn = 0, rowsOut = 0
         var rowsWord = [Int](repeating: 0, count: W)
@@ -182,8 +188,8 @@ struct HookpointStatistics {
                     guard f < F else {
                         throw RunDataError(subject: "latents/\(hookpoint).safetensors row \(r)", reason: "latent \(f) fired but tables/\(hookpoint)/features.csv does not list it; the tables and latents disagree (rewrite the bundle with thinklens merge)")
                     }
-                    if acc[f].problemMax == 0 { touchedAll.append(Int32(f)) }
-                    if a > acc[f].problemMax { acc[f].problemMax = a }
+                    if acc.pointer[f].problemMax == 0 { touchedAll.append(Int32(f)) }
+                    if a > acc.pointer[f].problemMax { acc.pointer[f].problemMax = a }
                 }
                 let segment = columns.segment(r)
                 if segment == TokenSegment.prompt.rawValue { continue }
@@ -202,45 +208,52 @@ struct HookpointStatistics {
                     let a = columns.act(r, j)
                     guard a > 0 else { break }
                     let f = Int(columns.index(r, j)), x = Double(a)
-                    acc[f].sum += x
-                    acc[f].fired += 1
-                    if inside { acc[f].sumIn += x } else { acc[f].sumOut += x }
+                    acc.pointer[f].sum += x
+                    acc.pointer[f].fired += 1
+                    if inside { acc.pointer[f].sumIn += x } else { acc.pointer[f].sumOut += x }
                     for c in covering { sumWord[Int(facts.words[c]) * F + f] += x }
-                    if acc[f].countReasoning == 0 && acc[f].countAnswer == 0 { touchedGenerated.append(Int32(f)) }
-                    if reasoning { acc[f].countReasoning += 1 } else { acc[f].countAnswer += 1 }
+                    if acc.pointer[f].countReasoning == 0 && acc.pointer[f].countAnswer == 0 { touchedGenerated.append(Int32(f)) }
+                    if reasoning { acc.pointer[f].countReasoning += 1 } else { acc.pointer[f].countAnswer += 1 }
                     let slot = slotOf[f]
                     if slot >= 0 {
-                        rowSlots.append(slot)
-                        activations[Int(slot)].append(UInt64(a.bitPattern) << 32 | UInt64(r))
+                        rowSlots.pointer[rowSlotCount] = slot
+                        rowSlotCount += 1
+                        let i = Int(slot), used = activationCount.pointer[i]
+                        guard activationStart[i] + used < activationStart[i + 1] else {
+                            throw RunDataError(subject: "tables/\(hookpoint)/features.csv", reason: "feature \(f) fired at more positions than its tokens column says; the tables and latents disagree")
+                        }
+                        activations.pointer[activationStart[i] + used] = UInt64(a.bitPattern) << 32 | UInt64(r)
+                        activationCount.pointer[i] = used + 1
                     }
                 }
-                if rowSlots.count > 1 {
+                if rowSlotCount > 1 {
                     let n = frequent.count
-                    for x in 0..<(rowSlots.count - 1) {
-                        for y in (x + 1)..<rowSlots.count {
-                            let a = Int(min(rowSlots[x], rowSlots[y])), b = Int(max(rowSlots[x], rowSlots[y]))
-                            pairs[a * n + b] += 1
+                    for x in 0..<(rowSlotCount - 1) {
+                        let sx = rowSlots.pointer[x]
+                        for y in (x + 1)..<rowSlotCount {
+                            let sy = rowSlots.pointer[y]
+                            pairs.pointer[Int(min(sx, sy)) * n + Int(max(sx, sy))] += 1
                         }
                     }
                 }
-                rowSlots.removeAll(keepingCapacity: true)
+                rowSlotCount = 0
             }
             topFeatures.append(bestItems(FeatureTable.featuresPerProblem, of: touchedAll) { a, b in
-                let x = acc[Int(a)].problemMax, y = acc[Int(b)].problemMax
+                let x = acc.pointer[Int(a)].problemMax, y = acc.pointer[Int(b)].problemMax
                 return x != y ? x > y : a < b
             })
             if reasoningRows > 0 && answerRows > 0 {
                 segmentProblems += 1
                 for f32 in touchedGenerated {
                     let f = Int(f32)
-                    let d = Double(acc[f].countReasoning) / Double(reasoningRows) - Double(acc[f].countAnswer) / Double(answerRows)
+                    let d = Double(acc.pointer[f].countReasoning) / Double(reasoningRows) - Double(acc.pointer[f].countAnswer) / Double(answerRows)
                     segmentFiring[f] += 1
                     sumDifference[f] += d
                     if d != 0 { differences[f].append(Float(d)) }
                 }
             }
-            for f in touchedAll { acc[Int(f)].problemMax = 0 }
-            for f in touchedGenerated { acc[Int(f)].countReasoning = 0; acc[Int(f)].countAnswer = 0 }
+            for f in touchedAll { acc.pointer[Int(f)].problemMax = 0 }
+            for f in touchedGenerated { acc.pointer[Int(f)].countReasoning = 0; acc.pointer[Int(f)].countAnswer = 0 }
             touchedAll.removeAll(keepingCapacity: true)
             touchedGenerated.removeAll(keepingCapacity: true)
         }
@@ -248,8 +261,7 @@ struct HookpointStatistics {
 
         var result = HookpointStatisticsResult()
         result.cooccurrence = cooccurrence(frequent: frequent, pairs: pairs, sums: acc)
-        result.quantileExamples = quantileExamples(frequent: frequent, activations: &activations)
-        activations = []
+        result.quantileExamples = quantileExamples(frequent: frequent, activations: activations, start: activationStart, count: activationCount)
         lap("co-occurrence and quantiles")
 
         var out: [Int: FeatureStatistics] = [:]
@@ -268,8 +280,8 @@ struct HookpointStatistics {
             var muIn = [Double](repeating: 0, count: F), muOut = muIn
             var totalIn = 0.0, totalOut = 0.0
             for f in 0..<F {
-                muIn[f] = rowsIn > 0 ? acc[f].sumIn / Double(rowsIn) : 0
-                muOut[f] = rowsOut > 0 ? acc[f].sumOut / Double(rowsOut) : 0
+                muIn[f] = rowsIn > 0 ? acc.pointer[f].sumIn / Double(rowsIn) : 0
+                muOut[f] = rowsOut > 0 ? acc.pointer[f].sumOut / Double(rowsOut) : 0
                 totalIn += muIn[f]
                 totalOut += muOut[f]
             }
@@ -358,7 +370,7 @@ struct HookpointStatistics {
                 let both = Int(pairs[min(a, b) * n + max(a, b)])
                 guard both > 0 else { continue }
                 let fb = frequent[b]
-                let jaccard = Double(both) / Double(sums[fa].fired + sums[fb].fired - both)
+                let jaccard = Double(both) / Double(sums.pointer[fa].fired + sums.pointer[fb].fired - both)
                 if jaccard >= Self.cooccurrenceMinimumJaccard { candidates.append((fb, both, jaccard)) }
             }
             let best = bestItems(Self.cooccurrencePartners, of: candidates) { x, y in
@@ -373,7 +385,7 @@ struct HookpointStatistics {
     /// earlier row) cut into 10 bins of equal count (bin q holds ranks ⌊q·n/10⌋ ..< ⌊(q+1)·n/10⌋);
     /// from each, 2 positions drawn at random without replacement (fewer when the bin is
     /// smaller), listed in ascending order of activation.
-    private func quantileExamples(frequent: [Int], activations: inout [[UInt64]])
+    private func quantileExamples(frequent: [Int], activations: ScratchBuffer<UInt64>, start: [Int], count: ScratchBuffer<Int>)
         -> [(feature: Int, quantile: Int, rank: Int, example: FeatureTable.Example)] {
         var out: [(feature: Int, quantile: Int, rank: Int, example: FeatureTable.Example)] = []
         func problem(_ row: Int) -> Int32 {
@@ -386,8 +398,9 @@ struct HookpointStatistics {
             return Int32(lo)
         }
         for (slot, f) in frequent.enumerated() {
-            activations[slot].sort()
-            let entries = activations[slot], n = entries.count
+            var entries = UnsafeMutableBufferPointer(start: activations.pointer + start[slot], count: count[slot])
+            entries.sort()
+            let n = entries.count
             guard n > 0 else { continue }
             var g = Self.generator(seed: settings.seed, hookpoint: hookpoint, stream: Self.stream.quantiles, feature: f)
             for q in 0..<Self.quantileCount {
@@ -410,7 +423,6 @@ struct HookpointStatistics {
                     out.append((f, q, rank, FeatureTable.Example(act: act, problem: problem(row), position: columns.position(row))))
                 }
             }
-            activations[slot] = []
         }
         return out
     }
@@ -448,7 +460,7 @@ struct HookpointStatistics {
             var inGroup: Int32 = -1
         }
         let dev = ScratchBuffer<Deviations>(F, Deviations())
-        for f in 0..<F { dev[f].mean = sums[f].sum / Double(n) }
+        for f in 0..<F { dev.pointer[f].mean = sums.pointer[f].sum / Double(n) }
         var touched: [Int32] = []
         for t in 0..<(groupStart.count - 1) where groupStart[t + 1] > groupStart[t] {
             let size = groupStart[t + 1] - groupStart[t]
@@ -458,25 +470,25 @@ struct HookpointStatistics {
                     let a = columns.act(r, j)
                     guard a > 0 else { break }
                     let f = Int(columns.index(r, j)), x = Double(a)
-                    if dev[f].inGroup != Int32(t) { dev[f].inGroup = Int32(t); dev[f].groupSum = 0; touched.append(Int32(f)) }
-                    let d = x - dev[f].mean
-                    dev[f].groupSum += x
-                    dev[f].within += d * d
+                    if dev.pointer[f].inGroup != Int32(t) { dev.pointer[f].inGroup = Int32(t); dev.pointer[f].groupSum = 0; touched.append(Int32(f)) }
+                    let d = x - dev.pointer[f].mean
+                    dev.pointer[f].groupSum += x
+                    dev.pointer[f].within += d * d
                 }
             }
             for f32 in touched {
                 let f = Int(f32)
-                let deviation = dev[f].groupSum - Double(size) * dev[f].mean
-                dev[f].between += deviation * deviation / Double(size)
-                dev[f].covered += size
+                let deviation = dev.pointer[f].groupSum - Double(size) * dev.pointer[f].mean
+                dev.pointer[f].between += deviation * deviation / Double(size)
+                dev.pointer[f].covered += size
             }
             touched.removeAll(keepingCapacity: true)
         }
         var eta = [Double?](repeating: nil, count: F)
-        for f in 0..<F where sums[f].fired > 0 {
-            let m2 = dev[f].mean * dev[f].mean
-            let total = dev[f].within + Double(n - sums[f].fired) * m2
-            let explained = dev[f].between + Double(n - dev[f].covered) * m2
+        for f in 0..<F where sums.pointer[f].fired > 0 {
+            let m2 = dev.pointer[f].mean * dev.pointer[f].mean
+            let total = dev.pointer[f].within + Double(n - sums.pointer[f].fired) * m2
+            let explained = dev.pointer[f].between + Double(n - dev.pointer[f].covered) * m2
             if total > 0 { eta[f] = min(1, max(0, explained / total)) }
         }
         return eta
