@@ -64,10 +64,11 @@ public enum BundleStatistics {
         let lines = try baseLines(path)
         let rows = try lines.enumerated().map { n, line in
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)
-            guard let feature = Int(fields[0]), let tokens = Int(fields[1]), let correct = Int(fields[5]), let wrong = Int(fields[6]) else {
-                throw RunDataError(subject: "\(path) line \(n + 2)", reason: "feature, tokens, inferences_correct or inferences_wrong is not an integer; the table is damaged")
+            guard let feature = Int(fields[0]), feature >= 0, let tokens = Int(fields[1]), let inferences = Int(fields[4]),
+                  let correct = Int(fields[5]), let wrong = Int(fields[6]) else {
+                throw RunDataError(subject: "\(path) line \(n + 2)", reason: "feature, tokens, inferences, inferences_correct or inferences_wrong is not a count; the table is damaged")
             }
-            return (feature: feature, tokens: tokens, correct: correct, wrong: wrong)
+            return (feature: feature, tokens: tokens, inferences: inferences, correct: correct, wrong: wrong)
         }
         let columns = try reader.latentColumns(hookpoint: hookpoint)
         var computation = HookpointStatistics(

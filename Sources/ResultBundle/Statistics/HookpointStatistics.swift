@@ -125,8 +125,8 @@ struct HookpointStatistics {
     /// Per word, whether it occurs anywhere in the bundle.
     let wordOccurs: [Bool]
     let settings: StatisticsSettings
-    /// features.csv's rows: feature id, tokens, inferences_correct, inferences_wrong.
-    let featureRows: [(feature: Int, tokens: Int, correct: Int, wrong: Int)]
+    /// features.csv's rows: feature id, tokens, inferences, inferences_correct, inferences_wrong.
+    let featureRows: [(feature: Int, tokens: Int, inferences: Int, correct: Int, wrong: Int)]
     /// Called once the passes over the latents are done.
     var releasePages: () -> Void = {}
 
@@ -174,7 +174,13 @@ struct HookpointStatistics {
         var rowsWord = [Int](repeating: 0, count: W)
         var segmentProblems = 0
         let segmentFiring = ScratchBuffer<Int>(F, 0), sumDifference = ScratchBuffer<Double>(F, 0)
-        var differences = [[Float]](repeating: [], count: F)
+        // Per feature, its non-zero differences in problem order, in one buffer: feature f owns
+        // differenceStart[f] ..< differenceStart[f + 1], sized by its features.csv `inferences`.
+        var differenceStart = [Int](repeating: 0, count: F + 1)
+        for row in featureRows { differenceStart[row.feature + 1] = row.inferences }
+        for f in 0..<F { differenceStart[f + 1] += differenceStart[f] }
+        let differences = ScratchBuffer<Float>(differenceStart[F], 0)
+        let differenceCount = ScratchBuffer<Int>(F, 0)
         var topFeatures: [[Int32]] = []
         topFeatures.reserveCapacity(problems.count)
         var touchedAll: [Int32] = [], touchedGenerated: [Int32] = []
@@ -249,7 +255,11 @@ struct HookpointStatistics {
                     let d = Double(acc.pointer[f].countReasoning) / Double(reasoningRows) - Double(acc.pointer[f].countAnswer) / Double(answerRows)
                     segmentFiring[f] += 1
                     sumDifference[f] += d
-                    if d != 0 { differences[f].append(Float(d)) }
+                    if d != 0 {
+                        // At most one per problem where it fired: within its `inferences`.
+                        differences.pointer[differenceStart[f] + differenceCount.pointer[f]] = Float(d)
+                        differenceCount.pointer[f] += 1
+                    }
                 }
             }
             for f in touchedAll { acc.pointer[Int(f)].problemMax = 0 }
@@ -312,14 +322,15 @@ struct HookpointStatistics {
         var segmentP = [Double](repeating: 1, count: segmentTested.count)
         segmentP.withUnsafeMutableBufferPointer { results in
             let results = UnsafeSendable(results)
-            let differences = differences, seed = settings.seed, hookpoint = hookpoint, problems = segmentProblems
+            let differences = UnsafeSendable(differences.pointer), counts = UnsafeSendable(differenceCount.pointer)
+            let start = differenceStart, seed = settings.seed, hookpoint = hookpoint, problems = segmentProblems
             DispatchQueue.concurrentPerform(iterations: segmentTested.count) { i in
                 let f = segmentTested[i]
                 var g = Self.generator(seed: seed, hookpoint: hookpoint, stream: Self.stream.segment, feature: f)
-                results.value[i] = SignFlipTest.pValue(nonZero: differences[f].map(Double.init), problems: problems, generator: &g)
+                let d = UnsafeBufferPointer(start: differences.value + start[f], count: counts.value[f]).map(Double.init)
+                results.value[i] = SignFlipTest.pValue(nonZero: d, problems: problems, generator: &g)
             }
         }
-        differences = []
         for (i, q) in BenjaminiHochberg.adjust(segmentP).enumerated() {
             let f = segmentTested[i]
             out[f]!.segmentDiff = sumDifference[f] / Double(segmentProblems)
