@@ -187,6 +187,24 @@ struct HookpointStatistics {
         for (p, facts) in problems.enumerated() {
             var reasoningRows = 0, answerRows = 0
             for r in rowRanges[p] {
+                // Prompt rows (of an --include-prompt run) count only towards the problem's top features.
+                let segment = columns.segment(r)
+                let generated = segment != TokenSegment.prompt.rawValue
+                var covering = 0..<0
+                var inside = false, reasoning = false
+                if generated {
+                    let g = Int(columns.position(r)) - facts.promptLength
+                    guard g >= 0, g < facts.generated else {
+                        throw RunDataError(subject: "latents/\(hookpoint).safetensors row \(r)", reason: "position \(columns.position(r)) is marked generated but lies outside problem \(p + 1)'s generation (prompt \(facts.promptLength), generated \(facts.generated) tokens); latents/index.csv and inferences.jsonl disagree")
+                    }
+                    generatedRows += 1
+                    covering = facts.wordsCovering(g)
+                    inside = !covering.isEmpty
+                    if inside { rowsIn += 1 } else { rowsOut += 1 }
+                    for c in covering { rowsWord[Int(facts.words[c])] += 1 }
+                    reasoning = segment == TokenSegment.reasoning.rawValue
+                    if reasoning { reasoningRows += 1 } else { answerRows += 1 }
+                }
                 for j in 0..<k {
                     let a = columns.act(r, j)
                     guard a > 0 else { break }
@@ -194,33 +212,18 @@ struct HookpointStatistics {
                     guard f < F else {
                         throw RunDataError(subject: "latents/\(hookpoint).safetensors row \(r)", reason: "latent \(f) fired but tables/\(hookpoint)/features.csv does not list it; the tables and latents disagree (rewrite the bundle with thinklens merge)")
                     }
-                    if acc.pointer[f].problemMax == 0 { touchedAll.append(Int32(f)) }
-                    if a > acc.pointer[f].problemMax { acc.pointer[f].problemMax = a }
-                }
-                let segment = columns.segment(r)
-                if segment == TokenSegment.prompt.rawValue { continue }
-                let g = Int(columns.position(r)) - facts.promptLength
-                guard g >= 0, g < facts.generated else {
-                    throw RunDataError(subject: "latents/\(hookpoint).safetensors row \(r)", reason: "position \(columns.position(r)) is marked generated but lies outside problem \(p + 1)'s generation (prompt \(facts.promptLength), generated \(facts.generated) tokens); latents/index.csv and inferences.jsonl disagree")
-                }
-                generatedRows += 1
-                let covering = facts.wordsCovering(g)
-                let inside = !covering.isEmpty
-                if inside { rowsIn += 1 } else { rowsOut += 1 }
-                for c in covering { rowsWord[Int(facts.words[c])] += 1 }
-                let reasoning = segment == TokenSegment.reasoning.rawValue
-                if reasoning { reasoningRows += 1 } else { answerRows += 1 }
-                for j in 0..<k {
-                    let a = columns.act(r, j)
-                    guard a > 0 else { break }
-                    let f = Int(columns.index(r, j)), x = Double(a)
-                    acc.pointer[f].sum += x
-                    acc.pointer[f].fired += 1
-                    if inside { acc.pointer[f].sumIn += x } else { acc.pointer[f].sumOut += x }
+                    let sums = acc.pointer + f
+                    if sums.pointee.problemMax == 0 { touchedAll.append(Int32(f)) }
+                    if a > sums.pointee.problemMax { sums.pointee.problemMax = a }
+                    guard generated else { continue }
+                    let x = Double(a)
+                    sums.pointee.sum += x
+                    sums.pointee.fired += 1
+                    if inside { sums.pointee.sumIn += x } else { sums.pointee.sumOut += x }
                     for c in covering { sumWord[Int(facts.words[c]) * F + f] += x }
-                    if acc.pointer[f].countReasoning == 0 && acc.pointer[f].countAnswer == 0 { touchedGenerated.append(Int32(f)) }
-                    if reasoning { acc.pointer[f].countReasoning += 1 } else { acc.pointer[f].countAnswer += 1 }
-                    let slot = slotOf[f]
+                    if sums.pointee.countReasoning == 0 && sums.pointee.countAnswer == 0 { touchedGenerated.append(Int32(f)) }
+                    if reasoning { sums.pointee.countReasoning += 1 } else { sums.pointee.countAnswer += 1 }
+                    let slot = slotOf.pointer[f]
                     if slot >= 0 {
                         rowSlots.pointer[rowSlotCount] = slot
                         rowSlotCount += 1
