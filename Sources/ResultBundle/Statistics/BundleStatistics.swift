@@ -200,3 +200,12 @@ public enum BundleStatistics {
         return (out, occurs)
     }
 }
+
+/// Seconds per phase, summed over hookpoints.
+public struct StatisticsTimings: Sendable {
+    public var phases: [(name: String, seconds: Double)] = []
+
+    mutating func add(_ name: String, _ seconds: Double) {
+        if let i = phases.firstIndex(where: { $0.name == name }) { phases[i].seconds += seconds } else { phases.append((name, seconds)) }
+    }
+}

@@ -2,72 +2,6 @@ import Experiment
 import Foundation
 import Platform
 
-/// What the statistics depend on besides the bundle: the reasoning words, ReasonScore's α and
-/// the run seed every random stream starts from.
-public struct StatisticsSettings: Sendable, Equatable {
-    public static let defaultAlpha = 0.7
-    public var words: ReasoningWords
-    public var alpha: Double
-    public var seed: UInt64
-
-    public init(words: ReasoningWords = .standard, alpha: Double = defaultAlpha, seed: UInt64) {
-        self.words = words
-        self.alpha = alpha
-        self.seed = seed
-    }
-
-    /// The run seed of a manifest (`generation.seed`; 0 when absent).
-    public static func seed(of manifest: RunManifest) -> UInt64 {
-        UInt64(bitPattern: Int64(manifest.generation["seed"]?.intValue ?? 0))
-    }
-}
-
-/// The per-feature statistics of one hookpoint: the columns features.csv gets after
-/// `mean_act` (docs/bundle.md has the formulas). nil is an empty cell: not tested, or not defined.
-public struct FeatureStatistics: Sendable, Equatable {
-    public static let columns = ["token_eta2", "reason_score", "reason_mu_in", "reason_mu_out", "reason_entropy",
-                                 "segment_diff", "segment_p", "segment_q", "correct_wrong_p", "correct_wrong_q",
-                                 "top_act_lo", "top_act_hi"]
-    public var tokenEta2: Double?
-    public var reasonScore: Double?
-    public var reasonMuIn: Double?
-    public var reasonMuOut: Double?
-    public var reasonEntropy: Double?
-    public var segmentDiff: Double?
-    public var segmentP: Double?
-    public var segmentQ: Double?
-    public var correctWrongP: Double?
-    public var correctWrongQ: Double?
-    public var topActLow: Double?
-    public var topActHigh: Double?
-
-    public init() {}
-
-    /// From features.csv's cells after `mean_act` (empty: nil); `malformed(i)` names a bad cell.
-    public init(cells: [String], malformed: (Int) -> Error) throws {
-        var values: [Double?] = []
-        for (i, cell) in cells.enumerated() {
-            if cell.isEmpty { values.append(nil); continue }
-            guard let v = Double(cell) else { throw malformed(i) }
-            values.append(v)
-        }
-        guard values.count == Self.columns.count else { throw malformed(min(values.count, Self.columns.count - 1)) }
-        (tokenEta2, reasonScore, reasonMuIn, reasonMuOut, reasonEntropy) = (values[0], values[1], values[2], values[3], values[4])
-        (segmentDiff, segmentP, segmentQ, correctWrongP, correctWrongQ) = (values[5], values[6], values[7], values[8], values[9])
-        (topActLow, topActHigh) = (values[10], values[11])
-    }
-
-    /// The value of a column of `columns` by name.
-    public func value(_ column: String) -> Double? {
-        Self.columns.firstIndex(of: column).flatMap { cells[$0] }
-    }
-
-    var cells: [Double?] {
-        [tokenEta2, reasonScore, reasonMuIn, reasonMuOut, reasonEntropy, segmentDiff, segmentP, segmentQ,
-         correctWrongP, correctWrongQ, topActLow, topActHigh]
-    }
-}
-
 /// What every hookpoint shares about one problem: where the reasoning-word windows are.
 struct ProblemWindows: Sendable {
     let id: String
@@ -83,15 +17,6 @@ struct ProblemWindows: Sendable {
 
     func wordsCovering(_ j: Int) -> Range<Int> {
         start.isEmpty ? 0..<0 : Int(start[j])..<Int(start[j + 1])
-    }
-}
-
-/// Seconds per phase, summed over hookpoints.
-public struct StatisticsTimings: Sendable {
-    public var phases: [(name: String, seconds: Double)] = []
-
-    mutating func add(_ name: String, _ seconds: Double) {
-        if let i = phases.firstIndex(where: { $0.name == name }) { phases[i].seconds += seconds } else { phases.append((name, seconds)) }
     }
 }
 
@@ -551,33 +476,4 @@ struct PositionSums {
     var fired = 0
     var countReasoning: Int32 = 0, countAnswer: Int32 = 0
     var problemMax: Float = 0
-}
-
-/// A fixed-size buffer without bounds or copy-on-write checks, for accumulators touched once per
-/// activation; indices are checked by the callers' loops (feature ids below the limit).
-final class ScratchBuffer<T> {
-    let pointer: UnsafeMutablePointer<T>
-    let count: Int
-
-    init(_ count: Int, _ fill: T) {
-        self.count = count
-        pointer = .allocate(capacity: max(count, 1))
-        pointer.initialize(repeating: fill, count: count)
-    }
-
-    deinit {
-        pointer.deinitialize(count: count)
-        pointer.deallocate()
-    }
-
-    subscript(_ i: Int) -> T {
-        @inline(__always) get { pointer[i] }
-        @inline(__always) set { pointer[i] = newValue }
-    }
-}
-
-/// Lets `concurrentPerform` fill disjoint slots of one buffer.
-struct UnsafeSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }
