@@ -203,6 +203,25 @@ import TestSupport
         #expect(high >= 0.65 && high <= 0.75, "high \(high)")
     }
 
+    @Test func capturedPromptRowsCountOnlyTowardsTopFeatures() throws {
+        // Feature 9 fires only on the captured prompt token: a top feature of every problem,
+        // but no generated position carries it, so it has no η² and no weight in ReasonScore.
+        var problems = Self.answerProblems
+        for i in problems.indices { problems[i].promptActs = [9: 7.0] }
+        let scratch = TemporaryDirectory("statistics")
+        let table = try S.features(S.bundle(problems, out: scratch.path))
+        #expect(table[9]!["tokens"] == "20" && table[9]!["top_act_inferences"] == "20")
+        #expect(table[9]!["top_act_lo"] == "1.0" && table[9]!["top_act_hi"] == "1.0")
+        #expect(table[9]!["token_eta2"] == "")
+        #expect(table[9]!["reason_mu_in"] == "0.0" && table[9]!["reason_mu_out"] == "0.0")
+        #expect(table[9]!["segment_p"] == "")
+        // The generated statistics are those of the bundle without the prompt rows.
+        let plain = try S.features(S.bundle(Self.answerProblems, out: scratch.subdirectory("plain")))
+        for column in ["token_eta2", "reason_score", "segment_diff", "segment_p"] {
+            #expect(table[1]![column] == plain[1]![column], "\(column)")
+        }
+    }
+
     // MARK: - Co-occurrence and quantile examples
 
     @Test func cooccurrenceListsPairsByJaccardIndex() throws {

@@ -15,6 +15,8 @@ enum StatisticsFixtures {
         var verdict: Verdict
         /// Per generated token, feature → activation (> 0).
         var acts: [[Int: Float]]
+        /// The prompt token's activations when the run captured the prompt (--include-prompt).
+        var promptActs: [Int: Float]? = nil
     }
 
     static let hookpoint = "h"
@@ -30,20 +32,21 @@ enum StatisticsFixtures {
     static func tasks(_ problems: [Problem]) -> [CommittedTask] {
         let ids = tokenIDs(problems)
         // One k for the whole run, as a real run has.
-        let k = max(1, problems.flatMap { $0.acts.map(\.count) }.max() ?? 1)
+        let k = max(1, problems.flatMap { $0.acts.map(\.count) + [$0.promptActs?.count ?? 0] }.max() ?? 1)
         return problems.enumerated().map { index, p in
             let generated = p.texts.map { ids[$0]! }
             let record = ProblemRecord(id: "gsm8k:test:\(index)", split: "test", index: index, question: "q\(index)", gold: "1",
                                        promptIDs: [1], generatedIDs: generated, text: p.texts.joined(), stop: .eos, answer: "1",
                                        verdict: p.verdict, thinkEnd: p.thinkEnd.map { $0 + 1 })
             var indices: [Int32] = [], acts: [Float] = []
-            for row in p.acts {
+            let captured = (p.promptActs.map { [$0] } ?? []) + p.acts
+            for row in captured {
                 let sorted = row.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
                 for (f, a) in sorted { indices.append(Int32(f)); acts.append(a) }
                 for j in sorted.count..<k { indices.append(Int32(9_000 + j)); acts.append(0) }
             }
-            let positions = (1...p.texts.count).map { Int32($0) }
-            let latents = LatentRows(k: k, positions: positions, tokens: generated, indices: indices, activations: acts, record: record)
+            let positions = ((p.promptActs == nil ? 1 : 0)...p.texts.count).map { Int32($0) }
+            let latents = LatentRows(k: k, positions: positions, tokens: positions.map { record.token(at: Int($0)) }, indices: indices, activations: acts, record: record)
             return CommittedTask(record: record, latents: [hookpoint: latents])
         }
     }
