@@ -29,7 +29,8 @@ public struct ProcessStatus: Sendable, CustomStringConvertible {
         var out: [String: Int] = [:]
         for line in text.split(separator: "\n") {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            let parts = line[line.index(after: colon)...].split(separator: " ", omittingEmptySubsequences: true)
+            // /proc/self/status separates with a tab and spaces ("VmHWM:\t    2164 kB").
+            let parts = line[line.index(after: colon)...].split(omittingEmptySubsequences: true) { $0 == " " || $0 == "\t" }
             guard let number = parts.first.flatMap({ Int($0) }) else { continue }
             out[String(line[..<colon])] = parts.dropFirst().first == "kB" ? number * 1024 : number
         }
