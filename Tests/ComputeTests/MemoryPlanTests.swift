@@ -1,5 +1,7 @@
 import Checkpoints
+import Foundation
 import Testing
+import TestSupport
 @testable import Compute
 
 /// The memory a process says it needs at start, and the refusal when the machine lacks it.
@@ -93,6 +95,21 @@ struct MemoryPlanTests {
         let plan = MemoryPlan(config: Self.r1, weightBytes: Self.r1WeightBytes, slots: 1, contextTokens: 1)
         let error = #expect(throws: MemoryPlanError.self) { try plan.check(availableBytes: 1_000_000_000) }
         #expect(error?.description.contains("the weights alone do not fit") == true)
+    }
+
+    @Test func weightFilesAreTheModelsSafetensorsCountedThroughSymbolicLinks() throws {
+        let scratch = TemporaryDirectory("memory-plan")
+        let blob = scratch.file("blob")
+        try Data(count: 3000).write(to: URL(fileURLWithPath: blob))
+        let model = scratch.file("model")
+        try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: model + "/model-00001-of-00002.safetensors", withDestinationPath: blob)
+        try Data(count: 500).write(to: URL(fileURLWithPath: model + "/model-00002-of-00002.safetensors"))
+        try Data(count: 70).write(to: URL(fileURLWithPath: model + "/reference.safetensors"))
+        let files = MemoryPlan.modelWeightFiles(directory: model)
+        #expect(files == [model + "/model-00001-of-00002.safetensors", model + "/model-00002-of-00002.safetensors"])
+        #expect(MemoryPlan.fileBytes(files) == 3500)
+        #expect(MemoryPlan.fileBytes([model + "/missing.safetensors"]) == 0)
     }
 
     @Test func copiedPositionsMatchTheSourceSlotInEveryLayer() {

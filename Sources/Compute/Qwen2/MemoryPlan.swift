@@ -71,10 +71,12 @@ public struct MemoryPlan: Equatable, Sendable {
     static func gigabytes(_ bytes: Int) -> String { String(format: "%.2f GB", Double(bytes) / 1e9) }
 
     /// Sum of the sizes of these files (the weights to be mapped); a missing file counts 0,
-    /// since loading it reports the real error.
+    /// since loading it reports the real error. Symbolic links count as what they point to
+    /// (Hugging Face's cache links every model file to a blob).
     public static func fileBytes(_ paths: [String]) -> Int {
         paths.reduce(0) { total, path in
-            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+            let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+            let attributes = try? FileManager.default.attributesOfItem(atPath: target)
             return total + ((attributes?[.size] as? NSNumber)?.intValue ?? 0)
         }
     }
