@@ -69,7 +69,11 @@ final class TaskRunner {
         let g = assign.generation
         let needed = assign.promptIDs.count + g.maxNewTokens
         guard needed <= contextTokens else {
-            throw WorkerError("\(assign.problemID) needs \(assign.promptIDs.count) prompt + \(g.maxNewTokens) new tokens = \(needed) positions, but this worker's batch slots hold \(contextTokens); start the worker with --max-context \(needed) or more")
+            let limit = model.config.maxPositionEmbeddings
+            let remedy = needed > limit
+                ? "the model's max_position_embeddings is \(limit): lower --max-new-tokens or leave out the longest prompts"
+                : "start the worker with --max-context \(needed) or more"
+            throw WorkerError("\(assign.problemID) needs \(assign.promptIDs.count) prompt + \(g.maxNewTokens) new tokens = \(needed) positions, but this worker's batch slots hold \(contextTokens); \(remedy)")
         }
         let sequence = nextSequence
         nextSequence += 1

@@ -1,4 +1,5 @@
 import Foundation
+import ResultBundle
 import Testing
 import TestSupport
 
@@ -32,6 +33,21 @@ struct MemoryRefusalTests {
         // 3 layers × (keys + values) × 2 KV heads × 8 head dim × 4 bytes = 384 B per token.
         #expect(worker.log.contains("memory needed:"), "log:\n\(worker.log)")
         #expect(worker.log.contains("KV cache 0.00 GB [3 slots × 500 tokens × 384 B/token, float32]"), "log:\n\(worker.log)")
+    }
+
+    @Test(.enabled(if: TestEnvironment.available(TestEnvironment.gsm8kVariable), "needs THINKLENS_GSM8K_DIR"))
+    func aTaskLongerThanTheWorkersContextFailsNamingTheContextItNeeds() throws {
+        let scratch = TemporaryDirectory("run")
+        let out = scratch.file("out")
+        // gsm8k:train:1's prompt is 201 tokens: with 24 new tokens it needs 225 positions.
+        let (coordinator, endpoint) = try DistributedRunTests.coordinator(out: out, extra: ["--max-attempts", "1"], problems: "gsm8k:train[1:2]")
+        let worker = try ThinkLensProcess(DistributedRunTests.workerArguments(endpoint, id: "short") + ["--max-context", "100"], name: "worker")
+        #expect(coordinator.wait() == 2, "a run with a failed problem exits with status 2:\n\(coordinator.log)")
+        worker.wait()
+        let manifest = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: out + "/manifest.json")), source: "manifest.json")
+        let reason = manifest["failed_problems"]?.arrayValue?.first?["reasons"]?.arrayValue?.first?.stringValue ?? ""
+        #expect(reason.contains("gsm8k:train:1 needs 201 prompt + 24 new tokens = 225 positions, but this worker's batch slots hold 100; start the worker with --max-context 225 or more"),
+                "reason: \(reason)")
     }
 
     @Test(.enabled(if: TestEnvironment.available(TestEnvironment.gsm8kVariable), "needs THINKLENS_GSM8K_DIR"))
