@@ -87,6 +87,8 @@ public enum ReportGenerator {
         phase("pass 1 over latents")
 
         let site = Site(bundle: bundle, reader: reader, manifest: manifestJSON, problems: problems, analyses: analyses)
+        let interventions = InterventionComparison.isInterventionRun(bundle: bundle) ? try InterventionPages(site: site, bundle: bundle) : nil
+        site.hasInterventions = interventions != nil
         try site.choosePages()
         phase("read feature tokens and examples")
 
@@ -149,9 +151,28 @@ public enum ReportGenerator {
         try writer.write("problems.html", site.problemListPage())
         try writer.write("style.css", Site.styleSheet)
         phase("feature, hookpoint and index pages")
+        if let interventions {
+            try writer.makeDirectory("interventions")
+            try writer.write("interventions.html", interventions.indexPage())
+            for c in interventions.folders.indices {
+                try writer.write("interventions/\(interventions.folders[c]).html", interventions.conditionPage(c))
+            }
+            phase("intervention pages")
+        }
         if !earlier.isEmpty {
             writer.removeLeftovers(of: earlier)
             phase("remove what the earlier report had and this one lacks")
+        }
+
+        // Each condition is a complete bundle: its own report goes to conditions/<C>/, drawn
+        // after the leftovers of an earlier report are gone (a nested report has its own writer).
+        if let interventions {
+            for c in interventions.folders.indices where interventions.hasLatents[c] {
+                let name = interventions.comparison.conditions[c].name
+                try generate(bundle: InterventionComparison.conditionDirectory(bundle: bundle, condition: name),
+                             out: (directory as NSString).appendingPathComponent("conditions/\(interventions.folders[c])"), threads: threads)
+            }
+            if !interventions.folders.isEmpty { phase("condition reports") }
         }
 
         return ReportSummary(directory: directory, problemPages: problems.count, featurePages: featurePages,
