@@ -16,7 +16,7 @@ extension TerminalViews {
         var dropped: [String: Int] = [:]
         for c in comparison.conditions { dropped[c.name] = c.droppedProblems.count }
         return interventionTable(comparison.conditions.map(\.summary), dropped: dropped,
-                                 source: "computed from inferences.jsonl (\(InterventionComparison.summaryFile) is absent)")
+                                 source: "computed from the bundles; \(InterventionComparison.summaryFile) is absent")
     }
 
     /// The aligned table; intervals as [lo, hi]; "–" for an undefined value.
@@ -48,7 +48,8 @@ extension TerminalViews {
         out += aligned(lines)
         if let dropped {
             for r in rows where (dropped[r.condition] ?? 0) > 0 {
-                out += "\(r.condition): \(dropped[r.condition]!) problems dropped (present in only one of the baseline and the condition)\n"
+                let n = dropped[r.condition]!
+                out += "\(r.condition): \(n) problem\(n == 1 ? "" : "s") dropped (present in only one of the baseline and the condition)\n"
             }
         }
         return out

@@ -76,24 +76,46 @@ public struct InterventionComparison: Sendable {
         self.bundle = bundle
         let baseline = try InferencesFile.records(bundle: bundle).sorted(by: ProblemRecord.precedes)
         try Self.checkUniqueIDs(baseline, bundle: bundle)
-        var conditions: [Condition] = []
+        var intervenedRecords: [[ProblemRecord]] = []
         for name in names {
             try Self.checkConditionName(name)
             let conditionBundle = Self.conditionDirectory(bundle: bundle, condition: name)
             let intervened = try InferencesFile.records(bundle: conditionBundle)
             try Self.checkUniqueIDs(intervened, bundle: conditionBundle)
-            var byID: [String: ProblemRecord] = [:]
-            for r in intervened { byID[r.id] = r }
-            var pairs: [Pair] = []
-            for b in baseline {
-                guard let c = byID.removeValue(forKey: b.id) else { continue }
-                pairs.append(Pair(baseline: b, intervened: c, firstDivergence: PairedStatistics.firstDivergence(b.generatedIDs, c.generatedIDs)))
-            }
-            let paired = Set(pairs.map(\.baseline.id))
-            let dropped = baseline.map(\.id).filter { !paired.contains($0) } + intervened.map(\.id).filter { byID[$0] != nil }
-            conditions.append(Condition(name: name, pairs: pairs, summary: Self.summarize(name, pairs, seed: seed), droppedProblems: dropped))
+            intervenedRecords.append(intervened)
         }
+        // Conditions are independent (each bootstrap starts its own generator): computed on
+        // all cores, each into its own slot, so the result does not depend on the threads.
+        let slots = ConditionSlots(count: names.count)
+        let intervenedByCondition = intervenedRecords
+        DispatchQueue.concurrentPerform(iterations: names.count) { c in
+            slots.set(c, Self.compare(names[c], baseline: baseline, intervened: intervenedByCondition[c], seed: seed))
+        }
+        let conditions = slots.values
         self.conditions = conditions
+    }
+
+    /// One condition's pairs (in the baseline's problem order), dropped problems and summary.
+    static func compare(_ name: String, baseline: [ProblemRecord], intervened: [ProblemRecord], seed: UInt64) -> Condition {
+        var byID: [String: ProblemRecord] = [:]
+        for r in intervened { byID[r.id] = r }
+        var pairs: [Pair] = []
+        for b in baseline {
+            guard let c = byID.removeValue(forKey: b.id) else { continue }
+            pairs.append(Pair(baseline: b, intervened: c, firstDivergence: PairedStatistics.firstDivergence(b.generatedIDs, c.generatedIDs)))
+        }
+        let paired = Set(pairs.map(\.baseline.id))
+        let dropped = baseline.map(\.id).filter { !paired.contains($0) } + intervened.map(\.id).filter { byID[$0] != nil }
+        return Condition(name: name, pairs: pairs, summary: summarize(name, pairs, seed: seed), droppedProblems: dropped)
+    }
+
+    /// Results written by concurrent threads, one slot each.
+    private final class ConditionSlots: @unchecked Sendable {
+        private var slots: [Condition?]
+        private let lock = NSLock()
+        init(count: Int) { slots = [Condition?](repeating: nil, count: count) }
+        func set(_ i: Int, _ value: Condition) { lock.withLock { slots[i] = value } }
+        var values: [Condition] { lock.withLock { slots.map { $0! } } }
     }
 
     /// Computes the comparison of BUNDLE's conditions and writes pairs.csv and summary.csv into
@@ -204,8 +226,9 @@ public struct InterventionComparison: Sendable {
     }
 
     static func checkUniqueIDs(_ records: [ProblemRecord], bundle: String) throws {
-        for (a, b) in zip(records, records.dropFirst()) where a.id == b.id {
-            throw RunDataError(subject: (bundle as NSString).appendingPathComponent(BundleLayout.inferencesFile), reason: "lists problem \(a.id) twice")
+        var seen = Set<String>()
+        for r in records where !seen.insert(r.id).inserted {
+            throw RunDataError(subject: (bundle as NSString).appendingPathComponent(BundleLayout.inferencesFile), reason: "lists problem \(r.id) twice; the bundle is damaged")
         }
     }
 

@@ -47,19 +47,29 @@ public enum PairedStatistics {
         let n = series.first?.count ?? 0
         precondition(series.allSatisfy { $0.count == n }, "every series has one difference per problem")
         guard n > 0 else { return series.map { _ in nil } }
+        let count = series.count
+        // Problem-major, so one draw reads its differences from adjacent slots.
+        var differences = [Int](repeating: 0, count: n * count)
+        for (s, values) in series.enumerated() { for (i, v) in values.enumerated() { differences[i * count + s] = v } }
+        var means = [Double](repeating: 0, count: count * bootstrapResamples)  // series-major
+        var sums = [Int](repeating: 0, count: count)
         var generator = SplitMix64(seed: seed)
-        var means = series.map { _ in [Double](repeating: 0, count: bootstrapResamples) }
-        var sums = [Int](repeating: 0, count: series.count)
-        for resample in 0..<bootstrapResamples {
-            for s in sums.indices { sums[s] = 0 }
-            for _ in 0..<n {
-                let problem = generator.below(n)
-                for s in series.indices { sums[s] += series[s][problem] }
+        differences.withUnsafeBufferPointer { d in
+            sums.withUnsafeMutableBufferPointer { sum in
+                means.withUnsafeMutableBufferPointer { mean in
+                    for resample in 0..<bootstrapResamples {
+                        for s in 0..<count { sum[s] = 0 }
+                        for _ in 0..<n {
+                            let row = generator.below(n) * count
+                            for s in 0..<count { sum[s] += d[row + s] }
+                        }
+                        for s in 0..<count { mean[s * bootstrapResamples + resample] = Double(sum[s]) / Double(n) }
+                    }
+                }
             }
-            for s in series.indices { means[s][resample] = Double(sums[s]) / Double(n) }
         }
-        return means.map { values in
-            let sorted = values.sorted()
+        return (0..<count).map { s in
+            let sorted = means[(s * bootstrapResamples)..<((s + 1) * bootstrapResamples)].sorted()
             return (sorted[bootstrapTail - 1], sorted[bootstrapResamples - bootstrapTail])
         }
     }

@@ -147,6 +147,20 @@ enum InterventionRun {
         #expect(!conditionNav.contains("interventions.html"))
     }
 
+    @Test func writingTheReportAgainGivesTheSameFiles() throws {
+        let scratch = TemporaryDirectory("report-interventions-again")
+        let again = scratch.file("report")
+        try ReportGenerator.generate(bundle: bundle, out: again)
+        try ReportGenerator.generate(bundle: bundle, out: again)
+        let files = Files.all(report)
+        #expect(Files.all(again) == files)
+        for file in files {
+            let a = FileManager.default.contents(atPath: (report as NSString).appendingPathComponent(file))
+            let b = FileManager.default.contents(atPath: (again as NSString).appendingPathComponent(file))
+            #expect(a == b, "\(file) differs")
+        }
+    }
+
     @Test func aPlainBundleHasNoInterventionsPage() throws {
         let files = Set(Files.all(SharedReport.directories.report))
         #expect(!files.contains("interventions.html"))
@@ -160,12 +174,12 @@ enum InterventionRun {
         let out = scratch.subdirectory("run")
         try InterventionRun.write(out: out)
         let computed = try TerminalViews.interventionSummary(bundle: out).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        #expect(computed[0].hasPrefix("3 conditions, each paired with the baseline") && computed[0].contains("computed from inferences.jsonl"))
+        #expect(computed[0].hasPrefix("3 conditions, each paired with the baseline") && computed[0].hasSuffix("(computed from the bundles; interventions/summary.csv is absent)"))
         let table = Array(computed[1...4])
         #expect(table[0].hasPrefix("condition  problems  accuracy"))
         #expect(Set(table.map(\.count)).count == 1, "rows are not aligned")
         #expect(table[1].hasPrefix("same   ") && table[2].hasPrefix("dose@1 ") && table[3].hasPrefix("dose@4 "))
-        #expect(computed[5] == "dose@4: 1 problems dropped (present in only one of the baseline and the condition)")
+        #expect(computed[5] == "dose@4: 1 problem dropped (present in only one of the baseline and the condition)")
 
         try InterventionComparison.write(bundle: out, conditions: InterventionRun.conditions, seed: 0)
         let read = try TerminalViews.interventionSummary(bundle: out).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
