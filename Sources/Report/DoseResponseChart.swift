@@ -27,24 +27,29 @@ struct DoseResponseChart {
         let bottom = top + Double(plotHeight)
         var ys: [Double] = [0]
         for p in points { ys += [p.estimate, p.lo ?? p.estimate, p.hi ?? p.estimate] }
-        var yLo: Double = ys.min()!, yHi: Double = ys.max()!
-        if yHi - yLo < 1e-12 { yLo -= 1; yHi += 1 }
-        let pad = (yHi - yLo) * 0.05
-        yLo -= pad; yHi += pad
+        // Round ticks (1, 2, 2.5 or 5 × 10^n apart) covering zero and every interval.
+        let spread = ys.max()! - ys.min()!
+        let step = Ticks.niceCeiling(spread > 0 ? spread / 4 : 1)
+        let yLo = Foundation.floor(ys.min()! / step) * step
+        var yHi = Foundation.ceil(ys.max()! / step) * step
+        if yHi - yLo < step / 2 { yHi = yLo + step }
+        let yTicks = stride(from: yLo, through: yHi + step / 2, by: step).map { ($0 / step).rounded() * step }
+        // The strengths, with a margin so no point sits on an axis.
         let xs: [Double] = points.map(\.x)
         var xLo: Double = xs.min() ?? 0, xHi: Double = xs.max() ?? 1
         if xHi - xLo < 1e-12 { xLo -= 1; xHi += 1 }
+        let margin = (xHi - xLo) * 0.08
+        xLo -= margin; xHi += margin
         func px(_ x: Double) -> Double { left + (x - xLo) / (xHi - xLo) * plotWidth }
         func py(_ y: Double) -> Double { bottom - (y - yLo) / (yHi - yLo) * Double(plotHeight) }
 
         ChartFrame.open(&out, id: id, title: title, width: width, height: Int(height.rounded(.up)), marks: points.count)
         out.raw("<path class=\"axis\" d=\"M"); out.coord(left); out.raw(" "); out.coord(top); out.raw("V"); out.coord(bottom); out.raw("\"/>")
-        let yTicks = (0...4).map { yLo + (yHi - yLo) * Double($0) / 4 }
         out.raw("<path class=\"grid\" d=\"")
         for y in yTicks { out.raw("M"); out.coord(left); out.raw(" "); out.coord(py(y)); out.raw("H"); out.coord(left + plotWidth) }
         out.raw("\"/><path class=\"axis\" data-zero=\"\" d=\"M"); out.coord(left); out.raw(" "); out.coord(py(0)); out.raw("H"); out.coord(left + plotWidth); out.raw("\"/>")
         out.raw("<g class=\"yl\">")
-        for y in yTicks { ChartFrame.text(&out, x: left - 5, y: py(y) + 3.5, Ticks.text((y * 1000).rounded() / 1000)) }
+        for y in yTicks { ChartFrame.text(&out, x: left - 5, y: py(y) + 3.5, Ticks.text(y)) }
         out.raw("</g>")
         ChartFrame.xAxis(&out, left: left, right: left + plotWidth, bottom: bottom)
         ChartFrame.xTicks(&out, points.map { (px($0.x), Ticks.text($0.x)) }, bottom: bottom)

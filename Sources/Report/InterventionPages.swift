@@ -93,7 +93,7 @@ struct InterventionPages {
         var out = HTMLBuffer()
         site.open(&out, title: "Interventions · ThinkLens report", depth: 0)
         site.heading(&out, 1, "Interventions")
-        site.paragraph(&out, "Every problem ran under the baseline and under each condition with the same random stream (run seed \(seed)), so a difference between the two is caused by the edit, not by sampling. Differences are paired over the problems both ran: intervals are 95% paired bootstrap intervals over problems (\(PairedStatistics.bootstrapResamples) resamples seeded from the run seed); p is the exact two-sided McNemar test on the problems whose correctness changed.")
+        site.paragraph(&out, "Every problem ran under the baseline and under each condition with the same random stream (run seed \(seed)), so a difference between the two is caused by the edit, not by sampling. Differences are paired over the problems both ran: intervals are 95% paired bootstrap intervals over problems (\(Format.count(PairedStatistics.bootstrapResamples)) resamples seeded from the run seed); p is the exact two-sided McNemar test on the problems whose correctness changed.")
         out.raw("<table class=\"list\" data-table=\"interventions\"><tr><th>condition</th><th>edits</th><th>problems</th><th>accuracy</th><th>Δ accuracy [95%]</th><th>McNemar p</th><th>answers changed</th><th>identical outputs</th><th>mean tokens</th><th>Δ tokens [95%]</th><th>&lt;/think&gt; written</th><th>Δ &lt;/think&gt; position</th><th>mean first divergence</th><th>repeated 4-grams</th><th>own report</th></tr>\n")
         for (c, condition) in comparison.conditions.enumerated() {
             let s = condition.summary
