@@ -11,6 +11,12 @@ struct InterventionPages {
     /// Characters of the shared text kept before the first divergence; the rest is elided
     /// (it is the same on both sides by definition).
     static let sharedContext = 400
+    /// Characters of each side's text shown from the first divergence on; the problem's own
+    /// page (in the baseline's and in the condition's report) has the whole text.
+    static let divergentText = 2_000
+    /// Problems per condition page: R1 outputs run to thousands of tokens, so a single page
+    /// of all 7,473 GSM8K train problems would weigh hundreds of megabytes.
+    static let problemsPerPage = 200
 
     let site: Site
     let comparison: InterventionComparison
@@ -79,8 +85,17 @@ struct InterventionPages {
         return sweeps
     }
 
-    func conditionHref(_ c: Int, depth: Int) -> String {
-        String(repeating: "../", count: depth) + "interventions/" + URLPath.segment(folders[c]) + ".html"
+    /// The page ranges of `count` problems, `perPage` each (one empty page when there are none).
+    static func pageRanges(count: Int, perPage: Int) -> [Range<Int>] {
+        guard count > 0 else { return [0..<0] }
+        return stride(from: 0, to: count, by: perPage).map { $0..<min(count, $0 + perPage) }
+    }
+
+    func pages(_ c: Int) -> [Range<Int>] { Self.pageRanges(count: comparison.conditions[c].pairs.count, perPage: Self.problemsPerPage) }
+
+    /// Page `page` (from 1) of condition `c`: interventions/<C>/<page>.html.
+    func conditionHref(_ c: Int, page: Int = 1, depth: Int) -> String {
+        String(repeating: "../", count: depth) + "interventions/" + URLPath.segment(folders[c]) + "/\(page).html"
     }
 
     func reportHref(_ c: Int, depth: Int) -> String? {
@@ -140,15 +155,16 @@ struct InterventionPages {
         return out
     }
 
-    // MARK: - interventions/<C>.html
+    // MARK: - interventions/<C>/<page>.html
 
-    func conditionPage(_ c: Int) -> HTMLBuffer {
+    func conditionPage(_ c: Int, page: Int) -> HTMLBuffer {
         let condition = comparison.conditions[c], s = condition.summary
+        let pageRanges = pages(c)
         var out = HTMLBuffer(capacity: 1 << 20)
-        site.open(&out, title: "\(condition.name) · Interventions · ThinkLens report", depth: 1)
+        site.open(&out, title: "\(condition.name) · Interventions · ThinkLens report", depth: 2)
         site.heading(&out, 1, "Condition \(condition.name)")
-        out.raw("<p>"); site.link(&out, "All conditions", "../interventions.html")
-        if let href = reportHref(c, depth: 1) { out.raw(" · "); site.link(&out, "this condition's own report", href) }
+        out.raw("<p>"); site.link(&out, "All conditions", "../../interventions.html")
+        if let href = reportHref(c, depth: 2) { out.raw(" · "); site.link(&out, "this condition's own report", href) }
         out.raw("</p>\n")
         site.keyValueTable(&out, [
             ("edits", edits[c] == .null ? "—" : edits[c].serialized(), "edits"),
@@ -161,15 +177,27 @@ struct InterventionPages {
             ("identical outputs", "\(s.identicalOutputs) of \(s.problems)", "identical_outputs"),
             ("repeated 4-grams", Self.share(s.repeated4grams), "repeated_4grams"),
         ])
-        site.heading(&out, 2, "Problems")
-        site.paragraph(&out, "Generated text of the baseline (left) and under the condition (right). The text both share is elided to its last \(Self.sharedContext) characters; the highlighted part is where they differ, from the first divergent token on.", cls: "note")
+        let range = pageRanges[page - 1]
+        site.heading(&out, 2, pageRanges.count > 1 ? "Problems \(range.lowerBound + 1)–\(range.upperBound) of \(condition.pairs.count)" : "Problems")
+        if pageRanges.count > 1 {
+            out.raw("<p class=\"pages\">Pages:")
+            for n in 1...pageRanges.count {
+                out.raw(" ")
+                site.link(&out, String(n), n == page ? nil : "\(n).html")
+            }
+            out.raw("</p>\n")
+        }
+        site.paragraph(&out, "Generated text of the baseline (left) and under the condition (right). The text both share is elided to its last \(Self.sharedContext) characters; the highlighted part is where they differ, from the first divergent token on (up to \(Format.count(Self.divergentText)) characters a side; the problem's pages have it all).", cls: "note")
         let texts = tokenTexts[c]
         func text(_ ids: ArraySlice<Int32>) -> String { ids.map { texts[$0] ?? "⟨token \($0)⟩" }.joined() }
-        for pair in condition.pairs {
+        for pair in condition.pairs[range] {
             let b = pair.baseline, v = pair.intervened
             out.raw("<section class=\"pair\" data-problem=\""); out.attribute(b.id)
             out.raw("\" data-divergence=\""); out.text(pair.firstDivergence.map(String.init) ?? ""); out.raw("\"><h3>")
-            site.link(&out, b.id, site.ordinalOf[b.id].map { site.problemHref($0, depth: 1) })
+            site.link(&out, b.id, site.ordinalOf[b.id].map { site.problemHref($0, depth: 2) })
+            if hasLatents[c] {
+                out.raw(" <span class=\"note\">("); site.link(&out, "under \(condition.name)", reportHref(c, depth: 2).map { ($0 as NSString).deletingLastPathComponent + "/problems/" + URLPath.segment(URLPath.fileName(v.id)) + ".html" }); out.raw(")</span>")
+            }
             out.raw("</h3>\n<p class=\"note\">")
             out.text("baseline: \(b.verdict.rawValue), answer \(b.answer ?? "—"), \(b.generatedIDs.count) tokens, \(b.stop.rawValue) · condition: \(v.verdict.rawValue), answer \(v.answer ?? "—"), \(v.generatedIDs.count) tokens, \(v.stop.rawValue) · ")
             out.text(pair.firstDivergence.map { "first divergence at generated token \($0)" } ?? "identical outputs")
@@ -181,8 +209,16 @@ struct InterventionPages {
             out.text(condition.name)
             out.raw("</th></tr><tr>")
             for ids in [b.generatedIDs, v.generatedIDs] {
+                var divergent = text(ids[min(d, ids.count)...])
+                var rest = 0
+                if divergent.count > Self.divergentText {
+                    rest = divergent.count - Self.divergentText
+                    divergent = String(divergent.prefix(Self.divergentText))
+                }
                 out.raw("<td><pre class=\"text\">"); out.text(shared)
-                out.raw("<mark>"); out.text(text(ids[min(d, ids.count)...])); out.raw("</mark></pre></td>")
+                out.raw("<mark>"); out.text(divergent); out.raw("</mark>")
+                if rest > 0 { out.raw("<span class=\"note\">"); out.text(" … \(Format.count(rest)) more characters"); out.raw("</span>") }
+                out.raw("</pre></td>")
             }
             out.raw("</tr></table></section>\n")
         }

@@ -155,7 +155,10 @@ public enum ReportGenerator {
             try writer.makeDirectory("interventions")
             try writer.write("interventions.html", interventions.indexPage())
             for c in interventions.folders.indices {
-                try writer.write("interventions/\(interventions.folders[c]).html", interventions.conditionPage(c))
+                try writer.makeDirectory("interventions/\(interventions.folders[c])")
+                for page in 1...interventions.pages(c).count {
+                    try writer.write("interventions/\(interventions.folders[c])/\(page).html", interventions.conditionPage(c, page: page))
+                }
             }
             phase("intervention pages")
         }

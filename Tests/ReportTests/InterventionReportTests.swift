@@ -116,7 +116,7 @@ enum InterventionRun {
     }
 
     @Test func conditionPageMarksTheFirstDivergence() throws {
-        let sections = try page("interventions/dose-1.html").all("section")
+        let sections = try page("interventions/dose-1/1.html").all("section")
         #expect(sections.count == InterventionRun.spec.problems)
         let decoder = SyntheticBundle.Decoder()
         for (index, section) in sections.enumerated() {
@@ -130,8 +130,21 @@ enum InterventionRun {
         }
     }
 
+    @Test func conditionPagesHoldTwoHundredProblemsEach() {
+        #expect(InterventionPages.problemsPerPage == 200)
+        #expect(InterventionPages.pageRanges(count: 450, perPage: 200) == [0..<200, 200..<400, 400..<450])
+        #expect(InterventionPages.pageRanges(count: 200, perPage: 200) == [0..<200])
+        #expect(InterventionPages.pageRanges(count: 0, perPage: 200) == [0..<0])
+    }
+
+    @Test func eachProblemLinksItsPagesInBothReports() throws {
+        let section = try #require(try page("interventions/dose-1/1.html").all("section").first)
+        let links = section.all("a").map { $0.attributes["href"] }
+        #expect(links == ["../../problems/gsm8k-train-0.html", "../../conditions/dose-1/problems/gsm8k-train-0.html"])
+    }
+
     @Test func identicalOutputsAreShownWithoutMarks() throws {
-        let sections = try page("interventions/same.html").all("section")
+        let sections = try page("interventions/same/1.html").all("section")
         #expect(sections.count == InterventionRun.spec.problems)
         #expect(sections.allSatisfy { $0.attributes["data-divergence"] == "" && $0.all("mark").isEmpty })
     }
@@ -145,6 +158,25 @@ enum InterventionRun {
         #expect(nav.contains("interventions.html"))
         let conditionNav = try page("conditions/same/index.html").all("nav").first!.all("a").map { $0.attributes["href"] }
         #expect(!conditionNav.contains("interventions.html"))
+    }
+
+    @Test func everyInterventionLinkResolves() throws {
+        let files = Set(Files.all(report))
+        var checked = 0
+        for file in files where file.hasPrefix("interventions") && file.hasSuffix(".html") {
+            let page = try XHTML.parse((report as NSString).appendingPathComponent(file))
+            let base = (file as NSString).deletingLastPathComponent
+            for a in page.all("a") {
+                let href = try #require(a.attributes["href"])
+                var parts = base.split(separator: "/").map(String.init)
+                for part in (href.removingPercentEncoding ?? href).split(separator: "/") {
+                    if part == ".." { _ = parts.popLast() } else { parts.append(String(part)) }
+                }
+                #expect(files.contains(parts.joined(separator: "/")), "\(file) links to \(href), which does not exist")
+                checked += 1
+            }
+        }
+        #expect(checked > 40)
     }
 
     @Test func writingTheReportAgainGivesTheSameFiles() throws {
