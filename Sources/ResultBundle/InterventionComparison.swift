@@ -130,6 +130,12 @@ public struct InterventionComparison: Sendable {
 
     /// Writes pairs.csv and summary.csv of this comparison into its bundle.
     public func write() throws {
+        let directory = (bundle as NSString).appendingPathComponent(Self.directory)
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw RunDataError(subject: directory, reason: "cannot create: \(error.localizedDescription); check that the bundle is writable")
+        }
         let pairsFile = try AtomicFileWriter(path: (bundle as NSString).appendingPathComponent(Self.pairsFile))
         try pairsFile.write(Self.pairsHeader + "\n")
         for condition in conditions {

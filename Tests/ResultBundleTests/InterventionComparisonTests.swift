@@ -140,6 +140,20 @@ import TestSupport
         #expect(throws: RunDataError.self) { try InterventionComparison(bundle: out, conditions: ["ablate", "ablate"], seed: 0) }
     }
 
+    @Test func aConditionBundleListingAProblemTwiceIsRefused() throws {
+        let scratch = TemporaryDirectory("interventions")
+        let out = try writeRun(scratch)
+        let path = (InterventionComparison.conditionDirectory(bundle: out, condition: "boost") as NSString).appendingPathComponent(BundleLayout.inferencesFile)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        try (text + text.split(separator: "\n")[0] + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        do {
+            _ = try InterventionComparison(bundle: out, conditions: ["boost"], seed: 0)
+            Issue.record("a duplicate problem was accepted")
+        } catch let error as RunDataError {
+            #expect(error.subject == path && error.reason.hasPrefix("lists problem gsm8k:test:0 twice"))
+        }
+    }
+
     @Test func aMissingConditionBundleIsNamedInTheError() throws {
         let scratch = TemporaryDirectory("interventions")
         let out = try writeRun(scratch)
