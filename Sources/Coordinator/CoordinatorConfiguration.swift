@@ -47,6 +47,13 @@ public struct CoordinatorConfiguration {
     /// The share of problems run a second time on another worker and compared bit for bit
     /// (`--verify-fraction`, 0 to 1); 0 checks nothing and leaves the bundle as without it.
     public var verifyFraction: Double = 0
+    /// `--intervene` conditions, in command-line order: every problem also runs under each, with
+    /// the baseline's random stream; each condition's results go to OUT/interventions/<name>/.
+    /// Their edits' SAEs must be in `saes` (workers are checked against them).
+    public var conditions: [InterventionCondition] = []
+    /// `--intervention-latents`: whether conditions stream and store latents (all) or only their
+    /// generations (none).
+    public var interventionLatents: Bool = true
 
     public init(listen: String, problems: [PromptSetProblem], selectionText: String, hookpoints: [HookpointSpec], outDirectory: String,
                 generation: GenerationParameters, includePrompt: Bool, prompt: ChatPrompt, tokenizer: BPETokenizer,

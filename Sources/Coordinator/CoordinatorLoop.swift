@@ -15,7 +15,10 @@ public final class CoordinatorLoop {
     public let configuration: CoordinatorConfiguration
     public private(set) var endpoint = ""
     private let logger: Logger
-    private let store: RunStore
+    /// The baseline's store (the run's --out) and, with `--intervene`, one per condition under
+    /// OUT/interventions/<name>/: each a journal and a bundle of its own.
+    private let stores: [RunStore]
+    private var store: RunStore { stores[0] }
     private var machine: CoordinatorStateMachine
     private let startedWall = Date()
     private let reporter: ProgressReporter
@@ -34,18 +37,27 @@ public final class CoordinatorLoop {
             throw CoordinatorError("--out: \(problem); choose a directory this user can write")
         }
         try RunSettings.checkOrRecord(configuration)
-        store = try RunStore(outDirectory: configuration.outDirectory, hookpoints: configuration.hookpoints.map(\.name))
-        for warning in store.journal.recoveryWarnings { logger.warning("\(warning)") }
-        if !store.leftoversRemoved.isEmpty {
-            logger.notice("removed \(store.leftoversRemoved.count) temporary file(s) of an interrupted bundle write in \(configuration.outDirectory)")
+        var stores = [try RunStore(outDirectory: configuration.outDirectory, hookpoints: configuration.hookpoints.map(\.name))]
+        for condition in configuration.conditions {
+            stores.append(try RunStore(outDirectory: InterventionLayout.directory(of: condition.name, in: configuration.outDirectory),
+                                       hookpoints: configuration.interventionLatents ? configuration.hookpoints.map(\.name) : []))
         }
-        let journal = store.journal
+        self.stores = stores
+        for store in stores {
+            for warning in store.journal.recoveryWarnings { logger.warning("\(warning)") }
+            if !store.leftoversRemoved.isEmpty {
+                logger.notice("removed \(store.leftoversRemoved.count) temporary file(s) of an interrupted bundle write in \(store.outDirectory)")
+            }
+        }
+        let journals = stores.map(\.journal)
         machine = try CoordinatorStateMachine(
-            configuration: configuration, committedIDs: store.committedIDs, earlierFailures: store.failures.mapValues(\.reasons),
-            verificationRecords: store.verificationRecords,
-            committedResult: { id in
-                guard let entry = journal.entry(id: id) else { throw CoordinatorError("\(id) is not in the journal") }
-                return try journal.readTask(entry)
+            configuration: configuration, committedIDs: stores[0].committedIDs, earlierFailures: stores[0].failures.mapValues(\.reasons),
+            conditionCommittedIDs: stores.dropFirst().map(\.committedIDs),
+            conditionEarlierFailures: stores.dropFirst().map { $0.failures.mapValues(\.reasons) },
+            verificationRecords: stores[0].verificationRecords,
+            committedResult: { condition, id in
+                guard let entry = journals[condition].entry(id: id) else { throw CoordinatorError("\(id) is not in the journal \(journals[condition].path)") }
+                return try journals[condition].readTask(entry)
             },
             runID: String(UInt64.random(in: 0...UInt64.max), radix: 36), now: MonotonicClock.now())
     }
@@ -86,7 +98,7 @@ public final class CoordinatorLoop {
         reporter.finish(machine.progress, now: MonotonicClock.now())
 
         if interrupted {
-            logger.notice("interrupted: \(store.committedIDs.count) problems are committed in \(configuration.outDirectory)/journal; run the same command again to resume")
+            logger.notice("interrupted: \(store.committedIDs.count) problems are committed in \(configuration.outDirectory)/journal\(stores.count > 1 ? " (and \(stores.dropFirst().map(\.committedIDs.count).reduce(0, +)) condition results under interventions/)" : ""); run the same command again to resume")
             return CoordinatorOutcome(committed: store.committedIDs.count, failed: [:], interrupted: true, bundle: nil)
         }
         if configuration.shutdownWorkersAtEnd {
@@ -146,11 +158,11 @@ public final class CoordinatorLoop {
                 }
             case .sendBestEffort(let message, let peer):
                 _ = try? socket.send([peer, message.encode()], mode: .nonBlocking)
-            case .recordFailure(let failure):
+            case .recordFailure(let failure, let condition):
                 do {
-                    try store.recordFailure(failure)
+                    try stores[condition].recordFailure(failure)
                 } catch {
-                    throw CoordinatorError("could not record the failure of \(failure.id) in the journal in \(configuration.outDirectory): \(error). Everything committed before is safe; free disk space and rerun the same command to resume.")
+                    throw CoordinatorError("could not record the failure of \(failure.id) in the journal in \(stores[condition].outDirectory): \(error). Everything committed before is safe; free disk space and rerun the same command to resume.")
                 }
             case .recordVerification(let record):
                 do {
@@ -158,11 +170,11 @@ public final class CoordinatorLoop {
                 } catch {
                     throw CoordinatorError("could not record the check of \(record.problem) in the journal in \(configuration.outDirectory): \(error). Everything committed before is safe; free disk space and rerun the same command to resume.")
                 }
-            case .replaceResult(let result):
+            case .replaceResult(let result, let condition):
                 do {
-                    try store.replace(result)
+                    try stores[condition].replace(result)
                 } catch {
-                    throw CoordinatorError("could not replace the result of \(result.record.id) in the journal in \(configuration.outDirectory): \(error). Everything committed before is safe; free disk space and rerun the same command to resume.")
+                    throw CoordinatorError("could not replace the result of \(result.record.id) in the journal in \(stores[condition].outDirectory): \(error). Everything committed before is safe; free disk space and rerun the same command to resume.")
                 }
             case .log(let level, let text):
                 logger.log(level: level, "\(text)")
@@ -183,13 +195,17 @@ public final class CoordinatorLoop {
     private func commitPending(_ socket: ZMQSocket) throws {
         let batch = machine.takePendingCommits()
         guard !batch.isEmpty else { return }
-        let outcomes: [RunStore.CommitOutcome]
-        do {
-            outcomes = try store.commit(batch.map(\.committed))
-        } catch {
-            throw CoordinatorError("could not commit \(batch.map { configuration.problems[$0.task].id }) to the journal in \(configuration.outDirectory): \(error). Everything committed before is safe; free disk space and rerun the same command to resume.")
+        // One fsync per condition's journal that has something in this pass.
+        var outcomes = [RunStore.CommitOutcome?](repeating: nil, count: batch.count)
+        for condition in Set(batch.map(\.condition)).sorted() {
+            let members = batch.indices.filter { batch[$0].condition == condition }
+            do {
+                for (i, outcome) in zip(members, try stores[condition].commit(members.map { batch[$0].committed })) { outcomes[i] = outcome }
+            } catch {
+                throw CoordinatorError("could not commit \(members.map { batch[$0].committed.record.id }) to the journal in \(stores[condition].outDirectory): \(error). Everything committed before is safe; free disk space and rerun the same command to resume.")
+            }
         }
-        try perform(machine.committed(batch, outcomes: outcomes, now: MonotonicClock.now()), socket)
+        try perform(machine.committed(batch, outcomes: outcomes.map { $0! }, now: MonotonicClock.now()), socket)
     }
 
     // MARK: Bundle
@@ -198,7 +214,15 @@ public final class CoordinatorLoop {
         let run = machine.runJSON(endpoint: endpoint, now: MonotonicClock.now(), startedWall: startedWall, finishedWall: Date())
         let writeStarted = MonotonicClock.now()
         logger.info("writing the bundle to \(configuration.outDirectory)")
-        let summary = try store.writeBundle(manifest: machine.manifest(), run: run, decoder: TokenizerText(tokenizer: configuration.tokenizer))
+        let decoder = TokenizerText(tokenizer: configuration.tokenizer)
+        let summary = try store.writeBundle(manifest: machine.manifest(), run: run, decoder: decoder)
+        for (index, condition) in configuration.conditions.enumerated() {
+            logger.info("writing the bundle of condition \(condition.name) to \(stores[index + 1].outDirectory)")
+            try stores[index + 1].writeBundle(manifest: machine.manifest(condition: index + 1), run: run, decoder: decoder)
+        }
+        if !configuration.conditions.isEmpty {
+            try InterventionLayout.writeConditions(configuration.conditions.map(RunSettings.conditionJSON), in: configuration.outDirectory)
+        }
         logger.info("bundle written in \(String(format: "%.1f", MonotonicClock.now() - writeStarted)) s")
         return summary
     }

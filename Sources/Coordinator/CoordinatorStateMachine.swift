@@ -43,12 +43,12 @@ public struct CoordinatorStateMachine {
         /// Send once, best effort, to a peer that holds no state here (a refused hello).
         case sendBestEffort(Message, to: Peer)
         /// Make a newly failed problem durable, so a restart reports it instead of retrying it.
-        case recordFailure(TaskJournal.FailureEntry)
+        case recordFailure(TaskJournal.FailureEntry, condition: Int)
         /// Make a step of a cross-check durable (`--verify-fraction`).
         case recordVerification(VerificationRecord)
         /// Durably put this result in the place of its problem's committed result (a
         /// cross-check found the committed one wrong).
-        case replaceResult(CommittedTask)
+        case replaceResult(CommittedTask, condition: Int)
         case log(Logger.Level, String)
     }
 
@@ -64,6 +64,9 @@ public struct CoordinatorStateMachine {
     /// A finished task waiting for the group commit.
     public struct PendingCommit {
         public let task: Int
+        /// Which condition's journal it goes to: 0 is the baseline (the run itself), 1... the
+        /// `--intervene` conditions in order.
+        public let condition: Int
         public let attempt: UInt32
         public let worker: Peer
         /// The worker's name ("id@host"), kept for the cross-checks: it may be gone by the commit.
@@ -101,6 +104,11 @@ public struct CoordinatorStateMachine {
     public let configuration: CoordinatorConfiguration
     public let runID: String
     let promptIDs: [[Int32]]
+    /// Problems (P) and conditions (baseline + `--intervene` ones): the scheduler's first
+    /// P × conditions tasks are (condition, problem) pairs, task = condition × P + problem.
+    let problemCount: Int
+    let conditionCount: Int
+    var primaryCount: Int { problemCount * conditionCount }
     private let assembler: TaskAssembler
     private let hookpointNames: Set<String>
     private(set) var scheduler: Scheduler<Peer>
@@ -138,13 +146,20 @@ public struct CoordinatorStateMachine {
     /// journal of an earlier start with the same --out; `committedResult` reads a committed
     /// result back from it (for the checks an earlier start left open); `now` is the monotonic
     /// clock's reading.
+    /// With `--intervene`, `conditionCommittedIDs` and `conditionEarlierFailures` hold the same for
+    /// each condition's journal, in order; `committedResult(condition, id)` reads from that
+    /// condition's journal (0: the baseline's).
     public init(configuration: CoordinatorConfiguration, committedIDs: Set<String>, earlierFailures: [String: [String]],
-                verificationRecords: [VerificationRecord] = [], committedResult: (String) throws -> CommittedTask = { id in
+                conditionCommittedIDs: [Set<String>] = [], conditionEarlierFailures: [[String: [String]]] = [],
+                verificationRecords: [VerificationRecord] = [],
+                committedResult: (_ condition: Int, _ id: String) throws -> CommittedTask = { _, id in
                     throw CoordinatorError("no journal to read the committed result of \(id) from")
                 }, runID: String, now: Double) throws {
         self.configuration = configuration
         self.runID = runID
         let index = try Self.validate(configuration)
+        problemCount = configuration.problems.count
+        conditionCount = 1 + configuration.conditions.count
         promptIDs = configuration.problems.map { configuration.prompt.ids(for: $0.question, tokenizer: configuration.tokenizer) }
         assembler = TaskAssembler(configuration: configuration, promptIDs: promptIDs)
         hookpointNames = Set(configuration.hookpoints.map(\.name))
@@ -153,14 +168,22 @@ public struct CoordinatorStateMachine {
         for h in configuration.hookpoints { kByHookpoint[h.name] = configuration.saes[h.sae]?.cfg["k"]?.intValue }
         self.kByHookpoint = kByHookpoint
 
-        let done = Set(committedIDs.compactMap { index[$0] })
-        if !done.isEmpty {
-            startupLog.append(.log(.info, "resuming \(configuration.outDirectory): \(done.count) of \(configuration.problems.count) problems already committed"))
-        }
+        let committedSets = [committedIDs] + (0..<configuration.conditions.count).map { conditionCommittedIDs.indices.contains($0) ? conditionCommittedIDs[$0] : [] }
+        let failureSets = [earlierFailures] + (0..<configuration.conditions.count).map { conditionEarlierFailures.indices.contains($0) ? conditionEarlierFailures[$0] : [:] }
+        var done: Set<Int> = []
         var failedBefore: [Int: [String]] = [:]
-        for (id, reasons) in earlierFailures { if let t = index[id] { failedBefore[t] = reasons } }
+        for condition in 0..<conditionCount {
+            let base = condition * configuration.problems.count
+            for id in committedSets[condition] { if let p = index[id] { done.insert(base + p) } }
+            for (id, reasons) in failureSets[condition] { if let p = index[id] { failedBefore[base + p] = reasons } }
+        }
+        let total = configuration.problems.count * conditionCount
+        let labels = (0..<total).map { Self.label(configuration, task: $0) }
+        if !done.isEmpty {
+            startupLog.append(.log(.info, "resuming \(configuration.outDirectory): \(done.count) of \(total) \(conditionCount > 1 ? "(problem, condition) tasks" : "problems") already committed"))
+        }
         if !failedBefore.isEmpty {
-            let ids = failedBefore.keys.sorted().map { configuration.problems[$0].id }
+            let ids = failedBefore.keys.sorted().map { labels[$0] }
             if configuration.retryFailed {
                 startupLog.append(.log(.info, "--retry-failed: trying again \(ids.count) problem(s) that failed in an earlier start: \(ids.joined(separator: ", "))"))
                 failedBefore = [:]
@@ -169,21 +192,21 @@ public struct CoordinatorStateMachine {
             }
         }
         journalledFailures = Set(failedBefore.keys)
-        scheduler = Scheduler(taskCount: configuration.problems.count, alreadyDone: done, alreadyFailed: failedBefore,
+        scheduler = Scheduler(taskCount: total, alreadyDone: done, alreadyFailed: failedBefore,
                               configuration: .init(leaseSeconds: configuration.leaseSeconds, maxAttempts: configuration.maxAttempts))
         crossCheck = CrossCheck(fraction: configuration.verifyFraction, seed: configuration.generation.seed,
-                                problemIDs: configuration.problems.map(\.id), earlier: verificationRecords)
-        progress = RunProgress(total: configuration.problems.count, started: now)
+                                problemIDs: labels, earlier: verificationRecords)
+        progress = RunProgress(total: total, started: now)
         progress.done = done.count
         progress.resumed = done.count
         progress.failed = failedBefore.count
         statistics = RunStatistics(started: now)
         listeningSince = now
         if crossCheck.isEnabled {
-            startupLog.append(.log(.info, "--verify-fraction \(configuration.verifyFraction): \(crossCheck.selected.count) of \(configuration.problems.count) problems will be run again on another worker and compared bit for bit"))
+            startupLog.append(.log(.info, "--verify-fraction \(configuration.verifyFraction): \(crossCheck.selected.count) of \(total) \(conditionCount > 1 ? "(problem, condition) tasks" : "problems") will be run again on another worker and compared bit for bit"))
             var digests: [Int: [UInt8]] = [:]
-            for problem in crossCheck.problemsNeedingDigests(committed: done) {
-                digests[problem] = CrossCheck.digest(of: try committedResult(configuration.problems[problem].id))
+            for task in crossCheck.problemsNeedingDigests(committed: done) {
+                digests[task] = CrossCheck.digest(of: try committedResult(task / problemCount, configuration.problems[task % problemCount].id))
             }
             var resumed: [Action] = []
             let decisions = crossCheck.resume(committedDigests: digests)
@@ -219,8 +242,27 @@ public struct CoordinatorStateMachine {
 
     public var isFinished: Bool { scheduler.isFinished }
 
-    /// The problem a scheduler task runs: its own index, or the problem of an extra run.
-    func problem(of task: Int) -> Int { task < configuration.problems.count ? task : extraRuns[task]!.problem }
+    /// The (condition, problem) task a scheduler task runs: its own index, or that of the
+    /// task an extra run checks.
+    func primary(of task: Int) -> Int { task < primaryCount ? task : extraRuns[task]!.problem }
+    /// The problem (index into the selection) a scheduler task runs.
+    func problem(of task: Int) -> Int { primary(of: task) % problemCount }
+    /// The condition a scheduler task runs under: 0 the baseline, 1... the `--intervene` ones.
+    func condition(of task: Int) -> Int { primary(of: task) / problemCount }
+    /// How logs and cross-check records name a task: the problem id, after "NAME/" for a condition.
+    func label(of task: Int) -> String { Self.label(configuration, task: primary(of: task)) }
+
+    static func label(_ configuration: CoordinatorConfiguration, task: Int) -> String {
+        let problems = configuration.problems.count
+        let id = configuration.problems[task % problems].id
+        return task < problems ? id : "\(configuration.conditions[task / problems - 1].name)/\(id)"
+    }
+
+    /// The hookpoints whose latents a condition's tasks stream (none for a condition when
+    /// `--intervention-latents none`).
+    func hookpoints(ofCondition condition: Int) -> [HookpointSpec] {
+        condition == 0 || configuration.interventionLatents ? configuration.hookpoints : []
+    }
 
     /// Whether `task` is a valid scheduler task number from the wire.
     private func knownTask(_ wire: UInt64) -> Int? {
@@ -233,9 +275,7 @@ public struct CoordinatorStateMachine {
     /// Failed problems, id → one reason per attempt.
     public var failedProblems: [String: [String]] {
         var failed: [String: [String]] = [:]
-        for t in scheduler.failed where t < configuration.problems.count {
-            failed[configuration.problems[t].id] = scheduler.failureReasons(for: t)
-        }
+        for t in scheduler.failed where t < primaryCount { failed[label(of: t)] = scheduler.failureReasons(for: t) }
         return failed
     }
 
@@ -318,7 +358,7 @@ public struct CoordinatorStateMachine {
             return finish(done, from: peer, now: now)
         case .taskFailed(let failure):
             guard let task = knownTask(failure.taskID) else { return [] }
-            let problemID = configuration.problems[problem(of: task)].id
+            let problemID = label(of: task)
             if failure.handedBack {
                 if scheduler.handedBack(task, attempt: failure.attempt, by: peer) == .accepted {
                     staged[task] = nil
@@ -348,7 +388,7 @@ public struct CoordinatorStateMachine {
     public mutating func committed(_ batch: [PendingCommit], outcomes: [RunStore.CommitOutcome], now: Double) -> [Action] {
         var actions: [Action] = []
         for (entry, outcome) in zip(batch, outcomes) {
-            let id = configuration.problems[entry.task].id
+            let id = label(of: entry.task)
             switch outcome {
             case .committed, .duplicateIdentical:
                 break
@@ -396,7 +436,7 @@ public struct CoordinatorStateMachine {
         }
         progress.workersAlive = workers.count
         progress.requeues = scheduler.requeues
-        progress.failed = scheduler.failed.filter { $0 < configuration.problems.count }.count
+        progress.failed = scheduler.failed.filter { $0 < primaryCount }.count
         return actions
     }
 
@@ -423,18 +463,18 @@ public struct CoordinatorStateMachine {
     public mutating func recordNewFailures() -> [Action] {
         var actions: [Action] = []
         for task in scheduler.failed.subtracting(journalledFailures).sorted() {
-            guard task < configuration.problems.count else {
+            guard task < primaryCount else {
                 // An extra run out of attempts: its check cannot happen.
                 journalledFailures.insert(task)
                 if let run = extraRuns[task], abandonedRuns.insert(task).inserted {
-                    actions.append(.log(.warning, "the \(run.purpose) run of \(configuration.problems[run.problem].id) failed on every attempt; its check is recorded as skipped"))
+                    actions.append(.log(.warning, "the \(run.purpose) run of \(label(of: run.problem)) failed on every attempt; its check is recorded as skipped"))
                     apply(crossCheck.abandoned(run), into: &actions)
                 }
                 continue
             }
-            let problem = configuration.problems[task]
+            let problem = configuration.problems[problem(of: task)]
             actions.append(.recordFailure(.init(id: problem.id, split: problem.split, index: problem.index,
-                                                reasons: scheduler.failureReasons(for: task))))
+                                                reasons: scheduler.failureReasons(for: task)), condition: condition(of: task)))
             journalledFailures.insert(task)
         }
         return actions
@@ -442,18 +482,22 @@ public struct CoordinatorStateMachine {
 
     // MARK: The bundle
 
-    public func manifest() -> RunManifest {
-        let failed = scheduler.failed.filter { $0 < configuration.problems.count }.sorted().map {
-            RunManifest.FailedProblem(id: configuration.problems[$0].id, reasons: scheduler.failureReasons(for: $0))
+    /// The manifest of the baseline's bundle (condition 0: the run's own), or of a condition's.
+    public func manifest(condition: Int = 0) -> RunManifest {
+        let first = condition * problemCount
+        let failed = scheduler.failed.filter { (first..<(first + problemCount)).contains($0) }.sorted().map {
+            RunManifest.FailedProblem(id: configuration.problems[$0 - first].id, reasons: scheduler.failureReasons(for: $0))
         }
+        let hookpoints = hookpoints(ofCondition: condition)
         return RunManifest(
             thinklensVersion: ThinkLensVersion.program, model: configuration.model,
             tokenizerFingerprint: configuration.tokenizer.fingerprint,
-            saes: Dictionary(uniqueKeysWithValues: configuration.hookpoints.map { ($0.name, configuration.saes[$0.sae]!) }),
+            saes: Dictionary(uniqueKeysWithValues: hookpoints.map { ($0.name, configuration.saes[$0.sae]!) }),
             generation: RunSettings.generationJSON(configuration), promptFormat: RunSettings.promptJSON(configuration.prompt),
-            selectedProblemIDs: configuration.problems.map(\.id), hookpoints: configuration.hookpoints.map(\.name), failed: failed,
+            selectedProblemIDs: configuration.problems.map(\.id), hookpoints: hookpoints.map(\.name), failed: failed,
             dataset: configuration.dataset,
-            verification: crossCheck.isEnabled ? VerificationReport.manifestJSON(crossCheck) : nil)
+            verification: crossCheck.isEnabled && condition == 0 ? VerificationReport.manifestJSON(crossCheck) : nil,
+            intervention: condition == 0 ? nil : RunSettings.conditionJSON(configuration.conditions[condition - 1]))
     }
 
     func runJSON(endpoint: String, now: Double, startedWall: Date, finishedWall: Date) -> JSONValue {
@@ -479,7 +523,7 @@ public struct CoordinatorStateMachine {
         if hello.tokenizerFingerprint != configuration.tokenizer.fingerprint {
             differences.append("tokenizer fingerprint \(PeerText.escaped(hello.tokenizerFingerprint)) (run uses \(configuration.tokenizer.fingerprint))")
         }
-        for sae in Set(configuration.hookpoints.map(\.sae)).sorted() {
+        for sae in Set(configuration.hookpoints.map(\.sae) + configuration.conditions.flatMap { $0.edits.map(\.hookpoint) }).sorted() {
             let expected = configuration.saes[sae]!.fingerprint
             let theirs = hello.saeFingerprints[sae]
             if theirs != expected {
@@ -515,7 +559,7 @@ public struct CoordinatorStateMachine {
         guard let task = knownTask(chunk.taskID), scheduler.currentAttempt(of: task, by: peer) == chunk.attempt else {
             return []  // an abandoned attempt or a late duplicate
         }
-        guard hookpointNames.contains(chunk.hookpoint) else {
+        guard hookpointNames.contains(chunk.hookpoint), condition(of: task) == 0 || configuration.interventionLatents else {
             return [.log(.warning, "dropped a latent chunk for unknown hookpoint '\(PeerText.escaped(chunk.hookpoint))' from \(describe(peer))")]
         }
         var entry = staged[task] ?? Staged(attempt: chunk.attempt)
@@ -526,7 +570,7 @@ public struct CoordinatorStateMachine {
             let what = rows > rowLimit
                 ? "\(rows) latent rows for \(chunk.hookpoint), more than the \(rowLimit) the task allows"
                 : "k = \(chunk.k) for \(chunk.hookpoint), whose SAE has k = \(kByHookpoint[chunk.hookpoint]!)"
-            var actions: [Action] = [.log(.warning, "worker \(describe(peer)) sent \(what) (\(configuration.problems[problem(of: task)].id)); dropping the worker")]
+            var actions: [Action] = [.log(.warning, "worker \(describe(peer)) sent \(what) (\(label(of: task))); dropping the worker")]
             let requeued = scheduler.workerLost(peer, reason: "sent \(what)")
             if !requeued.isEmpty { actions.append(.log(.info, "requeued \(ids(requeued))")) }
             forget(peer)
@@ -547,10 +591,11 @@ public struct CoordinatorStateMachine {
         inProgress[task] = nil
         let committed: CommittedTask
         do {
-            committed = try assembler.assemble(task: problem(of: task), done: done, chunks: chunks?.attempt == done.attempt ? chunks!.chunks : [:])
+            committed = try assembler.assemble(task: problem(of: task), done: done, chunks: chunks?.attempt == done.attempt ? chunks!.chunks : [:],
+                                               hookpoints: hookpoints(ofCondition: condition(of: task)))
         } catch {
             _ = scheduler.failed(task, attempt: done.attempt, by: peer, reason: "inconsistent result: \(error)")
-            return [.log(.warning, "\(configuration.problems[problem(of: task)].id) from \(describe(peer)) is inconsistent: \(error)")]
+            return [.log(.warning, "\(label(of: task)) from \(describe(peer)) is inconsistent: \(error)")]
         }
         if let run = extraRuns[task] {
             // A check's result is compared, not committed: the problem's result is durable already.
@@ -559,7 +604,8 @@ public struct CoordinatorStateMachine {
             apply(crossCheck.finished(run, by: describe(peer), result: committed), into: &actions)
             return actions
         }
-        pending.append(PendingCommit(task: task, attempt: done.attempt, worker: peer, workerName: describe(peer), done: done, committed: committed))
+        pending.append(PendingCommit(task: task, condition: condition(of: task), attempt: done.attempt, worker: peer,
+                                     workerName: describe(peer), done: done, committed: committed))
         return []
     }
 
@@ -580,15 +626,16 @@ public struct CoordinatorStateMachine {
             return !run.excluded.contains(name)
         }
         for a in assignments {
-            let index = problem(of: a.task)
+            let index = problem(of: a.task), condition = condition(of: a.task)
             let problem = configuration.problems[index]
             actions.append(.send(.assign(Assign(
                 taskID: UInt64(a.task), attempt: a.attempt, problemID: problem.id, promptIDs: promptIDs[index],
-                generation: configuration.generation, hookpoints: configuration.hookpoints,
-                includePrompt: configuration.includePrompt)), to: a.worker))
+                generation: configuration.generation, hookpoints: hookpoints(ofCondition: condition),
+                includePrompt: configuration.includePrompt,
+                edits: condition == 0 ? [] : configuration.conditions[condition - 1].edits)), to: a.worker))
             inProgress[a.task] = Progress(worker: a.worker, at: now)
             if statistics.firstAssigned == nil { statistics.firstAssigned = now }
-            if a.attempt > 1 { actions.append(.log(.info, "\(problem.id) attempt \(a.attempt) → \(describe(a.worker))")) }
+            if a.attempt > 1 { actions.append(.log(.info, "\(label(of: a.task)) attempt \(a.attempt) → \(describe(a.worker))")) }
         }
         return actions
     }
@@ -617,8 +664,8 @@ public struct CoordinatorStateMachine {
                 case .rerunReplaced:
                     actions.append(.log(.warning, "rerun of \(record.problem) differed from the quarantined worker's result (\(workers)); replaced it"))
                 }
-            case .replace(let result):
-                actions.append(.replaceResult(result))
+            case .replace(let result, let task):
+                actions.append(.replaceResult(result, condition: task / problemCount))
             case .quarantine(let name):
                 actions.append(.log(.error, "quarantined worker \(name): its results disagreed with two other workers'; dropping it, refusing it from now on and running its other results again"))
                 for (peer, info) in workers.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where info.name == name {
@@ -685,7 +732,7 @@ public struct CoordinatorStateMachine {
         let stalled = inProgress.filter { now - $0.value.at > limit }.sorted { $0.key < $1.key }
         var actions: [Action] = []
         for (task, progress) in stalled where workers[progress.worker] != nil {
-            actions.append(.log(.warning, "worker \(describe(progress.worker)) made no progress on \(configuration.problems[problem(of: task)].id) for more than \(Int(limit)) s; dropping it and requeueing its tasks"))
+            actions.append(.log(.warning, "worker \(describe(progress.worker)) made no progress on \(label(of: task)) for more than \(Int(limit)) s; dropping it and requeueing its tasks"))
             let requeued = scheduler.workerLost(progress.worker, reason: "no progress for more than \(Int(limit)) s")
             if !requeued.isEmpty { actions.append(.log(.info, "requeued \(ids(requeued))")) }
             forget(progress.worker)
@@ -714,5 +761,5 @@ public struct CoordinatorStateMachine {
         staged = staged.filter { task, _ in workers.keys.contains { scheduler.currentAttempt(of: task, by: $0) != nil } }
     }
 
-    private func ids(_ tasks: [Int]) -> [String] { tasks.map { configuration.problems[problem(of: $0)].id } }
+    private func ids(_ tasks: [Int]) -> [String] { tasks.map { label(of: $0) } }
 }

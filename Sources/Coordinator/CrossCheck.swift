@@ -37,8 +37,8 @@ struct CrossCheck {
         case queue(Run)
         /// Make this record durable (and list it in run.json and manifest.json).
         case record(VerificationRecord)
-        /// Put this result in the place of the committed result of its problem.
-        case replace(CommittedTask)
+        /// Put this result in the place of the committed result of this (condition, problem) task.
+        case replace(CommittedTask, task: Int)
         /// Refuse this worker from now on and drop its connections.
         case quarantine(String)
     }
@@ -196,7 +196,7 @@ struct CrossCheck {
             }
             digests[p] = digest
             committedBy[p] = worker
-            return [.replace(result), record(id, .rerunReplaced, [first, worker])]
+            return [.replace(result, task: p), record(id, .rerunReplaced, [first, worker])]
         }
     }
 
@@ -205,7 +205,7 @@ struct CrossCheck {
         guard digests[problem] != digest else { return [] }
         digests[problem] = digest
         committedBy[problem] = worker
-        return [.replace(result)]
+        return [.replace(result, task: problem)]
     }
 
     /// An extra run that cannot happen (no other worker, or out of attempts).

@@ -1,3 +1,4 @@
+import Experiment
 import Foundation
 import ResultBundle
 import Tokenizer
@@ -12,11 +13,12 @@ enum RunSettings {
         let settings = RunSettingsFile.text(
             modelFingerprint: c.model.fingerprint, tokenizerFingerprint: c.tokenizer.fingerprint,
             saeFingerprints: c.saes.mapValues(\.fingerprint), hookpoints: c.hookpoints.map(\.name),
-            problems: c.selectionText, generation: generationJSON(c), prompt: promptJSON(c.prompt), dataset: c.dataset)
+            problems: c.selectionText, generation: generationJSON(c), prompt: promptJSON(c.prompt), dataset: c.dataset,
+            interventions: interventionsJSON(c))
         let path = (c.outDirectory as NSString).appendingPathComponent(file)
         if let existing = try? String(contentsOfFile: path, encoding: .utf8) {
             guard existing == settings else {
-                throw CoordinatorError("\(path) records a run with different settings (model, SAEs, hookpoints, problems, dataset file, generation or prompt); resume with the original settings or choose another --out.\nrecorded:\n\(existing)\nrequested:\n\(settings)")
+                throw CoordinatorError("\(path) records a run with different settings (model, SAEs, hookpoints, problems, dataset file, generation, prompt or --intervene conditions); resume with the original settings or choose another --out.\nrecorded:\n\(existing)\nrequested:\n\(settings)")
             }
             return
         }
@@ -37,6 +39,33 @@ enum RunSettings {
             "top_k": .int(Int64(sampling.topK)),
             "seed": .int(Int64(bitPattern: c.generation.seed)),
             "include_prompt": .bool(c.includePrompt),
+        ])
+    }
+
+    /// The `--intervene` conditions and `--intervention-latents`, for run-settings.json; nil
+    /// without conditions, so a run without them records what it always did.
+    static func interventionsJSON(_ c: CoordinatorConfiguration) -> JSONValue? {
+        guard !c.conditions.isEmpty else { return nil }
+        return .object([
+            "conditions": .array(c.conditions.map(conditionJSON)),
+            "latents": .string(c.interventionLatents ? "all" : "none"),
+        ])
+    }
+
+    /// A condition as conditions.json and its bundle's manifest show it: its name and its edits,
+    /// both as written ("layers.10.mlp:6252:clamp=8") and parsed.
+    static func conditionJSON(_ condition: InterventionCondition) -> JSONValue {
+        .object([
+            "name": .string(condition.name),
+            "edits": .array(condition.edits.map { edit in
+                var members: [String: JSONValue] = [
+                    "text": .string(edit.description), "hookpoint": .string(edit.hookpoint),
+                    "feature": .int(Int64(edit.feature)), "operation": .string(edit.operation.name),
+                    "generated_only": .bool(edit.generatedOnly),
+                ]
+                if let value = edit.operation.value { members["value"] = .double(Double("\(value)") ?? Double(value)) }
+                return .object(members)
+            }),
         ])
     }
 

@@ -1,3 +1,4 @@
+import Experiment
 import GSM8K
 import Protocol
 import ResultBundle
@@ -10,7 +11,9 @@ struct TaskAssembler {
     let configuration: CoordinatorConfiguration
     let promptIDs: [[Int32]]
 
-    func assemble(task: Int, done: TaskDone, chunks: [String: [LatentChunk]]) throws -> CommittedTask {
+    /// `hookpoints`: those the task's condition streams (the run's, or none for a condition of a
+    /// run with `--intervention-latents none`).
+    func assemble(task: Int, done: TaskDone, chunks: [String: [LatentChunk]], hookpoints: [HookpointSpec]) throws -> CommittedTask {
         let problem = configuration.problems[task]
         let prompt = promptIDs[task]
         guard done.promptTokens == prompt.count else {
@@ -28,11 +31,11 @@ struct TaskAssembler {
         let first = configuration.includePrompt ? 0 : prompt.count
         let end = prompt.count + done.generatedIDs.count
         var latents: [String: LatentRows] = [:]
-        for hookpoint in configuration.hookpoints {
+        for hookpoint in hookpoints {
             latents[hookpoint.name] = try rows(of: hookpoint.name, from: chunks[hookpoint.name] ?? [], record: record, covering: first..<end)
         }
         var fvu: [String: Double] = [:]
-        for (name, value) in done.fvu where configuration.hookpoints.contains(where: { $0.name == name }) { fvu[name] = value }
+        for (name, value) in done.fvu where hookpoints.contains(where: { $0.name == name }) { fvu[name] = value }
         return CommittedTask(record: record, latents: latents, fvu: fvu)
     }
 

@@ -58,8 +58,9 @@ struct MessageReader {
     static let creditFields = [WireKey.version, WireKey.type, WireKey.count]
     static let assignFields = [
         WireKey.version, WireKey.type, WireKey.taskID, WireKey.attempt, WireKey.problemID, WireKey.promptIDs,
-        WireKey.generation, WireKey.hookpoints, WireKey.includePrompt,
+        WireKey.generation, WireKey.hookpoints, WireKey.includePrompt, WireKey.edits,
     ]
+    static let editFields = [WireKey.hookpoint, WireKey.feature, WireKey.operation, WireKey.value, WireKey.generatedOnly]
     static let generationFields = [WireKey.maxNewTokens, WireKey.temperature, WireKey.topP, WireKey.topK, WireKey.seed]
     static let hookpointFields = [WireKey.capture, WireKey.sae]
     static let latentChunkFields = [
@@ -166,6 +167,26 @@ struct MessageReader {
                 capture: try spec.required(WireKey.capture).string(limits: limits),
                 sae: try spec.required(WireKey.sae).string(limits: limits)))
         }
+        var edits: [FeatureEdit] = []
+        if let editObjects = try fields.optional(WireKey.edits)?.array() {
+            edits.reserveCapacity(editObjects.count)
+            for (index, object) in editObjects.enumerated() {
+                let prefix = "edits[\(index)]"
+                let edit = try ObjectReader(object: object, prefix: prefix).map(prefix: prefix + ".", allowed: Self.editFields)
+                let feature = try edit.required(WireKey.feature).nonNegativeInt()
+                guard feature <= Int(Int32.max) else {
+                    throw .invalidValue(field: prefix + ".feature", reason: "\(feature) is not a latent index")
+                }
+                let name = try edit.required(WireKey.operation).string(limits: limits)
+                let value = try edit.optional(WireKey.value)?.float()
+                guard let operation = FeatureEdit.Operation(name: name, value: value) else {
+                    throw .invalidValue(field: prefix + ".operation", reason: "'\(name)' with value \(value.map { "\($0)" } ?? "none") is not an edit (ablate, or clamp/scale/add with a finite value)")
+                }
+                edits.append(FeatureEdit(
+                    hookpoint: try edit.required(WireKey.hookpoint).string(limits: limits), feature: feature,
+                    operation: operation, generatedOnly: try edit.optional(WireKey.generatedOnly)?.bool() ?? false))
+            }
+        }
         return Assign(
             taskID: try fields.required(WireKey.taskID).uint64(),
             attempt: try fields.required(WireKey.attempt).uint32(),
@@ -173,7 +194,8 @@ struct MessageReader {
             promptIDs: try fields.required(WireKey.promptIDs).int32Blob(maxCount: limits.maxTokens),
             generation: generation,
             hookpoints: hookpoints,
-            includePrompt: try fields.required(WireKey.includePrompt).bool())
+            includePrompt: try fields.required(WireKey.includePrompt).bool(),
+            edits: edits)
     }
 
     private func latentChunk(_ pairs: UnsafeBufferPointer<msgpack_object_kv>) throws(ProtocolError) -> LatentChunk {

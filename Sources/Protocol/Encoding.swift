@@ -56,7 +56,7 @@ extension Message {
             envelope(fieldCount: 1)
             sink.key(WireKey.count); sink.int(credit.count)
         case .assign(let assign):
-            envelope(fieldCount: 7)
+            envelope(fieldCount: assign.edits.isEmpty ? 7 : 8)
             sink.key(WireKey.taskID); sink.uint(assign.taskID)
             sink.key(WireKey.attempt); sink.uint(UInt64(assign.attempt))
             sink.key(WireKey.problemID); sink.string(assign.problemID)
@@ -78,6 +78,19 @@ extension Message {
                 sink.key(WireKey.sae); sink.string(spec.sae)
             }
             sink.key(WireKey.includePrompt); sink.bool(assign.includePrompt)
+            if !assign.edits.isEmpty {
+                sink.key(WireKey.edits)
+                sink.array(assign.edits.count)
+                for edit in assign.edits {
+                    let value = edit.operation.value
+                    sink.map(3 + (value == nil ? 0 : 1) + (edit.generatedOnly ? 1 : 0))
+                    sink.key(WireKey.hookpoint); sink.string(edit.hookpoint)
+                    sink.key(WireKey.feature); sink.int(edit.feature)
+                    sink.key(WireKey.operation); sink.string(edit.operation.name)
+                    if let value { sink.key(WireKey.value); sink.float(value) }
+                    if edit.generatedOnly { sink.key(WireKey.generatedOnly); sink.bool(true) }
+                }
+            }
         case .latentChunk(let chunk):
             envelope(fieldCount: 8)
             sink.key(WireKey.taskID); sink.uint(chunk.taskID)

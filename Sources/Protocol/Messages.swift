@@ -104,10 +104,13 @@ public struct Assign: Equatable, Sendable {
     public var hookpoints: [HookpointSpec]
     /// Whether latents of the prompt tokens are streamed too, not only of the generated ones.
     public var includePrompt: Bool
+    /// The condition's feature edits, applied in this order (empty for the baseline and for a
+    /// run without `--intervene`; then absent on the wire).
+    public var edits: [FeatureEdit]
 
     public init(
         taskID: UInt64, attempt: UInt32, problemID: String, promptIDs: [Int32],
-        generation: GenerationParameters, hookpoints: [HookpointSpec], includePrompt: Bool
+        generation: GenerationParameters, hookpoints: [HookpointSpec], includePrompt: Bool, edits: [FeatureEdit] = []
     ) {
         self.taskID = taskID
         self.attempt = attempt
@@ -116,6 +119,7 @@ public struct Assign: Equatable, Sendable {
         self.generation = generation
         self.hookpoints = hookpoints
         self.includePrompt = includePrompt
+        self.edits = edits
     }
 }
 

@@ -65,6 +65,12 @@ public enum MessageType: String, CaseIterable, Sendable {
 /// | tm   | timings                          | map str → float64       | done                                |
 /// | fv   | fvu                              | map str → float64       | done                                |
 /// | sq   | sequence                         | uint (64 bit)           | hb                                  |
+/// | ed   | edits (only when there are any)  | array of map (below)    | assign                              |
+/// | hk   | edits[i].hookpoint               | str                     | assign.ed[i]                        |
+/// | fe   | edits[i].feature                 | uint                    | assign.ed[i]                        |
+/// | op   | edits[i].operation (name)        | str: ablate/clamp/scale/add | assign.ed[i]                    |
+/// | va   | edits[i].operation (value)       | float (absent for ablate) | assign.ed[i]                      |
+/// | go   | edits[i].generatedOnly (only when true) | bool             | assign.ed[i]                        |
 ///
 /// Integer arrays and activations travel as little-endian `bin` blobs, never element by
 /// element, so a chunk encodes and decodes with a memcpy. Floats (`te`, `tp`) are written as
@@ -119,6 +125,12 @@ enum WireKey {
     static let sequence = FieldKey("sq", "sequence")
     static let handedBack = FieldKey("hbk", "handedBack")
 
+    static let edits = FieldKey("ed", "edits")
+    static let feature = FieldKey("fe", "feature")
+    static let operation = FieldKey("op", "operation")
+    static let value = FieldKey("va", "value")
+    static let generatedOnly = FieldKey("go", "generatedOnly")
+
     /// Every key above, for naming a field found in raw bytes.
     static let all: [FieldKey] = [
         version,
@@ -163,6 +175,11 @@ enum WireKey {
         fvu,
         sequence,
         handedBack,
+        edits,
+        feature,
+        operation,
+        value,
+        generatedOnly,
     ]
 
     /// The Swift name of the field a top-level wire key stands for, or the key itself.

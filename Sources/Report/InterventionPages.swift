@@ -30,9 +30,8 @@ struct InterventionPages {
     /// Per condition: whether it stored latents, so that its own report can be drawn.
     let hasLatents: [Bool]
 
-    init(site: Site, bundle: String) throws {
+    init(site: Site, bundle: String, conditions names: [String]) throws {
         self.site = site
-        let names = try InterventionComparison.conditionNames(bundle: bundle)
         seed = try InterventionComparison.runSeed(bundle: bundle)
         comparison = try InterventionComparison(bundle: bundle, conditions: names, seed: seed)
         var used = Set<String>(), folders: [String] = []
@@ -43,12 +42,12 @@ struct InterventionPages {
             folders.append(folder)
         }
         self.folders = folders
-        let conditionsPath = (bundle as NSString).appendingPathComponent(InterventionComparison.conditionsFile)
+        let conditionsPath = (InterventionLayout.root(in: bundle) as NSString).appendingPathComponent(InterventionLayout.conditionsFile)
         let conditions = try JSONValue.parse(FileManager.default.contents(atPath: conditionsPath) ?? Data(), source: conditionsPath)
         edits = names.indices.map { conditions["conditions"]?.arrayValue?[$0]["edits"] ?? .null }
         var texts: [[Int32: String]] = [], latents: [Bool] = []
         for name in names {
-            let directory = InterventionComparison.conditionDirectory(bundle: bundle, condition: name)
+            let directory = InterventionLayout.directory(of: name, in: bundle)
             var merged = site.reader.tokenTexts
             try CSVReader.forEachRecord(path: (directory as NSString).appendingPathComponent(BundleLayout.tokensFile), header: "token,text") { record, fields in
                 guard fields.count == 2, let id = Int32(fields[0]) else {
@@ -57,7 +56,8 @@ struct InterventionPages {
                 merged[id] = fields[1]
             }
             texts.append(merged)
-            latents.append(FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(BundleLayout.latentIndexFile)))
+            // With --intervention-latents none a condition's bundle has no hookpoints.
+            latents.append(!(try RunManifest.read(bundle: directory).hookpoints.isEmpty))
         }
         tokenTexts = texts
         hasLatents = latents
@@ -83,6 +83,13 @@ struct InterventionPages {
             sweeps.append((base: base, members: sorted))
         }
         return sweeps
+    }
+
+    /// The edits as written on the command line (each edit's `text`, joined by "+"), or their JSON.
+    func editsText(_ c: Int) -> String {
+        guard let list = edits[c].arrayValue else { return edits[c] == .null ? "—" : edits[c].serialized() }
+        let texts = list.compactMap { $0["text"]?.stringValue }
+        return texts.count == list.count && !texts.isEmpty ? texts.joined(separator: "+") : edits[c].serialized()
     }
 
     /// The page ranges of `count` problems, `perPage` each (one empty page when there are none).
@@ -114,7 +121,7 @@ struct InterventionPages {
             let s = condition.summary
             out.raw("<tr data-condition=\""); out.attribute(condition.name); out.raw("\"><td>")
             site.link(&out, condition.name, conditionHref(c, depth: 0))
-            out.raw("</td><td class=\"mono\">"); out.text(edits[c] == .null ? "—" : edits[c].serialized())
+            out.raw("</td><td class=\"mono\">"); out.text(editsText(c))
             out.raw("</td><td>"); out.int(s.problems)
             if !condition.droppedProblems.isEmpty { out.text(" (\(condition.droppedProblems.count) dropped)") }
             out.raw("</td><td data-key=\"accuracy\">"); out.text("\(Self.share(s.baselineAccuracy)) → \(Self.share(s.accuracy))")
@@ -167,7 +174,7 @@ struct InterventionPages {
         if let href = reportHref(c, depth: 2) { out.raw(" · "); site.link(&out, "this condition's own report", href) }
         out.raw("</p>\n")
         site.keyValueTable(&out, [
-            ("edits", edits[c] == .null ? "—" : edits[c].serialized(), "edits"),
+            ("edits", editsText(c), "edits"),
             ("problems paired", String(s.problems), "problems"),
             ("problems dropped (in only one bundle)", condition.droppedProblems.isEmpty ? "none" : condition.droppedProblems.joined(separator: ", "), "dropped"),
             ("accuracy (baseline → condition)", "\(Self.share(s.baselineAccuracy)) → \(Self.share(s.accuracy))", "accuracy"),

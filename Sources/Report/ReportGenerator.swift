@@ -87,7 +87,7 @@ public enum ReportGenerator {
         phase("pass 1 over latents")
 
         let site = Site(bundle: bundle, reader: reader, manifest: manifestJSON, problems: problems, analyses: analyses)
-        let interventions = InterventionComparison.isInterventionRun(bundle: bundle) ? try InterventionPages(site: site, bundle: bundle) : nil
+        let interventions = try InterventionLayout.conditionNames(in: bundle).map { try InterventionPages(site: site, bundle: bundle, conditions: $0) }
         site.hasInterventions = interventions != nil
         try site.choosePages()
         phase("read feature tokens and examples")
@@ -172,7 +172,7 @@ public enum ReportGenerator {
         if let interventions {
             for c in interventions.folders.indices where interventions.hasLatents[c] {
                 let name = interventions.comparison.conditions[c].name
-                try generate(bundle: InterventionComparison.conditionDirectory(bundle: bundle, condition: name),
+                try generate(bundle: InterventionLayout.directory(of: name, in: bundle),
                              out: (directory as NSString).appendingPathComponent("conditions/\(interventions.folders[c])"), threads: threads)
             }
             if !interventions.folders.isEmpty { phase("condition reports") }

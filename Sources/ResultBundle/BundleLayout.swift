@@ -17,7 +17,10 @@ public enum BundleLayout {
     /// returns their paths. Only call it while holding the journal's lock.
     public static func removeTemporaryFiles(in directory: String) -> [String] {
         let fm = FileManager.default
-        var folders = [directory, (directory as NSString).appendingPathComponent(latentsDirectory)]
+        // interventions/: conditions.json and the paired tables of an --intervene run (each
+        // condition's own bundle is cleaned by its own store).
+        var folders = [directory, (directory as NSString).appendingPathComponent(latentsDirectory),
+                       InterventionLayout.root(in: directory)]
         let tables = (directory as NSString).appendingPathComponent(tablesDirectory)
         folders += ((try? fm.contentsOfDirectory(atPath: tables)) ?? []).sorted().map { (tables as NSString).appendingPathComponent($0) }
         var removed: [String] = []

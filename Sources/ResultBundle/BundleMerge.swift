@@ -55,6 +55,12 @@ public enum BundleMerger {
         if let existing = try? FileManager.default.contentsOfDirectory(atPath: out), !existing.isEmpty {
             throw RunDataError(subject: out, reason: "already exists and is not empty; choose a new --out directory or delete it")
         }
+        // --intervene runs merge condition by condition; all must have run the same conditions.
+        let conditionFiles = bundles.map { FileManager.default.contents(atPath: (InterventionLayout.root(in: $0) as NSString).appendingPathComponent(InterventionLayout.conditionsFile)) }
+        for (bundle, file) in zip(bundles, conditionFiles).dropFirst() where file != conditionFiles[0] {
+            throw RunDataError(subject: bundle, reason: "cannot be merged with \(bundles[0]): they ran different --intervene conditions (\(InterventionLayout.directoryName)/\(InterventionLayout.conditionsFile) differs or is missing in one)")
+        }
+        let conditions = try InterventionLayout.conditionNames(in: bundles[0]) ?? []
         let readers = try bundles.map { try BundleReader(directory: $0) }
         let first = readers[0]
         for reader in readers.dropFirst() {
@@ -96,6 +102,15 @@ public enum BundleMerger {
             try RunSettingsFile.text(for: manifest).write(toFile: settings, atomically: true, encoding: .utf8)
         } catch {
             throw RunDataError(subject: settings, reason: "cannot write: \(error.localizedDescription); check that the disk is not full")
+        }
+        for name in conditions {
+            try merge(bundles: bundles.map { InterventionLayout.directory(of: name, in: $0) }, to: InterventionLayout.directory(of: name, in: out))
+        }
+        if let text = conditionFiles[0], !conditions.isEmpty {
+            let path = (InterventionLayout.root(in: out) as NSString).appendingPathComponent(InterventionLayout.conditionsFile)
+            let file = try AtomicFileWriter(path: path)
+            try text.withUnsafeBytes { try file.write($0) }
+            try file.finish()
         }
         return summary
     }

@@ -80,7 +80,9 @@ public final class BundleReader: CommittedTaskSource, @unchecked Sendable {
         lineRanges = InferencesFile.lineRanges(inferences)
         for (n, range) in lineRanges.enumerated() {
             let record = try parseRecord(n, range)
-            guard let byHookpoint = ranges[record.id] else {
+            // A bundle without hookpoints (an --intervene condition with --intervention-latents
+            // none) holds generations only: its index has no lines.
+            guard let byHookpoint = ranges[record.id] ?? (manifest.hookpoints.isEmpty ? [:] : nil) else {
                 throw RunDataError(subject: indexPath, reason: "has no rows for problem \(record.id) of inferences.jsonl")
             }
             var summaries: [HookpointSummary] = []

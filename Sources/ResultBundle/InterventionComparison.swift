@@ -8,10 +8,9 @@ import Foundation
 /// Writes interventions/pairs.csv and interventions/summary.csv (docs/bundle.md,
 /// "Interventions"); the report and `thinklens interventions` read the same values.
 public struct InterventionComparison: Sendable {
-    public static let directory = "interventions"
-    public static let conditionsFile = "interventions/conditions.json"
-    public static let pairsFile = "interventions/pairs.csv"
-    public static let summaryFile = "interventions/summary.csv"
+    /// Relative to the bundle (OUT), beside `InterventionLayout.conditionsFile`.
+    public static let pairsFile = InterventionLayout.directoryName + "/pairs.csv"
+    public static let summaryFile = InterventionLayout.directoryName + "/summary.csv"
     public static let pairsHeader = "condition,id,verdict_baseline,verdict,answer_baseline,answer,tokens_baseline,tokens,think_end_baseline,think_end,stop_baseline,stop,first_divergence"
     public static let summaryHeader = "condition,problems,accuracy,baseline_accuracy,delta_accuracy,delta_accuracy_lo,delta_accuracy_hi,mcnemar_p,answers_changed,identical_outputs,mean_tokens,delta_tokens,delta_tokens_lo,delta_tokens_hi,think_finished,delta_think_end,mean_first_divergence,repeated_4grams"
 
@@ -79,7 +78,7 @@ public struct InterventionComparison: Sendable {
         var intervenedRecords: [[ProblemRecord]] = []
         for name in names {
             try Self.checkConditionName(name)
-            let conditionBundle = Self.conditionDirectory(bundle: bundle, condition: name)
+            let conditionBundle = InterventionLayout.directory(of: name, in: bundle)
             let intervened = try InferencesFile.records(bundle: conditionBundle)
             try Self.checkUniqueIDs(intervened, bundle: conditionBundle)
             intervenedRecords.append(intervened)
@@ -130,7 +129,7 @@ public struct InterventionComparison: Sendable {
 
     /// Writes pairs.csv and summary.csv of this comparison into its bundle.
     public func write() throws {
-        let directory = (bundle as NSString).appendingPathComponent(Self.directory)
+        let directory = InterventionLayout.root(in: bundle)
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
@@ -154,33 +153,14 @@ public struct InterventionComparison: Sendable {
 
     // MARK: - Reading an intervention bundle
 
-    public static func conditionDirectory(bundle: String, condition: String) -> String {
-        ((bundle as NSString).appendingPathComponent(directory) as NSString).appendingPathComponent(condition)
-    }
-
-    /// Whether BUNDLE is an intervention run (it has interventions/conditions.json).
-    public static func isInterventionRun(bundle: String) -> Bool {
-        FileManager.default.fileExists(atPath: (bundle as NSString).appendingPathComponent(conditionsFile))
-    }
-
-    /// The condition names of BUNDLE/interventions/conditions.json, in its order
-    /// (`{"conditions": [{"name": …, "edits": […]}, …]}`).
+    /// The condition names of BUNDLE's conditions.json, in order; an error naming the file
+    /// when BUNDLE is not an intervention run.
     public static func conditionNames(bundle: String) throws -> [String] {
-        let path = (bundle as NSString).appendingPathComponent(conditionsFile)
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let names = try InterventionLayout.conditionNames(in: bundle) else {
+            let path = (InterventionLayout.root(in: bundle) as NSString).appendingPathComponent(InterventionLayout.conditionsFile)
             throw RunDataError(subject: path, reason: "cannot read; is \(bundle) the --out of a run with --intervene?")
         }
-        let value = try JSONValue.parse(data, source: path)
-        guard let items = value["conditions"]?.arrayValue else {
-            throw RunDataError(subject: path, reason: "has no 'conditions' array")
-        }
-        return try items.enumerated().map { n, item in
-            guard let name = item["name"]?.stringValue else {
-                throw RunDataError(subject: "\(path) conditions[\(n)]", reason: "has no string 'name'")
-            }
-            try checkConditionName(name)
-            return name
-        }
+        return names
     }
 
     /// The run seed, from the baseline's manifest (`generation.seed`).

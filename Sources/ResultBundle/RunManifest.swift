@@ -57,10 +57,14 @@ public struct RunManifest: Sendable, Equatable {
     /// The cross-checks of a run with `--verify-fraction` (absent otherwise, so the manifest of
     /// a run without it is unchanged). Not read back: `merge` does not carry them.
     public var verification: JSONValue?
+    /// For the bundle of an `--intervene` condition (OUT/interventions/<name>/): its name and
+    /// edits. Absent from the baseline's and from a run without conditions.
+    public var intervention: JSONValue?
 
     public init(thinklensVersion: String, model: Model, tokenizerFingerprint: String, saes: [String: SAE],
                 generation: JSONValue, promptFormat: JSONValue, selectedProblemIDs: [String],
-                hookpoints: [String], failed: [FailedProblem], dataset: JSONValue? = nil, verification: JSONValue? = nil) {
+                hookpoints: [String], failed: [FailedProblem], dataset: JSONValue? = nil, verification: JSONValue? = nil,
+                intervention: JSONValue? = nil) {
         self.thinklensVersion = thinklensVersion
         self.model = model
         self.tokenizerFingerprint = tokenizerFingerprint
@@ -72,6 +76,7 @@ public struct RunManifest: Sendable, Equatable {
         self.failed = failed
         self.dataset = dataset
         self.verification = verification
+        self.intervention = intervention
     }
 
     /// Why two runs' results cannot be merged; empty when they can.
@@ -87,6 +92,9 @@ public struct RunManifest: Sendable, Equatable {
         }
         if generation != other.generation { out.append("generation settings (\(generation.serialized()) vs \(other.generation.serialized()))") }
         if promptFormat != other.promptFormat { out.append("prompt format") }
+        if intervention != other.intervention {
+            out.append("intervention (\(intervention?.serialized() ?? "none") vs \(other.intervention?.serialized() ?? "none"))")
+        }
         if dataset != other.dataset {
             out.append("dataset file (\(dataset?.serialized() ?? "GSM8K") vs \(other.dataset?.serialized() ?? "GSM8K"))")
         }
@@ -118,6 +126,7 @@ public struct RunManifest: Sendable, Equatable {
         ]
         if let dataset { members["dataset"] = dataset }
         if let verification { members["verification"] = verification }
+        if let intervention { members["intervention"] = intervention }
         return JSONValue.object(members).serialized(pretty: true) + "\n"
     }
 
@@ -168,6 +177,7 @@ public struct RunManifest: Sendable, Equatable {
             selectedProblemIDs: selected,
             hookpoints: try hookpoints.map { try string($0, "hookpoints") },
             failed: failed,
-            dataset: root["dataset"])
+            dataset: root["dataset"],
+            intervention: root["intervention"])
     }
 }

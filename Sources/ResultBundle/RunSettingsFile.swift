@@ -11,7 +11,7 @@ public enum RunSettingsFile {
     /// The file's text: keys sorted, two-space indent, a final newline.
     public static func text(modelFingerprint: String, tokenizerFingerprint: String, saeFingerprints: [String: String],
                             hookpoints: [String], problems: String, generation: JSONValue, prompt: JSONValue,
-                            dataset: JSONValue? = nil) -> String {
+                            dataset: JSONValue? = nil, interventions: JSONValue? = nil) -> String {
         var members: [String: JSONValue] = [
             "model_fingerprint": .string(modelFingerprint),
             "tokenizer_fingerprint": .string(tokenizerFingerprint),
@@ -23,6 +23,8 @@ public enum RunSettingsFile {
         ]
         // Only JSONL prompt sets have one, so a GSM8K run's file is as it always was.
         if let dataset { members["dataset"] = dataset }
+        // Only runs with --intervene have conditions.
+        if let interventions { members["interventions"] = interventions }
         return JSONValue.object(members).serialized(pretty: true) + "\n"
     }
 

@@ -96,6 +96,18 @@ struct RunSettingsOptions: ParsableArguments {
     @Option(help: "Share of problems (0 to 1; try 0.05) run a second time on another worker and compared bit for bit; a third worker decides a mismatch and the worker that disagrees is quarantined and its other results run again. Needs at least 2 workers (3 to decide a mismatch).")
     var verifyFraction: Double = 0
 
+    @Option(name: .customLong("intervene"), help: ArgumentHelp(
+        "A condition NAME=EDITS every problem also runs under (repeatable), paired with the baseline through the same random stream: EDITS is EDIT(+EDIT)*, EDIT is HOOKPOINT:FEATURE:OP[@generated] with OP ablate, clamp=V, scale=S or add=A; one {a,b,...} sweep gives NAME@a, NAME@b, ...",
+        valueName: "NAME=EDITS"))
+    var intervene: [String] = []
+
+    @Option(help: "With --intervene: whether the conditions' bundles store latents (all, the default) or only their generations (none).")
+    var interventionLatents: InterventionLatents?
+
+    enum InterventionLatents: String, ExpressibleByArgument, CaseIterable {
+        case all, none
+    }
+
     func validate() throws {
         guard maxNewTokens >= 1 else { throw ValidationError("--max-new-tokens must be at least 1") }
         if let t = temperature, t < 0 { throw ValidationError("--temperature must be >= 0") }
@@ -104,6 +116,9 @@ struct RunSettingsOptions: ParsableArguments {
         guard leaseSeconds > heartbeatInterval, heartbeatInterval > 0 else { throw ValidationError("--lease-seconds must exceed --heartbeat-interval > 0") }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         guard progressTimeout >= 0, progressTimeout.isFinite else { throw ValidationError("--progress-timeout must be >= 0 (0 = automatic)") }
+        if interventionLatents != nil && intervene.isEmpty {
+            throw ValidationError("--intervention-latents applies only with --intervene")
+        }
         guard verifyFraction >= 0, verifyFraction <= 1 else { throw ValidationError("--verify-fraction must be between 0 and 1 (e.g. 0.05), got \(verifyFraction)") }
         if !problems.trimmingCharacters(in: .whitespaces).hasPrefix("jsonl:") {
             for (flag, value) in [("--question-field", questionField), ("--answer-field", answerField), ("--id-field", idField), ("--dataset-name", datasetName)] where value != nil {
@@ -179,6 +194,31 @@ struct RunSettingsOptions: ParsableArguments {
         for h in runHookpoints {
             _ = try Hookpoint(parsing: h.capture, layerCount: config.numHiddenLayers)
         }
+        let conditions = try InterventionCondition.parseAll(intervene)
+        for edit in conditions.flatMap(\.edits) {
+            let what = "--intervene edit \(edit)"
+            do {
+                _ = try Hookpoint(parsing: edit.hookpoint, layerCount: config.numHiddenLayers)
+            } catch {
+                throw ValidationError("\(what): \(error)")
+            }
+            let checkpoint: SAECheckpoint
+            do {
+                checkpoint = try SAECheckpoint(checkpoint: sae, hookpoint: edit.hookpoint)
+            } catch {
+                throw ValidationError("\(what): no SAE for \(edit.hookpoint) in --sae \(sae) (\(error))")
+            }
+            guard checkpoint.config.dIn == config.hiddenSize else {
+                throw ValidationError("\(what): the SAE \(checkpoint.configPath) has d_in \(checkpoint.config.dIn), the model's hidden size is \(config.hiddenSize)")
+            }
+            guard edit.feature < checkpoint.config.numLatents else {
+                throw ValidationError("\(what): feature \(edit.feature) is beyond the \(checkpoint.config.numLatents) latents of \(checkpoint.configPath)")
+            }
+            if saes[edit.hookpoint] == nil {
+                let cfg = try JSONValue.parse(try Data(contentsOf: URL(fileURLWithPath: checkpoint.configPath)), source: checkpoint.configPath)
+                saes[edit.hookpoint] = RunManifest.SAE(cfg: cfg, fingerprint: try checkpoint.fingerprint())
+            }
+        }
         var selection = try ProblemSelection.parse(problems)
         if let sample { selection = selection.sampling(sample, seed: sampleSeed) }
         let (chosen, dataset) = try selectedProblems(selection)
@@ -201,6 +241,11 @@ struct RunSettingsOptions: ParsableArguments {
         c.retryFailed = retryFailed
         c.progressTimeout = progressTimeout
         c.verifyFraction = verifyFraction
+        c.conditions = conditions
+        c.interventionLatents = (interventionLatents ?? .all) == .all
+        if !conditions.isEmpty {
+            logger.info("\(conditions.count) condition(s) beside the baseline: \(conditions.map { "\($0.name) (\($0.edits.map(\.description).joined(separator: "+")))" }.joined(separator: ", ")); each problem runs \(conditions.count + 1) times with the same random stream")
+        }
         return c
     }
 }

@@ -283,7 +283,7 @@ func logs(_ actions: [CoordinatorStateMachine.Action]) -> [String] {
             _ = m.received(.taskFailed(TaskFailed(taskID: assign.taskID, attempt: assign.attempt, reason: "out of memory")), from: a, now: Double(attempt))
         }
         for action in m.tick(now: 3) + m.tick(now: 4) + m.recordNewFailures() {
-            if case .recordFailure(let entry) = action { records.append(entry) }
+            if case .recordFailure(let entry, _) = action { records.append(entry) }
         }
         #expect(records.map(\.id) == ["gsm8k:test:0"])
         #expect(records.first?.reasons == ["attempt 1: out of memory", "attempt 2: out of memory"])

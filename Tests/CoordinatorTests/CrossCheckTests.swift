@@ -74,7 +74,7 @@ struct ClusterSimulation {
         for action in actions {
             switch action {
             case .recordVerification(let record): records.append(record)
-            case .replaceResult(let result): journal[result.record.id] = result
+            case .replaceResult(let result, _): journal[result.record.id] = result
             case .sendBestEffort(.reject, let peer): rejected.insert(peer)
             default: break
             }
@@ -255,7 +255,7 @@ struct ClusterSimulation {
         var restarted = try CoordinatorStateMachine(
             configuration: configuration, committedIDs: Set(journal.keys), earlierFailures: [:],
             verificationRecords: earlier + [VerificationRecord(problem: "gsm8k:test:1", event: .mismatch, workers: ["w1@host", "w2@host"])],
-            committedResult: { journal[$0]! }, runID: "again", now: 0)
+            committedResult: { _, id in journal[id]! }, runID: "again", now: 0)
         _ = restarted.listening(on: "tcp://127.0.0.1:5555", now: 0)
         F.join(&restarted, a, credit: 4)
         let runs = assigns(restarted.tick(now: 1))
@@ -295,7 +295,7 @@ struct ClusterSimulation {
         #expect(afterQuarantine.contains(.quarantine("faulty")))
         let rerun1 = Self.queued(afterQuarantine).first { $0.problem == 1 }!
         let tiebreak1 = Self.queued(check.finished(verify1, by: "honest1", result: Self.result(1)))[0]
-        #expect(check.finished(rerun1, by: "honest1", result: Self.result(1)).contains(.replace(Self.result(1))))
+        #expect(check.finished(rerun1, by: "honest1", result: Self.result(1)).contains(.replace(Self.result(1), task: 1)))
         let decided = check.finished(tiebreak1, by: "honest2", result: Self.result(1))
         #expect(check.quarantined == ["faulty"])
         #expect(check.records.last?.event == .resolved && check.records.last?.oddWorker == "faulty")

@@ -32,7 +32,12 @@ struct RandomMessages {
                 taskID: generator.next(), attempt: UInt32.random(in: 0...UInt32.max, using: &generator),
                 problemID: string(), promptIDs: int32s(Int.random(in: 0...40, using: &generator)),
                 generation: GenerationParameters(maxNewTokens: count(), sampling: SamplingParameters(temperature: float(), topK: count(), topP: Double(float())), seed: generator.next()),
-                hookpoints: hookpoints, includePrompt: Bool.random(using: &generator)))
+                hookpoints: hookpoints, includePrompt: Bool.random(using: &generator),
+                edits: (0..<Int.random(in: 0...3, using: &generator)).map { _ in
+                    let operations: [FeatureEdit.Operation] = [.ablate, .clamp(float()), .scale(float()), .add(float())]
+                    return FeatureEdit(hookpoint: string(), feature: Int.random(in: 0...70_000, using: &generator),
+                                       operation: operations.randomElement(using: &generator)!, generatedOnly: Bool.random(using: &generator))
+                }))
         case .latentChunk:
             return .latentChunk(latentChunk(tokens: Int.random(in: 1...12, using: &generator),
                                             k: Int.random(in: 1...8, using: &generator)))

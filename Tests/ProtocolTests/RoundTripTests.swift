@@ -104,3 +104,47 @@ struct RoundTripTests {
         #expect(SamplingParameters.resolve(temperature: nil, topP: nil, topK: nil, defaults: defaults).isGreedy)
     }
 }
+
+/// Feature edits (`--intervene`) travel in the assign exactly, in order; a plain assign has none.
+@Suite struct EditsTravelInTheAssign {
+    static func assign(edits: [FeatureEdit]) -> Assign {
+        Assign(taskID: 7, attempt: 1, problemID: "gsm8k:test:0", promptIDs: [1, 2],
+               generation: GenerationParameters(maxNewTokens: 4, sampling: SamplingParameters(temperature: 0, topK: 0, topP: 1), seed: 0),
+               hookpoints: [HookpointSpec(capture: "layers.1.mlp", sae: "layers.1.mlp")], includePrompt: false, edits: edits)
+    }
+
+    @Test func everyOperationArrivesAsSent() throws {
+        let edits = [
+            FeatureEdit(hookpoint: "layers.1.mlp", feature: 65_535, operation: .ablate),
+            FeatureEdit(hookpoint: "layers.1.mlp", feature: 3, operation: .clamp(8.5), generatedOnly: true),
+            FeatureEdit(hookpoint: "layers.2", feature: 0, operation: .scale(-2)),
+            FeatureEdit(hookpoint: "layers.2", feature: 1, operation: .add(1e-3)),
+        ]
+        guard case .assign(let received) = try Message.decode(Message.assign(Self.assign(edits: edits)).encode()) else {
+            Issue.record("an assign did not decode as an assign")
+            return
+        }
+        #expect(received.edits == edits)
+    }
+
+    @Test func anAssignWithoutEditsCarriesNoEditsField() throws {
+        let bytes = Message.assign(Self.assign(edits: [])).encode()
+        let withEdits = Message.assign(Self.assign(edits: [FeatureEdit(hookpoint: "layers.1.mlp", feature: 1, operation: .ablate)])).encode()
+        #expect(!bytes.starts(with: withEdits) && bytes.count < withEdits.count)
+        guard case .assign(let received) = try Message.decode(bytes) else {
+            Issue.record("an assign did not decode as an assign")
+            return
+        }
+        #expect(received.edits.isEmpty)
+    }
+
+    @Test func anEditWithANonFiniteValueIsRefusedNamingIt() {
+        let bytes = Message.assign(Self.assign(edits: [
+            FeatureEdit(hookpoint: "layers.1.mlp", feature: 1, operation: .ablate),
+            FeatureEdit(hookpoint: "layers.1.mlp", feature: 2, operation: .clamp(.nan)),
+        ])).encode()
+        #expect {
+            _ = try Message.decode(bytes)
+        } throws: { "\($0)".contains("edits[1].operation") }
+    }
+}

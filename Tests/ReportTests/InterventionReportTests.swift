@@ -33,17 +33,17 @@ enum InterventionRun {
     /// Writes the run into `out`.
     static func write(out: String) throws {
         try SyntheticBundle.write(spec, to: out)
-        try SyntheticBundle.write(spec, to: InterventionComparison.conditionDirectory(bundle: out, condition: "same"))
+        try SyntheticBundle.write(spec, to: InterventionLayout.directory(of: "same", in: out))
         for (name, m) in kept.sorted(by: { $0.key < $1.key }) {
-            let directory = InterventionComparison.conditionDirectory(bundle: out, condition: name)
+            let directory = InterventionLayout.directory(of: name, in: out)
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let store = try RunStore(outDirectory: directory)
             let problems = name == "dose@4" ? spec.problems - 1 : spec.problems
             for index in 0..<problems { _ = try store.commit(truncated(SyntheticBundle.task(spec, index: index), keep: m)) }
             try store.writeBundle(manifest: SyntheticBundle.manifest(spec), run: .object([:]), decoder: SyntheticBundle.Decoder())
         }
-        let list = conditions.map { "{\"name\":\"\($0)\",\"edits\":[{\"hookpoint\":\"layers.5.mlp\",\"feature\":3}]}" }.joined(separator: ",")
-        try Data("{\"conditions\":[\(list)]}\n".utf8).write(to: URL(fileURLWithPath: (out as NSString).appendingPathComponent(InterventionComparison.conditionsFile)))
+        let list = conditions.map { "{\"name\":\"\($0)\",\"edits\":[{\"text\":\"layers.5.mlp:3:ablate\",\"hookpoint\":\"layers.5.mlp\",\"feature\":3},{\"text\":\"layers.5.mlp:7:scale=2@generated\"}]}" }.joined(separator: ",")
+        try Data("{\"conditions\":[\(list)]}\n".utf8).write(to: URL(fileURLWithPath: (InterventionLayout.root(in: out) as NSString).appendingPathComponent(InterventionLayout.conditionsFile)))
     }
 
     static let directories: (bundle: String, report: String) = {
@@ -86,6 +86,7 @@ enum InterventionRun {
             #expect(cell.allText == InterventionPages.effect(s.deltaTokens, s.deltaTokensLo, s.deltaTokensHi, decimals: 1))
         }
         #expect(rows[2].allText.contains("5 (1 dropped)"))
+        #expect(rows.allSatisfy { $0.all("td")[1].allText == "layers.5.mlp:3:ablate+layers.5.mlp:7:scale=2@generated" })
         #expect(rows[0].all("td").first { $0.attributes["data-key"] == "delta_accuracy" }?.allText.hasPrefix("0.000 [0.000, 0.000]") == true)
     }
 

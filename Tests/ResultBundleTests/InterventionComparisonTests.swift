@@ -130,7 +130,6 @@ import TestSupport
         let scratch = TemporaryDirectory("interventions")
         let out = try writeRun(scratch)
         #expect(try InterventionComparison.conditionNames(bundle: out) == ["ablate", "boost"])
-        #expect(InterventionComparison.isInterventionRun(bundle: out))
         #expect(try InterventionComparison.runSeed(bundle: out) == 0)
     }
 
@@ -143,7 +142,7 @@ import TestSupport
     @Test func aConditionBundleListingAProblemTwiceIsRefused() throws {
         let scratch = TemporaryDirectory("interventions")
         let out = try writeRun(scratch)
-        let path = (InterventionComparison.conditionDirectory(bundle: out, condition: "boost") as NSString).appendingPathComponent(BundleLayout.inferencesFile)
+        let path = (InterventionLayout.directory(of: "boost", in: out) as NSString).appendingPathComponent(BundleLayout.inferencesFile)
         let text = try String(contentsOfFile: path, encoding: .utf8)
         try (text + text.split(separator: "\n")[0] + "\n").write(toFile: path, atomically: true, encoding: .utf8)
         do {

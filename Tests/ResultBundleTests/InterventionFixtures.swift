@@ -41,9 +41,9 @@ enum InterventionFixtures {
         try writeBundle(baseline, selected: selected, to: out)
         for condition in conditions {
             try writeBundle(condition.outcomes, selected: selected,
-                            to: InterventionComparison.conditionDirectory(bundle: out, condition: condition.name))
+                            to: InterventionLayout.directory(of: condition.name, in: out))
         }
         let names = conditions.map { "{\"name\":\(JSONText.string($0.name)),\"edits\":[]}" }.joined(separator: ",")
-        try Data("{\"conditions\":[\(names)]}\n".utf8).write(to: URL(fileURLWithPath: (out as NSString).appendingPathComponent(InterventionComparison.conditionsFile)))
+        try Data("{\"conditions\":[\(names)]}\n".utf8).write(to: URL(fileURLWithPath: (InterventionLayout.root(in: out) as NSString).appendingPathComponent(InterventionLayout.conditionsFile)))
     }
 }

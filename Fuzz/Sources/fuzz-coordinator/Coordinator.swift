@@ -252,10 +252,10 @@ struct Harness {
                 assigned[peer, default: []].append(assign)
                 newAssigns.append((peer, assign))
                 if assigned[peer]!.count > 16 { assigned[peer]!.removeFirst() }
-            case .recordFailure(let entry):
+            case .recordFailure(let entry, _):
                 check(recordedFailures.insert(entry.id).inserted, "the failure of \(entry.id) is recorded twice")
                 check(!journal.keys.contains { Run.problems[$0].id == entry.id }, "\(entry.id) is recorded as failed, but the journal holds it")
-            case .replaceResult(let result):
+            case .replaceResult(let result, _):
                 guard let problem = Run.problems.firstIndex(where: { $0.id == result.record.id }) else {
                     fail("a replacement for \(result.record.id), which is not a problem of the run")
                 }

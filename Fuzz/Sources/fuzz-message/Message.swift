@@ -51,6 +51,13 @@ private func seeds() -> [String: [UInt8]] {
                                  hookpoints: [HookpointSpec(capture: "layers.5.mlp", sae: "layers.5.mlp"),
                                               HookpointSpec(capture: "hidden_states.10", sae: "layers.10.mlp")],
                                  includePrompt: false)),
+        "assign-with-edits": .assign(Assign(taskID: 40, attempt: 1, problemID: "gsm8k:test:7", promptIDs: [151646, 785],
+                                            generation: generation, hookpoints: [HookpointSpec(capture: "layers.5.mlp", sae: "layers.5.mlp")],
+                                            includePrompt: false, edits: [
+                                                FeatureEdit(hookpoint: "layers.5.mlp", feature: 32456, operation: .ablate),
+                                                FeatureEdit(hookpoint: "layers.10.mlp", feature: 6252, operation: .clamp(8), generatedOnly: true),
+                                                FeatureEdit(hookpoint: "layers.20.mlp", feature: 0, operation: .scale(-0.5)),
+                                            ])),
         "latent-chunk": .latentChunk(LatentChunk(taskID: 17, attempt: 2, hookpoint: "layers.5.mlp", firstPosition: 4, tokens: [40, 1079, 151649],
                                                  k: 2, indices: [3, 9, 65535, 0, 12, 7], activations: [2.5, 1, 0.75, 0.5, 3, -0.0])),
         "task-done": .taskDone(TaskDone(taskID: 17, attempt: 2, generatedIDs: [40, 1079, 151649], stopReason: .eos, promptTokens: 4,
