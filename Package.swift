@@ -82,6 +82,7 @@ let package = Package(
 
         // Shared by the test targets: temporary directories and seeded random values.
         .target(name: "TestSupport", dependencies: ["Experiment", "SafeTensors", "Tokenizer"], path: "Tests/TestSupport"),
+        .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
         .testTarget(name: "ExperimentTests", dependencies: ["Experiment"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),

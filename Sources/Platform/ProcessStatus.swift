@@ -26,10 +26,16 @@ public struct ProcessStatus: Sendable, CustomStringConvertible {
     /// `KEY: VALUE kB` lines of a /proc file, in bytes.
     static func fields(of path: String) -> [String: Int] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
+        return fields(parsing: text)
+    }
+
+    /// `KEY: VALUE kB` lines, in bytes; a value without the unit is kept as it is.
+    static func fields(parsing text: String) -> [String: Int] {
         var out: [String: Int] = [:]
         for line in text.split(separator: "\n") {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            let parts = line[line.index(after: colon)...].split(separator: " ", omittingEmptySubsequences: true)
+            // /proc/self/status pads with a tab, /proc/meminfo and smaps_rollup with spaces.
+            let parts = line[line.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard let number = parts.first.flatMap({ Int($0) }) else { continue }
             out[String(line[..<colon])] = parts.dropFirst().first == "kB" ? number * 1024 : number
         }

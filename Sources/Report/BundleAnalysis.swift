@@ -37,6 +37,11 @@ final class HookpointAnalysis: @unchecked Sendable {
     let frequent: [FeatureRow]
     /// Features by top_act_inferences (ties: more tokens, then lower id).
     let crossProblem: [FeatureRow]
+    /// The statistics columns' rankings (empty for a bundle without them): the features of
+    /// highest ReasonScore, and the segment-tested features of lowest q.
+    let reasoningRanking: [FeatureRow]
+    let segmentRanking: [FeatureRow]
+    static let reasoningFeatures = 50
     var heatMapFeatures: ArraySlice<FeatureRow> { crossProblem.prefix(Self.heatMapFeatures) }
 
     // Filled by the pass.
@@ -108,9 +113,12 @@ final class HookpointAnalysis: @unchecked Sendable {
             return a.feature < b.feature
         }
         logOdds = Self.computeLogOdds(tables, correct: correct, wrong: wrong)
+        let analysed = tables.rows.filter { $0.statistics?.reasonScore != nil }
+        reasoningRanking = bestItems(Self.reasoningFeatures, of: analysed, by: FeatureSort.reasonScore.precedes)
+        segmentRanking = bestItems(Self.reasoningFeatures, of: tables.rows.filter { $0.statistics?.segmentQ != nil }, by: FeatureSort.segmentQ.precedes)
 
         var pages = Set<Int>()
-        for r in relevant + frequent + crossProblem { pages.insert(r.feature) }
+        for r in relevant + frequent + crossProblem + reasoningRanking + segmentRanking { pages.insert(r.feature) }
         for r in logOdds.overCorrect + logOdds.overWrong { pages.insert(r.0.feature) }
         for r in bestItems(InferenceCharts.pairCount, of: tables.rows, by: { a, b in a.maxAct != b.maxAct ? a.maxAct > b.maxAct : a.feature < b.feature }) {
             pages.insert(r.feature)

@@ -14,6 +14,8 @@ public struct FeatureRow: Sendable, Equatable {
     public var topFreqInferences: Int
     public var maxAct: Double
     public var meanAct: Double
+    /// The statistics columns after `mean_act`; nil for a table written before they existed.
+    public var statistics: FeatureStatistics? = nil
 }
 
 /// One line of `feature_tokens.csv`: one of a feature's 70 tokens of highest maximum activation.
@@ -27,6 +29,8 @@ public struct FeatureToken: Sendable, Equatable {
 /// One line of `examples.jsonl`: a top-activating position with ±10 tokens of context.
 public struct FeatureExample: Sendable, Equatable {
     public var feature: Int
+    /// The activation quantile (0 = lowest) of a quantile example; nil for a top example.
+    public var quantile: Int? = nil
     public var rank: Int
     public var problem: String
     public var position: Int
@@ -68,10 +72,13 @@ public struct HookpointTables: Sendable {
     public static func read(bundle: String, hookpoint: String) throws -> HookpointTables {
         let dir = TablePaths.directory(bundle, hookpoint)
         let featuresPath = (dir as NSString).appendingPathComponent("features.csv")
-        let header = "feature,tokens,tokens_reasoning,tokens_answer,inferences,inferences_correct,inferences_wrong,top_act_inferences,top_freq_inferences,max_act,mean_act"
+        // Bundles written before the statistics columns existed have only the first 11.
+        let withStatistics = try CSVReader.firstLine(path: featuresPath) == BundleStatistics.header
+        let header = withStatistics ? BundleStatistics.header : BundleStatistics.baseHeader
+        let columns = withStatistics ? 11 + FeatureStatistics.columns.count : 11
         var rows: [FeatureRow] = []
         try CSVReader.forEachRecord(path: featuresPath, header: header) { line, fields in
-            guard fields.count == 11 else { throw CSVReader.malformed(featuresPath, line, "has \(fields.count) fields, expected 11") }
+            guard fields.count == columns else { throw CSVReader.malformed(featuresPath, line, "has \(fields.count) fields, expected \(columns)") }
             func int(_ i: Int) throws -> Int {
                 guard let v = Int(fields[i]) else { throw CSVReader.malformed(featuresPath, line, "field \(i + 1) '\(fields[i])' is not an integer") }
                 return v
@@ -82,7 +89,10 @@ public struct HookpointTables: Sendable {
             }
             rows.append(FeatureRow(feature: try int(0), tokens: try int(1), tokensReasoning: try int(2), tokensAnswer: try int(3),
                                    inferences: try int(4), inferencesCorrect: try int(5), inferencesWrong: try int(6),
-                                   topActInferences: try int(7), topFreqInferences: try int(8), maxAct: try double(9), meanAct: try double(10)))
+                                   topActInferences: try int(7), topFreqInferences: try int(8), maxAct: try double(9), meanAct: try double(10),
+                                   statistics: withStatistics ? try FeatureStatistics(cells: Array(fields[11...])) {
+                                       CSVReader.malformed(featuresPath, line, "field \(12 + $0) '\(fields[11 + $0])' is not a number or empty")
+                                   } : nil))
         }
         let histogramPath = (dir as NSString).appendingPathComponent("activation_histogram.csv")
         var bins: [HistogramBin] = []
@@ -117,8 +127,9 @@ public struct HookpointTables: Sendable {
         return out
     }
 
-    /// The lines of examples.jsonl for the `wanted` features (all when nil), by feature, best first.
-    public static func examples(bundle: String, hookpoint: String, wanted: Set<Int>?) throws -> [Int: [FeatureExample]] {
+    /// The lines of examples.jsonl for the `wanted` features (all when nil), by feature: the top
+    /// examples best first, or with `quantiles` the quantile examples, lowest quantile first.
+    public static func examples(bundle: String, hookpoint: String, wanted: Set<Int>?, quantiles: Bool = false) throws -> [Int: [FeatureExample]] {
         let path = (TablePaths.directory(bundle, hookpoint) as NSString).appendingPathComponent("examples.jsonl")
         guard let data = FileManager.default.contents(atPath: path) else {
             throw RunDataError(subject: path, reason: "cannot read; the bundle is incomplete")
@@ -143,6 +154,8 @@ public struct HookpointTables: Sendable {
                 }
                 let source = "\(path) line \(lineNumber)"
                 let value = try JSONValue.parse(Data(bytes[start..<end]), source: source)
+                let quantile = value["quantile"]?.intValue
+                if (quantile != nil) != quantiles { continue }
                 guard let feature = value["feature"]?.intValue, let rank = value["rank"]?.intValue,
                       let problem = value["problem"]?.stringValue, let position = value["position"]?.intValue,
                       let act = value["act"]?.doubleValue, let center = value["center"]?.intValue,
@@ -151,11 +164,36 @@ public struct HookpointTables: Sendable {
                     throw RunDataError(subject: source, reason: "is not an example line (feature, rank, problem, position, act, center, tokens, token_texts)")
                 }
                 out[feature, default: []].append(FeatureExample(
-                    feature: feature, rank: rank, problem: problem, position: position, act: act, center: center,
+                    feature: feature, quantile: quantile, rank: rank, problem: problem, position: position, act: act, center: center,
                     tokens: tokens.map { Int32(truncatingIfNeeded: $0.intValue ?? -1) }, texts: texts.map { $0.stringValue ?? "" }))
             }
         }
-        for key in out.keys { out[key]!.sort { $0.rank < $1.rank } }
+        for key in out.keys { out[key]!.sort { ($0.quantile ?? 0, $0.rank) < ($1.quantile ?? 0, $1.rank) } }
+        return out
+    }
+}
+
+/// One line of cooccurrence.csv: a partner of a feature.
+public struct CooccurringFeature: Sendable, Equatable {
+    public var partner: Int
+    public var both: Int
+    public var jaccard: Double
+}
+
+extension HookpointTables {
+    /// cooccurrence.csv's partners of the `wanted` features, in file order; empty for a bundle
+    /// written before the file existed.
+    public static func cooccurrence(bundle: String, hookpoint: String, wanted: Set<Int>) throws -> [Int: [CooccurringFeature]] {
+        let path = (TablePaths.directory(bundle, hookpoint) as NSString).appendingPathComponent("cooccurrence.csv")
+        guard FileManager.default.fileExists(atPath: path) else { return [:] }
+        var out: [Int: [CooccurringFeature]] = [:]
+        try CSVReader.forEachRecord(path: path, header: "feature,partner,both,jaccard") { line, fields in
+            guard fields.count == 4, let feature = Int(fields[0]), let partner = Int(fields[1]), let both = Int(fields[2]),
+                  let jaccard = Double(fields[3]) else {
+                throw CSVReader.malformed(path, line, "is not 'feature,partner,both,jaccard'")
+            }
+            if wanted.contains(feature) { out[feature, default: []].append(CooccurringFeature(partner: partner, both: both, jaccard: jaccard)) }
+        }
         return out
     }
 }

@@ -11,7 +11,8 @@ extension Site {
         open(&out, title: "Feature \(f) · \(a.name) · ThinkLens report", depth: 2)
         heading(&out, 1, "Feature \(f) at \(a.name)")
         let n = problems.count
-        paragraph(&out, "Feature \(f) was a top feature (one of the 10 of highest maximum activation) in \(row.topActInferences) of \(n) inferences, and fired in \(row.inferences).", cls: "claim")
+        let interval = Self.topInterval(row, problems: n).map { " (95% bootstrap interval \($0))" } ?? ""
+        paragraph(&out, "Feature \(f) was a top feature (one of the 10 of highest maximum activation) in \(row.topActInferences) of \(n) inferences\(interval), and fired in \(row.inferences).", cls: "claim")
         let reasoningRows = a.segmentRows[1], answerRows = a.segmentRows[2]
         keyValueTable(&out, [
             ("tokens where it fired", String(row.tokens), "tokens"),
@@ -25,6 +26,19 @@ extension Site {
             ("maximum activation", Format.act(row.maxAct), "max_act"),
             ("mean activation", Format.act(row.meanAct), "mean_act"),
         ])
+        if let s = row.statistics {
+            heading(&out, 2, "Is it a reasoning feature?")
+            let detector = (s.tokenEta2 ?? 0) >= Self.tokenDetectorEta2 ? " (a token detector)" : ""
+            keyValueTable(&out, [
+                ("ReasonScore", Self.number(s.reasonScore), "reason_score"),
+                ("mean activation near reasoning words / elsewhere", "\(Self.number(s.reasonMuIn)) / \(Self.number(s.reasonMuOut))", "reason_mu"),
+                ("entropy over the reasoning words", Self.number(s.reasonEntropy), "reason_entropy"),
+                ("token dependence η²", Self.number(s.tokenEta2) + detector, "token_eta2"),
+                ("reasoning − answer (share of tokens, mean over problems)", s.segmentDiff.map { "\(Self.number($0)), p \(Self.number(s.segmentP)), q \(Self.number(s.segmentQ))" } ?? "not tested (fired in fewer than 5 problems with both segments)", "segment"),
+                ("correct vs wrong (label shuffles)", s.correctWrongP.map { "p \(Self.number($0)), q \(Self.number(s.correctWrongQ))" } ?? "not tested", "correct_wrong"),
+            ])
+            out.raw("<p class=\"note\"><a href=\""); out.attribute(reasoningHref(h, depth: 2) + "#how-to-read"); out.raw("\">How to read these numbers</a></p>\n")
+        }
         heading(&out, 2, "Correct vs wrong answers")
         keyValueTable(&out, [
             ("fired in correct problems", "\(row.inferencesCorrect) of \(correct) (\(Format.percent(row.inferencesCorrect, of: correct)))", "inferences_correct"),
@@ -92,7 +106,38 @@ extension Site {
             }
             out.raw("</p>\n")
         }
-        out.raw("</div>\n<p><a href=\""); out.attribute(hookpointHref(h, depth: 2)); out.raw("\">All features of "); out.text(a.name); out.raw("</a></p>\n")
+        out.raw("</div>\n")
+        if let quantiles = quantileExamples[h][f], !quantiles.isEmpty {
+            heading(&out, 2, "Examples across its activation range")
+            paragraph(&out, "Two positions drawn at random from each tenth of its activations (0 = weakest), so the feature is seen across its range and not only at its peak.", cls: "note")
+            out.raw("<div class=\"contexts\" data-table=\"quantile-examples\">")
+            for e in quantiles {
+                out.raw("<p class=\"ctx quantile\"><span class=\"meta\">"); out.text("tenth \(e.quantile ?? 0) · ")
+                link(&out, e.problem, ordinalOf[e.problem].map { problemHref($0, depth: 2) })
+                out.text(" @\(e.position) · \(Format.act(e.act))"); out.raw("</span> ")
+                let intensity = row.maxAct > 0 ? min(1, e.act / row.maxAct) : 0
+                for (i, text) in e.texts.enumerated() {
+                    if i == e.center {
+                        out.raw("<span class=\"tok hit\" style=\"background-color:rgba(255,110,0,"); out.fixed(intensity, 2); out.raw(")\">")
+                    } else {
+                        out.raw("<span class=\"tok\">")
+                    }
+                    out.text(TokenText.inline(text)); out.raw("</span>")
+                }
+                out.raw("</p>\n")
+            }
+            out.raw("</div>\n")
+        }
+        if let partners = cooccurring[h][f], !partners.isEmpty {
+            heading(&out, 2, "Features that fire with it")
+            out.raw("<table class=\"list\" data-table=\"cooccurrence\"><tr><th>feature</th><th>positions where both fire</th><th>Jaccard index</th></tr>")
+            for c in partners {
+                out.raw("<tr data-feature=\"\(c.partner)\"><td>"); link(&out, String(c.partner), featureHref(h, c.partner, depth: 2))
+                out.raw("</td><td>"); out.int(c.both); out.raw("</td><td>"); out.text(Format.fixed(c.jaccard, 3)); out.raw("</td></tr>")
+            }
+            out.raw("</table>\n")
+        }
+        out.raw("<p><a href=\""); out.attribute(hookpointHref(h, depth: 2)); out.raw("\">All features of "); out.text(a.name); out.raw("</a></p>\n")
         close(&out)
         return out
     }

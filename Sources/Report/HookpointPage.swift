@@ -9,6 +9,7 @@ extension Site {
         var out = HTMLBuffer(capacity: 1 << 20)
         open(&out, title: "\(a.name) · ThinkLens report", depth: 1)
         heading(&out, 1, "Hookpoint \(a.name)")
+        out.raw("<p><a href=\""); out.attribute(reasoningHref(h, depth: 1)); out.raw("\">Reasoning features: ReasonScore, token dependence, segment tests</a></p>\n")
         let rows = a.segmentRows.reduce(0, +)
         keyValueTable(&out, [
             ("latent rows", String(rows), "rows"), ("features that fired", String(a.tables.rows.count), "features"),
@@ -22,13 +23,17 @@ extension Site {
         heading(&out, 2, "Across problems: features that are top features in many inferences", id: "ranking")
         let n = problems.count
         if let first = a.crossProblem.first {
-            paragraph(&out, "Feature \(first.feature) was a top feature in \(first.topActInferences) of \(n) inferences.", cls: "claim")
+            var claim = "Feature \(first.feature) was a top feature in \(first.topActInferences) of \(n) inferences"
+            if let interval = Self.topInterval(first, problems: n) { claim += " (95% bootstrap interval \(interval))" }
+            paragraph(&out, claim + ".", cls: "claim")
         }
-        out.raw("<table class=\"list\" data-table=\"ranking\"><tr><th>rank</th><th>feature</th><th>top feature (max activation) in</th><th>top feature (frequency) in</th><th>fired in</th><th>tokens</th><th>max activation</th></tr>")
+        out.raw("<table class=\"list\" data-table=\"ranking\"><tr><th>rank</th><th>feature</th><th>top feature (max activation) in</th><th>95% bootstrap interval</th><th>top feature (frequency) in</th><th>fired in</th><th>tokens</th><th>max activation</th></tr>")
         for (i, r) in a.crossProblem.enumerated() {
             out.raw("<tr data-feature=\"\(r.feature)\"><td>"); out.int(i + 1); out.raw("</td><td>")
             link(&out, String(r.feature), featureHref(h, r.feature, depth: 1))
-            out.raw("</td><td data-key=\"top_act_inferences\">\(r.topActInferences) of \(n)</td><td data-key=\"top_freq_inferences\">\(r.topFreqInferences) of \(n)</td>")
+            out.raw("</td><td data-key=\"top_act_inferences\">\(r.topActInferences) of \(n)</td><td data-key=\"top_act_interval\">")
+            out.text(Self.topInterval(r, problems: n) ?? "–")
+            out.raw("</td><td data-key=\"top_freq_inferences\">\(r.topFreqInferences) of \(n)</td>")
             out.raw("<td data-key=\"inferences\">\(r.inferences)</td><td data-key=\"tokens\">\(r.tokens)</td><td data-key=\"max_act\">\(Format.act(r.maxAct))</td></tr>")
         }
         out.raw("</table>\n")
@@ -37,6 +42,12 @@ extension Site {
         renderLogOdds(&out, h)
         close(&out)
         return out
+    }
+
+    /// The bootstrap interval of "top feature in N of M" as counts of M ("12–19"), or nil without statistics.
+    static func topInterval(_ r: FeatureRow, problems n: Int) -> String? {
+        guard let lo = r.statistics?.topActLow, let hi = r.statistics?.topActHigh else { return nil }
+        return "\(Int((lo * Double(n)).rounded()))–\(Int((hi * Double(n)).rounded()))"
     }
 
     /// Problems grouped so the map has at most this many rows.

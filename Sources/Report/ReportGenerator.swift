@@ -128,8 +128,10 @@ public enum ReportGenerator {
         phase("pass 2: problem pages")
 
         var pages: [(h: Int, feature: Int)] = []
+        try writer.makeDirectory("reasoning")
         for (h, analysis) in analyses.enumerated() {
             try writer.write("hookpoints/\(analysis.name).html", site.hookpointPage(h))
+            try writer.write("reasoning/\(analysis.name).html", site.reasoningPage(h))
             pages += site.pageFeatures[h].map { (h, $0) }
         }
         // Feature pages only read the site, so they too are drawn on all threads.

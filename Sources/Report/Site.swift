@@ -26,6 +26,9 @@ final class Site: @unchecked Sendable {
     private var pageSet: [Set<Int>] = []
     private(set) var featureTokens: [[Int: [FeatureToken]]] = []
     private(set) var examples: [[Int: [FeatureExample]]] = []
+    /// Per hookpoint, the quantile examples and co-occurring features of the page features.
+    private(set) var quantileExamples: [[Int: [FeatureExample]]] = []
+    private(set) var cooccurring: [[Int: [CooccurringFeature]]] = []
     /// Per hookpoint, per feature: the feature's activation at each context token of each example.
     private(set) var exampleActs: [[Int: [[Double]]]] = []
     /// Example requests by problem ordinal: (hookpoint, feature, example index).
@@ -61,9 +64,13 @@ final class Site: @unchecked Sendable {
             let a = analyses[h]
             let set = Set(a.pageFeatures)
             return (try HookpointTables.featureTokens(bundle: bundle, hookpoint: a.name, wanted: set),
-                    try HookpointTables.examples(bundle: bundle, hookpoint: a.name, wanted: set))
+                    try HookpointTables.examples(bundle: bundle, hookpoint: a.name, wanted: set),
+                    try HookpointTables.examples(bundle: bundle, hookpoint: a.name, wanted: set, quantiles: true),
+                    try HookpointTables.cooccurrence(bundle: bundle, hookpoint: a.name, wanted: set))
         }
         let tokens = read.map(\.0), ex = read.map(\.1)
+        quantileExamples = read.map(\.2)
+        cooccurring = read.map(\.3)
         for (h, a) in analyses.enumerated() {
             logOdds.append(a.logOdds)
             pageSet.append(Set(a.pageFeatures))
@@ -87,6 +94,10 @@ final class Site: @unchecked Sendable {
         let folder = depth < featureFolderHref[h].count ? featureFolderHref[h][depth]
             : String(repeating: "../", count: depth) + "features/" + URLPath.segment(analyses[h].name) + "/"
         return folder + String(f) + ".html"
+    }
+
+    func reasoningHref(_ h: Int, depth: Int) -> String {
+        String(repeating: "../", count: depth) + "reasoning/\(URLPath.segment(analyses[h].name)).html"
     }
 
     func hookpointHref(_ h: Int, depth: Int) -> String {
@@ -460,6 +471,7 @@ final class Site: @unchecked Sendable {
     svg .xl, svg .yl { text-anchor: end; } svg .xt { text-anchor: middle; }
     .relevant { border-left: 3px solid #a8dadc; padding-left: 8px; margin: 12px 0; }
     .claim { font-size: 15px; font-weight: 600; }
+    .tag { background: #e63946; color: #fff; border-radius: 3px; padding: 0 4px; font-size: 11px; }
     .warn { background: #fff3cd; padding: 6px 10px; } .note { color: #555; font-size: 12px; }
     .flag { color: #c62828; }
     .ctx { font-family: ui-monospace, monospace; white-space: pre-wrap; margin: 4px 0; }

@@ -26,8 +26,8 @@ public struct SyntheticBundleSpec: Sendable, Equatable {
 
     /// The benchmark's full size: all 7,473 GSM8K train problems, ~300 generated tokens,
     /// k = 32 of 65,536 latents at the study's three hookpoints.
-    public static func gsm8kTrain(fraction: Double = 1) -> SyntheticBundleSpec {
-        SyntheticBundleSpec(problems: max(1, Int((7_473 * fraction).rounded())), meanGeneratedTokens: 300, promptTokens: 80, k: 32,
+    public static func gsm8kTrain(fraction: Double = 1, meanGeneratedTokens: Int = 300) -> SyntheticBundleSpec {
+        SyntheticBundleSpec(problems: max(1, Int((7_473 * fraction).rounded())), meanGeneratedTokens: meanGeneratedTokens, promptTokens: 80, k: 32,
                             latents: 65_536, hookpoints: ["layers.5.mlp", "layers.10.mlp", "layers.20.mlp"], seed: 7)
     }
 }

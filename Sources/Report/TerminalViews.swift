@@ -1,19 +1,54 @@
 import ResultBundle
 import Foundation
 
-/// Orders for `thinklens features --sort`.
+/// Orders for `thinklens features --sort`: counts, activations and scores descending,
+/// p- and q-values ascending, `segment_diff` by its magnitude; then by feature id. Features
+/// with an empty cell (not tested) come after all others.
 public enum FeatureSort: String, CaseIterable, Sendable {
     case tokens, inferences
     case topActInferences = "top_act_inferences"
     case maxAct = "max_act"
+    case tokenEta2 = "token_eta2"
+    case reasonScore = "reason_score"
+    case segmentDiff = "segment_diff"
+    case segmentP = "segment_p"
+    case segmentQ = "segment_q"
+    case correctWrongP = "correct_wrong_p"
+    case correctWrongQ = "correct_wrong_q"
+    case topActLow = "top_act_lo"
 
-    /// Descending by the key, then by feature id.
-    func precedes(_ a: FeatureRow, _ b: FeatureRow) -> Bool {
+    /// Whether the order reads the statistics columns (which older bundles lack).
+    public var needsStatistics: Bool {
         switch self {
-        case .tokens: return a.tokens != b.tokens ? a.tokens > b.tokens : a.feature < b.feature
-        case .inferences: return a.inferences != b.inferences ? a.inferences > b.inferences : a.feature < b.feature
-        case .topActInferences: return a.topActInferences != b.topActInferences ? a.topActInferences > b.topActInferences : a.feature < b.feature
-        case .maxAct: return a.maxAct != b.maxAct ? a.maxAct > b.maxAct : a.feature < b.feature
+        case .tokens, .inferences, .topActInferences, .maxAct: return false
+        default: return true
+        }
+    }
+
+    /// The sort key, larger first; nil for an empty cell.
+    func key(_ r: FeatureRow) -> Double? {
+        switch self {
+        case .tokens: return Double(r.tokens)
+        case .inferences: return Double(r.inferences)
+        case .topActInferences: return Double(r.topActInferences)
+        case .maxAct: return r.maxAct
+        case .tokenEta2: return r.statistics?.tokenEta2
+        case .reasonScore: return r.statistics?.reasonScore
+        case .segmentDiff: return r.statistics?.segmentDiff.map(abs)
+        case .segmentP: return r.statistics?.segmentP.map { -$0 }
+        case .segmentQ: return r.statistics?.segmentQ.map { -$0 }
+        case .correctWrongP: return r.statistics?.correctWrongP.map { -$0 }
+        case .correctWrongQ: return r.statistics?.correctWrongQ.map { -$0 }
+        case .topActLow: return r.statistics?.topActLow
+        }
+    }
+
+    func precedes(_ a: FeatureRow, _ b: FeatureRow) -> Bool {
+        switch (key(a), key(b)) {
+        case let (x?, y?): return x != y ? x > y : a.feature < b.feature
+        case (.some, nil): return true
+        case (nil, .some): return false
+        case (nil, nil): return a.feature < b.feature
         }
     }
 }
@@ -29,6 +64,15 @@ public enum TerminalViews {
             lines.append([String(i + 1), String(r.feature), String(r.tokens), String(r.tokensReasoning), String(r.tokensAnswer),
                           "\(r.inferences)/\(problems)", String(r.inferencesCorrect), String(r.inferencesWrong),
                           "\(r.topActInferences)/\(problems)", "\(r.topFreqInferences)/\(problems)", Format.act(r.maxAct), Format.act(r.meanAct)])
+        }
+        if tables.rows.contains(where: { $0.statistics != nil }) {
+            lines[0] += ["eta2", "reason_score", "segment_diff", "segment_q", "correct_wrong_q", "top_act_95%"]
+            for (i, r) in rows.enumerated() {
+                let s = r.statistics ?? FeatureStatistics()
+                func cell(_ v: Double?) -> String { v.map { String(format: "%.3g", $0) } ?? "-" }
+                let interval = s.topActLow.map { lo in "\(cell(lo))–\(cell(s.topActHigh))" } ?? "-"
+                lines[i + 1] += [cell(s.tokenEta2), cell(s.reasonScore), cell(s.segmentDiff), cell(s.segmentQ), cell(s.correctWrongQ), interval]
+            }
         }
         var out = "\(tables.hookpoint): \(tables.rows.count) features fired; top \(rows.count) by \(sort.rawValue)\n"
         out += aligned(lines)

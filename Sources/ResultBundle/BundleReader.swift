@@ -114,6 +114,32 @@ public final class BundleReader: CommittedTaskSource, @unchecked Sendable {
         return try InferencesFile.parse(inferences[range], source: source)
     }
 
+    /// The record of `taskSummaries[i]` alone, without its latents.
+    public func record(_ i: Int) throws -> ProblemRecord {
+        try parseRecord(i, lineRanges[i])
+    }
+
+    /// The rows of `taskSummaries[i]` in the hookpoint's latents file.
+    public func rowRange(_ i: Int, hookpoint: String) -> Range<Int> {
+        let r = rowRanges[i][hookpoint]!
+        return r.first..<(r.first + r.rows)
+    }
+
+    /// The hookpoint's whole latents file as mapped columns, for passes over every row.
+    public func latentColumns(hookpoint: String) throws -> LatentColumns {
+        guard let file = latentFiles[hookpoint] else {
+            throw RunDataError(subject: directory, reason: "has no latents for hookpoint \(hookpoint); it has \(manifest.hookpoints.joined(separator: ", "))")
+        }
+        return LatentColumns(position: try file.tensor("position"), token: try file.tensor("token"), segment: try file.tensor("segment"),
+                             indices: try file.tensor("indices"), acts: try file.tensor("acts"))
+    }
+
+    /// Lets the kernel drop the hookpoint's latents pages from this process's memory once a
+    /// pass over them is done (`latentColumns` views stay valid; pages are read again on use).
+    public func releaseLatentPages(hookpoint: String) {
+        latentFiles[hookpoint]?.adviseDontNeed()
+    }
+
     public func task(_ i: Int) throws -> CommittedTask {
         let record = try parseRecord(i, lineRanges[i])
         var latents: [String: LatentRows] = [:]
@@ -142,4 +168,30 @@ public final class BundleReader: CommittedTaskSource, @unchecked Sendable {
         }
         return CommittedTask(record: record, latents: latents, fvu: fvu)
     }
+}
+
+/// A latents file's columns, mapped read-only (see docs/bundle.md for the tensors). The views
+/// keep the mapping alive; element reads are unaligned-safe.
+public struct LatentColumns: @unchecked Sendable {
+    public let rows: Int
+    public let k: Int
+    private let views: [TensorView]
+    private let positions, tokens, segments, indices, acts: UnsafeRawPointer
+
+    init(position: TensorView, token: TensorView, segment: TensorView, indices: TensorView, acts: TensorView) {
+        views = [position, token, segment, indices, acts]
+        positions = position.bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 8)!
+        tokens = token.bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 8)!
+        segments = segment.bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 8)!
+        self.indices = indices.bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 8)!
+        self.acts = acts.bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 8)!
+        rows = indices.shape[0]
+        k = indices.shape[1]
+    }
+
+    @inline(__always) public func position(_ row: Int) -> Int32 { positions.loadUnaligned(fromByteOffset: 4 * row, as: Int32.self) }
+    @inline(__always) public func token(_ row: Int) -> Int32 { tokens.loadUnaligned(fromByteOffset: 4 * row, as: Int32.self) }
+    @inline(__always) public func segment(_ row: Int) -> UInt8 { segments.load(fromByteOffset: row, as: UInt8.self) }
+    @inline(__always) public func index(_ row: Int, _ j: Int) -> Int32 { indices.loadUnaligned(fromByteOffset: 4 * (row * k + j), as: Int32.self) }
+    @inline(__always) public func act(_ row: Int, _ j: Int) -> Float { acts.loadUnaligned(fromByteOffset: 4 * (row * k + j), as: Float.self) }
 }

@@ -219,6 +219,10 @@ public enum BundleWriter {
         try writeText(manifest.serialized(counts: counts, fvu: fvu), to: path(directory, BundleLayout.manifestFile))
         try writeText(run.serialized(pretty: true) + "\n", to: path(directory, BundleLayout.runFile))
 
+        // The statistics columns of features.csv read the finished bundle back, exactly as
+        // `thinklens analyze` does, so both give the same bytes.
+        try BundleStatistics.write(bundle: directory)
+
         var top: [String: [(feature: Int, tokens: Int)]] = [:]
         var rowsByName: [String: Int] = [:]
         for (h, name) in hookpoints.enumerated() {
@@ -268,20 +272,29 @@ public enum BundleWriter {
             guard let context = contexts[slot] else {
                 throw RunDataError(subject: "hookpoint \(name)", reason: "example of feature \(item.feature) points at a problem the second pass did not see; the source changed while writing")
             }
-            var line = "{\"feature\":\(item.feature),\"rank\":\(item.rank),\"problem\":"
-            JSONText.appendString(context.problemID, to: &line)
-            line += ",\"position\":\(item.example.position),\"act\":\(JSONText.number(item.example.act))"
-            line += ",\"token\":\(context.tokens[context.center]),\"center\":\(context.center),\"tokens\":["
-            line += context.tokens.map(String.init).joined(separator: ",")
-            line += "],\"token_texts\":["
-            for (n, t) in context.tokens.enumerated() {
-                if n > 0 { line += "," }
-                JSONText.appendString(decoder.tokenText(t), to: &line)
-            }
-            line += "]}\n"
-            try examplesFile.write(line)
+            try examplesFile.write(exampleLine(feature: item.feature, quantile: nil, rank: item.rank, example: item.example,
+                                               context: context, decoder: decoder))
         }
         try examplesFile.finish()
+    }
+
+    /// One line of examples.jsonl; `quantile` only on the quantile examples (see BundleStatistics).
+    static func exampleLine(feature: Int, quantile: Int?, rank: Int, example: FeatureTable.Example, context: ExampleContext,
+                            decoder: TokenTextDecoding) -> String {
+        var line = "{\"feature\":\(feature),"
+        if let quantile { line += "\"quantile\":\(quantile)," }
+        line += "\"rank\":\(rank),\"problem\":"
+        JSONText.appendString(context.problemID, to: &line)
+        line += ",\"position\":\(example.position),\"act\":\(JSONText.number(example.act))"
+        line += ",\"token\":\(context.tokens[context.center]),\"center\":\(context.center),\"tokens\":["
+        line += context.tokens.map(String.init).joined(separator: ",")
+        line += "],\"token_texts\":["
+        for (n, t) in context.tokens.enumerated() {
+            if n > 0 { line += "," }
+            JSONText.appendString(decoder.tokenText(t), to: &line)
+        }
+        line += "]}\n"
+        return line
     }
 
     static func path(_ directory: String, _ file: String) -> String {

@@ -22,6 +22,21 @@ public enum CSVReader {
 
     /// Calls `body(record number, fields)` for each record of the file after its header,
     /// which must equal `header`. `keep` sees the first field as an integer (-1 when it is not one).
+    /// The file's first line without its line break ("" for an empty file).
+    public static func firstLine(path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw RunDataError(subject: path, reason: "cannot read; the bundle is incomplete (was it written by ThinkLens format \(BundleLayout.formatVersion)?)")
+        }
+        defer { try? handle.close() }
+        var bytes: [UInt8] = []
+        while let chunk = try? handle.read(upToCount: 4096), !chunk.isEmpty {
+            if let end = chunk.firstIndex(of: 0x0A) { bytes += chunk[chunk.startIndex..<end]; break }
+            bytes += chunk
+        }
+        if bytes.last == 0x0D { bytes.removeLast() }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     public static func forEachRecord(path: String, header: String, keep: ((Int) -> Bool)? = nil,
                                      _ body: (Int, [String]) throws -> Void) throws {
         guard let data = FileManager.default.contents(atPath: path) else {

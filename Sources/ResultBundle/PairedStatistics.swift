@@ -8,9 +8,10 @@ import Foundation
 public enum PairedStatistics {
     /// Resamples of the paired bootstrap.
     public static let bootstrapResamples = 10_000
-    /// The interval keeps the resampled means from the 250th smallest to the 250th largest:
-    /// 2.5% in each tail of 10,000, a 95% percentile interval.
-    public static let bootstrapTail = 250
+    /// Ranks (from 0) of the interval's ends among the sorted resampled means: the 2.5th and
+    /// 97.5th percentiles as the features' bootstrap takes them (`HookpointStatistics`),
+    /// ⌈0.025·B⌉ − 1 and ⌈0.975·B⌉ − 1: the 250th and the 9,750th of 10,000.
+    public static let bootstrapRanks = (low: 249, high: 9_749)
 
     /// Exact two-sided McNemar test: under the null hypothesis each of the `b + c` discordant
     /// pairs (baseline right and condition wrong: `b`; the reverse: `c`) goes either way with
@@ -40,7 +41,7 @@ public enum PairedStatistics {
     /// Paired bootstrap over problems: `bootstrapResamples` resamples, each of `n` problems
     /// drawn with replacement as `SplitMix64(seed:).below(n)` in order (one generator for all
     /// resamples, started afresh for every call), and for each series the mean difference of
-    /// every resample. Returns per series the 95% interval (`bootstrapTail`), or nil when
+    /// every resample. Returns per series the 95% interval (`bootstrapRanks`), or nil when
     /// there are no problems. All series share the same draws, and since the differences are
     /// integers their sums are exact: the interval depends only on the pairs and the seed.
     public static func bootstrapIntervals(differences series: [[Int]], seed: UInt64) -> [(lo: Double, hi: Double)?] {
@@ -70,7 +71,7 @@ public enum PairedStatistics {
         }
         return (0..<count).map { s in
             let sorted = means[(s * bootstrapResamples)..<((s + 1) * bootstrapResamples)].sorted()
-            return (sorted[bootstrapTail - 1], sorted[bootstrapResamples - bootstrapTail])
+            return (sorted[bootstrapRanks.low], sorted[bootstrapRanks.high])
         }
     }
 

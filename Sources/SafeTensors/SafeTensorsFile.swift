@@ -336,4 +336,10 @@ public final class SafeTensorsFile: @unchecked Sendable {
     public func adviseWillNeed() {
         _ = madvise(mapping, mappingLength, MADV_WILLNEED)
     }
+
+    /// Drops the file's pages from this process's resident set (they stay in the page cache
+    /// and fault back in when read again): for one-pass readers of files larger than memory.
+    public func adviseDontNeed() {
+        _ = madvise(mapping, mappingLength, MADV_DONTNEED)
+    }
 }

@@ -15,6 +15,8 @@ final class TaskRunner {
     private let saes: [String: SparseAutoencoder]
     private let saeDirectory: String
     private let batchSlots: Int
+    /// Positions each slot's KV cache holds.
+    private let contextTokens: Int
     private let chunkTokens: Int
     /// Seconds to sleep after each step (fault tests use it to make tasks last).
     private let stepDelay: Double
@@ -33,7 +35,8 @@ final class TaskRunner {
     private var warnedPoorFit: Set<String> = []
 
     init(model: Qwen2Model, saes: [String: SparseAutoencoder], saeDirectory: String, batchSlots: Int,
-         chunkTokens: Int, stepDelay: Double, logger: Logger) {
+         contextTokens: Int, chunkTokens: Int, stepDelay: Double, logger: Logger) {
+        self.contextTokens = contextTokens
         self.model = model
         self.saes = saes
         self.saeDirectory = saeDirectory
@@ -64,6 +67,14 @@ final class TaskRunner {
         }
         guard let generator, let streamer else { return }
         let g = assign.generation
+        let needed = assign.promptIDs.count + g.maxNewTokens
+        guard needed <= contextTokens else {
+            let limit = model.config.maxPositionEmbeddings
+            let remedy = needed > limit
+                ? "the model's max_position_embeddings is \(limit): lower --max-new-tokens or leave out the longest prompts"
+                : "start the worker with --max-context \(needed) or more"
+            throw WorkerError("\(assign.problemID) needs \(assign.promptIDs.count) prompt + \(g.maxNewTokens) new tokens = \(needed) positions, but this worker's batch slots hold \(contextTokens); \(remedy)")
+        }
         let sequence = nextSequence
         nextSequence += 1
         let request = GenerationRequest(
@@ -103,8 +114,7 @@ final class TaskRunner {
             streams.append(LatentStreamer.Stream(spec: spec, capture: capture, sae: sae))
         }
         let streamer = LatentStreamer(streams: streams, chunkTokens: chunkTokens)
-        let capacity = min(model.config.maxPositionEmbeddings, 4096)
-        let generator = Generator(model: model, slots: batchSlots, contextCapacity: capacity,
+        let generator = Generator(model: model, slots: batchSlots, contextCapacity: contextTokens,
                                   hookpoints: Array(Set(streams.map(\.capture))).sorted { $0.description < $1.description },
                                   sink: streamer)
         generator.onFinish = { [weak self] result in self?.finished(result) }

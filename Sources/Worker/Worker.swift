@@ -32,9 +32,16 @@ public struct WorkerConfiguration {
     public var sendHighWaterMark: Int = 256
     /// Give up after this many seconds without a coordinator (nil: keep trying).
     public var giveUpAfter: Double? = nil
+    /// Positions each batch slot's KV cache holds (longest prompt + max_new_tokens); nil for
+    /// `defaultContextTokens`. A task that needs more fails with a reason naming the numbers.
+    public var contextTokens: Int? = nil
     /// Seconds to sleep after each generation step. Fault tests use it to make tasks last
     /// long enough to kill a process mid-task; 0 in normal runs.
     public var stepDelay: Double = 0
+
+    /// The context when none is given: 4,096 positions (or the model's limit, if lower), room
+    /// for the study's prompts and 400 new tokens many times over.
+    public static func defaultContextTokens(maxPositionEmbeddings: Int) -> Int { min(maxPositionEmbeddings, 4096) }
 
     public init(endpoint: String, modelDirectory: String, saeDirectory: String, threads: Int, batchSlots: Int, workerID: String) {
         self.endpoint = endpoint
@@ -110,7 +117,18 @@ public final class Worker {
             saes[name] = sae
         }
         saeFingerprints = fingerprints
+        // Before connecting (before any work): say what memory this worker will need, and refuse
+        // when the machine does not have it.
+        let contextTokens = configuration.contextTokens ?? WorkerConfiguration.defaultContextTokens(maxPositionEmbeddings: model.config.maxPositionEmbeddings)
+        let plan = MemoryPlan(
+            config: model.config,
+            weightBytes: MemoryPlan.fileBytes(MemoryPlan.modelWeightFiles(directory: configuration.modelDirectory)
+                + hookpoints.map { ((configuration.saeDirectory as NSString).appendingPathComponent($0) as NSString).appendingPathComponent("sae.safetensors") }),
+            slots: configuration.batchSlots, contextTokens: contextTokens)
+        logger.info("worker \(configuration.workerID) \(plan.summary)")
+        try plan.check(availableBytes: SystemMemory.available())
         tasks = TaskRunner(model: model, saes: saes, saeDirectory: configuration.saeDirectory, batchSlots: configuration.batchSlots,
+                           contextTokens: contextTokens,
                            chunkTokens: configuration.chunkTokens, stepDelay: configuration.stepDelay, logger: logger)
         tasks.onEnded = { [weak self] done in self?.feed(.taskDone(done)) }
         logger.info("worker \(configuration.workerID) loaded model \(configuration.modelDirectory) (\(model.config.numHiddenLayers) layers, hidden \(model.config.hiddenSize)) and \(hookpoints.count) SAEs in \(String(format: "%.1f", MonotonicClock.now() - started)) s; BLAS threads \(BLAS.threadCount), kernels \(KernelPath.selected) on \(BLAS.cpuDescription)")

@@ -21,7 +21,7 @@ struct FeaturesCommand: ParsableCommand {
     @Option(name: .long, help: "How many features to list.")
     var top: Int = 20
 
-    @Option(name: .long, help: "Order: tokens, inferences, top_act_inferences or max_act (descending).")
+    @Option(name: .long, help: "Order: tokens, inferences, top_act_inferences, max_act, token_eta2, reason_score, segment_diff (by magnitude) or top_act_lo, descending; segment_p, segment_q, correct_wrong_p or correct_wrong_q, ascending.")
     var sort: String = FeatureSort.tokens.rawValue
 
     func validate() throws {
@@ -39,8 +39,12 @@ struct FeaturesCommand: ParsableCommand {
                 throw ValidationError("--hookpoint '\(hookpoint)' is not in \(bundle); it has \(manifest.hookpoints.joined(separator: ", "))")
             }
             let tables = try HookpointTables.read(bundle: bundle, hookpoint: hookpoint)
+            let order = FeatureSort(rawValue: sort)!
+            if order.needsStatistics, tables.rows.first?.statistics == nil {
+                throw ValidationError("--sort \(sort) needs the statistics columns, which \(bundle) lacks; run 'thinklens analyze \(bundle)' first")
+            }
             let problems = try TerminalViews.problemCount(bundle: bundle)
-            print(TerminalViews.featureTable(tables, problems: problems.total, sort: FeatureSort(rawValue: sort)!, top: top), terminator: "")
+            print(TerminalViews.featureTable(tables, problems: problems.total, sort: order, top: top), terminator: "")
         } catch let error as RunDataError {
             throw ValidationError(error.description)
         }

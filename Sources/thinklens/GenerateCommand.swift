@@ -1,4 +1,5 @@
 import Experiment
+import Platform
 import SafeTensors
 import ArgumentParser
 import Compute
@@ -99,6 +100,14 @@ struct GenerateCommand: ParsableCommand {
         }
         let generation = model.generationConfig
         let sampling = SamplingParameters.resolve(temperature: temperature, topP: topP, topK: topK, defaults: generation.samplingDefaults)
+
+        // Before generating: what this needs, and a refusal when the machine cannot hold it.
+        let saeFiles = saes.keys.map { ((sae! as NSString).appendingPathComponent($0.description) as NSString).appendingPathComponent("sae.safetensors") }
+        let plan = MemoryPlan(config: model.config,
+                              weightBytes: MemoryPlan.fileBytes(MemoryPlan.modelWeightFiles(directory: self.model) + saeFiles),
+                              slots: 1, contextTokens: promptTokens.count + maxNewTokens, prefillChunk: 128)
+        logger.info("\(plan.summary)")
+        try plan.check(availableBytes: SystemMemory.available())
 
         let recorder = ActivationRecorder(hookpoints: hooks)
         let generator = Generator(model: model, slots: 1, contextCapacity: promptTokens.count + maxNewTokens,

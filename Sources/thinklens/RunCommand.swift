@@ -1,6 +1,9 @@
 import Platform
 import ArgumentParser
+import Checkpoints
+import Compute
 import Coordinator
+import Tokenizer
 import Foundation
 
 struct RunCommand: ParsableCommand {
@@ -35,6 +38,19 @@ struct RunCommand: ParsableCommand {
         let logger = global.bootstrapLogging()
         TerminationSignals.install()
         var configuration = try settings.coordinatorConfiguration(listen: "tcp://127.0.0.1:*", logger: logger)
+        // Size every worker's KV cache for this run's longest prompt + --max-new-tokens, and
+        // refuse before starting anything when the workers cannot fit in this machine's memory.
+        let modelConfig = try Qwen2Configuration.load(contentsOf: (settings.model as NSString).appendingPathComponent("config.json"))
+        let longestPrompt = configuration.problems.map { configuration.prompt.ids(for: $0.question, tokenizer: configuration.tokenizer).count }.max() ?? 0
+        let contextTokens = min(modelConfig.maxPositionEmbeddings, longestPrompt + settings.maxNewTokens)
+        let saeFiles = Set(configuration.hookpoints.map(\.sae)).sorted().map {
+            ((settings.sae as NSString).appendingPathComponent($0) as NSString).appendingPathComponent("sae.safetensors")
+        }
+        let plan = MemoryPlan(config: modelConfig,
+                              weightBytes: MemoryPlan.fileBytes(MemoryPlan.modelWeightFiles(directory: settings.model) + saeFiles),
+                              slots: batch, contextTokens: contextTokens, processes: workers)
+        logger.info("\(workers) worker(s), longest prompt \(longestPrompt) tokens: \(plan.summary)")
+        try plan.check(availableBytes: SystemMemory.available())
         configuration.shutdownWorkersAtEnd = true
         // Every local worker gets a share from the start, even when the problems fit in one's batch.
         configuration.minWorkers = workers
@@ -48,7 +64,8 @@ struct RunCommand: ParsableCommand {
                 let p = Process()
                 p.executableURL = executable
                 p.arguments = ["worker", "--connect", endpoint, "--model", settings.model, "--sae", settings.sae,
-                               "--threads", String(perWorker), "--batch", String(batch), "--worker-id", "local-\(i + 1)",
+                               "--threads", String(perWorker), "--batch", String(batch), "--max-context", String(contextTokens),
+                               "--worker-id", "local-\(i + 1)",
                                "--give-up-after", "60", "--log-level", global.logLevel == "info" ? "notice" : global.logLevel]
                 do {
                     try p.run()

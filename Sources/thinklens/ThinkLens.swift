@@ -16,6 +16,7 @@ struct ThinkLens: ParsableCommand {
             WorkerCommand.self,
             RunCommand.self,
             MergeCommand.self,
+            AnalyzeCommand.self,
             ExportCommand.self,
             ReportCommand.self,
             FeaturesCommand.self,

@@ -27,6 +27,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Sequences generated together (batch slots = credit granted).")
     var batch: Int = 8
 
+    @Option(help: "Positions each slot holds: the run's longest prompt + --max-new-tokens (default: 4096, or the model's limit if lower). Sizes the KV cache; the memory needed is checked at start.")
+    var maxContext: Int?
+
     @Option(help: "The coordinator's CURVE public key file (.pub from 'thinklens keygen'); turns encryption on.")
     var curveServerKey: String?
 
@@ -45,6 +48,7 @@ struct WorkerCommand: ParsableCommand {
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        if let maxContext, maxContext < 1 { throw ValidationError("--max-context must be at least 1, got \(maxContext)") }
         if curveSecretKey != nil && curveServerKey == nil {
             throw ValidationError("--curve-secret-key needs --curve-server-key")
         }
@@ -61,6 +65,7 @@ struct WorkerCommand: ParsableCommand {
             workerID: workerID ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())")
         if let curveServerKey { configuration.curveServerKey = try CurveKeyFiles.readPublicKey(path: curveServerKey) }
         if let curveSecretKey { configuration.curveKeys = try CurveKeyFiles.readKeyPair(secretKeyPath: curveSecretKey) }
+        configuration.contextTokens = maxContext
         configuration.giveUpAfter = giveUpAfter
         configuration.stepDelay = debugStepDelay
         let worker = try Worker(configuration: configuration, logger: logger)

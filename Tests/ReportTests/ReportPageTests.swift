@@ -23,7 +23,9 @@ import TestSupport
                 let href = try #require(a.attributes["href"])
                 #expect(!href.hasPrefix("http"), "\(file) links outside the report: \(href)")
                 var parts = base.split(separator: "/").map(String.init)
-                for part in (href.removingPercentEncoding ?? href).split(separator: "/") {
+                // A fragment (#how-to-read) names a place in the file; the file must exist.
+                let file = href.split(separator: "#", omittingEmptySubsequences: false)[0]
+                for part in (file.removingPercentEncoding ?? String(file)).split(separator: "/") {
                     if part == ".." { _ = parts.popLast() } else { parts.append(String(part)) }
                 }
                 let exists = files.contains(parts.joined(separator: "/"))
@@ -184,6 +186,45 @@ import TestSupport
             let contexts = page.all("p").filter { $0.attributes["class"] == "ctx" }
             #expect(contexts.count == (examples[f]?.count ?? 0))
         }
+    }
+
+    @Test func reasoningPageRanksByReasonScoreAndPlotsEveryTestedFeature() throws {
+        let (bundle, report) = SharedReport.directories
+        let h = spec.hookpoints[1]
+        let tables = try HookpointTables.read(bundle: bundle, hookpoint: h)
+        let page = try XHTML.parse(report + "/reasoning/\(h).html")
+        let table = try #require(page.all("table").first { $0.attributes["data-table"] == "reasoning" })
+        let listed = table.all("tr").compactMap { $0.attributes["data-feature"].flatMap(Int.init) }
+        let scores = tables.rows.filter { $0.statistics?.reasonScore != nil }.sorted { $0.statistics!.reasonScore! != $1.statistics!.reasonScore! ? $0.statistics!.reasonScore! > $1.statistics!.reasonScore! : $0.feature < $1.feature }
+        #expect(listed == scores.prefix(50).map(\.feature))
+        // Token detectors (η² ≥ 0.9) are marked, and only they.
+        for row in table.all("tr") {
+            guard let f = row.attributes["data-feature"].flatMap(Int.init) else { continue }
+            let marked = row.all("span").contains { $0.text == "token detector" }
+            #expect(marked == ((tables.row(f)!.statistics!.tokenEta2 ?? 0) >= 0.9), "feature \(f)")
+        }
+        let tested = tables.rows.filter { $0.statistics?.segmentQ != nil }.count
+        #expect(tested > 0)
+        #expect(try #require(page.chart("\(h)/volcano")).marks("pt").count == tested)
+        #expect(page.all("h2").contains { $0.text == "How to read these numbers" })
+    }
+
+    @Test func featurePagesShowCooccurringFeaturesQuantileExamplesAndTheInterval() throws {
+        let (bundle, report) = SharedReport.directories
+        let h = spec.hookpoints[0]
+        let tables = try HookpointTables.read(bundle: bundle, hookpoint: h)
+        let f = tables.rows[0].feature   // the most frequent feature: it has co-occurrence and quantile lines
+        let page = try XHTML.parse(report + "/features/\(h)/\(f).html")
+        let partners = try HookpointTables.cooccurrence(bundle: bundle, hookpoint: h, wanted: [f])[f] ?? []
+        #expect(!partners.isEmpty)
+        let table = try #require(page.all("table").first { $0.attributes["data-table"] == "cooccurrence" })
+        #expect(table.all("tr").compactMap { $0.attributes["data-feature"].flatMap(Int.init) } == partners.map(\.partner))
+        let quantiles = try HookpointTables.examples(bundle: bundle, hookpoint: h, wanted: [f], quantiles: true)[f] ?? []
+        #expect(quantiles.count == 20)
+        #expect(page.all("p").filter { $0.attributes["class"] == "ctx quantile" }.count == 20)
+        let s = tables.rows[0].statistics!
+        let interval = "\(Int((s.topActLow! * Double(spec.problems)).rounded()))–\(Int((s.topActHigh! * Double(spec.problems)).rounded()))"
+        #expect(page.all("p").contains { $0.text.contains("(95% bootstrap interval \(interval))") })
     }
 
     @Test func reportBytesAreDeterministic() throws {

@@ -18,6 +18,20 @@ import Testing
         }
     }
 
+    @Test func statisticsSortsPutScoresHighFirstAndQValuesLowFirstWithUntestedLast() throws {
+        let tables = try HookpointTables.read(bundle: SharedReport.directories.bundle, hookpoint: "layers.10.mlp")
+        let all = tables.rows.count
+        let byScore = tables.rows.sorted(by: FeatureSort.reasonScore.precedes).map { $0.statistics!.reasonScore! }
+        #expect(byScore.count == all && zip(byScore, byScore.dropFirst()).allSatisfy { $0 >= $1 })
+        let byQ = tables.rows.sorted(by: FeatureSort.segmentQ.precedes).map { $0.statistics!.segmentQ }
+        let tested = byQ.prefix { $0 != nil }.map { $0! }
+        #expect(!tested.isEmpty && tested.count < all, "the synthetic bundle has tested and untested features")
+        #expect(zip(tested, tested.dropFirst()).allSatisfy { $0 <= $1 })
+        #expect(byQ.dropFirst(tested.count).allSatisfy { $0 == nil })
+        let text = TerminalViews.featureTable(tables, problems: 32, sort: .reasonScore, top: 3)
+        #expect(text.split(separator: "\n")[1].hasSuffix("eta2  reason_score  segment_diff  segment_q  correct_wrong_q  top_act_95%"))
+    }
+
     @Test func featureDetailHighlightsOnlyWhenAskedForColor() throws {
         let bundle = SharedReport.directories.bundle
         let tables = try HookpointTables.read(bundle: bundle, hookpoint: "layers.5.mlp")

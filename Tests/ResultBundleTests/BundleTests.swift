@@ -21,7 +21,7 @@ import TestSupport
         for (name, data) in inOrder {
             #expect(other[name] == data, "\(name) differs")
         }
-        #expect(inOrder.count == 3 + 1 + 2 * 5)  // manifest, inferences, tokens; latents index; 2 × (latents + 4 tables)
+        #expect(inOrder.count == 3 + 1 + 2 * 6)  // manifest, inferences, tokens; latents index; 2 × (latents + 5 tables)
     }
 
     @Test func latentFilesHaveTheDocumentedTensors() throws {

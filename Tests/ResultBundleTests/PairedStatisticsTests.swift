@@ -55,7 +55,8 @@ import Testing
             means.append(Double(sum) / Double(differences.count))
         }
         means.sort()
-        return (means[249], means[9750])
+        // The 2.5th and 97.5th percentiles: the 250th and the 9,750th of the 10,000 sorted means.
+        return (means[249], means[9749])
     }
 
     @Test func bootstrapIntervalIsThePercentileIntervalOfTenThousandSeededResamples() {

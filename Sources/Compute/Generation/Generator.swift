@@ -92,11 +92,14 @@ public final class Generator {
     private let selection: HookSelection
     private let sampler: Sampler
 
+    /// Prompt positions one sequence adds per step unless told otherwise.
+    public static let defaultPrefillChunk = 64
+
     /// - Parameters:
     ///   - slots: sequences decoded together (the batch size).
     ///   - contextCapacity: longest prompt + max_new_tokens a sequence may have.
     ///   - prefillChunk: prompt positions one sequence adds per step while prefilling.
-    public init(model: Qwen2Model, slots: Int, contextCapacity: Int, prefillChunk: Int = 64,
+    public init(model: Qwen2Model, slots: Int, contextCapacity: Int, prefillChunk: Int = defaultPrefillChunk,
                 hookpoints: [Hookpoint] = [], sink: ActivationSink? = nil) {
         precondition(slots >= 1 && contextCapacity >= 1 && prefillChunk >= 1)
         self.model = model

@@ -22,6 +22,25 @@ public final class KVCache: @unchecked Sendable {
 
     public var byteCount: Int { storage.count * MemoryLayout<Float>.stride }
 
+    /// Bytes one position of one sequence takes over all layers: keys and values of every KV
+    /// head, float32. [layers, 2, kvHeads, headDim] × 4.
+    public static func bytesPerToken(config: Qwen2Configuration) -> Int {
+        config.numHiddenLayers * 2 * config.numKeyValueHeads * config.attentionHeadDim * MemoryLayout<Float>.stride
+    }
+
+    /// Copies the first `length` positions of `source`'s keys and values, in every layer, into
+    /// `destination`. Lets a benchmark give many slots a long context with one prefill.
+    public func copyPositions(_ length: Int, from source: Int, to destination: Int) {
+        precondition(length <= capacity && source < slots && destination < slots)
+        for layer in 0..<layers {
+            let from = keys(slot: source, layer: layer), to = keys(slot: destination, layer: layer)
+            // Keys then values, each [kvHeads, capacity, headDim]: copy each head's used prefix.
+            for block in 0..<(2 * keyValueHeads) {
+                (to + block * headBlock).update(from: from + block * headBlock, count: length * headDim)
+            }
+        }
+    }
+
     private var headBlock: Int { capacity * headDim }
 
     /// [kvHeads, capacity, headDim] keys of one slot and layer.

@@ -38,6 +38,22 @@ public final class Qwen2Workspace: @unchecked Sendable {
         logits = FloatBuffer(count: slots * config.vocabSize)
     }
 
+    /// Bytes of the buffers above (the rotary table included, the KV cache not), as allocated.
+    public var workingByteCount: Int {
+        let floats = [hidden, normed, qkv, attention, projected, gateUp, logitInputs, logits, rotary.cos, rotary.sin].reduce(0) { $0 + $1.count }
+        return floats * MemoryLayout<Float>.stride
+    }
+
+    /// What `workingByteCount` will be for these sizes, worked out before allocating anything
+    /// (the memory check at start uses it).
+    public static func workingByteCount(config: Qwen2Configuration, maxRows: Int, slots: Int, capacity: Int) -> Int {
+        let h = config.hiddenSize
+        let perRow = 3 * h + (config.queryWidth + 2 * config.keyValueWidth) + config.queryWidth + 2 * config.intermediateSize
+        let rotary = 2 * capacity * (config.attentionHeadDim / 2)
+        let floats = maxRows * perRow + slots * h + slots * config.vocabSize + rotary
+        return floats * MemoryLayout<Float>.stride
+    }
+
     /// Logits of row `index` of the last step: [vocab].
     public func logits(at index: Int, vocab: Int) -> UnsafeBufferPointer<Float> {
         UnsafeBufferPointer(start: logits.pointer + index * vocab, count: vocab)

@@ -26,6 +26,15 @@ struct BenchGenerateCommand: ParsableCommand {
     @Option(help: "Tokens generated per sequence in the decode measurements.")
     var newTokens: Int = 64
 
+    @Option(help: "Measure decode at this context instead: prefill N prompt tokens once, copy them to every slot, then time --new-tokens greedy decode steps at each --batches size (no hookpoints).")
+    var context: Int?
+
+    @Option(help: "Prompt positions per prefill step with --context.")
+    var contextPrefillChunk: Int = 256
+
+    @Option(help: "With --context: the short context whose decode steps alternate with the long ones, as the baseline of the share.")
+    var baselineContext: Int = 64
+
     @Option(help: "Comma-separated batch sizes.")
     var batches: String = "1,4,8,16"
 
@@ -79,6 +88,38 @@ struct BenchGenerateCommand: ParsableCommand {
         func request(_ id: Int, prompt tokens: [Int32], newTokens: Int) -> GenerationRequest {
             GenerationRequest(id: id, promptTokens: tokens, maxNewTokens: newTokens, sampling: sampling,
                               random: SequenceRandom(runSeed: 0, problemID: "bench-\(id)"), stopTokens: [])
+        }
+
+        if let context {
+            guard context >= 1, contextPrefillChunk >= 1, newTokens >= 1 else {
+                throw ValidationError("--context, --context-prefill-chunk and --new-tokens must be at least 1")
+            }
+            guard baselineContext >= 1 else { throw ValidationError("--baseline-context must be at least 1") }
+            let benchmark = LongContextBenchmark(model: model, context: context, batches: batchSizes, decodeSteps: newTokens,
+                                                 prefillChunk: contextPrefillChunk, baselineContext: min(baselineContext, context))
+            let result = benchmark.run(prompt: prompt(context, seed: 7))
+            print(String(format: "context %d: prefill %.2f s (%.1f tokens/s, one sequence, %d-token steps); KV cache %d B/token (float32), %.2f GB for %d slots × %d positions",
+                         context, result.prefillSeconds, Double(context) / result.prefillSeconds, contextPrefillChunk, result.kvCacheBytesPerToken,
+                         Double(result.kvCacheBytes) / 1e9, batchSizes.max()!, context + newTokens))
+            for row in result.rows {
+                print(String(format: "context %d decode batch %2d: %7.2f tokens/s (%.1f ms/step over %d steps); at context %d in alternate steps %.2f tokens/s: %.0f%%",
+                             context, row.batch, row.tokensPerSecond, row.millisecondsPerStep, newTokens, min(baselineContext, context),
+                             row.baselineTokensPerSecond, 100 * row.tokensPerSecond / row.baselineTokensPerSecond))
+            }
+            print("memory: \(result.memory)")
+            if json {
+                let object: [String: Any] = [
+                    "context": context, "prefill_s": result.prefillSeconds, "kv_cache_bytes_per_token": result.kvCacheBytesPerToken,
+                    "kv_cache_bytes": result.kvCacheBytes, "peak_rss_bytes": result.memory.peakResident, "decode_steps": newTokens,
+                    "baseline_context": min(baselineContext, context),
+                    "decode": result.rows.map { ["batch": $0.batch, "tokens_per_s": $0.tokensPerSecond, "ms_per_step": $0.millisecondsPerStep,
+                                                 "baseline_tokens_per_s": $0.baselineTokensPerSecond] },
+                    "threads": Kernels.threadCount, "kernels": "\(KernelPath.selected)",
+                ]
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+                print("BENCH_CONTEXT_JSON " + String(decoding: data, as: UTF8.self))
+            }
+            return
         }
 
         if let memoryProbe {
