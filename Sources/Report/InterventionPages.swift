@@ -216,12 +216,7 @@ struct InterventionPages {
             out.text(condition.name)
             out.raw("</th></tr><tr>")
             for ids in [b.generatedIDs, v.generatedIDs] {
-                var divergent = text(ids[min(d, ids.count)...])
-                var rest = 0
-                if divergent.count > Self.divergentText {
-                    rest = divergent.count - Self.divergentText
-                    divergent = String(divergent.prefix(Self.divergentText))
-                }
+                let (divergent, rest) = Self.clipped(text(ids[min(d, ids.count)...]), to: Self.divergentText)
                 out.raw("<td><pre class=\"text\">"); out.text(shared)
                 out.raw("<mark>"); out.text(divergent); out.raw("</mark>")
                 if rest > 0 { out.raw("<span class=\"note\">"); out.text(" … \(Format.count(rest)) more characters"); out.raw("</span>") }
@@ -231,6 +226,12 @@ struct InterventionPages {
         }
         site.close(&out)
         return out
+    }
+
+    /// The first `limit` characters of `text`, and how many were left out.
+    static func clipped(_ text: String, to limit: Int) -> (shown: String, rest: Int) {
+        let count = text.count
+        return count > limit ? (String(text.prefix(limit)), count - limit) : (text, 0)
     }
 
     // MARK: - Numbers

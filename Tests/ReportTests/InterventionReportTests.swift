@@ -144,6 +144,15 @@ enum InterventionRun {
         #expect(links == ["../../problems/gsm8k-train-0.html", "../../conditions/dose-1/problems/gsm8k-train-0.html"])
     }
 
+    @Test func divergentTextIsClippedToTwoThousandCharactersASide() {
+        #expect(InterventionPages.divergentText == 2_000)
+        let long = String(repeating: "Wait, ", count: 500)   // 3,000 characters
+        let clipped = InterventionPages.clipped(long, to: 2_000)
+        #expect(clipped.shown == String(long.prefix(2_000)) && clipped.rest == 1_000)
+        let short = InterventionPages.clipped("so 7", to: 2_000)
+        #expect(short.shown == "so 7" && short.rest == 0)
+    }
+
     @Test func identicalOutputsAreShownWithoutMarks() throws {
         let sections = try page("interventions/same/1.html").all("section")
         #expect(sections.count == InterventionRun.spec.problems)
