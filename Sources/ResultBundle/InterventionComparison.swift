@@ -127,6 +127,15 @@ public struct InterventionComparison: Sendable {
         return comparison
     }
 
+    /// The same for a finished bundle, with the conditions of its conditions.json and the seed
+    /// of its manifest (what `thinklens merge` needs once it has merged the conditions); nil,
+    /// writing nothing, when BUNDLE is not an intervention run.
+    @discardableResult
+    public static func write(bundle: String) throws -> InterventionComparison? {
+        guard let names = try InterventionLayout.conditionNames(in: bundle) else { return nil }
+        return try write(bundle: bundle, conditions: names, seed: try runSeed(bundle: bundle))
+    }
+
     /// Writes pairs.csv and summary.csv of this comparison into its bundle.
     public func write() throws {
         let directory = InterventionLayout.root(in: bundle)

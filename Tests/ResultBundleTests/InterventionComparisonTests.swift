@@ -126,6 +126,24 @@ import TestSupport
         #expect(try files() == files())
     }
 
+    @Test func aFinishedBundleIsComparedWithItsOwnConditionsAndSeed() throws {
+        let scratch = TemporaryDirectory("interventions")
+        let out = try writeRun(scratch)
+        let comparison = try #require(try InterventionComparison.write(bundle: out))
+        #expect(comparison.conditions.map(\.name) == ["ablate", "boost"])
+        let explicit = try InterventionComparison(bundle: out, conditions: ["ablate", "boost"], seed: 0)
+        #expect(comparison.conditions.map(\.summary) == explicit.conditions.map(\.summary))
+        #expect(FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent(InterventionComparison.pairsFile)))
+    }
+
+    @Test func aBundleWithoutConditionsWritesNoTables() throws {
+        let scratch = TemporaryDirectory("interventions")
+        let out = scratch.subdirectory("plain")
+        try I.writeBundle(Self.baseline, selected: 0..<4, to: out)
+        #expect(try InterventionComparison.write(bundle: out) == nil)
+        #expect(!FileManager.default.fileExists(atPath: InterventionLayout.root(in: out)))
+    }
+
     @Test func conditionNamesComeFromConditionsJSONInItsOrder() throws {
         let scratch = TemporaryDirectory("interventions")
         let out = try writeRun(scratch)
