@@ -87,6 +87,8 @@ public enum ReportGenerator {
         phase("pass 1 over latents")
 
         let site = Site(bundle: bundle, reader: reader, manifest: manifestJSON, problems: problems, analyses: analyses)
+        let interventions = try InterventionLayout.conditionNames(in: bundle).map { try InterventionPages(site: site, bundle: bundle, conditions: $0) }
+        site.hasInterventions = interventions != nil
         try site.choosePages()
         phase("read feature tokens and examples")
 
@@ -151,9 +153,31 @@ public enum ReportGenerator {
         try writer.write("problems.html", site.problemListPage())
         try writer.write("style.css", Site.styleSheet)
         phase("feature, hookpoint and index pages")
+        if let interventions {
+            try writer.makeDirectory("interventions")
+            try writer.write("interventions.html", interventions.indexPage())
+            for c in interventions.folders.indices {
+                try writer.makeDirectory("interventions/\(interventions.folders[c])")
+                for page in 1...interventions.pages(c).count {
+                    try writer.write("interventions/\(interventions.folders[c])/\(page).html", interventions.conditionPage(c, page: page))
+                }
+            }
+            phase("intervention pages")
+        }
         if !earlier.isEmpty {
             writer.removeLeftovers(of: earlier)
             phase("remove what the earlier report had and this one lacks")
+        }
+
+        // Each condition is a complete bundle: its own report goes to conditions/<C>/, drawn
+        // after the leftovers of an earlier report are gone (a nested report has its own writer).
+        if let interventions {
+            for c in interventions.folders.indices where interventions.hasLatents[c] {
+                let name = interventions.comparison.conditions[c].name
+                try generate(bundle: InterventionLayout.directory(of: name, in: bundle),
+                             out: (directory as NSString).appendingPathComponent("conditions/\(interventions.folders[c])"), threads: threads)
+            }
+            if !interventions.folders.isEmpty { phase("condition reports") }
         }
 
         return ReportSummary(directory: directory, problemPages: problems.count, featurePages: featurePages,

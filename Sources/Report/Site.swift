@@ -35,6 +35,8 @@ final class Site: @unchecked Sendable {
     private var exampleRequests: [Int: [(h: Int, feature: Int, slot: Int)]] = [:]
     private(set) var logOdds: [(overCorrect: [(FeatureRow, LogOddsRatio)], overWrong: [(FeatureRow, LogOddsRatio)], tested: Int)] = []
     private(set) var ordinalOf: [String: Int] = [:]
+    /// Whether the bundle is an intervention run: every page's navigation links the Interventions page.
+    var hasInterventions = false
     /// [hookpoint][depth 0...2]: the hookpoint's feature folder relative to a page `depth` folders deep, with a trailing "/".
     private let featureFolderHref: [[String]]
 
@@ -118,7 +120,9 @@ final class Site: @unchecked Sendable {
         for h in analyses.indices {
             out.raw(" · <a href=\""); out.attribute(hookpointHref(h, depth: depth)); out.raw("\">"); out.text(analyses[h].name); out.raw("</a>")
         }
-        out.raw(" · <a href=\"\(up)problems.html\">Problems</a></nav>\n<main>")
+        out.raw(" · <a href=\"\(up)problems.html\">Problems</a>")
+        if hasInterventions { out.raw(" · <a href=\"\(up)interventions.html\">Interventions</a>") }
+        out.raw("</nav>\n<main>")
     }
 
     func close(_ out: inout HTMLBuffer) {
@@ -473,6 +477,8 @@ final class Site: @unchecked Sendable {
     .ctx { font-family: ui-monospace, monospace; white-space: pre-wrap; margin: 4px 0; }
     .ctx .meta { color: #777; font-family: system-ui, sans-serif; font-size: 12px; }
     .tok.hit { outline: 1px solid #c1121f; font-weight: bold; }
+    table.side { width: 100%; table-layout: fixed; } table.side pre.text { margin: 0; }
+    section.pair mark { background: #ffe08a; }
 
     """
 }

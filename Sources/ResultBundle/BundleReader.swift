@@ -77,12 +77,7 @@ public final class BundleReader: CommittedTaskSource, @unchecked Sendable {
 
         // Records.
         inferences = try read(BundleLayout.inferencesFile)
-        var start = 0
-        for (i, byte) in inferences.enumerated() where byte == 0x0A {
-            if i > start { lineRanges.append(start..<i) }
-            start = i + 1
-        }
-        if start < inferences.count { lineRanges.append(start..<inferences.count) }
+        lineRanges = InferencesFile.lineRanges(inferences)
         for (n, range) in lineRanges.enumerated() {
             let record = try parseRecord(n, range)
             // A bundle without hookpoints (an --intervene condition with --intervention-latents
@@ -116,31 +111,7 @@ public final class BundleReader: CommittedTaskSource, @unchecked Sendable {
 
     private func parseRecord(_ n: Int, _ range: Range<Int>) throws -> ProblemRecord {
         let source = "\((directory as NSString).appendingPathComponent(BundleLayout.inferencesFile)) line \(n + 1)"
-        let value = try JSONValue.parse(Data(inferences[range]), source: source)
-        func fail(_ field: String) -> RunDataError { RunDataError(subject: source, reason: "field '\(field)' is missing or has the wrong type") }
-        func string(_ key: String) throws -> String { guard let s = value[key]?.stringValue else { throw fail(key) }; return s }
-        func optionalString(_ key: String) throws -> String? {
-            guard let v = value[key] else { throw fail(key) }
-            if v == .null { return nil }
-            guard let s = v.stringValue else { throw fail(key) }
-            return s
-        }
-        func ids(_ key: String) throws -> [Int32] {
-            guard let items = value[key]?.arrayValue else { throw fail(key) }
-            return try items.map { guard let n = $0.intValue, let v = Int32(exactly: n) else { throw fail(key) }; return v }
-        }
-        guard let index = value["index"]?.intValue else { throw fail("index") }
-        guard let stop = StopReason(rawValue: try string("stop")) else { throw fail("stop") }
-        guard let verdict = Verdict(rawValue: try string("verdict")) else { throw fail("verdict") }
-        let thinkEnd: Int?
-        switch value["think_end"] {
-        case .null?: thinkEnd = nil
-        case .int(let v)?: thinkEnd = Int(v)
-        default: throw fail("think_end")
-        }
-        return ProblemRecord(id: try string("id"), split: try string("split"), index: index, question: try string("question"),
-                             gold: try optionalString("gold"), promptIDs: try ids("prompt_ids"), generatedIDs: try ids("generated_ids"),
-                             text: try string("text"), stop: stop, answer: try optionalString("answer"), verdict: verdict, thinkEnd: thinkEnd)
+        return try InferencesFile.parse(inferences[range], source: source)
     }
 
     /// The record of `taskSummaries[i]` alone, without its latents.

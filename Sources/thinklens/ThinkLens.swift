@@ -21,6 +21,7 @@ struct ThinkLens: ParsableCommand {
             ReportCommand.self,
             FeaturesCommand.self,
             FeatureCommand.self,
+            InterventionsCommand.self,
             GradeCommand.self,
             KeygenCommand.self,
             BenchCommand.self,
