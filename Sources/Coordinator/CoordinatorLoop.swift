@@ -222,6 +222,11 @@ public final class CoordinatorLoop {
         }
         if !configuration.conditions.isEmpty {
             try InterventionLayout.writeConditions(configuration.conditions.map(RunSettings.conditionJSON), in: configuration.outDirectory)
+            let comparison = try InterventionComparison.write(bundle: configuration.outDirectory, conditions: configuration.conditions.map(\.name),
+                                                              seed: configuration.generation.seed)
+            for condition in comparison.conditions where !condition.droppedProblems.isEmpty {
+                logger.notice("condition \(condition.name): \(condition.droppedProblems.count) problem(s) not paired with the baseline (failed in one of the two): \(condition.droppedProblems.joined(separator: ", "))")
+            }
         }
         logger.info("bundle written in \(String(format: "%.1f", MonotonicClock.now() - writeStarted)) s")
         return summary

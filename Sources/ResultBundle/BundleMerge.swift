@@ -111,6 +111,8 @@ public enum BundleMerger {
             let file = try AtomicFileWriter(path: path)
             try text.withUnsafeBytes { try file.write($0) }
             try file.finish()
+            // The paired tables of the merged problems, as one run over all of them writes them.
+            _ = try InterventionComparison.write(bundle: out)
         }
         return summary
     }

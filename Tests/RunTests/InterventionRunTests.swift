@@ -38,6 +38,12 @@ struct InterventionRunTests {
             #expect(FileManager.default.fileExists(atPath: dir + "/manifest.json") && FileManager.default.fileExists(atPath: dir + "/latents/layers.1.mlp.safetensors"))
             #expect(Self.text(dir + "/manifest.json").contains("\"intervention\""))
         }
+        // The paired tables: scale=1 gives every problem's output unchanged.
+        let summary = Self.text(out + "/interventions/summary.csv").split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        #expect(summary.first?.prefix(10).joined(separator: ",") == "condition,problems,accuracy,baseline_accuracy,delta_accuracy,delta_accuracy_lo,delta_accuracy_hi,mcnemar_p,answers_changed,identical_outputs")
+        let same = summary.first { $0.first == "same" }
+        #expect(same?[1] == "4" && same?[9] == "4" && same?[8] == "0", "\(summary)")
+        #expect(Self.text(out + "/interventions/pairs.csv").split(separator: "\n").count == 1 + 3 * 4)
         // scale=1 leaves every activation as it was: the condition is the baseline, bit for bit.
         for file in ["inferences.jsonl", "latents/layers.1.mlp.safetensors", "latents/layers.2.mlp.safetensors", "tables/layers.2.mlp/features.csv"] {
             #expect(FileManager.default.contents(atPath: out + "/interventions/same/" + file) == FileManager.default.contents(atPath: reference + "/" + file),
