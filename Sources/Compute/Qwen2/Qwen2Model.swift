@@ -47,6 +47,7 @@ public final class Qwen2Model: @unchecked Sendable {
         let hidden = config.hiddenSize
         let eps = Float(config.rmsNormEps)
         let x = ws.hidden.pointer  // [rows, hidden]: the residual stream
+        let editing = ws.edits.prepare(batch)
 
         func capture(_ hookpoint: Hookpoint, _ values: UnsafeMutablePointer<Float>) {
             guard let sink else { return }
@@ -77,9 +78,12 @@ public final class Qwen2Model: @unchecked Sendable {
                 Kernels.rmsNorm(x + r * hidden, weight: layer.postAttentionLayerNorm, count: hidden, eps: eps, into: ws.normed.pointer + r * hidden)
             }
             Qwen2MLP.forward(weights: layer, config: config, rows: rows, workspace: ws)
+            // Feature edits change what flows on, and captures record the edited values.
+            if editing && ws.edits.editsMLP[l] { ws.edits.apply(at: .mlp(l), values: ws.projected.pointer, width: hidden, batch: batch) }
             if selection.mlpOutputs[l] { capture(.mlp(l), ws.projected.pointer) }
             addResidual(x, ws.projected.pointer, count: rows * hidden)
 
+            if editing && ws.edits.editsLayer[l] { ws.edits.apply(at: .layer(l), values: x, width: hidden, batch: batch) }
             if selection.layerOutputs[l] { capture(.layer(l), x) }
             if l + 1 < config.numHiddenLayers, selection.hiddenStates[l + 1] { capture(.hiddenStates(l + 1), x) }
         }
