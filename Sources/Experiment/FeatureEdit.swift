@@ -169,7 +169,7 @@ extension FeatureEdit {
             throw InterventionError(description, "hookpoint \(hookpoint) is past the last layer \(layerCount - 1) of this \(layerCount)-layer model")
         }
         guard let latents = latentCount(hookpoint) else {
-            throw InterventionError(description, "no SAE for \(hookpoint) in \(saeSource) (it needs \(saeSource)/\(hookpoint)/cfg.json and sae.safetensors)")
+            throw InterventionError(description, "no SAE for \(hookpoint) in \(saeSource): it needs a \(hookpoint)/ folder with cfg.json and sae.safetensors")
         }
         guard feature < latents else {
             throw InterventionError(description, "feature \(feature) is past the last latent \(latents - 1) of the \(hookpoint) SAE (\(latents) latents)")

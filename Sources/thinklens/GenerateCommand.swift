@@ -66,7 +66,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Write the activations and tokens to this safetensors file.")
     var dump: String?
 
-    @Option(help: "sparsify SAE checkpoint directory: adds each hookpoint's top-k latents to the dump.")
+    @Option(help: "sparsify SAE checkpoint directory: adds each hookpoint's top-k latents to the dump, and encodes --intervene's edited hookpoints.")
     var sae: String?
 
     @Option(help: ArgumentHelp("Feature edits to apply while generating: EDIT(+EDIT)*, EDIT = HOOKPOINT:FEATURE:OP[@generated], OP = ablate | clamp=V | scale=S | add=A; needs --sae.",

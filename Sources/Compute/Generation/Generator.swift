@@ -59,8 +59,9 @@ public struct GeneratorError: Error, CustomStringConvertible {
 /// finished sequence's slot takes the next queued prompt. After the last token is chosen, the
 /// sequence gets one more row so that token's activations are captured too.
 ///
-/// Results do not depend on batching: every kernel computes each row alone in a fixed order, and
-/// each sequence draws from its own counter-based random stream.
+/// Results do not depend on batching: every kernel computes each row alone in a fixed order,
+/// each sequence draws from its own counter-based random stream, and a sequence's feature edits
+/// (`GenerationRequest.edits`) act on its own rows only.
 public final class Generator {
     public let model: Qwen2Model
     public let workspace: Qwen2Workspace
