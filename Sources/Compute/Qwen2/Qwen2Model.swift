@@ -34,6 +34,8 @@ public final class Qwen2Model: @unchecked Sendable {
     /// Runs one forward step over `batch` (any mix of sequences and positions; each sequence's
     /// earlier positions must already be in the KV cache). Writes next-token logits for the rows
     /// that asked for them into `workspace.logits`, and hands the requested hookpoints to `sink`.
+    /// Each row's feature edits (`ForwardBatch.rowEdits`) change the activations flowing out of
+    /// their hookpoints before those are captured (see `FeatureEditPass`).
     /// Every row is computed independently in a fixed order, so results do not depend on the batch.
     public func forward(_ batch: ForwardBatch, workspace ws: Qwen2Workspace,
                         hooks: [Hookpoint] = [], sink: ActivationSink? = nil) {

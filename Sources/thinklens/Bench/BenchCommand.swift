@@ -14,6 +14,7 @@ struct BenchCommand: ParsableCommand {
             BenchSAECommand.self,
             BenchIngestCommand.self,
             BenchReportCommand.self,
+            BenchInterventionsCommand.self,
         ]
     )
 }
