@@ -151,6 +151,32 @@ struct FeatureEditEngineTests {
         }
     }
 
+    @Test("a feature the cheap screen calls inactive has c = 0 in the encoder's top-k, so skipping its encoding changes nothing")
+    func theInactivityScreenAgreesWithTheEncoder() throws {
+        let model = try Qwen2Fixtures.model(InterventionFixtures.model)
+        let saes = try InterventionFixtures.saes()
+        let plain = try Self.generate([Self.request(5, problem: "s", vocab: model.config.vocabSize)], model: model)
+        var screened = 0, pairs = 0
+        for (name, hookpoint) in [("layers.1.mlp", Hookpoint.mlp(1)), ("layers.3", .layer(3))] {
+            let sae = saes[name]!
+            let rows = plain.sink.matrix(sequence: 5, hookpoint: hookpoint)
+            let latents = sae.encode(rows.flatMap { $0 }, rows: rows.count)
+            let edits = try BoundFeatureEdit.bind((0..<sae.numLatents).map { FeatureEdit(hookpoint: name, feature: $0, operation: .ablate) },
+                                                  layerCount: 6, hiddenSize: 64, saes: saes, saeSource: "the fixture SAEs")
+            for (r, row) in rows.enumerated() {
+                let slots = (r * sae.k)..<((r + 1) * sae.k)
+                for bound in edits where row.withUnsafeBufferPointer({ bound.isCertainlyInactive(on: $0.baseAddress!) }) {
+                    let c = zip(latents.indices[slots], latents.activations[slots]).first { $0.0 == Int32(bound.edit.feature) }?.1 ?? 0
+                    #expect(c == 0, "\(name) row \(r) feature \(bound.edit.feature)")
+                    screened += 1
+                }
+                pairs += edits.count
+            }
+        }
+        print("screen: \(screened) of \(pairs) (row, feature) pairs certainly inactive")
+        #expect(screened > pairs / 4, "the screen spares a real share of encodings")
+    }
+
     @Test("bad edits are refused before anything runs, naming the part", arguments: [
         ("layers.6.mlp:1:ablate", "past the last layer 5 of this 6-layer model"),
         ("layers.2.mlp:1:ablate", "no SAE for layers.2.mlp in the fixture SAEs"),

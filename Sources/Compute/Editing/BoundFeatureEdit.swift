@@ -9,6 +9,9 @@ public struct BoundFeatureEdit: Sendable {
     public let sae: SparseAutoencoder
     /// W_dec[feature] as stored, widened to float32: [dIn]
     let decoderRow: [Float]
+    /// encoder.weight[feature] widened to float32: [dIn]; with `encoderBias`, for `isCertainlyInactive`.
+    let encoderRow: [Float]
+    let encoderBias: Float
 
     /// Binds `edits` in the order written, checking each against the model (`layerCount`,
     /// `hiddenSize`) and the SAEs at hand (hookpoint name → SAE); `saeSource` names where the
@@ -26,8 +29,10 @@ public struct BoundFeatureEdit: Sendable {
                 throw InterventionError(edit.description, "the \(edit.hookpoint) SAE in \(sae.directory) has no W_dec, and an edit adds (v − c) · W_dec[feature]")
             }
             let layer = edit.layer!
-            bound.append(BoundFeatureEdit(edit: edit, hookpoint: edit.isMLPOutput ? .mlp(layer) : .layer(layer),
-                                          sae: sae, decoderRow: row))
+            var encoderRow = [Float](repeating: 0, count: sae.dIn)
+            encoderRow.withUnsafeMutableBufferPointer { sae.widenEncoderRows(edit.feature..<(edit.feature + 1), into: $0.baseAddress!) }
+            bound.append(BoundFeatureEdit(edit: edit, hookpoint: edit.isMLPOutput ? .mlp(layer) : .layer(layer), sae: sae,
+                                          decoderRow: row, encoderRow: encoderRow, encoderBias: sae.encoderBias[edit.feature]))
         }
         return bound
     }
@@ -36,6 +41,36 @@ public struct BoundFeatureEdit: Sendable {
     /// whose input is a generated token.
     func acts(at point: Hookpoint, on row: ActivationRow) -> Bool {
         hookpoint == point && (!edit.generatedOnly || !row.isPrompt)
+    }
+}
+
+extension BoundFeatureEdit {
+    /// True when the feature's pre-activation on `x` ([dIn]) is certainly ≤ 0, so its latent after
+    /// ReLU, and hence c, is 0 whatever the rest of the top-k: the edit then needs no encoding.
+    ///
+    /// The encoder computes pre = fl(Σⱼ (xⱼ − b_decⱼ) · wⱼ) + b in float32. Here the same centred
+    /// values (rounded to float32 as the encoder rounds them) are multiplied exactly in double and
+    /// summed; a float32 sum of n terms differs from the exact one by at most γₙ · Σ|terms| with
+    /// γₙ = n·u / (1 − n·u), u = 2⁻²⁴. Only a pre-activation below −4 · γ_(d+2) · (Σ|terms| + |b|)
+    /// counts as certainly ≤ 0, so the answer never disagrees with the encoder; near 0 it says false
+    /// and the row is encoded.
+    func isCertainlyInactive(on x: UnsafePointer<Float>) -> Bool {
+        let d = encoderRow.count
+        var sum = 0.0, magnitude = 0.0
+        sae.decoderBias.withUnsafeBufferPointer { bDec in
+            encoderRow.withUnsafeBufferPointer { w in
+                for j in 0..<d {
+                    let centred: Float = x[j] - bDec[j]
+                    let term = Double(centred) * Double(w[j])
+                    sum += term
+                    magnitude += abs(term)
+                }
+            }
+        }
+        let bias = Double(encoderBias)
+        let u = 0x1p-24, n = Double(d + 2)
+        let gamma = n * u / (1 - n * u)
+        return sum + bias < -4 * gamma * (magnitude + abs(bias))
     }
 }
 

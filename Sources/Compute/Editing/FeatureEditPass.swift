@@ -9,6 +9,10 @@
 /// Rows without an active edit are never written, and an edit with `v == c` (e.g. `scale=1`,
 /// `add=0`) is skipped, so such rows stay bit for bit what they were.
 ///
+/// Cost: one SAE encode per step of the rows that need it. A row whose edited features are all
+/// certainly inactive there (pre-activation provably ≤ 0, so c = 0: `isCertainlyInactive`) is
+/// edited without encoding; this changes no result, only the time.
+///
 /// Scratch grows to the largest step seen and is then reused: the token loop does not allocate.
 final class FeatureEditPass {
     /// Which layers' MLP outputs / block outputs the current step edits: [layers]
@@ -64,15 +68,27 @@ final class FeatureEditPass {
                         width: Int, batch: ForwardBatch) {
         batchRows.removeAll(keepingCapacity: true)
         gathered.removeAll(keepingCapacity: true)
-        for r in 0..<batch.count where batch.rowEdits[r].contains(where: { $0.sae === sae && $0.acts(at: hookpoint, on: batch.rows[r]) }) {
-            batchRows.append(r)
-            gathered.append(contentsOf: UnsafeBufferPointer(start: values + r * width, count: width))
+        for r in 0..<batch.count {
+            let x = values + r * width
+            var active = false, needsEncoding = false
+            for bound in batch.rowEdits[r] where bound.sae === sae && bound.acts(at: hookpoint, on: batch.rows[r]) {
+                active = true
+                if !bound.isCertainlyInactive(on: x) { needsEncoding = true }
+            }
+            guard active else { continue }
+            if needsEncoding {
+                batchRows.append(r)
+                gathered.append(contentsOf: UnsafeBufferPointer(start: x, count: width))
+            } else {
+                edit(row: r, values: values, width: width, hookpoint: hookpoint, sae: sae, batch: batch) { _ in 0 }
+            }
         }
     }
 
     private func encodeAndEdit(hookpoint: Hookpoint, sae: SparseAutoencoder, values: UnsafeMutablePointer<Float>,
                                width: Int, batch: ForwardBatch) {
         let rows = batchRows.count, k = sae.k
+        guard rows > 0 else { return }
         if indices.count < rows * k {
             indices = [Int32](repeating: 0, count: rows * k)
             activations = [Float](repeating: 0, count: rows * k)
@@ -85,15 +101,21 @@ final class FeatureEditPass {
             }
         }
         for (g, r) in batchRows.enumerated() {
-            let x = values + r * width
-            for bound in batch.rowEdits[r] where bound.sae === sae && bound.acts(at: hookpoint, on: batch.rows[r]) {
-                let current = latent(bound.edit.feature, row: g, k: k)
-                let change = bound.edit.operation.apply(to: current) - current
-                // v == c leaves the row as it is (x + 0 · w is x, but for the sign of a zero).
-                if change == 0 { continue }
-                bound.decoderRow.withUnsafeBufferPointer { w in
-                    for j in 0..<width { x[j] = x[j] + change * w[j] }
-                }
+            edit(row: r, values: values, width: width, hookpoint: hookpoint, sae: sae, batch: batch) { self.latent($0, row: g, k: k) }
+        }
+    }
+
+    /// x += (v − c) · W_dec[f] for each of the row's edits at `hookpoint`, in order, with c from `current`.
+    private func edit(row r: Int, values: UnsafeMutablePointer<Float>, width: Int, hookpoint: Hookpoint,
+                      sae: SparseAutoencoder, batch: ForwardBatch, current: (Int) -> Float) {
+        let x = values + r * width
+        for bound in batch.rowEdits[r] where bound.sae === sae && bound.acts(at: hookpoint, on: batch.rows[r]) {
+            let c = current(bound.edit.feature)
+            let change = bound.edit.operation.apply(to: c) - c
+            // v == c leaves the row as it is (x + 0 · w is x, but for the sign of a zero).
+            if change == 0 { continue }
+            bound.decoderRow.withUnsafeBufferPointer { w in
+                for j in 0..<width { x[j] = x[j] + change * w[j] }
             }
         }
     }
