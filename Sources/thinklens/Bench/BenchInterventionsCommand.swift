@@ -102,8 +102,8 @@ struct BenchInterventionsCommand: ParsableCommand {
         }
 
         /// Every problem under each of `conditionSets` (nil: the baseline), problem-major as a
-        /// run's tasks come; returns the wall time.
-        func scenario(_ conditionSets: [[BoundFeatureEdit]], problems: Int = problems, newTokens: Int = newTokens) throws -> Double {
+        /// run's tasks come; returns the wall time and the process's CPU time.
+        func scenario(_ conditionSets: [[BoundFeatureEdit]], problems: Int = problems, newTokens: Int = newTokens) throws -> (wall: Double, cpu: Double) {
             let sink = EncodingSink(sae: saeModel)
             let generator = Generator(model: model, slots: slots, contextCapacity: promptTokens + newTokens,
                                       prefillChunk: promptTokens, hookpoints: [capture], sink: sink)
@@ -115,39 +115,43 @@ struct BenchInterventionsCommand: ParsableCommand {
                     id += 1
                 }
             }
-            let start = MonotonicClock.now()
+            let start = MonotonicClock.now(), cpuStart = ProcessStatus.cpuSeconds()
             _ = generator.run()
             sink.flush()
-            return MonotonicClock.now() - start
+            return (MonotonicClock.now() - start, ProcessStatus.cpuSeconds() - cpuStart)
         }
 
         // Warm-up: touches the weights and the SAE once.
         _ = try scenario([conditions[0]], problems: 1, newTokens: 2)
         // Scenarios interleaved within each repeat, so slow spells of the box spread over all of them.
-        var times = [[Double]](repeating: [], count: 4)
+        var times = [[Double]](repeating: [], count: 4), cpu = times
         for _ in 0..<max(1, repeats) {
-            times[0].append(try scenario([[]]))
-            times[1].append(try scenario([[], conditions[0]]))
-            times[2].append(try scenario([[]] + conditions))
-            times[3].append(try scenario([conditions[0]]))
+            for (i, sets) in [[[]], [[], conditions[0]], [[]] + conditions, [conditions[0]]].enumerated() {
+                let (wall, used) = try scenario(sets)
+                times[i].append(wall)
+                cpu[i].append(used)
+            }
         }
         let (base, one, sweep, editedAlone) = (times[0].min()!, times[1].min()!, times[2].min()!, times[3].min()!)
-        func line(_ label: String, _ seconds: Double, goal: Double?) {
-            let ratio = seconds / base
-            let verdict = goal.map { ratio <= $0 ? "  (goal <= \($0)x: met)" : "  (goal <= \($0)x: NOT met)" } ?? ""
+        let baseCPU = cpu[0].min()!
+        // On a busy machine wall time swings with the neighbours; the process's CPU time less so.
+        func line(_ label: String, _ scenario: Int, goal: Double?) {
+            let ratio = times[scenario].min()! / base, cpuRatio = cpu[scenario].min()! / baseCPU
+            let verdict = goal.map { "  (goal <= \($0)x: wall \(ratio <= $0 ? "met" : "NOT met"), CPU \(cpuRatio <= $0 ? "met" : "NOT met"))" } ?? ""
             let padded = label.padding(toLength: max(48, label.count), withPad: " ", startingAt: 0)
-            print(padded + String(format: "%8.2f s  %5.2fx", seconds, ratio) + verdict)
+            print(padded + String(format: "%8.2f s wall %5.2fx   %8.2f s CPU %5.2fx", times[scenario].min()!, ratio, cpu[scenario].min()!, cpuRatio) + verdict)
         }
-        for (label, trials) in zip(["baseline", "baseline + 1", "baseline + sweep", "1 condition alone"], times) {
-            print("\(label) trials: " + trials.map { String(format: "%.2f s", $0) }.joined(separator: ", "))
+        for (label, trials) in zip(["baseline", "baseline + 1", "baseline + sweep", "1 condition alone"], zip(times, cpu)) {
+            print("\(label) trials (wall/CPU s): " + zip(trials.0, trials.1).map { String(format: "%.2f/%.2f", $0, $1) }.joined(separator: ", "))
         }
-        line("baseline alone", base, goal: nil)
-        line("baseline + 1 condition", one, goal: 2.1)
-        line("baseline + \(values.count)-strength sweep", sweep, goal: values.count == 4 ? 5.3 : nil)
-        line("1 condition alone (cost of an edited sequence)", editedAlone, goal: 1.1)
+        line("baseline alone", 0, goal: nil)
+        line("baseline + 1 condition", 1, goal: 2.1)
+        line("baseline + \(values.count)-strength sweep", 2, goal: values.count == 4 ? 5.3 : nil)
+        line("1 condition alone (cost of an edited sequence)", 3, goal: 1.1)
         if json {
             let object: [String: Any] = [
-                "baseline_s": base, "trials_s": times, "one_condition_s": one, "sweep_s": sweep,
+                "baseline_s": base, "trials_s": times, "trials_cpu_s": cpu, "one_condition_s": one, "sweep_s": sweep,
+                "one_condition_cpu_ratio": cpu[1].min()! / baseCPU, "sweep_cpu_ratio": cpu[2].min()! / baseCPU, "edited_alone_cpu_ratio": cpu[3].min()! / baseCPU,
                 "sweep_conditions": values.count, "edited_alone_s": editedAlone,
                 "one_condition_ratio": one / base, "sweep_ratio": sweep / base, "edited_alone_ratio": editedAlone / base,
                 "problems": problems, "slots": slots, "prompt_tokens": promptTokens, "new_tokens": newTokens,
