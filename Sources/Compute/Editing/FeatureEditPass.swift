@@ -59,13 +59,15 @@ final class FeatureEditPass {
             }
         }
         for sae in saes {
-            gather(hookpoint: hookpoint, sae: sae, values: values, width: width, batch: batch)
+            editScreenedRowsAndGatherTheRest(hookpoint: hookpoint, sae: sae, values: values, width: width, batch: batch)
             encodeAndEdit(hookpoint: hookpoint, sae: sae, values: values, width: width, batch: batch)
         }
     }
 
-    private func gather(hookpoint: Hookpoint, sae: SparseAutoencoder, values: UnsafeMutablePointer<Float>,
-                        width: Int, batch: ForwardBatch) {
+    /// Rows whose edited features (with `sae`, at `hookpoint`) are all certainly inactive are
+    /// edited at once with c = 0; the other rows with an active edit are gathered for one encode.
+    private func editScreenedRowsAndGatherTheRest(hookpoint: Hookpoint, sae: SparseAutoencoder, values: UnsafeMutablePointer<Float>,
+                                                  width: Int, batch: ForwardBatch) {
         batchRows.removeAll(keepingCapacity: true)
         gathered.removeAll(keepingCapacity: true)
         for r in 0..<batch.count {
