@@ -146,6 +146,37 @@ public struct FeatureEdit: Equatable, Hashable, Sendable, CustomStringConvertibl
     }
 }
 
+extension FeatureEdit {
+    /// The 0-based decoder layer the hookpoint belongs to (`layers.N` and `layers.N.mlp` give N);
+    /// nil when `hookpoint` is not such a name (an edit built in code or read off the wire).
+    public var layer: Int? {
+        guard Self.isHookpointName(hookpoint) else { return nil }
+        return Int(hookpoint.split(separator: ".")[1])
+    }
+
+    /// True for `layers.N.mlp` (the MLP's output), false for `layers.N` (the block's output).
+    public var isMLPOutput: Bool { hookpoint.hasSuffix(".mlp") }
+
+    /// Checks the edit against a model of `layerCount` layers and the SAEs at hand, before any
+    /// work starts: the hookpoint must be inside the model, `latentCount(hookpoint)` (nil when no
+    /// SAE for it was loaded) must exist and exceed the feature. `saeSource` names where the SAEs
+    /// come from (`--sae DIR`) in the error.
+    public func check(layerCount: Int, saeSource: String, latentCount: (String) -> Int?) throws(InterventionError) {
+        guard let layer else {
+            throw InterventionError(description, "'\(hookpoint)' is not a hookpoint (layers.N or layers.N.mlp)")
+        }
+        guard layer < layerCount else {
+            throw InterventionError(description, "hookpoint \(hookpoint) is past the last layer \(layerCount - 1) of this \(layerCount)-layer model")
+        }
+        guard let latents = latentCount(hookpoint) else {
+            throw InterventionError(description, "no SAE for \(hookpoint) in \(saeSource): it needs a \(hookpoint)/ folder with cfg.json and sae.safetensors")
+        }
+        guard feature < latents else {
+            throw InterventionError(description, "feature \(feature) is past the last latent \(latents - 1) of the \(hookpoint) SAE (\(latents) latents)")
+        }
+    }
+}
+
 /// A named set of edits applied together: one condition of an intervention run. The baseline
 /// is the condition without edits.
 public struct InterventionCondition: Equatable, Sendable {

@@ -59,6 +59,16 @@ final class TaskRunner {
     /// Submits the task to the generator, first building one for its hookpoints if needed;
     /// throws when the task cannot start.
     func start(_ assign: Assign) throws {
+        // An intervention condition's edits: refused (TaskFailed) before anything runs when this
+        // worker lacks the SAE or the feature. The reason names no local path, so it reads the
+        // same on every worker.
+        let edits: [BoundFeatureEdit]
+        do {
+            edits = try BoundFeatureEdit.bind(assign.edits, layerCount: model.config.numHiddenLayers,
+                                              hiddenSize: model.config.hiddenSize, saes: saes, saeSource: "this worker's --sae")
+        } catch {
+            throw GeneratorError(reason: "edit '\(error.text)': \(error.reason)")
+        }
         if generator == nil || generatorSpecs != assign.hookpoints {
             guard generator?.isIdle ?? true else {
                 throw WorkerError("task asks for hookpoints \(assign.hookpoints.map(\.name)) while tasks with \(generatorSpecs.map(\.name)) are running; one run uses one hookpoint set")
@@ -81,7 +91,7 @@ final class TaskRunner {
             id: sequence, promptTokens: assign.promptIDs, maxNewTokens: g.maxNewTokens,
             sampling: g.sampling,
             random: SequenceRandom(runSeed: g.seed, problemID: assign.problemID),
-            stopTokens: Set(model.generationConfig.eosTokenIDs.map { Int32($0) }))
+            stopTokens: Set(model.generationConfig.eosTokenIDs.map { Int32($0) }), edits: edits)
         try generator.submit(request)
         streamer.begin(sequence: sequence, assign: assign)
         taskStart[sequence] = MonotonicClock.now()

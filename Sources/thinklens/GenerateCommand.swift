@@ -1,3 +1,4 @@
+import Checkpoints
 import Experiment
 import Platform
 import SafeTensors
@@ -17,6 +18,11 @@ struct GenerateCommand: ParsableCommand {
         prompt, then every generated token) and is_prompt (uint8 [positions]); with --sae also
         <hookpoint>.indices (int32 [positions, k]) and <hookpoint>.acts (float32 [positions, k]), the SAE's
         top-k latents of each position. Sampling defaults come from the model's generation_config.json.
+
+        --intervene EDITS (with --sae) applies feature edits while generating, as one condition of an
+        intervention run does: EDITS is EDIT(+EDIT)*, EDIT is HOOKPOINT:FEATURE:OP[@generated] with OP one of
+        ablate, clamp=V, scale=S, add=A (docs/interventions.md). Dumped activations at an edited hookpoint are
+        the edited ones, what the model used.
         """
     )
 
@@ -61,8 +67,12 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Write the activations and tokens to this safetensors file.")
     var dump: String?
 
-    @Option(help: "sparsify SAE checkpoint directory: adds each hookpoint's top-k latents to the dump.")
+    @Option(help: "sparsify SAE checkpoint directory: adds each hookpoint's top-k latents to the dump, and encodes --intervene's edited hookpoints.")
     var sae: String?
+
+    @Option(help: ArgumentHelp("Feature edits to apply while generating: EDIT(+EDIT)*, EDIT = HOOKPOINT:FEATURE:OP[@generated], OP = ablate | clamp=V | scale=S | add=A; needs --sae.",
+                               valueName: "edits"))
+    var intervene: String?
 
     @Option(help: "Kernel threads.")
     var threads: Int = 2
@@ -75,7 +85,13 @@ struct GenerateCommand: ParsableCommand {
         if let topK, topK < 0 { throw ValidationError("--top-k must be >= 0, got \(topK)") }
         guard threads >= 1 else { throw ValidationError("--threads must be >= 1") }
         if dump != nil && (hookpoints ?? "").isEmpty { throw ValidationError("--dump needs --hookpoints (which activations to write)") }
-        if sae != nil && dump == nil { throw ValidationError("--sae adds latents to the dump: give --dump too") }
+        if sae != nil && dump == nil && intervene == nil {
+            throw ValidationError("--sae adds latents to the dump or encodes --intervene's edits: give --dump or --intervene too")
+        }
+        if let intervene {
+            guard sae != nil else { throw ValidationError("--intervene needs --sae DIR, the checkpoint whose SAEs encode each edited hookpoint") }
+            do { _ = try FeatureEdit.parseList(intervene) } catch { throw ValidationError(error.description) }
+        }
         if chat && prompt == nil { throw ValidationError("--chat wraps --prompt text; it does not apply to --prompt-ids") }
     }
 
@@ -86,6 +102,7 @@ struct GenerateCommand: ParsableCommand {
         let model = try Qwen2Model(directory: self.model)
         logger.info("loaded \(self.model): \(model.config.numHiddenLayers) layers, hidden \(model.config.hiddenSize), vocab \(model.config.vocabSize), \(model.weights.matrixBytes / 1_000_000) MB of weights, \(Kernels.threadCount) threads, kernels \(KernelPath.selected) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
 
+        let edits = try bindEdits(model: model)
         let hasTokenizer = FileManager.default.fileExists(atPath: (self.model as NSString).appendingPathComponent("tokenizer.json"))
         let tokenizer = hasTokenizer ? try BPETokenizer.load(modelDirectoryOrFile: self.model) : nil
         let promptTokens = try parsePrompt(vocab: model.config.vocabSize, tokenizer: tokenizer)
@@ -123,7 +140,7 @@ struct GenerateCommand: ParsableCommand {
         try generator.submit(GenerationRequest(
             id: 0, promptTokens: promptTokens, maxNewTokens: maxNewTokens, sampling: sampling,
             random: SequenceRandom(runSeed: seed, problemID: problemId),
-            stopTokens: Set(generation.eosTokenIDs.map { Int32($0) })))
+            stopTokens: Set(generation.eosTokenIDs.map { Int32($0) }), edits: edits))
         let generateStart = Date()
         let results = generator.run()
         let seconds = Date().timeIntervalSince(generateStart)
@@ -134,6 +151,25 @@ struct GenerateCommand: ParsableCommand {
         if let dump {
             try writeDump(to: dump, result: result, recorder: recorder, hooks: hooks, saes: saes, hidden: model.config.hiddenSize)
             logger.info("wrote \(dump)")
+        }
+    }
+
+    /// --intervene's edits checked against the model and bound to the SAEs in --sae, before any
+    /// generation: an edit past the model's layers, without an SAE or past its latents is refused.
+    private func bindEdits(model: Qwen2Model) throws -> [BoundFeatureEdit] {
+        guard let intervene, let sae else { return [] }
+        do {
+            let edits = try FeatureEdit.parseList(intervene)
+            let available = Set(SAECheckpoint.hookpoints(in: sae))
+            var saes: [String: SparseAutoencoder] = [:]
+            for edit in edits where saes[edit.hookpoint] == nil && available.contains(edit.hookpoint) {
+                if let layer = edit.layer, layer >= model.config.numHiddenLayers { continue }  // refused by bind, naming the layer
+                saes[edit.hookpoint] = try SparseAutoencoder(checkpoint: sae, hookpoint: edit.hookpoint, expectedDIn: model.config.hiddenSize)
+            }
+            return try BoundFeatureEdit.bind(edits, layerCount: model.config.numHiddenLayers, hiddenSize: model.config.hiddenSize,
+                                             saes: saes, saeSource: "--sae \(sae)")
+        } catch let error as InterventionError {
+            throw ValidationError(error.description)
         }
     }
 

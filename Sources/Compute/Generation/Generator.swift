@@ -12,15 +12,19 @@ public struct GenerationRequest: Sendable {
     public var random: SequenceRandom
     /// Generation stops after producing any of these.
     public var stopTokens: Set<Int32>
+    /// Feature edits applied to this sequence alone (an intervention condition); empty for a
+    /// plain run, whose every bit is then as without this field.
+    public var edits: [BoundFeatureEdit]
 
     public init(id: Int, promptTokens: [Int32], maxNewTokens: Int, sampling: SamplingParameters,
-                random: SequenceRandom, stopTokens: Set<Int32>) {
+                random: SequenceRandom, stopTokens: Set<Int32>, edits: [BoundFeatureEdit] = []) {
         self.id = id
         self.promptTokens = promptTokens
         self.maxNewTokens = maxNewTokens
         self.sampling = sampling
         self.random = random
         self.stopTokens = stopTokens
+        self.edits = edits
     }
 }
 
@@ -55,8 +59,9 @@ public struct GeneratorError: Error, CustomStringConvertible {
 /// finished sequence's slot takes the next queued prompt. After the last token is chosen, the
 /// sequence gets one more row so that token's activations are captured too.
 ///
-/// Results do not depend on batching: every kernel computes each row alone in a fixed order, and
-/// each sequence draws from its own counter-based random stream.
+/// Results do not depend on batching: every kernel computes each row alone in a fixed order,
+/// each sequence draws from its own counter-based random stream, and a sequence's feature edits
+/// (`GenerationRequest.edits`) act on its own rows only.
 public final class Generator {
     public let model: Qwen2Model
     public let workspace: Qwen2Workspace
@@ -126,6 +131,11 @@ public final class Generator {
         if let bad = request.promptTokens.first(where: { $0 < 0 || Int($0) >= model.config.vocabSize }) {
             throw GeneratorError(request: Int(request.id), reason: "prompt token id \(bad) is outside the vocabulary (0..<\(model.config.vocabSize))")
         }
+        for bound in request.edits {
+            guard let layer = bound.edit.layer, layer < model.config.numHiddenLayers, bound.sae.dIn == model.config.hiddenSize else {
+                throw GeneratorError(request: Int(request.id), reason: "edit \(bound.edit) does not fit this \(model.config.numHiddenLayers)-layer model of hidden size \(model.config.hiddenSize)")
+            }
+        }
         queue.append(request)
     }
 
@@ -156,7 +166,7 @@ public final class Generator {
             let generated = slots[s].generated
             batch.append(slot: s, row: ActivationRow(sequenceID: request.id, position: request.promptTokens.count + generated.count - 1,
                                                      tokenID: generated[generated.count - 1], isPrompt: false),
-                         wantsLogits: slots[s].phase == .decode)
+                         wantsLogits: slots[s].phase == .decode, edits: request.edits)
         }
         for s in slots.indices where slots[s].phase == .prefill {
             let request = slots[s].request!
@@ -167,7 +177,7 @@ public final class Generator {
                 let last = position == promptCount - 1
                 batch.append(slot: s, row: ActivationRow(sequenceID: request.id, position: position,
                                                          tokenID: request.promptTokens[position], isPrompt: true),
-                             wantsLogits: last && request.maxNewTokens > 0)
+                             wantsLogits: last && request.maxNewTokens > 0, edits: request.edits)
             }
             slots[s].prefilled = max(start, end)
         }

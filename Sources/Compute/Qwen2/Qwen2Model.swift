@@ -34,6 +34,8 @@ public final class Qwen2Model: @unchecked Sendable {
     /// Runs one forward step over `batch` (any mix of sequences and positions; each sequence's
     /// earlier positions must already be in the KV cache). Writes next-token logits for the rows
     /// that asked for them into `workspace.logits`, and hands the requested hookpoints to `sink`.
+    /// Each row's feature edits (`ForwardBatch.rowEdits`) change the activations flowing out of
+    /// their hookpoints before those are captured (see `FeatureEditPass`).
     /// Every row is computed independently in a fixed order, so results do not depend on the batch.
     public func forward(_ batch: ForwardBatch, workspace ws: Qwen2Workspace,
                         hooks: [Hookpoint] = [], sink: ActivationSink? = nil) {
@@ -47,6 +49,7 @@ public final class Qwen2Model: @unchecked Sendable {
         let hidden = config.hiddenSize
         let eps = Float(config.rmsNormEps)
         let x = ws.hidden.pointer  // [rows, hidden]: the residual stream
+        let editing = ws.edits.prepare(batch)
 
         func capture(_ hookpoint: Hookpoint, _ values: UnsafeMutablePointer<Float>) {
             guard let sink else { return }
@@ -77,9 +80,12 @@ public final class Qwen2Model: @unchecked Sendable {
                 Kernels.rmsNorm(x + r * hidden, weight: layer.postAttentionLayerNorm, count: hidden, eps: eps, into: ws.normed.pointer + r * hidden)
             }
             Qwen2MLP.forward(weights: layer, config: config, rows: rows, workspace: ws)
+            // Feature edits change what flows on, and captures record the edited values.
+            if editing && ws.edits.editsMLP[l] { ws.edits.apply(at: .mlp(l), values: ws.projected.pointer, width: hidden, batch: batch) }
             if selection.mlpOutputs[l] { capture(.mlp(l), ws.projected.pointer) }
             addResidual(x, ws.projected.pointer, count: rows * hidden)
 
+            if editing && ws.edits.editsLayer[l] { ws.edits.apply(at: .layer(l), values: x, width: hidden, batch: batch) }
             if selection.layerOutputs[l] { capture(.layer(l), x) }
             if l + 1 < config.numHiddenLayers, selection.hiddenStates[l + 1] { capture(.hiddenStates(l + 1), x) }
         }

@@ -17,6 +17,8 @@ public final class Qwen2Workspace: @unchecked Sendable {
     let projected: FloatBuffer     // [maxRows, hidden]: o_proj output, then down_proj (MLP) output
     let gateUp: FloatBuffer        // [maxRows, 2 * intermediate]: gate | up per row
     let logitInputs: FloatBuffer   // [slots, hidden]: final-normed rows that need logits
+    /// Scratch of the feature-edit pass (grows to the largest edited step, then is reused).
+    let edits: FeatureEditPass
     /// [slots, vocab]: next-token logits, row `ForwardBatch.logitIndex[r]`.
     public let logits: FloatBuffer
 
@@ -36,6 +38,7 @@ public final class Qwen2Workspace: @unchecked Sendable {
         gateUp = FloatBuffer(count: maxRows * 2 * config.intermediateSize)
         logitInputs = FloatBuffer(count: slots * h)
         logits = FloatBuffer(count: slots * config.vocabSize)
+        edits = FeatureEditPass(layerCount: config.numHiddenLayers)
     }
 
     /// Bytes of the buffers above (the rotary table included, the KV cache not), as allocated.

@@ -15,6 +15,7 @@ struct BenchCommand: ParsableCommand {
             BenchIngestCommand.self,
             BenchReportCommand.self,
             BenchAnalyzeCommand.self,
+            BenchInterventionsCommand.self,
         ]
     )
 }
