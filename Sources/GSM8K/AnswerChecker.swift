@@ -54,22 +54,7 @@ public enum AnswerChecker {
 
     /// Index of the `}` that closes the `{` at `open`, or nil when the text ends first.
     private static func matchingBrace(_ bytes: [UInt8], open: Int) -> Int? {
-        var depth = 0
-        var k = open
-        while k < bytes.count {
-            let b = bytes[k]
-            if b == UInt8(ascii: "\\") {
-                k += 2  // \{ and \} are literal braces
-                continue
-            }
-            if b == UInt8(ascii: "{") { depth += 1 }
-            if b == UInt8(ascii: "}") {
-                depth -= 1
-                if depth == 0 { return k }
-            }
-            k += 1
-        }
-        return nil
+        LaTeXScanner.matchingBrace(bytes, open: open)
     }
 
     /// A boxed answer in canonical form: a plain number ("1080", "-3", "2.5") when the answer
