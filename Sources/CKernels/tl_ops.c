@@ -77,6 +77,70 @@ static head_values_fn head_values_for(int path) {
     return head_values_portable;
 }
 
+// One step of a value sum, out[d] = fma(weight, v[d], out[d]) for every lane d: the inner loop
+// of head_values_* above, so summing t in order with it gives the same bits.
+typedef void (*values_step_fn)(float weight, const float *v, int head_dim, float *out);
+
+static void values_step_portable(float weight, const float *v, int head_dim, float *out) {
+    for (int d = 0; d < head_dim; d++) out[d] = fmaf(weight, v[d], out[d]);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2,fma")))
+static void values_step_avx2(float weight, const float *v, int head_dim, float *out) {
+    int d8 = head_dim & ~7;
+    __m256 w = _mm256_set1_ps(weight);
+    for (int d = 0; d < d8; d += 8)
+        _mm256_storeu_ps(out + d, _mm256_fmadd_ps(w, _mm256_loadu_ps(v + d), _mm256_loadu_ps(out + d)));
+    for (int d = d8; d < head_dim; d++) out[d] = fmaf(weight, v[d], out[d]);
+}
+#endif
+
+static values_step_fn values_step_for(int path) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (path == TL_PATH_AVX2 || path == TL_PATH_AVX512) return values_step_avx2;
+#endif
+    return values_step_portable;
+}
+
+// The query heads that share one KV head (grouped-query attention), together: each key and
+// value row is read once for all of them instead of once per head, which is what long contexts
+// are limited by. Per head every operation is the one attention_head does, in the same order
+// (the dot products, the running maximum over t, the exp sum over t, the value sum over t per
+// lane), so the bits are the same. q and out hold the group's heads consecutively; scores has
+// room for group × length.
+enum { TL_ATTENTION_MAX_GROUP = 64 };
+
+static void attention_group(const float *q, const float *kh, const float *vh, int group, int head_dim, int64_t length,
+                            float scale, float *scores, float *out, int path, values_step_fn step) {
+    float maximum[TL_ATTENTION_MAX_GROUP], total[TL_ATTENTION_MAX_GROUP];
+    for (int g = 0; g < group; g++) maximum[g] = -INFINITY;
+    for (int64_t t = 0; t < length; t++) {
+        const float *kt = kh + t * head_dim;
+        for (int g = 0; g < group; g++) {
+            float s = tl_dot(q + (int64_t)g * head_dim, kt, head_dim, path) * scale;
+            scores[g * length + t] = s;
+            if (s > maximum[g]) maximum[g] = s;
+        }
+    }
+    for (int g = 0; g < group; g++) {
+        float *sg = scores + g * length;
+        float sum = 0;
+        for (int64_t t = 0; t < length; t++) {
+            float e = expf(sg[t] - maximum[g]);
+            sg[t] = e;
+            sum += e;
+        }
+        total[g] = sum;
+        float *og = out + (int64_t)g * head_dim;
+        for (int d = 0; d < head_dim; d++) og[d] = 0;
+    }
+    for (int64_t t = 0; t < length; t++) {
+        const float *vt = vh + t * head_dim;
+        for (int g = 0; g < group; g++) step(scores[g * length + t] / total[g], vt, head_dim, out + (int64_t)g * head_dim);
+    }
+}
+
 static void attention_head(const float *qh, const float *kh, const float *vh, int head_dim, int64_t length,
                            float scale, float *scores, float *oh, int path, head_values_fn values_fn) {
     float maximum = -INFINITY;
@@ -113,17 +177,33 @@ typedef struct {
     float scale;
     int path;
     head_values_fn values_fn;
-    float *scores;  // [threads, max_length]
+    values_step_fn step_fn;
+    int grouped;    // (query, KV head) units with attention_group, else (query, head) units
+    float *scores;  // [threads, max_length] ([threads, group × max_length] when grouped)
 } attention_job;
 
 // (query, head) units are dealt out in contiguous ranges; each unit is computed the same way
 // whichever thread takes it.
 static void attention_task(void *context, int index, int count) {
     const attention_job *job = (const attention_job *)context;
+    int group = job->heads / job->kv_heads;
+    if (job->grouped) {
+        int64_t units = job->query_count * job->kv_heads;
+        int64_t u0 = units * index / count, u1 = units * (index + 1) / count;
+        float *scores = job->scores + (int64_t)index * group * job->max_length;
+        for (int64_t u = u0; u < u1; u++) {
+            const tl_attention_query *qr = &job->queries[u / job->kv_heads];
+            int j = (int)(u % job->kv_heads);
+            int64_t kv_offset = (int64_t)j * job->capacity * job->head_dim;
+            int64_t q_offset = (int64_t)j * group * job->head_dim;
+            attention_group(qr->q + q_offset, qr->keys + kv_offset, qr->values + kv_offset, group, job->head_dim,
+                            qr->length, job->scale, scores, qr->out + q_offset, job->path, job->step_fn);
+        }
+        return;
+    }
     int64_t units = job->query_count * job->heads;
     int64_t u0 = units * index / count, u1 = units * (index + 1) / count;
     float *scores = job->scores + (int64_t)index * job->max_length;
-    int group = job->heads / job->kv_heads;
     for (int64_t u = u0; u < u1; u++) {
         const tl_attention_query *qr = &job->queries[u / job->heads];
         int h = (int)(u % job->heads);
@@ -138,8 +218,9 @@ void tl_attention(const tl_attention_query *queries, int64_t query_count, int64_
                   int kv_heads, int head_dim, float scale, int path) {
     if (query_count <= 0) return;
     path = tl_kernel_path(path);  // once, here: the pool threads run what the caller resolved
+    int group = heads / kv_heads;
     attention_job job = { queries, query_count, capacity, 1, heads, kv_heads, head_dim, scale, path,
-                          head_values_for(path), 0 };
+                          head_values_for(path), values_step_for(path), group > 1 && group <= TL_ATTENTION_MAX_GROUP, 0 };
     int64_t work = 0;
     for (int64_t i = 0; i < query_count; i++) {
         if (queries[i].length > job.max_length) job.max_length = queries[i].length;
@@ -147,7 +228,7 @@ void tl_attention(const tl_attention_query *queries, int64_t query_count, int64_
     }
     // Short contexts are cheaper than waking the pool.
     int parallel = work * heads * head_dim >= (1 << 16) && tl_threads() > 1;
-    int64_t needed = job.max_length * (parallel ? tl_threads() : 1);
+    int64_t needed = job.max_length * (job.grouped ? group : 1) * (parallel ? tl_threads() : 1);
     // Scores for every pool thread, in the calling thread's scratch.
     job.scores = tl_thread_scratch(TL_SCRATCH_ATTENTION_SCORES, needed);
     if (!job.scores) {
