@@ -11,6 +11,11 @@ public struct SAECheckpoint {
     public var configPath: String { (directory as NSString).appendingPathComponent("cfg.json") }
     public var weightsPath: String { (directory as NSString).appendingPathComponent("sae.safetensors") }
 
+    /// `checkpoint/hookpoint/sae.safetensors`, without opening anything (for sizing memory).
+    public static func weightsPath(checkpoint: String, hookpoint: String) -> String {
+        ((checkpoint as NSString).appendingPathComponent(hookpoint) as NSString).appendingPathComponent("sae.safetensors")
+    }
+
     public init(checkpoint: String, hookpoint: String) throws {
         let folder = (checkpoint as NSString).appendingPathComponent(hookpoint)
         var isDirectory: ObjCBool = false

@@ -28,7 +28,9 @@ public final class CoordinatorLoop {
     /// Called once the socket is bound, with the actual endpoint (ephemeral ports resolved).
     public var onListening: ((String) -> Void)?
 
-    public init(configuration: CoordinatorConfiguration, logger: Logger, reporter: ProgressReporter = ProgressReporter()) throws {
+    /// `promptIDs`: the problems' prompts already tokenized (`CoordinatorStateMachine.promptIDs(of:)`), if the caller has them.
+    public init(configuration: CoordinatorConfiguration, logger: Logger, reporter: ProgressReporter = ProgressReporter(),
+                promptIDs: [[Int32]]? = nil) throws {
         self.configuration = configuration
         self.logger = logger
         self.reporter = reporter
@@ -59,6 +61,7 @@ public final class CoordinatorLoop {
                 guard let entry = journals[condition].entry(id: id) else { throw CoordinatorError("\(id) is not in the journal \(journals[condition].path)") }
                 return try journals[condition].readTask(entry)
             },
+            promptIDs: promptIDs,
             runID: String(UInt64.random(in: 0...UInt64.max), radix: 36), now: MonotonicClock.now())
     }
 

@@ -154,13 +154,16 @@ public struct CoordinatorStateMachine {
                 verificationRecords: [VerificationRecord] = [],
                 committedResult: (_ condition: Int, _ id: String) throws -> CommittedTask = { _, id in
                     throw CoordinatorError("no journal to read the committed result of \(id) from")
-                }, runID: String, now: Double) throws {
+                }, promptIDs knownPromptIDs: [[Int32]]? = nil, runID: String, now: Double) throws {
         self.configuration = configuration
         self.runID = runID
         let index = try Self.validate(configuration)
         problemCount = configuration.problems.count
         conditionCount = 1 + configuration.conditions.count
-        promptIDs = configuration.problems.map { configuration.prompt.ids(for: $0.question, tokenizer: configuration.tokenizer) }
+        if let knownPromptIDs, knownPromptIDs.count != configuration.problems.count {
+            throw CoordinatorError("\(knownPromptIDs.count) tokenized prompts given for \(configuration.problems.count) problems")
+        }
+        promptIDs = knownPromptIDs ?? Self.promptIDs(of: configuration)
         assembler = TaskAssembler(configuration: configuration, promptIDs: promptIDs)
         hookpointNames = Set(configuration.hookpoints.map(\.name))
         rowLimits = promptIDs.map { (configuration.includePrompt ? $0.count : 0) + configuration.generation.maxNewTokens }
@@ -216,6 +219,13 @@ public struct CoordinatorStateMachine {
             }
             startupLog += resumed
         }
+    }
+
+    /// Every problem's prompt as token ids, in selection order: what the assigns carry. A caller
+    /// that needs them before the run starts (`thinklens run` sizes its workers' KV caches by the
+    /// longest) tokenizes once and hands them to `init`.
+    public static func promptIDs(of configuration: CoordinatorConfiguration) -> [[Int32]] {
+        configuration.problems.map { configuration.prompt.ids(for: $0.question, tokenizer: configuration.tokenizer) }
     }
 
     /// Refuses a configuration no run can use, before anything is written; returns the task

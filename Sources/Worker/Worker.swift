@@ -123,7 +123,7 @@ public final class Worker {
         let plan = MemoryPlan(
             config: model.config,
             weightBytes: MemoryPlan.fileBytes(MemoryPlan.modelWeightFiles(directory: configuration.modelDirectory)
-                + hookpoints.map { ((configuration.saeDirectory as NSString).appendingPathComponent($0) as NSString).appendingPathComponent("sae.safetensors") }),
+                + hookpoints.map { SAECheckpoint.weightsPath(checkpoint: configuration.saeDirectory, hookpoint: $0) }),
             slots: configuration.batchSlots, contextTokens: contextTokens)
         logger.info("worker \(configuration.workerID) \(plan.summary)")
         try plan.check(availableBytes: SystemMemory.available())

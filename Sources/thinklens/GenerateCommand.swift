@@ -119,7 +119,7 @@ struct GenerateCommand: ParsableCommand {
         let sampling = SamplingParameters.resolve(temperature: temperature, topP: topP, topK: topK, defaults: generation.samplingDefaults)
 
         // Before generating: what this needs, and a refusal when the machine cannot hold it.
-        let saeFiles = saes.keys.map { ((sae! as NSString).appendingPathComponent($0.description) as NSString).appendingPathComponent("sae.safetensors") }
+        let saeFiles = saes.keys.map { SAECheckpoint.weightsPath(checkpoint: sae!, hookpoint: $0.description) }
         let plan = MemoryPlan(config: model.config,
                               weightBytes: MemoryPlan.fileBytes(MemoryPlan.modelWeightFiles(directory: self.model) + saeFiles),
                               slots: 1, contextTokens: promptTokens.count + maxNewTokens, prefillChunk: 128)

@@ -41,11 +41,11 @@ struct RunCommand: ParsableCommand {
         // Size every worker's KV cache for this run's longest prompt + --max-new-tokens, and
         // refuse before starting anything when the workers cannot fit in this machine's memory.
         let modelConfig = try Qwen2Configuration.load(contentsOf: (settings.model as NSString).appendingPathComponent("config.json"))
-        let longestPrompt = configuration.problems.map { configuration.prompt.ids(for: $0.question, tokenizer: configuration.tokenizer).count }.max() ?? 0
+        let promptIDs = CoordinatorStateMachine.promptIDs(of: configuration)
+        let longestPrompt = promptIDs.map(\.count).max() ?? 0
         let contextTokens = min(modelConfig.maxPositionEmbeddings, longestPrompt + settings.maxNewTokens)
-        let saeFiles = Set(configuration.hookpoints.map(\.sae)).sorted().map {
-            ((settings.sae as NSString).appendingPathComponent($0) as NSString).appendingPathComponent("sae.safetensors")
-        }
+        // Each worker maps every SAE under --sae (as Worker does), not only the run's.
+        let saeFiles = SAECheckpoint.hookpoints(in: settings.sae).map { SAECheckpoint.weightsPath(checkpoint: settings.sae, hookpoint: $0) }
         let plan = MemoryPlan(config: modelConfig,
                               weightBytes: MemoryPlan.fileBytes(MemoryPlan.modelWeightFiles(directory: settings.model) + saeFiles),
                               slots: batch, contextTokens: contextTokens, processes: workers)
@@ -54,7 +54,7 @@ struct RunCommand: ParsableCommand {
         configuration.shutdownWorkersAtEnd = true
         // Every local worker gets a share from the start, even when the problems fit in one's batch.
         configuration.minWorkers = workers
-        let loop = try CoordinatorLoop(configuration: configuration, logger: logger)
+        let loop = try CoordinatorLoop(configuration: configuration, logger: logger, promptIDs: promptIDs)
         let perWorker = threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / workers)
         let executable = URL(fileURLWithPath: Executable.path)
         var children: [Process] = []

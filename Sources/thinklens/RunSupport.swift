@@ -182,41 +182,36 @@ struct RunSettingsOptions: ParsableArguments {
         let configText = try Data(contentsOf: URL(fileURLWithPath: configPath))
         let modelInfo = RunManifest.Model(config: try JSONValue.parse(configText, source: configPath),
                                           fingerprint: ModelFingerprint.compute(config: config, checkpoint: try SafeTensorsCheckpoint(directory: model)))
+        // Each SAE the run uses (its hookpoints' and its edits'), opened once: fingerprinted for
+        // the manifest and the workers' hellos, checked against the model.
+        var checkpoints: [String: SAECheckpoint] = [:]
         var saes: [String: RunManifest.SAE] = [:]
-        for name in Set(runHookpoints.map(\.sae)) {
+        func openSAE(_ name: String) throws -> SAECheckpoint {
+            if let known = checkpoints[name] { return known }
             let checkpoint = try SAECheckpoint(checkpoint: sae, hookpoint: name)
             guard checkpoint.config.dIn == config.hiddenSize else {
                 throw SAEError(path: checkpoint.configPath, reason: "d_in is \(checkpoint.config.dIn) but the model's hidden size is \(config.hiddenSize); this SAE was trained on a different model or hookpoint")
             }
             let cfg = try JSONValue.parse(try Data(contentsOf: URL(fileURLWithPath: checkpoint.configPath)), source: checkpoint.configPath)
             saes[name] = RunManifest.SAE(cfg: cfg, fingerprint: try checkpoint.fingerprint())
+            checkpoints[name] = checkpoint
+            return checkpoint
         }
+        for name in Set(runHookpoints.map(\.sae)).sorted() { _ = try openSAE(name) }
         for h in runHookpoints {
             _ = try Hookpoint(parsing: h.capture, layerCount: config.numHiddenLayers)
         }
         let conditions = try InterventionCondition.parseAll(intervene)
         for edit in conditions.flatMap(\.edits) {
-            let what = "--intervene edit \(edit)"
+            // FeatureEdit.check is the rule workers and `generate` apply too; an SAE folder that
+            // exists but does not open says why beside "no SAE".
+            var openError: Error?
             do {
-                _ = try Hookpoint(parsing: edit.hookpoint, layerCount: config.numHiddenLayers)
+                try edit.check(layerCount: config.numHiddenLayers, saeSource: "--sae \(sae)") { name in
+                    do { return try openSAE(name).config.numLatents } catch { openError = error; return nil }
+                }
             } catch {
-                throw ValidationError("\(what): \(error)")
-            }
-            let checkpoint: SAECheckpoint
-            do {
-                checkpoint = try SAECheckpoint(checkpoint: sae, hookpoint: edit.hookpoint)
-            } catch {
-                throw ValidationError("\(what): no SAE for \(edit.hookpoint) in --sae \(sae) (\(error))")
-            }
-            guard checkpoint.config.dIn == config.hiddenSize else {
-                throw ValidationError("\(what): the SAE \(checkpoint.configPath) has d_in \(checkpoint.config.dIn), the model's hidden size is \(config.hiddenSize)")
-            }
-            guard edit.feature < checkpoint.config.numLatents else {
-                throw ValidationError("\(what): feature \(edit.feature) is beyond the \(checkpoint.config.numLatents) latents of \(checkpoint.configPath)")
-            }
-            if saes[edit.hookpoint] == nil {
-                let cfg = try JSONValue.parse(try Data(contentsOf: URL(fileURLWithPath: checkpoint.configPath)), source: checkpoint.configPath)
-                saes[edit.hookpoint] = RunManifest.SAE(cfg: cfg, fingerprint: try checkpoint.fingerprint())
+                throw ValidationError("\(error)\(openError.map { " (\($0))" } ?? "")")
             }
         }
         var selection = try ProblemSelection.parse(problems)

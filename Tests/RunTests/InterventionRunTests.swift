@@ -62,7 +62,7 @@ struct InterventionRunTests {
 
     @Test(arguments: [
         (["--intervene", "x=layers.9.mlp:1:ablate"], "layers.9.mlp"),
-        (["--intervene", "x=layers.1.mlp:256:ablate"], "beyond the 256 latents"),
+        (["--intervene", "x=layers.1.mlp:256:ablate"], "past the last latent 255"),
         (["--intervene", "x=layers.0.mlp:1:ablate"], "no SAE for layers.0.mlp"),
         (["--intervene", "x=layers.1.mlp:1:clamp=nan"], "finite"),
         (["--intervene", "x=layers.1.mlp:1:ablate", "--intervene", "x=layers.2.mlp:1:ablate"], "used twice"),
