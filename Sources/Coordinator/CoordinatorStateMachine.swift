@@ -640,9 +640,10 @@ public struct CoordinatorStateMachine {
             let problem = configuration.problems[index]
             actions.append(.send(.assign(Assign(
                 taskID: UInt64(a.task), attempt: a.attempt, problemID: problem.id, promptIDs: promptIDs[index],
-                generation: configuration.generation, hookpoints: hookpoints(ofCondition: condition),
+                generation: configuration.generation, hookpoints: configuration.hookpoints,
                 includePrompt: configuration.includePrompt,
-                edits: condition == 0 ? [] : configuration.conditions[condition - 1].edits)), to: a.worker))
+                edits: condition == 0 ? [] : configuration.conditions[condition - 1].edits,
+                streamsLatents: condition == 0 || configuration.interventionLatents)), to: a.worker))
             inProgress[a.task] = Progress(worker: a.worker, at: now)
             if statistics.firstAssigned == nil { statistics.firstAssigned = now }
             if a.attempt > 1 { actions.append(.log(.info, "\(label(of: a.task)) attempt \(a.attempt) → \(describe(a.worker))")) }

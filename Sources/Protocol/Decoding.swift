@@ -58,7 +58,7 @@ struct MessageReader {
     static let creditFields = [WireKey.version, WireKey.type, WireKey.count]
     static let assignFields = [
         WireKey.version, WireKey.type, WireKey.taskID, WireKey.attempt, WireKey.problemID, WireKey.promptIDs,
-        WireKey.generation, WireKey.hookpoints, WireKey.includePrompt, WireKey.edits,
+        WireKey.generation, WireKey.hookpoints, WireKey.includePrompt, WireKey.edits, WireKey.noLatents,
     ]
     static let editFields = [WireKey.hookpoint, WireKey.feature, WireKey.operation, WireKey.value, WireKey.generatedOnly]
     static let generationFields = [WireKey.maxNewTokens, WireKey.temperature, WireKey.topP, WireKey.topK, WireKey.seed]
@@ -195,7 +195,8 @@ struct MessageReader {
             generation: generation,
             hookpoints: hookpoints,
             includePrompt: try fields.required(WireKey.includePrompt).bool(),
-            edits: edits)
+            edits: edits,
+            streamsLatents: !(try fields.optional(WireKey.noLatents)?.bool() ?? false))
     }
 
     private func latentChunk(_ pairs: UnsafeBufferPointer<msgpack_object_kv>) throws(ProtocolError) -> LatentChunk {

@@ -56,7 +56,7 @@ extension Message {
             envelope(fieldCount: 1)
             sink.key(WireKey.count); sink.int(credit.count)
         case .assign(let assign):
-            envelope(fieldCount: assign.edits.isEmpty ? 7 : 8)
+            envelope(fieldCount: 7 + (assign.edits.isEmpty ? 0 : 1) + (assign.streamsLatents ? 0 : 1))
             sink.key(WireKey.taskID); sink.uint(assign.taskID)
             sink.key(WireKey.attempt); sink.uint(UInt64(assign.attempt))
             sink.key(WireKey.problemID); sink.string(assign.problemID)
@@ -91,6 +91,7 @@ extension Message {
                     if edit.generatedOnly { sink.key(WireKey.generatedOnly); sink.bool(true) }
                 }
             }
+            if !assign.streamsLatents { sink.key(WireKey.noLatents); sink.bool(true) }
         case .latentChunk(let chunk):
             envelope(fieldCount: 8)
             sink.key(WireKey.taskID); sink.uint(chunk.taskID)

@@ -107,10 +107,15 @@ public struct Assign: Equatable, Sendable {
     /// The condition's feature edits, applied in this order (empty for the baseline and for a
     /// run without `--intervene`; then absent on the wire).
     public var edits: [FeatureEdit]
+    /// Whether the worker streams this task's latents (false for an `--intervene` condition of a
+    /// run with `--intervention-latents none`). `hookpoints` stays the run's either way: the
+    /// tasks of one batch share one capture set.
+    public var streamsLatents: Bool
 
     public init(
         taskID: UInt64, attempt: UInt32, problemID: String, promptIDs: [Int32],
-        generation: GenerationParameters, hookpoints: [HookpointSpec], includePrompt: Bool, edits: [FeatureEdit] = []
+        generation: GenerationParameters, hookpoints: [HookpointSpec], includePrompt: Bool, edits: [FeatureEdit] = [],
+        streamsLatents: Bool = true
     ) {
         self.taskID = taskID
         self.attempt = attempt
@@ -120,6 +125,7 @@ public struct Assign: Equatable, Sendable {
         self.hookpoints = hookpoints
         self.includePrompt = includePrompt
         self.edits = edits
+        self.streamsLatents = streamsLatents
     }
 }
 

@@ -71,6 +71,7 @@ public enum MessageType: String, CaseIterable, Sendable {
 /// | op   | edits[i].operation (name)        | str: ablate/clamp/scale/add | assign.ed[i]                    |
 /// | va   | edits[i].operation (value)       | float (absent for ablate) | assign.ed[i]                      |
 /// | go   | edits[i].generatedOnly (only when true) | bool             | assign.ed[i]                        |
+/// | nl   | !streamsLatents (only when true) | bool                    | assign                              |
 ///
 /// Integer arrays and activations travel as little-endian `bin` blobs, never element by
 /// element, so a chunk encodes and decodes with a memcpy. Floats (`te`, `tp`) are written as
@@ -130,6 +131,7 @@ enum WireKey {
     static let operation = FieldKey("op", "operation")
     static let value = FieldKey("va", "value")
     static let generatedOnly = FieldKey("go", "generatedOnly")
+    static let noLatents = FieldKey("nl", "noLatents")
 
     /// Every key above, for naming a field found in raw bytes.
     static let all: [FieldKey] = [
@@ -180,6 +182,7 @@ enum WireKey {
         operation,
         value,
         generatedOnly,
+        noLatents,
     ]
 
     /// The Swift name of the field a top-level wire key stands for, or the key itself.

@@ -88,7 +88,7 @@ final class LatentStreamer: ActivationSink {
     func receive(hookpoint: Hookpoint, rows: UnsafeBufferPointer<ActivationRow>, values: UnsafeBufferPointer<Float>, width: Int) {
         for s in streams.indices where streams[s].capture == hookpoint {
             for (r, row) in rows.enumerated() {
-                guard let state = tasks[row.sequenceID] else { continue }
+                guard let state = tasks[row.sequenceID], state.assign.streamsLatents else { continue }
                 if row.isPrompt && !state.assign.includePrompt { continue }
                 streams[s].pendingValues.append(contentsOf: values[(r * width)..<((r + 1) * width)])
                 streams[s].pendingRows.append((row.sequenceID, row.position, row.tokenID))

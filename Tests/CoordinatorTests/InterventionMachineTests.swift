@@ -27,7 +27,7 @@ import Testing
         for step in 1...50 where !m.isFinished {
             for (_, assign) in assigns(m.tick(now: Double(step))) {
                 given.append(assign)
-                if !assign.hookpoints.isEmpty {
+                if assign.streamsLatents {
                     for chunk in F.chunks(for: assign) { _ = m.received(.latentChunk(chunk), from: worker, now: Double(step)) }
                 }
                 _ = m.received(.taskDone(F.done(for: assign)), from: worker, now: Double(step))
@@ -70,8 +70,11 @@ import Testing
     @Test func withoutConditionLatentsAConditionsTasksStreamNone() throws {
         var m = try F.machine(Self.configuration(latents: false))
         let (given, commits) = Self.runToEnd(&m, worker: a)
-        #expect(given.filter { !$0.edits.isEmpty }.allSatisfy { $0.hookpoints.isEmpty })
-        #expect(given.filter { $0.edits.isEmpty }.allSatisfy { $0.hookpoints == [F.hookpoint] })
+        // Every task captures the run's hookpoints (a batch shares one capture set); only the
+        // baseline's stream their latents.
+        #expect(given.allSatisfy { $0.hookpoints == [F.hookpoint] })
+        #expect(given.filter { !$0.edits.isEmpty }.allSatisfy { !$0.streamsLatents })
+        #expect(given.filter { $0.edits.isEmpty }.allSatisfy { $0.streamsLatents })
         #expect(commits.filter { $0.condition == 1 }.allSatisfy { $0.committed.latents.isEmpty })
         #expect(m.manifest(condition: 1).hookpoints.isEmpty)
         #expect(m.isFinished)

@@ -37,7 +37,7 @@ struct RandomMessages {
                     let operations: [FeatureEdit.Operation] = [.ablate, .clamp(float()), .scale(float()), .add(float())]
                     return FeatureEdit(hookpoint: string(), feature: Int.random(in: 0...70_000, using: &generator),
                                        operation: operations.randomElement(using: &generator)!, generatedOnly: Bool.random(using: &generator))
-                }))
+                }, streamsLatents: Bool.random(using: &generator)))
         case .latentChunk:
             return .latentChunk(latentChunk(tokens: Int.random(in: 1...12, using: &generator),
                                             k: Int.random(in: 1...8, using: &generator)))
