@@ -329,6 +329,22 @@ import TestSupport
         #expect(try F.bundleFiles(out) == F.bundleFiles(clean))
     }
 
+    /// Found by `scripts/fuzz journal`: a record whose bytes match their checksum but whose
+    /// column header is malformed (only a crafted file has one) opens, since opening checks the
+    /// index fields and not the columns; reading it back is refused naming the record.
+    @Test func aRecordThatMatchesItsChecksumButNotTheFormatIsRefusedWhenReadNamingIt() throws {
+        let scratch = TemporaryDirectory("journal")
+        let fixture = TestEnvironment.fixtures("journal").appendingPathComponent("valid-checksum-bad-index-width.tlj")
+        try FileManager.default.copyItem(atPath: fixture.path, toPath: scratch.path + "/" + TaskJournal.fileName)
+        let journal = try TaskJournal(directory: scratch.path)
+        let entry = try #require(journal.entries.first)
+        #expect {
+            _ = try journal.readTask(entry)
+        } throws: { error in
+            error is RunDataError && "\(error)".contains(entry.id) && "\(error)".contains("index width") && "\(error)".contains(TaskJournal.fileName)
+        }
+    }
+
     @Test func resumingAfterARestartGivesTheUninterruptedBundle() throws {
         let scratch = TemporaryDirectory("journal")
         let tasks = (0..<10).map { F.task(index: $0) }
