@@ -351,9 +351,172 @@ AVX512_TILES_FOR_DTYPE(2)
                               AVX512_MR_ROW(7, DT), AVX512_MR_ROW(8, DT) }
 static const tile_fn avx512_tiles[3][AVX512_MR][4] = { AVX512_DT_BLOCK(0), AVX512_DT_BLOCK(1), AVX512_DT_BLOCK(2) };
 
+// Packed AVX-512 path (many activation rows, any dtype). The streaming tiles above widen every
+// bf16 weight block again for each 8-row tile, and hold only 16 accumulators; at prefill and
+// batch >= 16 the FMA units, not memory, are the limit, so this path:
+//  - widens each weight element once: a panel of 8 weight rows × AVX512_KC columns is widened to
+//    float32 into the thread's scratch, laid out so that each pair of rows' 8 columns (one zmm:
+//    lanes 0-7 row 2q, lanes 8-15 row 2q+1, as in the streaming tiles) is one aligned load;
+//  - runs tiles of up to 6 activation rows × those 8 weight rows: 24 accumulators, 4 weight
+//    registers and one broadcast activation register of the 32;
+//  - splits k into chunks of AVX512_KC columns so the panel stays in L1 while every tile of
+//    activation rows (in L2) passes over it. Between chunks a tile's accumulators are stored to
+//    and reloaded from scratch unchanged, so each lane is still one fma chain over k = l, l+8,
+//    ... in order, and the hsum, tail and bias are the streaming tiles' (finish()): the bits are
+//    the canonical order's.
+#define AVX512_PACKED_MR 6
+#ifndef AVX512_KC
+#define AVX512_KC 512
+#endif
+// Weight rows whose chains are kept in scratch while k advances (a multiple of 8).
+#ifndef AVX512_NC
+#define AVX512_NC 64
+#endif
+// Activation rows per block (a multiple of AVX512_PACKED_MR): their chains and k chunk stay in L2.
+#define AVX512_MB 120
+
+// Widens columns [kc, kc + 8·steps) of the nr (<= 8) weight rows at w into panel[steps][4][16];
+// missing rows repeat the last one (their results are dropped).
+TL_AVX512 static void avx512_widen_panel(const char *w, size_t row_bytes, int nr, int dtype, int64_t kc,
+                                         int64_t steps, float *panel) {
+    const char *rows_[8];
+    for (int n = 0; n < 8; n++) rows_[n] = w + (n < nr ? n : nr - 1) * row_bytes;
+    for (int64_t s = 0; s < steps; s++)
+        for (int q = 0; q < 4; q++)
+            _mm512_store_ps(panel + (s * 4 + q) * 16, avx512_load_pair(rows_[2 * q], rows_[2 * q + 1], dtype, kc + 8 * s));
+}
+
+// The canonical sum of 16 outputs at once: a (row m) and b (row m + 1) hold 4 registers each,
+// register q lanes 0-7 the chains of weight row 2q and lanes 8-15 those of row 2q + 1. The adds
+// are the canonical tree's, operand for operand: t = s_l + s_(l+4); u = (t0 + t2), (t1 + t3);
+// r = u0 + u1; the shuffles only move values. Then the tail and bias (finish()) when k is not a
+// multiple of 8, else the bias add, and the nr outputs of each of `count` rows are stored.
+TL_AVX512 static void avx512_finish_rows(const __m512 a[4], const __m512 b[4], int count, const float *x_row,
+                                         int64_t ldx, const char *w, size_t row_bytes, int64_t k,
+                                         const tl_linear_part *p, int64_t m, int64_t j, int nr) {
+    // quad i of t: the 4 partial sums of weight row i (ta: rows 0-3, tb: rows 4-7).
+    __m512 ta = _mm512_add_ps(_mm512_shuffle_f32x4(a[0], a[1], 0x88), _mm512_shuffle_f32x4(a[0], a[1], 0xDD));
+    __m512 tb = _mm512_add_ps(_mm512_shuffle_f32x4(a[2], a[3], 0x88), _mm512_shuffle_f32x4(a[2], a[3], 0xDD));
+    __m512 ua = _mm512_add_ps(_mm512_shuffle_ps(ta, tb, 0x44), _mm512_shuffle_ps(ta, tb, 0xEE));
+    __m512 tc = _mm512_add_ps(_mm512_shuffle_f32x4(b[0], b[1], 0x88), _mm512_shuffle_f32x4(b[0], b[1], 0xDD));
+    __m512 td = _mm512_add_ps(_mm512_shuffle_f32x4(b[2], b[3], 0x88), _mm512_shuffle_f32x4(b[2], b[3], 0xDD));
+    __m512 ub = _mm512_add_ps(_mm512_shuffle_ps(tc, td, 0x44), _mm512_shuffle_ps(tc, td, 0xEE));
+    // quad i of r: (row m, weight row i), (m, i + 4), (m + 1, i), (m + 1, i + 4).
+    __m512 r = _mm512_add_ps(_mm512_shuffle_ps(ua, ub, 0x88), _mm512_shuffle_ps(ua, ub, 0xDD));
+    // Lanes 0-7: row m's weight rows 0..7; lanes 8-15: row m + 1's.
+    r = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), r);
+    int64_t k8 = k & ~(int64_t)7;
+    if (k8 != k) {
+        float sums[16];
+        _mm512_storeu_ps(sums, r);
+        for (int row = 0; row < count; row++)
+            for (int n = 0; n < nr; n++)
+                p->y[(m + row) * p->ldy + j + n] =
+                    finish(sums[8 * row + n], x_row + row * ldx, w + n * row_bytes, p->dtype, k8, k, p->bias, j + n);
+        return;
+    }
+    __mmask8 lanes = (__mmask8)((1u << nr) - 1);
+    for (int row = 0; row < count; row++) {
+        __m256 v = row == 0 ? _mm512_castps512_ps256(r) : _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r), 1));
+        if (p->bias) v = _mm256_add_ps(v, _mm256_maskz_loadu_ps(lanes, p->bias + j));
+        _mm256_mask_storeu_ps(p->y + (m + row) * p->ldy + j, lanes, v);
+    }
+}
+
+// One tile: MR activation rows (x points at column kc of the first) × the panel's 8 weight rows
+// over `steps` 8-column steps. chains: this tile's saved accumulators ([MR][4] zmm), read unless
+// `first`, written unless `last`; when `last`, the outputs are finished and stored.
+#define AVX512_PACKED_TILE(MR)                                                                      \
+    TL_AVX512 static void avx512_packed_tile_##MR(const float *x, int64_t ldx, const float *panel, int64_t steps, \
+                                                  float *chains, int first, int last,               \
+                                                  const float *x_row0, const char *w, size_t row_bytes, int64_t k, \
+                                                  const tl_linear_part *p, int64_t m0, int64_t j, int nr) { \
+        __m512 acc[MR][4];                                                                          \
+        for (int m = 0; m < MR; m++)                                                                \
+            for (int q = 0; q < 4; q++)                                                             \
+                acc[m][q] = first ? _mm512_setzero_ps() : _mm512_load_ps(chains + (m * 4 + q) * 16); \
+        for (int64_t s = 0; s < steps; s++) {                                                       \
+            const float *ws = panel + s * 64;                                                       \
+            __m512 w0 = _mm512_load_ps(ws), w1 = _mm512_load_ps(ws + 16);                           \
+            __m512 w2 = _mm512_load_ps(ws + 32), w3 = _mm512_load_ps(ws + 48);                      \
+            for (int m = 0; m < MR; m++) {                                                          \
+                __m512 xv = avx512_broadcast8(x + m * ldx + 8 * s);                                 \
+                acc[m][0] = _mm512_fmadd_ps(xv, w0, acc[m][0]);                                     \
+                acc[m][1] = _mm512_fmadd_ps(xv, w1, acc[m][1]);                                     \
+                acc[m][2] = _mm512_fmadd_ps(xv, w2, acc[m][2]);                                     \
+                acc[m][3] = _mm512_fmadd_ps(xv, w3, acc[m][3]);                                     \
+            }                                                                                       \
+        }                                                                                           \
+        if (!last) {                                                                                \
+            for (int m = 0; m < MR; m++)                                                            \
+                for (int q = 0; q < 4; q++) _mm512_store_ps(chains + (m * 4 + q) * 16, acc[m][q]);  \
+            return;                                                                                 \
+        }                                                                                           \
+        for (int m = 0; m < MR; m += 2)                                                             \
+            avx512_finish_rows(acc[m], acc[m + 1 < MR ? m + 1 : m], m + 1 < MR ? 2 : 1, x_row0 + m * ldx, ldx, \
+                               w, row_bytes, k, p, m0 + m, j, nr);                                  \
+    }
+
+AVX512_PACKED_TILE(1)
+AVX512_PACKED_TILE(2)
+AVX512_PACKED_TILE(3)
+AVX512_PACKED_TILE(4)
+AVX512_PACKED_TILE(5)
+AVX512_PACKED_TILE(6)
+
+typedef void (*avx512_packed_tile_fn)(const float *x, int64_t ldx, const float *panel, int64_t steps, float *chains,
+                                      int first, int last, const float *x_row0, const char *w, size_t row_bytes,
+                                      int64_t k, const tl_linear_part *p, int64_t m0, int64_t j, int nr);
+static const avx512_packed_tile_fn avx512_packed_tiles[AVX512_PACKED_MR] = {
+    avx512_packed_tile_1, avx512_packed_tile_2, avx512_packed_tile_3,
+    avx512_packed_tile_4, avx512_packed_tile_5, avx512_packed_tile_6 };
+
+static void rows_avx512_packed(const float *x, int64_t rows, int64_t k, int64_t ldx, const tl_linear_part *p,
+                               int64_t j0, int64_t j1) {
+    int64_t k8 = k & ~(int64_t)7;
+    int64_t chunks = (k8 + AVX512_KC - 1) / AVX512_KC;
+    int64_t mb_rows = rows < AVX512_MB ? rows : AVX512_MB;
+    // The panel (8 × AVX512_KC floats, 64-byte aligned) and, when k takes several chunks, the
+    // chains of AVX512_MB rows × AVX512_NC weight rows (8 lanes each).
+    int64_t chain_floats = chunks > 1 ? ((mb_rows + AVX512_PACKED_MR - 1) / AVX512_PACKED_MR) * AVX512_PACKED_MR * AVX512_NC * 8 : 0;
+    float *scratch = tl_thread_scratch(TL_SCRATCH_WIDENED_WEIGHTS, 16 + 8 * AVX512_KC + chain_floats);
+    if (!scratch || k8 == 0) { rows_tiled(x, rows, k, ldx, p, j0, j1, &avx512_tiles[0][0][0], AVX512_MR); return; }
+    float *panel = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    float *chains = panel + 8 * AVX512_KC;
+    size_t row_bytes = (size_t)k * (p->dtype == TL_DTYPE_F32 ? 4 : 2);
+    for (int64_t mb = 0; mb < rows; mb += AVX512_MB) {
+        int64_t me = mb + AVX512_MB < rows ? mb + AVX512_MB : rows;
+        for (int64_t jc = j0; jc < j1; jc += AVX512_NC) {
+            int64_t je = jc + AVX512_NC < j1 ? jc + AVX512_NC : j1;
+            for (int64_t kc = 0; kc < k8; kc += AVX512_KC) {
+                int64_t steps = (k8 - kc < AVX512_KC ? k8 - kc : AVX512_KC) / 8;
+                int first = kc == 0, last = kc + AVX512_KC >= k8;
+                for (int64_t j = jc; j < je; j += 8) {
+                    int nr = (int)(je - j < 8 ? je - j : 8);
+                    const char *w = (const char *)p->weight + (size_t)j * row_bytes;
+                    avx512_widen_panel(w, row_bytes, nr, p->dtype, kc, steps, panel);
+                    float *panel_chains = chains + (j - jc) / 8 * 4 * 16 * ((me - mb + AVX512_PACKED_MR - 1) / AVX512_PACKED_MR * AVX512_PACKED_MR);
+                    for (int64_t m = mb; m < me; m += AVX512_PACKED_MR) {
+                        int mr = (int)(me - m < AVX512_PACKED_MR ? me - m : AVX512_PACKED_MR);
+                        avx512_packed_tiles[mr - 1](x + m * ldx + kc, ldx, panel, steps,
+                                                    panel_chains + (m - mb) * 4 * 16, first, last,
+                                                    x + m * ldx, w, row_bytes, k, p, m, j, nr);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Activation rows from which the packed path beats the streaming tiles (measured, see below).
+#ifndef AVX512_PACKED_MIN_ROWS
+#define AVX512_PACKED_MIN_ROWS 16
+#endif
+
 static void rows_avx512(const float *x, int64_t rows, int64_t k, int64_t ldx, const tl_linear_part *p,
                         int64_t j0, int64_t j1) {
-    rows_tiled(x, rows, k, ldx, p, j0, j1, &avx512_tiles[0][0][0], AVX512_MR);
+    if (rows >= AVX512_PACKED_MIN_ROWS) rows_avx512_packed(x, rows, k, ldx, p, j0, j1);
+    else rows_tiled(x, rows, k, ldx, p, j0, j1, &avx512_tiles[0][0][0], AVX512_MR);
 }
 #endif  // TL_X86
 

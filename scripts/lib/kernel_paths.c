@@ -208,44 +208,112 @@ static void test_attention(void) {
     }
 }
 
+// One linear case: random weights in `dtype`, x [rows, k], with or without a bias; every path this
+// CPU runs against the portable one (and tl_dot on x's first row). Prints a line per path only when
+// `quiet` is 0; returns the number of paths that differ.
+static int linear_case(int dtype, int64_t rows, int64_t k, int64_t n, int with_bias, int quiet) {
+    size_t elem = dtype == TL_DTYPE_F32 ? 4 : 2;
+    unsigned char *w = malloc((size_t)(n * k) * elem);
+    for (int64_t i = 0; i < n * k; i++) {
+        float f = next_value();
+        if (dtype == TL_DTYPE_F32) memcpy(w + i * 4, &f, 4);
+        else { uint16_t h = dtype == TL_DTYPE_BF16 ? to_bf16(f) : to_f16(f); memcpy(w + i * 2, &h, 2); }
+    }
+    float *x = malloc(sizeof(float) * (size_t)(rows * k)), *bias = malloc(sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < rows * k; i++) x[i] = next_value();
+    for (int64_t i = 0; i < n; i++) bias[i] = next_value();
+    float *portable = malloc(sizeof(float) * (size_t)(rows * n)), *y = malloc(sizeof(float) * (size_t)(rows * n));
+    tl_linear_part part = {w, dtype, n, with_bias ? bias : NULL, portable, n};
+    tl_linear(x, rows, k, k, &part, 1, TL_PATH_PORTABLE);
+    digest = fnv(digest, portable, sizeof(float) * (size_t)(rows * n));
+    int differing = 0;
+    for (int path = TL_PATH_AVX2; path <= TL_PATH_NEON; path++) {
+        if (!tl_kernel_path_available(path)) continue;
+        part.y = y;
+        memset(y, 0xFF, sizeof(float) * (size_t)(rows * n));
+        tl_linear(x, rows, k, k, &part, 1, path);
+        int same = memcmp(y, portable, sizeof(float) * (size_t)(rows * n)) == 0;
+        float a = tl_dot(x, x, k, path), b = tl_dot(x, x, k, TL_PATH_PORTABLE);
+        same = same && memcmp(&a, &b, 4) == 0;
+        if (!quiet) {
+            char what[96];
+            snprintf(what, sizeof what, "dtype %d rows %ld k %ld n %ld%s", dtype, (long)rows, (long)k, (long)n, with_bias ? "" : " no bias");
+            report(what, path, same);
+        } else if (!same) {
+            printf("dtype %d rows %ld k %ld n %ld%s: %s DIFFERS from portable\n", dtype, (long)rows, (long)k, (long)n,
+                   with_bias ? "" : " no bias", names[path]);
+        }
+        differing += !same;
+    }
+    free(w); free(x); free(bias); free(portable); free(y);
+    return differing;
+}
+
+// Two parts in one call (gate/up-like: one with a bias, one without, of different widths) against
+// the same parts computed on the portable path.
+static void linear_two_parts(int64_t rows, int64_t k) {
+    const int64_t n0 = 37, n1 = 21;
+    uint16_t *w0 = malloc(sizeof(uint16_t) * (size_t)(n0 * k)), *w1 = malloc(sizeof(uint16_t) * (size_t)(n1 * k));
+    for (int64_t i = 0; i < n0 * k; i++) w0[i] = to_bf16(next_value());
+    for (int64_t i = 0; i < n1 * k; i++) w1[i] = to_bf16(next_value());
+    float *x = malloc(sizeof(float) * (size_t)(rows * k)), *bias = malloc(sizeof(float) * (size_t)n0);
+    for (int64_t i = 0; i < rows * k; i++) x[i] = next_value();
+    for (int64_t i = 0; i < n0; i++) bias[i] = next_value();
+    size_t floats = (size_t)(rows * (n0 + n1));
+    float *portable = malloc(sizeof(float) * floats), *y = malloc(sizeof(float) * floats);
+    tl_linear_part parts[2] = {{w0, TL_DTYPE_BF16, n0, bias, portable, n0 + n1}, {w1, TL_DTYPE_BF16, n1, NULL, portable + n0, n0 + n1}};
+    tl_linear(x, rows, k, k, parts, 2, TL_PATH_PORTABLE);
+    digest = fnv(digest, portable, sizeof(float) * floats);
+    for (int path = TL_PATH_AVX2; path <= TL_PATH_NEON; path++) {
+        if (!tl_kernel_path_available(path)) continue;
+        parts[0].y = y; parts[1].y = y + n0;
+        memset(y, 0xFF, sizeof(float) * floats);
+        tl_linear(x, rows, k, k, parts, 2, path);
+        char what[96];
+        snprintf(what, sizeof what, "two parts (bias, no bias) rows %ld k %ld", (long)rows, (long)k);
+        report(what, path, memcmp(y, portable, sizeof(float) * floats) == 0);
+    }
+    free(w0); free(w1); free(x); free(bias); free(portable); free(y);
+}
+
 int main(void) {
     const shape shapes[] = {
         {TL_DTYPE_F32, 1, 64, 16}, {TL_DTYPE_BF16, 7, 37, 13}, {TL_DTYPE_F16, 5, 200, 9},
         {TL_DTYPE_BF16, 50, 96, 30}, {TL_DTYPE_F32, 4, 8, 5}, {TL_DTYPE_BF16, 300, 40, 6},
         {TL_DTYPE_F16, 8, 45, 11}, {TL_DTYPE_F32, 16, 24, 9}, {TL_DTYPE_BF16, 1, 1536, 300},
+        // The packed AVX-512 path (16+ rows): k in several 512-column chunks with a tail of 5,
+        // weight rows past one 64-row block and a partial 8-row panel, row tiles of 1..6 and
+        // rows past one 120-row block.
+        {TL_DTYPE_BF16, 16, 1045, 75}, {TL_DTYPE_F16, 17, 1045, 75}, {TL_DTYPE_F32, 23, 1045, 75},
+        {TL_DTYPE_BF16, 20, 1045, 75}, {TL_DTYPE_BF16, 21, 600, 75}, {TL_DTYPE_BF16, 64, 1536, 131}, {TL_DTYPE_BF16, 100, 1045, 75}, {TL_DTYPE_F32, 127, 520, 19},
+        {TL_DTYPE_F16, 130, 64, 9},
     };
     printf("auto path %s\n", names[tl_kernel_auto_path()]);
     tl_set_threads(2);
     for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
         shape s = shapes[c];
         state = 11 + c;
-        size_t elem = s.dtype == TL_DTYPE_F32 ? 4 : 2;
-        unsigned char *w = malloc((size_t)(s.n * s.k) * elem);
-        for (int64_t i = 0; i < s.n * s.k; i++) {
-            float f = next_value();
-            if (s.dtype == TL_DTYPE_F32) memcpy(w + i * 4, &f, 4);
-            else { uint16_t h = s.dtype == TL_DTYPE_BF16 ? to_bf16(f) : to_f16(f); memcpy(w + i * 2, &h, 2); }
-        }
-        float *x = malloc(sizeof(float) * (size_t)(s.rows * s.k)), *bias = malloc(sizeof(float) * (size_t)s.n);
-        for (int64_t i = 0; i < s.rows * s.k; i++) x[i] = next_value();
-        for (int64_t i = 0; i < s.n; i++) bias[i] = next_value();
-        float *portable = malloc(sizeof(float) * (size_t)(s.rows * s.n)), *y = malloc(sizeof(float) * (size_t)(s.rows * s.n));
-        tl_linear_part part = {w, s.dtype, s.n, bias, portable, s.n};
-        tl_linear(x, s.rows, s.k, s.k, &part, 1, TL_PATH_PORTABLE);
-        digest = fnv(digest, portable, sizeof(float) * (size_t)(s.rows * s.n));
-        for (int path = TL_PATH_AVX2; path <= TL_PATH_NEON; path++) {
-            if (!tl_kernel_path_available(path)) continue;
-            part.y = y;
-            tl_linear(x, s.rows, s.k, s.k, &part, 1, path);
-            int same = memcmp(y, portable, sizeof(float) * (size_t)(s.rows * s.n)) == 0;
-            float a = tl_dot(x, x, s.k, path), b = tl_dot(x, x, s.k, TL_PATH_PORTABLE);
-            same = same && memcmp(&a, &b, 4) == 0;
-            char what[64];
-            snprintf(what, sizeof what, "dtype %d rows %ld k %ld n %ld", s.dtype, (long)s.rows, (long)s.k, (long)s.n);
-            report(what, path, same);
-        }
-        free(w); free(x); free(bias); free(portable); free(y);
+        linear_case(s.dtype, s.rows, s.k, s.n, 1, 0);
     }
+    state = 31;
+    linear_case(TL_DTYPE_BF16, 64, 1045, 75, 0, 0);
+    linear_case(TL_DTYPE_F16, 33, 1040, 75, 0, 0);
+    linear_two_parts(24, 1045);
+    linear_two_parts(3, 200);
+    // Every row count 1..100 (each tile height, the streaming/packed threshold) at odd n, k with
+    // and without a tail, each dtype, with and without a bias: one line per dtype and k.
+    for (int dtype = TL_DTYPE_F32; dtype <= TL_DTYPE_F16; dtype++)
+        for (int64_t k = 45; k <= 48; k += 3) {
+            int differing = 0;
+            for (int64_t rows = 1; rows <= 100; rows++) {
+                state = 1000 + (uint64_t)rows;
+                differing += linear_case(dtype, rows, k, 19, (int)(rows & 1), 1);
+            }
+            char what[96];
+            snprintf(what, sizeof what, "dtype %d rows 1..100 k %ld n 19 (bias on odd rows)", dtype, (long)k);
+            printf("%s: every path %s\n", what, differing ? "DIFFERS from portable" : "bit-identical to portable");
+            differing ? failed++ : passed++;
+        }
     // SAE pre-activations: 19 rows (a pair of 6-row strips, a single one, a padded one), three k
     // blocks with a tail, five latent strips (the last padded), enough work to be split over the
     // pool; f32 and bf16 encoder weights.

@@ -8,72 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-static double seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-#define CHAINS 10  // independent accumulators: more than FMA latency × issue width on current cores
-#define FMA_ITERATIONS 100000000L
-
-// Each chain is acc = acc·a + b over 8 float32 lanes (16 flops per step), written with the
-// vector FMA of the architecture so the figure is the hardware's, not the compiler's.
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-static void *fma_worker(void *out) {
-    __m256 acc[CHAINS], a = _mm256_set1_ps(0.9999f), b = _mm256_set1_ps(1e-4f);
-    for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_set1_ps((float)c * 1e-3f);
-    for (long i = 0; i < FMA_ITERATIONS; i++)
-        for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_fmadd_ps(acc[c], a, b);
-    float lanes[8], sum = 0;
-    for (int c = 0; c < CHAINS; c++) {
-        _mm256_storeu_ps(lanes, acc[c]);
-        for (int l = 0; l < 8; l++) sum += lanes[l];
-    }
-    *(float *)out = sum;
-    return 0;
-}
-// The same with 16 lanes, for CPUs with AVX-512 (chosen at run time; the kernels use it there).
-__attribute__((target("avx512f")))
-static void *fma512_worker(void *out) {
-    __m512 acc[CHAINS], a = _mm512_set1_ps(0.9999f), b = _mm512_set1_ps(1e-4f);
-    for (int c = 0; c < CHAINS; c++) acc[c] = _mm512_set1_ps((float)c * 1e-3f);
-    for (long i = 0; i < FMA_ITERATIONS / 2; i++)
-        for (int c = 0; c < CHAINS; c++) acc[c] = _mm512_fmadd_ps(acc[c], a, b);
-    float sum = 0;
-    for (int c = 0; c < CHAINS; c++) sum += _mm512_reduce_add_ps(acc[c]);
-    *(float *)out = sum;
-    return 0;
-}
-#define HAVE_FMA512 1
-#elif defined(__aarch64__)
-#include <arm_neon.h>
-static void *fma_worker(void *out) {
-    float32x4_t acc[2 * CHAINS], a = vdupq_n_f32(0.9999f), b = vdupq_n_f32(1e-4f);
-    for (int c = 0; c < 2 * CHAINS; c++) acc[c] = vdupq_n_f32((float)c * 1e-3f);
-    for (long i = 0; i < FMA_ITERATIONS; i++)
-        for (int c = 0; c < 2 * CHAINS; c++) acc[c] = vfmaq_f32(b, acc[c], a);
-    float sum = 0;
-    for (int c = 0; c < 2 * CHAINS; c++) sum += vaddvq_f32(acc[c]);
-    *(float *)out = sum;
-    return 0;
-}
-#else
-static void *fma_worker(void *out) {
-    float acc[CHAINS][8], a = 0.9999f, b = 1e-4f;
-    for (int c = 0; c < CHAINS; c++)
-        for (int l = 0; l < 8; l++) acc[c][l] = (float)(c + l) * 1e-3f;
-    for (long i = 0; i < FMA_ITERATIONS; i++)
-        for (int c = 0; c < CHAINS; c++)
-            for (int l = 0; l < 8; l++) acc[c][l] = __builtin_fmaf(acc[c][l], a, b);
-    float sum = 0;
-    for (int c = 0; c < CHAINS; c++)
-        for (int l = 0; l < 8; l++) sum += acc[c][l];
-    *(float *)out = sum;
-    return 0;
-}
-#endif
+#include "fma_peak.h"
 
 typedef struct { const float *begin, *end; float sum; } read_range;
 
@@ -87,30 +22,6 @@ static void *read_worker(void *context) {
     r->sum = sum;
     return 0;
 }
-
-static double best_of(int repeats, double (*run)(int), int threads) {
-    double best = 0;
-    for (int i = 0; i < repeats; i++) {
-        double v = run(threads);
-        if (v > best) best = v;
-    }
-    return best;
-}
-
-// Every worker does FMA_ITERATIONS · CHAINS · 16 flops (the 16-lane one runs half the steps).
-static double run_fma(int threads, void *(*worker)(void *)) {
-    pthread_t t[256];
-    float out[256];
-    double start = seconds();
-    for (int i = 0; i < threads; i++) pthread_create(&t[i], 0, worker, &out[i]);
-    for (int i = 0; i < threads; i++) pthread_join(t[i], 0);
-    return threads * (double)FMA_ITERATIONS * CHAINS * 16 / (seconds() - start) / 1e9;
-}
-
-static double fma_gflops(int threads) { return run_fma(threads, fma_worker); }
-#ifdef HAVE_FMA512
-static double fma512_gflops(int threads) { return run_fma(threads, fma512_worker); }
-#endif
 
 static float *buffer;
 static size_t buffer_floats;
@@ -156,6 +67,17 @@ static double triad_gbs(int threads) {
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 2;
     if (threads < 1 || threads > 256) threads = 2;
+    // "fma" as a second argument: only the widest float32 FMA peak at `threads` threads, one
+    // line, for a benchmark to print its share of (scripts/bench-generate).
+    if (argc > 2 && !strcmp(argv[2], "fma")) {
+        double (*run)(int) = fma_gflops;
+        const char *kind = "8-lane";
+#ifdef HAVE_FMA512
+        if (__builtin_cpu_supports("avx512f")) { run = fma512_gflops; kind = "AVX-512"; }
+#endif
+        printf("float32 FMA peak %s %d threads %.1f GFLOP/s\n", kind, threads, best_of(3, run, threads));
+        return 0;
+    }
     buffer_floats = (size_t)3 << 28;  // 3 GiB, about the 1.5B model's bf16 weights
     buffer = aligned_alloc(64, buffer_floats * 4);
     if (!buffer) { fprintf(stderr, "machine_limits: cannot allocate 3 GiB for the bandwidth test\n"); return 1; }

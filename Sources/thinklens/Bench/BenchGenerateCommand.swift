@@ -44,6 +44,9 @@ struct BenchGenerateCommand: ParsableCommand {
     @Option(help: "Only load, generate a few tokens, print memory and 'READY', then sleep this many seconds (second-process memory probe).")
     var memoryProbe: Int?
 
+    @Option(help: "The machine's float32 FMA peak in GFLOP/s at --threads (scripts/bench-machine fma measures it; scripts/bench-generate passes it): prefill and decode also print their share of it.")
+    var fmaPeakGflops: Double?
+
     @Flag(help: "Also print one machine-readable line starting with BENCH_JSON.")
     var json = false
 
@@ -75,6 +78,17 @@ struct BenchGenerateCommand: ParsableCommand {
             ? SamplingParameters.resolve(temperature: nil, topP: nil, topK: nil, defaults: model.generationConfig.samplingDefaults)
             : SamplingParameters(temperature: 0.6, topK: 50, topP: 0.95)
         print("model \(self.model): \(config.numHiddenLayers) layers, hidden \(config.hiddenSize), intermediate \(config.intermediateSize), vocab \(config.vocabSize), \(String(format: "%.2f", Double(model.weights.matrixBytes) / 1e9)) GB of \(model.weights.embedTokens.dtype.rawValue) matrices")
+        let flops = MatrixFlops(config)
+        if let fmaPeakGflops, !(fmaPeakGflops > 0) {
+            throw ValidationError("--fma-peak-gflops: \(fmaPeakGflops) is not a positive GFLOP/s figure")
+        }
+        // "149.2 GFLOP/s" and, given the peak, "= 28.8% of the FMA peak 517.2".
+        func throughput(_ gflops: Double) -> String {
+            var text = String(format: "%.1f GFLOP/s", gflops)
+            if let fmaPeakGflops { text += String(format: " = %.1f%% of the FMA peak %.1f", 100 * gflops / fmaPeakGflops, fmaPeakGflops) }
+            return text
+        }
+        print(String(format: "matrix products: %.3f GFLOP per position through the decoder, %.3f for lm_head per row with logits", flops.decoderPerRow / 1e9, flops.lmHeadPerRow / 1e9))
         print("threads \(Kernels.threadCount), kernels \(KernelPath.selected), sampling T=\(sampling.temperature) top-k \(sampling.topK) top-p \(sampling.topP), hookpoints \(hooks.map(\.description).joined(separator: ",")); loaded in \(String(format: "%.2f", loadSeconds)) s")
 
         func prompt(_ length: Int, seed: Int) -> [Int32] {
@@ -153,8 +167,11 @@ struct BenchGenerateCommand: ParsableCommand {
             prefillCPU.append(ProcessStatus.cpuSeconds() - cpuStart)
         }
         let prefill = prefillTimes.min()!
-        print(String(format: "prefill %d tokens: %.3f s (%.1f tokens/s; trials %@; process CPU %@ s)", prefillTokens, prefill, Double(prefillTokens) / prefill,
-                     prefillTimes.map { String(format: "%.3f", $0) }.joined(separator: ", "), prefillCPU.map { String(format: "%.3f", $0) }.joined(separator: ", ")))
+        // One step over the prompt: every position through the decoder, lm_head on the last one.
+        let prefillGflops = flops.step(rows: prefillTokens, logitRows: 1) / prefill / 1e9
+        print(String(format: "prefill %d tokens: %.3f s (%.1f tokens/s; trials %@; process CPU %@ s); %@", prefillTokens, prefill, Double(prefillTokens) / prefill,
+                     prefillTimes.map { String(format: "%.3f", $0) }.joined(separator: ", "), prefillCPU.map { String(format: "%.3f", $0) }.joined(separator: ", "),
+                     throughput(prefillGflops)))
 
         var decodeRows: [[String: Double]] = []
         for b in batchSizes {
@@ -182,23 +199,27 @@ struct BenchGenerateCommand: ParsableCommand {
             let perSecond = Double(decodeTokens) / decodeSeconds
             let endToEnd = Double(b * newTokens) / total
             let cpuPerStep = 1000 * decodeCPU / Double(decodeSteps)
-            print(String(format: "decode batch %2d: %6.2f tokens/s (%.1f ms/step over %d steps, %.1f ms of process CPU per step); end to end with prefill %.2f tokens/s (%.2f s); %d activation rows captured",
-                         b, perSecond, 1000 * decodeSeconds / Double(decodeSteps), decodeSteps, cpuPerStep, endToEnd, total, sink.rowsSeen))
+            // Every decode row goes through the decoder and lm_head.
+            let decodeGflops = perSecond * flops.step(rows: 1, logitRows: 1) / 1e9
+            print(String(format: "decode batch %2d: %6.2f tokens/s (%.1f ms/step over %d steps, %.1f ms of process CPU per step; %@); end to end with prefill %.2f tokens/s (%.2f s); %d activation rows captured",
+                         b, perSecond, 1000 * decodeSeconds / Double(decodeSteps), decodeSteps, cpuPerStep, throughput(decodeGflops), endToEnd, total, sink.rowsSeen))
             decodeRows.append(["batch": Double(b), "tokens_per_s": perSecond, "ms_per_step": 1000 * decodeSeconds / Double(decodeSteps),
-                               "cpu_ms_per_step": cpuPerStep, "end_to_end_tokens_per_s": endToEnd])
+                               "cpu_ms_per_step": cpuPerStep, "end_to_end_tokens_per_s": endToEnd, "gflops_per_s": decodeGflops])
         }
 
         let memory = ProcessStatus.current()
         print("memory: \(memory)")
         print(String(format: "peak RSS / weight bytes as stored: %.3f", Double(memory.peakResident) / Double(model.weights.matrixBytes)))
         if json {
-            let object: [String: Any] = [
+            var object: [String: Any] = [
                 "prefill_tokens": prefillTokens, "prefill_s": prefill, "prefill_cpu_s": prefillCPU.min()!, "decode": decodeRows,
+                "prefill_gflops_per_s": prefillGflops,
                 "peak_rss_bytes": memory.peakResident, "rss_anon_bytes": memory.residentAnonymous, "weight_bytes": model.weights.matrixBytes,
                 // A decode step reads every matrix once, but of an untied embedding table only its rows.
                 "decode_bytes_per_token": model.weights.matrixBytes - (model.config.tieWordEmbeddings ? 0 : model.weights.embedTokens.byteCount),
                 "threads": Kernels.threadCount, "kernels": "\(KernelPath.selected)",
             ]
+            if let fmaPeakGflops { object["fma_peak_gflops"] = fmaPeakGflops }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print("BENCH_JSON " + String(decoding: data, as: UTF8.self))
         }
