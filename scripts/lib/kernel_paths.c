@@ -281,11 +281,12 @@ int main(void) {
         {TL_DTYPE_F32, 1, 64, 16}, {TL_DTYPE_BF16, 7, 37, 13}, {TL_DTYPE_F16, 5, 200, 9},
         {TL_DTYPE_BF16, 50, 96, 30}, {TL_DTYPE_F32, 4, 8, 5}, {TL_DTYPE_BF16, 300, 40, 6},
         {TL_DTYPE_F16, 8, 45, 11}, {TL_DTYPE_F32, 16, 24, 9}, {TL_DTYPE_BF16, 1, 1536, 300},
-        // The packed AVX-512 path (16+ rows): k in several 512-column chunks with a tail of 5,
-        // weight rows past one 64-row block and a partial 8-row panel, row tiles of 1..6 and
-        // rows past one 120-row block.
-        {TL_DTYPE_BF16, 16, 1045, 75}, {TL_DTYPE_F16, 17, 1045, 75}, {TL_DTYPE_F32, 23, 1045, 75},
-        {TL_DTYPE_BF16, 20, 1045, 75}, {TL_DTYPE_BF16, 21, 600, 75}, {TL_DTYPE_BF16, 64, 1536, 131}, {TL_DTYPE_BF16, 100, 1045, 75}, {TL_DTYPE_F32, 127, 520, 19},
+        // The packed AVX-512 path (25+ rows): k in several 512-column chunks with a tail of 5,
+        // weight rows past one 64-row block and a partial 8-row panel, tiles of 5 and 6 rows, and
+        // rows past one 120-row block (its second block one, two or three rows, or seven).
+        {TL_DTYPE_BF16, 25, 1045, 75}, {TL_DTYPE_F16, 26, 1045, 75}, {TL_DTYPE_F32, 29, 1045, 75},
+        {TL_DTYPE_BF16, 64, 1536, 131}, {TL_DTYPE_BF16, 100, 1045, 75}, {TL_DTYPE_BF16, 121, 600, 19},
+        {TL_DTYPE_F16, 122, 520, 19}, {TL_DTYPE_BF16, 123, 520, 19}, {TL_DTYPE_F32, 127, 520, 19},
         {TL_DTYPE_F16, 130, 64, 9},
     };
     printf("auto path %s\n", names[tl_kernel_auto_path()]);
@@ -298,7 +299,7 @@ int main(void) {
     state = 31;
     linear_case(TL_DTYPE_BF16, 64, 1045, 75, 0, 0);
     linear_case(TL_DTYPE_F16, 33, 1040, 75, 0, 0);
-    linear_two_parts(24, 1045);
+    linear_two_parts(30, 1045);
     linear_two_parts(3, 200);
     // Every row count 1..100 (each tile height, the streaming/packed threshold) at odd n, k with
     // and without a tail, each dtype, with and without a bias: one line per dtype and k.

@@ -16,6 +16,17 @@
 //   y   = r + b[j]              (when there is a bias)
 // This is what makes generation batch-invariant: a sequence's activations are bit-identical
 // whether it runs alone or beside other sequences, and identical across the kernel paths.
+//
+// How the paths keep that order while going fast. With few activation rows (decode) the work is
+// bound by reading the weights, so the SIMD paths stream them: a tile of up to 8 (AVX-512) or 3
+// (AVX2, NEON) activation rows × 4 weight rows widens each weight vector in registers as it
+// arrives, one accumulator register per 8 lanes (AVX-512: two weight rows per register). With
+// many rows (AVX-512 from 25 rows, AVX2 from 256) the FMA units are the limit, and the packed
+// paths widen each weight element to float32 once, into the calling thread's scratch
+// (TL_SCRATCH_WIDENED_WEIGHTS), then run bigger tiles over it; AVX-512 also splits k into chunks
+// whose 8-lane chains it saves and resumes unchanged. Every lane is still one fma chain over
+// k = l, l+8, ... in order, summed by the tree above, so the path, tile and thread count never
+// change a bit (scripts/test-kernel-paths checks it).
 
 enum {
     TL_DTYPE_F32 = 0,
