@@ -21,6 +21,9 @@ struct KernelTests {
         Case(dtype: .f16, rows: 8, k: 45, n: 11), Case(dtype: .f32, rows: 16, k: 24, n: 9),
         // Tall enough for the packed (widen-once) path.
         Case(dtype: .bf16, rows: 300, k: 40, n: 6),
+        // The AVX-512 packed path (25+ rows): k in several 512-column chunks with a tail, more
+        // than one 64-row weight block and a partial 8-row panel, tiles of 5 and 6 rows.
+        Case(dtype: .bf16, rows: 64, k: 1045, n: 75), Case(dtype: .f16, rows: 29, k: 1040, n: 19),
     ]
 
     /// Deterministic pseudo-random values in [-1, 1).
