@@ -357,7 +357,7 @@ static const tile_fn avx512_tiles[3][AVX512_MR][4] = { AVX512_DT_BLOCK(0), AVX51
 //  - widens each weight element once: a panel of 8 weight rows × AVX512_KC columns is widened to
 //    float32 into the thread's scratch, laid out so that each pair of rows' 8 columns (one zmm:
 //    lanes 0-7 row 2q, lanes 8-15 row 2q+1, as in the streaming tiles) is one aligned load
-//    (bf16: one word permute per zmm); the weights of a panel a few tiles ahead are prefetched;
+//    (bf16: one word permute per zmm); the next panel's weights are prefetched a few lines per tile;
 //  - packs the activation rows tile by tile ([step][row][8 columns]), one sequential stream each;
 //  - runs tiles of 5 or 6 activation rows × those 8 weight rows: 24 accumulators, 4 weight
 //    registers and one broadcast activation register of the 32;
@@ -382,7 +382,8 @@ static const tile_fn avx512_tiles[3][AVX512_MR][4] = { AVX512_DT_BLOCK(0), AVX51
 #ifndef AVX512_PREFETCH_LOCALITY
 #define AVX512_PREFETCH_LOCALITY 2
 #endif
-// Activation rows per block (a multiple of AVX512_PACKED_MR): their chains and k chunk stay in L2.
+// Activation rows per block: the scratch holds their packed copy (rows × k floats: 4.3 MB per
+// thread at 120 rows × 8,960) and their chains (rows × AVX512_NC × 8 floats).
 #define AVX512_MB 120
 
 // Widens columns [kc, kc + 8·steps) of the nr (<= 8) weight rows at w into panel[steps][4][16];

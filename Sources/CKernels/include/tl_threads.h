@@ -26,7 +26,7 @@ void tl_parallel(tl_task fn, void *context);
 // floats, or NULL when out of memory. The contents do not survive a call that grows the buffer.
 enum {
     TL_SCRATCH_ATTENTION_SCORES,  // tl_attention: [threads, max_length], the caller's, shared with the pool
-    TL_SCRATCH_WIDENED_WEIGHTS,   // tl_linear's packed paths: AVX2 [4, k]; AVX-512 a panel and saved chains
+    TL_SCRATCH_WIDENED_WEIGHTS,   // tl_linear's packed paths: AVX2 [4, k]; AVX-512 a panel, saved chains, packed rows
     TL_SCRATCH_SLOTS
 };
 float *tl_thread_scratch(int slot, int64_t floats);
