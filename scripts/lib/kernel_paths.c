@@ -11,6 +11,7 @@
 //   ./a.out            prints "auto path NAME", one line per case, "digest HEX" and "N passed, M failed"
 #include "sae_gemm.h"
 #include "sae_kernels.h"
+#include "tl_exp.h"
 #include "tl_linear.h"
 #include "tl_ops.h"
 #include "tl_threads.h"
@@ -208,6 +209,96 @@ static void test_attention(void) {
     }
 }
 
+// Attention over a prompt: the rows of a prefill step read the same keys and values, so paths
+// may attend several of them together. Rows of two sequences (lengths 1..13 and 190..209, so
+// blocks fill, break at the sequence boundary and end ragged), groups of 6 and 8 query heads per
+// KV head, head_dim 128 (the model's), 72 (a partial 64-lane value chunk) and 20 (a dot-product
+// tail), each query against the portable row kernel.
+static void test_attention_prompt(void) {
+    enum { KV_HEADS = 2, CAPACITY = 211, FIRST = 13, SECOND = 20, QUERIES = FIRST + SECOND };
+    const int head_dims[] = {128, 72, 20}, groups[] = {6, 8};
+    for (size_t d = 0; d < sizeof head_dims / sizeof head_dims[0]; d++)
+        for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+            int head_dim = head_dims[d], heads = KV_HEADS * groups[g];
+            size_t out_floats = (size_t)heads * (size_t)head_dim, cache_floats = (size_t)KV_HEADS * CAPACITY * (size_t)head_dim;
+            state = 901 + 10 * (uint64_t)d + (uint64_t)g;
+            float *q = malloc(sizeof(float) * QUERIES * out_floats), *kv = malloc(sizeof(float) * 2 * 2 * cache_floats);
+            for (size_t i = 0; i < QUERIES * out_floats; i++) q[i] = next_value() * 4;
+            for (size_t i = 0; i < 2 * 2 * cache_floats; i++) kv[i] = next_value();
+            float *portable = malloc(sizeof(float) * QUERIES * out_floats), *other = malloc(sizeof(float) * QUERIES * out_floats);
+            float scores[CAPACITY];
+            float scale = 1.0f / sqrtf((float)head_dim);
+            tl_attention_query queries[QUERIES];
+            for (int i = 0; i < QUERIES; i++) {
+                int second = i >= FIRST;
+                const float *keys = kv + (size_t)second * 2 * cache_floats;
+                int64_t length = second ? 190 + (i - FIRST) : 1 + i;
+                tl_attention_row(q + i * out_floats, keys, keys + cache_floats, CAPACITY, heads, KV_HEADS, head_dim,
+                                 length, scale, scores, portable + i * out_floats, TL_PATH_PORTABLE);
+                queries[i] = (tl_attention_query){q + i * out_floats, keys, keys + cache_floats, length, other + i * out_floats};
+            }
+            digest = fnv(digest, portable, sizeof(float) * QUERIES * out_floats);
+            char what[96];
+            for (int path = TL_PATH_PORTABLE; path <= TL_PATH_NEON; path++) {
+                if (!tl_kernel_path_available(path)) continue;
+                memset(other, 0, sizeof(float) * QUERIES * out_floats);
+                tl_attention(queries, QUERIES, CAPACITY, heads, KV_HEADS, head_dim, scale, path);
+                snprintf(what, sizeof what, "attention over prompts, head_dim %d, %d heads per KV head", head_dim, groups[g]);
+                report(what, path, memcmp(other, portable, sizeof(float) * QUERIES * out_floats) == 0);
+            }
+            free(q); free(kv); free(portable); free(other);
+        }
+}
+
+// The softmax's exp: every path against tl_expf on a stride through all 2^32 float bit patterns
+// (every sign, exponent, NaN and infinity, and the thresholds themselves), and tl_expf against
+// this libm's expf where that is glibc's x86-64 FMA build, whose operations it repeats (the
+// whole range was compared once; see docs/long-context.md). Elsewhere the agreement is printed.
+static void test_exp(void) {
+    enum { BLOCK = 4096 };
+    static float x[BLOCK], reference[BLOCK], other[BLOCK];
+    const uint32_t stride = 9973;
+    const float edges[] = {0x1.62e42ep6f, 0x1.62e430p6f, -0x1.9fe368p6f, -0x1.9fe366p6f, -0x1.9d1d9ep6f,
+                           -0x1.9d1d9cp6f, -0x1.9d1da0p6f, 88.0f, -88.0f, -87.99999f, 0.0f, -0.0f, INFINITY, -INFINITY, NAN};
+    long long libm_differences = 0, values = 0;
+    int path_failed[TL_PATH_NEON + 1] = {0};
+    uint64_t u = 0;
+    size_t edge = 0;
+    while (u <= 0xffffffffull || edge < sizeof edges / sizeof edges[0]) {
+        int m = 0;
+        for (; m < BLOCK && edge < sizeof edges / sizeof edges[0] && u > 0xffffffffull; m++) x[m] = edges[edge++];
+        for (; m < BLOCK && u <= 0xffffffffull; m++, u += stride) {
+            uint32_t bits = (uint32_t)u;
+            memcpy(&x[m], &bits, 4);
+        }
+        for (int i = 0; i < m; i++) {
+            reference[i] = tl_expf(x[i]);
+            float libm = expf(x[i]);
+            libm_differences += memcmp(&libm, &reference[i], 4) != 0;
+        }
+        digest = fnv(digest, reference, sizeof(float) * (size_t)m);
+        values += m;
+        for (int path = TL_PATH_PORTABLE; path <= TL_PATH_NEON; path++) {
+            if (!tl_kernel_path_available(path)) continue;
+            memcpy(other, x, sizeof(float) * (size_t)m);
+            tl_exp_shifted(other, m, 0.0f, path);
+            path_failed[path] |= memcmp(other, reference, sizeof(float) * (size_t)m) != 0;
+        }
+    }
+    char what[96];
+    snprintf(what, sizeof what, "exp on %lld floats", values);
+    for (int path = TL_PATH_PORTABLE; path <= TL_PATH_NEON; path++)
+        if (tl_kernel_path_available(path)) report(what, path, !path_failed[path]);
+#if defined(__x86_64__) && defined(__GLIBC__)
+    if (tl_kernel_path_available(TL_PATH_AVX2)) {
+        snprintf(what, sizeof what, "exp on %lld floats against glibc's expf", values);
+        report(what, TL_PATH_PORTABLE, libm_differences == 0);
+        return;
+    }
+#endif
+    printf("exp: tl_expf differs from this libm's expf on %lld of %lld floats (information only)\n", libm_differences, values);
+}
+
 int main(void) {
     const shape shapes[] = {
         {TL_DTYPE_F32, 1, 64, 16}, {TL_DTYPE_BF16, 7, 37, 13}, {TL_DTYPE_F16, 5, 200, 9},
@@ -276,7 +367,9 @@ int main(void) {
     }
     test_sae_select();
     test_bf16_widening();
+    test_exp();
     test_attention();
+    test_attention_prompt();
     printf("digest %016llx (portable results of every case)\n", (unsigned long long)digest);
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

@@ -33,8 +33,11 @@ typedef struct {
     float *out;
 } tl_attention_query;
 
-// tl_attention_row for every query, with the (query, head) pairs spread over the thread pool.
-// Each pair is computed exactly as tl_attention_row computes it, whatever the thread count.
+// tl_attention_row for every query, spread over the thread pool by (rows, KV head) units of
+// about equal cost. Consecutive queries with the same keys and values (a prompt's rows in one
+// prefill step) may be attended together, each key and value row loaded once for all of them;
+// every output is still computed exactly as tl_attention_row computes it, whatever the batch,
+// blocking and thread count. The softmax's exp is tl_expf (tl_exp.h) on every path.
 void tl_attention(const tl_attention_query *queries, int64_t query_count, int64_t capacity, int heads,
                   int kv_heads, int head_dim, float scale, int path);
 
