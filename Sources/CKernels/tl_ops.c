@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <math.h>
 
@@ -216,11 +217,12 @@ static inline float attention_finish(float r, const float *q, const float *k, in
 // first and its result is dropped). Stores score[j][t + i] only where t + i < length[j].
 #define ATTENTION_SCORES_KERNEL(QV)                                                                   \
     TL_ATTENTION_AVX512 static void attention_scores_##QV(const float *const *q, const int64_t *length, \
-                                                          const float *kh, int head_dim, int64_t t,      \
-                                                          int rows, float scale, float *const *score) {   \
+                                                          const float *kh, int64_t kt0, int head_dim,     \
+                                                          int64_t t, int rows, float scale,               \
+                                                          float *const *score) {                          \
         int d8 = head_dim & ~7;                                                                       \
         const float *k[4];                                                                            \
-        for (int i = 0; i < 4; i++) k[i] = kh + (t + (i < rows ? i : rows - 1)) * head_dim;            \
+        for (int i = 0; i < 4; i++) k[i] = kh + (t - kt0 + (i < rows ? i : rows - 1)) * head_dim;      \
         __m512 acc[QV][2];                                                                            \
         for (int j = 0; j < QV; j++) acc[j][0] = acc[j][1] = _mm512_setzero_ps();                     \
         if (rows > 2) {                                                                               \
@@ -261,8 +263,8 @@ ATTENTION_SCORES_KERNEL(4)
 ATTENTION_SCORES_KERNEL(5)
 ATTENTION_SCORES_KERNEL(6)
 
-typedef void (*attention_scores_fn)(const float *const *q, const int64_t *length, const float *kh, int head_dim,
-                                    int64_t t, int rows, float scale, float *const *score);
+typedef void (*attention_scores_fn)(const float *const *q, const int64_t *length, const float *kh, int64_t kt0,
+                                    int head_dim, int64_t t, int rows, float scale, float *const *score);
 static const attention_scores_fn attention_scores_kernels[ATTENTION_QV] = {
     attention_scores_1, attention_scores_2, attention_scores_3, attention_scores_4, attention_scores_5, attention_scores_6 };
 
@@ -271,8 +273,9 @@ static const attention_scores_fn attention_scores_kernels[ATTENTION_QV] = {
 // e_t / total already. Positions at or past length[j] are skipped for that vector only.
 #define ATTENTION_VALUES_KERNEL(QV)                                                                   \
     TL_ATTENTION_AVX512 static void attention_values_##QV(const float *const *weight, const int64_t *length, \
-                                                          const float *vh, int head_dim, int64_t t0,      \
-                                                          int64_t t1, int d0, int lanes, float *const *out) { \
+                                                          const float *vh, int64_t vt0, int head_dim,     \
+                                                          int64_t t0, int64_t t1, int d0, int lanes,      \
+                                                          float *const *out) {                            \
         enum { Z = 4 };                                                                               \
         __mmask16 mask[Z];                                                                            \
         int zs = (lanes + 15) / 16;                                                                   \
@@ -289,7 +292,7 @@ static const attention_scores_fn attention_scores_kernels[ATTENTION_QV] = {
         if (common < t0) common = t0;                                                                 \
         if (zs == Z) {                                                                                \
             for (int64_t t = t0; t < common; t++) {                                                   \
-                const float *vt = vh + t * head_dim + d0;                                             \
+                const float *vt = vh + (t - vt0) * head_dim + d0;                                             \
                 __m512 v0 = _mm512_loadu_ps(vt), v1 = _mm512_loadu_ps(vt + 16);                       \
                 __m512 v2 = _mm512_loadu_ps(vt + 32), v3 = _mm512_loadu_ps(vt + 48);                  \
                 for (int j = 0; j < QV; j++) {                                                        \
@@ -302,7 +305,7 @@ static const attention_scores_fn attention_scores_kernels[ATTENTION_QV] = {
             }                                                                                         \
         } else {                                                                                      \
             for (int64_t t = t0; t < common; t++) {                                                   \
-                const float *vt = vh + t * head_dim + d0;                                             \
+                const float *vt = vh + (t - vt0) * head_dim + d0;                                             \
                 __m512 v[Z];                                                                          \
                 for (int z = 0; z < Z; z++) v[z] = _mm512_maskz_loadu_ps(mask[z], vt + 16 * z);      \
                 for (int j = 0; j < QV; j++) {                                                        \
@@ -312,7 +315,7 @@ static const attention_scores_fn attention_scores_kernels[ATTENTION_QV] = {
             }                                                                                         \
         }                                                                                             \
         for (int64_t t = common; t < t1; t++) {                                                       \
-            const float *vt = vh + t * head_dim + d0;                                                 \
+            const float *vt = vh + (t - vt0) * head_dim + d0;                                                 \
             __m512 v[Z];                                                                              \
             for (int z = 0; z < Z; z++) v[z] = _mm512_maskz_loadu_ps(mask[z], vt + 16 * z);          \
             for (int j = 0; j < QV; j++) {                                                            \
@@ -332,8 +335,8 @@ ATTENTION_VALUES_KERNEL(4)
 ATTENTION_VALUES_KERNEL(5)
 ATTENTION_VALUES_KERNEL(6)
 
-typedef void (*attention_values_fn)(const float *const *weight, const int64_t *length, const float *vh, int head_dim,
-                                    int64_t t0, int64_t t1, int d0, int lanes, float *const *out);
+typedef void (*attention_values_fn)(const float *const *weight, const int64_t *length, const float *vh, int64_t vt0,
+                                    int head_dim, int64_t t0, int64_t t1, int d0, int lanes, float *const *out);
 static const attention_values_fn attention_values_kernels[ATTENTION_QV] = {
     attention_values_1, attention_values_2, attention_values_3, attention_values_4, attention_values_5, attention_values_6 };
 
@@ -360,26 +363,48 @@ TL_ATTENTION_AVX512 static void attention_normalise(float *s, int64_t length, fl
     for (; t < length; t++) s[t] = s[t] / total;
 }
 
-// Positions per pass of the value sums: 64 value rows of 64 lanes (16 KB) stay in L1 while every
-// query vector of the unit adds them.
-enum { ATTENTION_VALUE_BLOCK = 64 };
+// Positions per pass: 64 rows of keys or values (32 KB at head_dim 128) stay in L1 while every
+// query vector of the unit uses them; a bf16 cache is widened a block at a time into that room.
+enum { ATTENTION_BLOCK = 64 };
 
-// nq query vectors q[j] with lengths length[j] against one KV head (kh, vh), out[j] written.
-// score[j] has room for length[j] floats.
+// Rows t0 ..< t1 of one KV head's keys or values as float32: the cache itself, or for a bf16
+// cache the rows widened (exactly) into `room` ([ATTENTION_BLOCK, head_dim] floats).
+TL_ATTENTION_AVX512 static const float *attention_rows(const void *head, int kv_dtype, int head_dim, int64_t t0,
+                                                      int64_t t1, float *room) {
+    if (kv_dtype == TL_DTYPE_F32) return (const float *)head + t0 * head_dim;
+    const uint16_t *src = (const uint16_t *)head + t0 * head_dim;
+    int64_t n = (t1 - t0) * head_dim, i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(room + i, _mm512_castsi512_ps(_mm512_slli_epi32(
+                                       _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + i))), 16)));
+    for (; i < n; i++) {
+        uint32_t bits = (uint32_t)src[i] << 16;
+        memcpy(room + i, &bits, 4);
+    }
+    return room;
+}
+
+// nq query vectors q[j] with lengths length[j] against one KV head (kh, vh in kv_dtype), out[j]
+// written. score[j] has room for length[j] floats; room for ATTENTION_BLOCK × head_dim.
 static void attention_vectors_avx512(const float *const *q, const int64_t *length, float *const *out, int nq,
-                                     const float *kh, const float *vh, int head_dim, float scale,
-                                     float *const *score) {
+                                     const void *kh, const void *vh, int kv_dtype, int head_dim, float scale,
+                                     float *const *score, float *room) {
     int64_t longest = 0;
     for (int j = 0; j < nq; j++)
         if (length[j] > longest) longest = length[j];
-    for (int j0 = 0; j0 < nq; j0 += ATTENTION_QV) {
-        int n = nq - j0 < ATTENTION_QV ? nq - j0 : ATTENTION_QV;
-        int64_t reach = 0;
-        for (int j = j0; j < j0 + n; j++)
-            if (length[j] > reach) reach = length[j];
-        for (int64_t t = 0; t < reach; t += 4) {
-            int rows = reach - t < 4 ? (int)(reach - t) : 4;
-            attention_scores_kernels[n - 1](q + j0, length + j0, kh, head_dim, t, rows, scale, score + j0);
+    for (int64_t t0 = 0; t0 < longest; t0 += ATTENTION_BLOCK) {
+        int64_t t1 = longest - t0 < ATTENTION_BLOCK ? longest : t0 + ATTENTION_BLOCK;
+        const float *keys = attention_rows(kh, kv_dtype, head_dim, t0, t1, room);
+        for (int j0 = 0; j0 < nq; j0 += ATTENTION_QV) {
+            int n = nq - j0 < ATTENTION_QV ? nq - j0 : ATTENTION_QV;
+            int64_t reach = 0;
+            for (int j = j0; j < j0 + n; j++)
+                if (length[j] > reach) reach = length[j];
+            if (reach > t1) reach = t1;
+            for (int64_t t = t0; t < reach; t += 4) {
+                int rows = reach - t < 4 ? (int)(reach - t) : 4;
+                attention_scores_kernels[n - 1](q + j0, length + j0, keys, t0, head_dim, t, rows, scale, score + j0);
+            }
         }
     }
     // The exps 16 at a time; each total is still summed in t order, several vectors' sums
@@ -399,13 +424,14 @@ static void attention_vectors_avx512(const float *const *q, const int64_t *lengt
             for (int d = 0; d < head_dim; d++) out[j0 + j][d] = 0;
         }
     }
-    for (int64_t t0 = 0; t0 < longest; t0 += ATTENTION_VALUE_BLOCK) {
-        int64_t t1 = longest - t0 < ATTENTION_VALUE_BLOCK ? longest : t0 + ATTENTION_VALUE_BLOCK;
+    for (int64_t t0 = 0; t0 < longest; t0 += ATTENTION_BLOCK) {
+        int64_t t1 = longest - t0 < ATTENTION_BLOCK ? longest : t0 + ATTENTION_BLOCK;
+        const float *values = attention_rows(vh, kv_dtype, head_dim, t0, t1, room);
         for (int j0 = 0; j0 < nq; j0 += ATTENTION_QV) {
             int n = nq - j0 < ATTENTION_QV ? nq - j0 : ATTENTION_QV;
             for (int d0 = 0; d0 < head_dim; d0 += 64)
-                attention_values_kernels[n - 1]((const float *const *)score + j0, length + j0, vh, head_dim, t0, t1, d0,
-                                                head_dim - d0 < 64 ? head_dim - d0 : 64, out + j0);
+                attention_values_kernels[n - 1]((const float *const *)score + j0, length + j0, values, t0, head_dim, t0,
+                                                t1, d0, head_dim - d0 < 64 ? head_dim - d0 : 64, out + j0);
         }
     }
 }
@@ -426,6 +452,7 @@ typedef struct {
     head_values_fn values_fn;
     values_step_fn step_fn;
     int grouped;      // the heads that share a KV head together, else one head at a time
+    int kv_dtype;     // TL_DTYPE_F32 or TL_DTYPE_BF16
     int64_t scratch;  // score floats per thread
     float *scores;    // [threads, scratch]
     int64_t work;     // Σ over units of their cost
@@ -444,11 +471,30 @@ static int64_t attention_block_end(const attention_job *job, int64_t first) {
     return end;
 }
 
+static void out_of_memory(const char *what, int64_t floats) {
+    fprintf(stderr, "thinklens: out of memory allocating %lld floats of %s; free memory or lower --batch\n",
+            (long long)floats, what);
+    abort();
+}
+
+// The first `length` rows of one KV head of a bf16 cache, widened (exactly) into `room`.
+static const float *widen_head(const void *head, int64_t length, int head_dim, float *room) {
+    const uint16_t *src = (const uint16_t *)head;
+    for (int64_t i = 0; i < length * head_dim; i++) {
+        uint32_t bits = (uint32_t)src[i] << 16;
+        memcpy(room + i, &bits, 4);
+    }
+    return room;
+}
+
 // A (block, KV head) unit: every query head of the block's rows that reads KV head j.
 static void attention_unit(const attention_job *job, int64_t first, int64_t end, int j, float *scores) {
     int group = job->heads / job->kv_heads;
-    int64_t kv_offset = (int64_t)j * job->capacity * job->head_dim;
+    size_t element = job->kv_dtype == TL_DTYPE_F32 ? sizeof(float) : sizeof(uint16_t);
+    size_t kv_offset = (size_t)j * (size_t)job->capacity * (size_t)job->head_dim * element;
     int64_t q_offset = (int64_t)j * group * job->head_dim;
+    const tl_attention_query *qr = &job->queries[first];
+    const void *kh = (const char *)qr->keys + kv_offset, *vh = (const char *)qr->values + kv_offset;
 #if defined(__x86_64__) || defined(__i386__)
     if (job->path == TL_PATH_AVX512 && job->grouped) {
         const float *q[TL_ATTENTION_BLOCK_ROWS * TL_ATTENTION_MAX_GROUP];
@@ -457,30 +503,42 @@ static void attention_unit(const attention_job *job, int64_t first, int64_t end,
         float *score[TL_ATTENTION_BLOCK_ROWS * TL_ATTENTION_MAX_GROUP];
         int nq = 0;
         for (int64_t i = first; i < end; i++) {
-            const tl_attention_query *qr = &job->queries[i];
+            const tl_attention_query *row = &job->queries[i];
             for (int g = 0; g < group; g++, nq++) {
-                q[nq] = qr->q + q_offset + (int64_t)g * job->head_dim;
-                out[nq] = qr->out + q_offset + (int64_t)g * job->head_dim;
-                length[nq] = qr->length;
+                q[nq] = row->q + q_offset + (int64_t)g * job->head_dim;
+                out[nq] = row->out + q_offset + (int64_t)g * job->head_dim;
+                length[nq] = row->length;
                 score[nq] = scores + (int64_t)nq * job->max_length;
             }
         }
-        const tl_attention_query *qr = &job->queries[first];
-        attention_vectors_avx512(q, length, out, nq, qr->keys + kv_offset, qr->values + kv_offset, job->head_dim,
-                                 job->scale, score);
+        float *room = 0;
+        if (job->kv_dtype != TL_DTYPE_F32) {
+            room = tl_thread_scratch(TL_SCRATCH_ATTENTION_KV, (int64_t)ATTENTION_BLOCK * job->head_dim);
+            if (!room) out_of_memory("widened keys and values", (int64_t)ATTENTION_BLOCK * job->head_dim);
+        }
+        attention_vectors_avx512(q, length, out, nq, kh, vh, job->kv_dtype, job->head_dim, job->scale, score, room);
         return;
     }
 #endif
-    const tl_attention_query *qr = &job->queries[first];
+    // Other paths take the block's rows one at a time (blocks are single rows for them); a bf16
+    // cache is widened for the row first.
+    const float *keys = (const float *)kh, *values = (const float *)vh;
+    if (job->kv_dtype != TL_DTYPE_F32) {
+        int64_t floats = 2 * qr->length * job->head_dim;
+        float *room = tl_thread_scratch(TL_SCRATCH_ATTENTION_KV, floats);
+        if (!room) out_of_memory("widened keys and values", floats);
+        keys = widen_head(kh, qr->length, job->head_dim, room);
+        values = widen_head(vh, qr->length, job->head_dim, room + qr->length * job->head_dim);
+    }
     if (job->grouped) {
-        attention_group(qr->q + q_offset, qr->keys + kv_offset, qr->values + kv_offset, group, job->head_dim,
-                        qr->length, job->scale, scores, qr->out + q_offset, job->path, job->step_fn);
+        attention_group(qr->q + q_offset, keys, values, group, job->head_dim, qr->length, job->scale, scores,
+                        qr->out + q_offset, job->path, job->step_fn);
         return;
     }
     for (int g = 0; g < group; g++) {
         int64_t h = (int64_t)j * group + g;
-        attention_head(qr->q + h * job->head_dim, qr->keys + kv_offset, qr->values + kv_offset, job->head_dim,
-                       qr->length, job->scale, scores, qr->out + h * job->head_dim, job->path, job->values_fn);
+        attention_head(qr->q + h * job->head_dim, keys, values, job->head_dim, qr->length, job->scale, scores,
+                       qr->out + h * job->head_dim, job->path, job->values_fn);
     }
 }
 
@@ -510,13 +568,17 @@ static void attention_task(void *context, int index, int count) {
 }
 
 void tl_attention(const tl_attention_query *queries, int64_t query_count, int64_t capacity, int heads,
-                  int kv_heads, int head_dim, float scale, int path) {
+                  int kv_heads, int head_dim, float scale, int kv_dtype, int path) {
     if (query_count <= 0) return;
+    if (kv_dtype != TL_DTYPE_F32 && kv_dtype != TL_DTYPE_BF16) {
+        fprintf(stderr, "thinklens: tl_attention: KV cache dtype %d is neither float32 nor bfloat16\n", kv_dtype);
+        abort();
+    }
     path = tl_kernel_path(path);  // once, here: the pool threads run what the caller resolved
     int group = heads / kv_heads;
     attention_job job = { queries, query_count, capacity, 1, heads, kv_heads, head_dim, scale, path,
                           head_values_for(path), values_step_for(path), group > 1 && group <= TL_ATTENTION_MAX_GROUP,
-                          0, 0, 0 };
+                          kv_dtype, 0, 0, 0 };
     int64_t work = 0;
     for (int64_t i = 0; i < query_count; i++) {
         if (queries[i].length > job.max_length) job.max_length = queries[i].length;
@@ -534,13 +596,21 @@ void tl_attention(const tl_attention_query *queries, int64_t query_count, int64_
     int64_t needed = job.scratch * (parallel ? tl_threads() : 1);
     // Scores for every pool thread, in the calling thread's scratch.
     job.scores = tl_thread_scratch(TL_SCRATCH_ATTENTION_SCORES, needed);
-    if (!job.scores) {
-        fprintf(stderr, "thinklens: out of memory allocating %lld attention scores; free memory or lower --batch\n",
-                (long long)needed);
-        abort();
-    }
+    if (!job.scores) out_of_memory("attention scores", needed);
     if (parallel) tl_parallel(attention_task, &job);
     else attention_task(&job, 0, 1);
+}
+
+uint16_t tl_bf16_from_f32(float x) {
+    uint32_t bits;
+    memcpy(&bits, &x, 4);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40);  // NaN: keep it quiet
+    bits += 0x7fffu + ((bits >> 16) & 1);
+    return (uint16_t)(bits >> 16);
+}
+
+void tl_bf16_from_f32_array(const float *x, int64_t n, uint16_t *out) {
+    for (int64_t i = 0; i < n; i++) out[i] = tl_bf16_from_f32(x[i]);
 }
 
 void tl_swiglu(const float *gate, const float *up, int64_t n, float *out) {

@@ -201,7 +201,7 @@ static void test_attention(void) {
         for (int path = TL_PATH_PORTABLE; path <= TL_PATH_NEON; path++) {
             if (!tl_kernel_path_available(path)) continue;
             memset(other, 0, sizeof(float) * QUERIES * out_floats);
-            tl_attention(queries, QUERIES, CAPACITY, HEADS, KV_HEADS, head_dim, scale, path);
+            tl_attention(queries, QUERIES, CAPACITY, HEADS, KV_HEADS, head_dim, scale, TL_DTYPE_F32, path);
             snprintf(what, sizeof what, "attention head_dim %d, batch of %d", head_dim, QUERIES);
             report(what, path, memcmp(other, portable, sizeof(float) * QUERIES * out_floats) == 0);
         }
@@ -242,12 +242,59 @@ static void test_attention_prompt(void) {
             for (int path = TL_PATH_PORTABLE; path <= TL_PATH_NEON; path++) {
                 if (!tl_kernel_path_available(path)) continue;
                 memset(other, 0, sizeof(float) * QUERIES * out_floats);
-                tl_attention(queries, QUERIES, CAPACITY, heads, KV_HEADS, head_dim, scale, path);
+                tl_attention(queries, QUERIES, CAPACITY, heads, KV_HEADS, head_dim, scale, TL_DTYPE_F32, path);
                 snprintf(what, sizeof what, "attention over prompts, head_dim %d, %d heads per KV head", head_dim, groups[g]);
                 report(what, path, memcmp(other, portable, sizeof(float) * QUERIES * out_floats) == 0);
             }
+            // The same over a bfloat16 cache: every path against the portable row kernel on the
+            // cache widened back to float32.
+            uint16_t *kv16 = malloc(sizeof(uint16_t) * 2 * 2 * cache_floats);
+            tl_bf16_from_f32_array(kv, (int64_t)(2 * 2 * cache_floats), kv16);
+            for (size_t i = 0; i < 2 * 2 * cache_floats; i++) {
+                uint32_t bits = (uint32_t)kv16[i] << 16;
+                memcpy(&kv[i], &bits, 4);
+            }
+            tl_attention_query queries16[QUERIES];
+            for (int i = 0; i < QUERIES; i++) {
+                int second = i >= FIRST;
+                const float *keys = kv + (size_t)second * 2 * cache_floats;
+                tl_attention_row(q + i * out_floats, keys, keys + cache_floats, CAPACITY, heads, KV_HEADS, head_dim,
+                                 queries[i].length, scale, scores, portable + i * out_floats, TL_PATH_PORTABLE);
+                const uint16_t *keys16 = kv16 + (size_t)second * 2 * cache_floats;
+                queries16[i] = (tl_attention_query){q + i * out_floats, keys16, keys16 + cache_floats, queries[i].length,
+                                                    other + i * out_floats};
+            }
+            digest = fnv(digest, portable, sizeof(float) * QUERIES * out_floats);
+            for (int path = TL_PATH_PORTABLE; path <= TL_PATH_NEON; path++) {
+                if (!tl_kernel_path_available(path)) continue;
+                memset(other, 0, sizeof(float) * QUERIES * out_floats);
+                tl_attention(queries16, QUERIES, CAPACITY, heads, KV_HEADS, head_dim, scale, TL_DTYPE_BF16, path);
+                snprintf(what, sizeof what, "attention over prompts, bf16 cache, head_dim %d, %d heads per KV head",
+                         head_dim, groups[g]);
+                report(what, path, memcmp(other, portable, sizeof(float) * QUERIES * out_floats) == 0);
+            }
+            free(kv16);
             free(q); free(kv); free(portable); free(other);
         }
+}
+
+// Rounding to bfloat16 as torch does (nearest, ties to even; NaN stays NaN): halfway cases
+// either way, the largest finite values, infinities and NaN.
+static void test_bf16_rounding(void) {
+    const struct { uint32_t in; uint16_t out; } cases[] = {
+        {0x3f808000u, 0x3f80}, {0x3f818000u, 0x3f82}, {0x3f808001u, 0x3f81}, {0x3f807fffu, 0x3f80},
+        {0xbf818000u, 0xbf82}, {0x7f7fffffu, 0x7f80}, {0x7f7f7fffu, 0x7f7f}, {0x7f800000u, 0x7f80},
+        {0xff800000u, 0xff80}, {0x7fc00000u, 0x7fc0}, {0x7f800001u, 0x7fc0}, {0x00000001u, 0x0000}, {0x80000000u, 0x8000}};
+    int ok = 1;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        float x;
+        memcpy(&x, &cases[i].in, 4);
+        if (tl_bf16_from_f32(x) != cases[i].out) {
+            printf("bf16 of 0x%08x: 0x%04x, expected 0x%04x\n", cases[i].in, tl_bf16_from_f32(x), cases[i].out);
+            ok = 0;
+        }
+    }
+    report("bf16 rounding of the KV cache", TL_PATH_PORTABLE, ok);
 }
 
 // The softmax's exp: every path against tl_expf on a stride through all 2^32 float bit patterns
@@ -370,6 +417,7 @@ int main(void) {
     test_exp();
     test_attention();
     test_attention_prompt();
+    test_bf16_rounding();
     printf("digest %016llx (portable results of every case)\n", (unsigned long long)digest);
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

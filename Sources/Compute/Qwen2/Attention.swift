@@ -43,7 +43,8 @@ enum Qwen2Attention {
                                                 out: ws.attention.pointer + r * qWidth)
             }
             tl_attention(queries.baseAddress, Int64(rows), Int64(ws.capacity), Int32(config.numAttentionHeads),
-                         Int32(config.numKeyValueHeads), Int32(headDim), scale, Kernels.path.rawValue)
+                         Int32(config.numKeyValueHeads), Int32(headDim), scale, Int32(TL_DTYPE_F32),
+                         Kernels.path.rawValue)
         }
 
         Kernels.linear(ws.attention.pointer, rows: rows, k: qWidth, ldx: qWidth,
