@@ -21,10 +21,10 @@
 //   tl_linear                yes       yes   yes              yes
 //   tl_dot, tl_rms_norm      yes       yes   AVX2             yes
 //   tl_attention(_row)       yes       yes   AVX2             scores NEON (tl_dot), value sums portable
-//   tl_sae_gemm              yes       yes   yes              portable
-//   tl_sae_topk_fold         yes       yes   AVX2             portable
+//   tl_sae_gemm              yes       yes   yes              yes
+//   tl_sae_topk_fold         yes       yes   AVX2             yes
 //   tl_sae_groupmax_fold     yes       portable on every path (a compare and a store per latent)
-//   tl_sae_bf16_to_f32       yes       yes   AVX2             portable
+//   tl_sae_bf16_to_f32       yes       yes   AVX2             yes
 
 enum {
     TL_PATH_AUTO = 0,      // the fastest path this CPU supports (or THINKLENS_KERNELS's)
