@@ -103,16 +103,79 @@ static int same_state(topk_state a, topk_state b, size_t m, int k, int with_fill
            (!with_filled || memcmp(a.filled, b.filled, sizeof(int32_t) * m) == 0);
 }
 
+// The SAE encoder GEMM at small shapes, each path against the portable one: every row count
+// 1..13 (one 6-row strip, two, three; full and padded), k from 1 step to past two 128-step
+// blocks (tails of every length the paths' 8- and 4-step loops leave: 1, 7, 8, 13, 131, 263),
+// n of a part strip, exactly one strip and several with a padded last one (3, 16, 37, 50), f32
+// and bf16 weights, weight rows k or k + 9 elements apart. One line per path and weight type; the
+// first shape that differs is named.
+static void test_sae_gemm_shapes(void) {
+    const size_t ks[] = {1, 7, 8, 13, 131, 263}, ns[] = {3, 16, 37, 50};
+    const size_t max_m = 13, max_k = 263, max_n = 50, max_ldw = max_k + 9;
+    float *x = malloc(sizeof(float) * max_m * max_k), *packed = malloc(sizeof(float) * tl_sae_packed_rows_floats(max_m, max_k));
+    unsigned char *w = malloc(max_n * max_ldw * 4);
+    size_t floats = tl_sae_pre_floats(max_m, max_n);
+    float *pre = malloc(sizeof(float) * floats), *valid = malloc(sizeof(float) * max_m * max_n);
+    float *other = malloc(sizeof(float) * max_m * max_n);
+    for (int bf16 = 0; bf16 <= 1; bf16++) {
+        int same[TL_PATH_NEON + 1];
+        char first_difference[TL_PATH_NEON + 1][96];
+        for (int path = 0; path <= TL_PATH_NEON; path++) { same[path] = 1; first_difference[path][0] = 0; }
+        state = 151 + (uint64_t)bf16;
+        for (size_t m = 1; m <= max_m; m++) {
+            for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+                for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                    size_t k = ks[ki], n = ns[ni], ldw = k + (m % 2 ? 0 : 9);
+                    for (size_t i = 0; i < m * k; i++) x[i] = next_value();
+                    for (size_t i = 0; i < n * ldw; i++) {
+                        float f = next_value();
+                        if (bf16) { uint16_t h = to_bf16(f); memcpy(w + i * 2, &h, 2); } else memcpy(w + i * 4, &f, 4);
+                    }
+                    tl_sae_pack_rows(x, k, m, k, packed);
+                    tl_sae_gemm(packed, m, k, w, bf16, ldw, n, pre, TL_PATH_PORTABLE);
+                    sae_rows(pre, m, n, valid);
+                    digest = fnv(digest, valid, sizeof(float) * m * n);
+                    for (int path = TL_PATH_AVX2; path <= TL_PATH_NEON; path++) {
+                        if (!tl_kernel_path_available(path)) continue;
+                        tl_sae_gemm(packed, m, k, w, bf16, ldw, n, pre, path);
+                        sae_rows(pre, m, n, other);
+                        if (memcmp(other, valid, sizeof(float) * m * n) != 0 && same[path]) {
+                            same[path] = 0;
+                            snprintf(first_difference[path], sizeof first_difference[path],
+                                     " (first at m %zu k %zu n %zu ldw %zu)", m, k, n, ldw);
+                        }
+                    }
+                }
+            }
+        }
+        for (int path = TL_PATH_AVX2; path <= TL_PATH_NEON; path++) {
+            if (!tl_kernel_path_available(path)) continue;
+            char what[160];
+            snprintf(what, sizeof what, "SAE gemm %s weights, m 1..13 x k 1..263 x n 3..50%s",
+                     bf16 ? "bf16" : "f32", first_difference[path]);
+            report(what, path, same[path]);
+        }
+    }
+    free(x); free(packed); free(w); free(pre); free(valid); free(other);
+}
+
 // SAE top-k and groupmax: 13 rows (the pool splits them unevenly), 150 latents in panels of 37
 // (each panel ends mid-strip and mid-8-lane step; panels split groupmax's groups), values on a
 // grid of 1/8 so that equal values and ties at the k-th place occur (k = 5 and 40); with k = 80
-// every row has fewer than k positive latents, which tl_sae_topk_finish completes.
+// every row has fewer than k positive latents, which tl_sae_topk_finish completes. NaN (which
+// never enters), infinities and negative zero are mixed in: single ones, a whole 16-latent row of
+// a strip, and a NaN bias that makes one latent NaN in every row.
 static void test_sae_select(void) {
     const size_t m = 13, n = 150, panel = 37;
     state = 301;
     float *full = malloc(sizeof(float) * m * n), *bias = malloc(sizeof(float) * n);
     for (size_t i = 0; i < m * n; i++) full[i] = floorf(next_value() * 8.0f) / 8.0f;
     for (size_t j = 0; j < n; j++) bias[j] = floorf(next_value() * 4.0f) / 16.0f;
+    full[2 * n + 4] = NAN; full[2 * n + 20] = INFINITY; full[2 * n + 21] = -INFINITY; full[2 * n + 60] = INFINITY;
+    for (size_t j = 16; j < 32; j++) full[5 * n + j] = NAN;
+    for (size_t j = 0; j < n; j += 3) full[7 * n + j] = -0.0f;
+    full[9 * n + 36] = NAN; full[9 * n + 37] = INFINITY;
+    bias[41] = NAN; bias[100] = -INFINITY;
     const struct { int k; int32_t group_size; const char *what; } cases[] = {
         {5, 0, "SAE top-k k 5"}, {40, 0, "SAE top-k k 40"}, {80, 0, "SAE top-k k 80"}, {10, 15, "SAE groupmax k 10"},
     };
@@ -146,7 +209,8 @@ static void test_sae_select(void) {
     free(full); free(bias);
 }
 
-// bf16 widening: 75 values (four 16-lane steps and a tail), including signed zero, infinity, NaN.
+// bf16 widening: 75 values (four 16-lane steps and a tail), including signed zero, infinity, NaN;
+// and every length 0..75, so that each tail length meets each path's steps.
 static void test_bf16_widening(void) {
     enum { N = 75 };
     uint16_t src[N];
@@ -158,8 +222,14 @@ static void test_bf16_widening(void) {
     digest = fnv(digest, portable, sizeof portable);
     for (int path = TL_PATH_AVX2; path <= TL_PATH_NEON; path++) {
         if (!tl_kernel_path_available(path)) continue;
-        tl_sae_bf16_to_f32(src, other, N, path);
-        report("SAE bf16 widening", path, memcmp(other, portable, sizeof portable) == 0);
+        int same = 1;
+        for (int length = 0; length <= N; length++) {
+            for (int i = 0; i < N; i++) other[i] = -1.0f;
+            tl_sae_bf16_to_f32(src, other, (size_t)length, path);
+            same = same && memcmp(other, portable, sizeof(float) * (size_t)length) == 0;
+            for (int i = length; i < N; i++) same = same && other[i] == -1.0f;  // nothing written past the end
+        }
+        report("SAE bf16 widening, lengths 0..75", path, same);
     }
 }
 
@@ -412,6 +482,7 @@ int main(void) {
         }
         free(x); free(packed); free(w); free(portable); free(pre); free(valid); free(other);
     }
+    test_sae_gemm_shapes();
     test_sae_select();
     test_bf16_widening();
     test_exp();

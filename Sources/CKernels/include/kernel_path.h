@@ -23,10 +23,10 @@
 //   tl_attention             yes       yes   yes (blocks)     scores NEON (tl_dot), value sums portable
 //   tl_attention_row         yes       yes   AVX2             scores NEON (tl_dot), value sums portable
 //   tl_exp_shifted           yes       yes   yes              portable
-//   tl_sae_gemm              yes       yes   yes              portable
-//   tl_sae_topk_fold         yes       yes   AVX2             portable
+//   tl_sae_gemm              yes       yes   yes              yes
+//   tl_sae_topk_fold         yes       yes   AVX2             yes
 //   tl_sae_groupmax_fold     yes       portable on every path (a compare and a store per latent)
-//   tl_sae_bf16_to_f32       yes       yes   AVX2             portable
+//   tl_sae_bf16_to_f32       yes       yes   AVX2             yes
 
 enum {
     TL_PATH_AUTO = 0,      // the fastest path this CPU supports (or THINKLENS_KERNELS's)
