@@ -20,9 +20,9 @@
 //   kernel                   portable  AVX2  AVX-512          NEON
 //   tl_linear                yes       yes   yes              yes
 //   tl_dot, tl_rms_norm      yes       yes   AVX2             yes
-//   tl_attention             yes       yes   yes (blocks)     scores NEON (tl_dot), value sums portable
+//   tl_attention             yes       yes   yes              yes (blocks of rows on every vector path)
 //   tl_attention_row         yes       yes   AVX2             scores NEON (tl_dot), value sums portable
-//   tl_exp_shifted           yes       yes   yes              portable
+//   tl_exp_shifted           yes       yes   yes              portable (scalar, fused multiply-adds)
 //   tl_sae_gemm              yes       yes   yes              yes
 //   tl_sae_topk_fold         yes       yes   AVX2             yes
 //   tl_sae_groupmax_fold     yes       portable on every path (a compare and a store per latent)
