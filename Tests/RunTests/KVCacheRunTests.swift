@@ -62,4 +62,15 @@ struct KVCacheRunTests {
         bfloat16.wait(timeout: 30)
         #expect(coordinator.log.contains("rejected worker float32"))
     }
+
+    @Test(arguments: [["run", "--workers", "1"], ["worker", "--connect", "tcp://127.0.0.1:9"], ["generate", "--prompt-ids", "1,2"],
+                      ["bench", "generate"]])
+    func aBadValueIsRefusedNamingTheOptionAndTheFormats(command: [String]) throws {
+        var arguments = command + ["--model", Self.fixture.model, "--kv-cache", "fp16"]
+        if command[0] == "run" { arguments += ["--sae", Self.fixture.sae, "--problems", "jsonl:\(PromptSetRunTests.problemsFile)", "--out", scratch.file("bad")] }
+        if command[0] == "worker" { arguments += ["--sae", Self.fixture.sae] }
+        let process = try ThinkLensProcess(arguments, name: "bad kv-cache")
+        #expect(process.wait(timeout: 30) == 64, "a usage error: \(process.log)")
+        #expect(process.log.contains("--kv-cache: 'fp16' is not a KV cache format; use one of f32, bf16"), "\(process.log)")
+    }
 }
