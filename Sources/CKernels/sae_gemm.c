@@ -10,6 +10,11 @@
 #define TL_SAE_X86 1
 #endif
 
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#define TL_SAE_NEON 1
+#endif
+
 static size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
 size_t tl_sae_packed_rows_floats(size_t m, size_t k) { return round_up(m, TL_SAE_MR) * k; }
@@ -173,6 +178,96 @@ static void pack_weights_avx2(const void *weights, int bf16, size_t ldw, size_t 
 }
 #endif
 
+#ifdef TL_SAE_NEON
+// NEON: a row's NR = 16 latents are four 4-lane registers, so a strip of MR = 6 rows holds
+// 24 accumulators; with four weight registers and the step's six activations (one 4-lane and
+// one 2-lane register) that is 30 of aarch64's 32. vfmaq_lane(q)_f32 is one fused multiply-add
+// per lane, acc + b · a[i], so each element is the same fmaf chain over t in order as in the
+// portable kernel: same bits.
+#define SAE_NEON_ROW(i)                                                                             \
+    float32x4_t c##i##0, c##i##1, c##i##2, c##i##3;                                                 \
+    if (accumulate) {                                                                               \
+        c##i##0 = vld1q_f32(c + (i) * TL_SAE_NR); c##i##1 = vld1q_f32(c + (i) * TL_SAE_NR + 4);     \
+        c##i##2 = vld1q_f32(c + (i) * TL_SAE_NR + 8); c##i##3 = vld1q_f32(c + (i) * TL_SAE_NR + 12); \
+    } else {                                                                                        \
+        c##i##0 = c##i##1 = c##i##2 = c##i##3 = vdupq_n_f32(0.0f);                                  \
+    }
+#define SAE_NEON_FMA(i, a, lane, fma)                                                               \
+    c##i##0 = fma(c##i##0, b0, a, lane); c##i##1 = fma(c##i##1, b1, a, lane);                       \
+    c##i##2 = fma(c##i##2, b2, a, lane); c##i##3 = fma(c##i##3, b3, a, lane);
+#define SAE_NEON_STORE(i)                                                                           \
+    vst1q_f32(c + (i) * TL_SAE_NR, c##i##0); vst1q_f32(c + (i) * TL_SAE_NR + 4, c##i##1);           \
+    vst1q_f32(c + (i) * TL_SAE_NR + 8, c##i##2); vst1q_f32(c + (i) * TL_SAE_NR + 12, c##i##3);
+
+// c[MR][NR] (contiguous, as the strip layout has it) = (accumulate ? c : 0) + a[kc][MR] ⊗ b[kc][NR].
+static void kernel_neon(size_t kc, const float *a, const float *b, float *c, int accumulate) {
+    SAE_NEON_ROW(0) SAE_NEON_ROW(1) SAE_NEON_ROW(2) SAE_NEON_ROW(3) SAE_NEON_ROW(4) SAE_NEON_ROW(5)
+    for (size_t t = 0; t < kc; t++) {
+        const float *bt = b + t * TL_SAE_NR, *at = a + t * TL_SAE_MR;
+        float32x4_t b0 = vld1q_f32(bt), b1 = vld1q_f32(bt + 4), b2 = vld1q_f32(bt + 8), b3 = vld1q_f32(bt + 12);
+        float32x4_t a0123 = vld1q_f32(at);  // rows 0-3 of step t
+        float32x2_t a45 = vld1_f32(at + 4);  // rows 4-5: the step's last floats, no read past the strip
+        SAE_NEON_FMA(0, a0123, 0, vfmaq_laneq_f32) SAE_NEON_FMA(1, a0123, 1, vfmaq_laneq_f32)
+        SAE_NEON_FMA(2, a0123, 2, vfmaq_laneq_f32) SAE_NEON_FMA(3, a0123, 3, vfmaq_laneq_f32)
+        SAE_NEON_FMA(4, a45, 0, vfmaq_lane_f32) SAE_NEON_FMA(5, a45, 1, vfmaq_lane_f32)
+    }
+    SAE_NEON_STORE(0) SAE_NEON_STORE(1) SAE_NEON_STORE(2) SAE_NEON_STORE(3) SAE_NEON_STORE(4) SAE_NEON_STORE(5)
+}
+
+// Four latents' values at four steps (r[i] = latent i, steps t..t+3) -> panel rows t..t+3,
+// columns col..col+3: a 4x4 transpose. Widening and moving are exact, so the panel holds the
+// portable packing's floats.
+static inline void store_transposed_neon(float32x4_t r0, float32x4_t r1, float32x4_t r2, float32x4_t r3,
+                                         float *panel, size_t t, size_t col) {
+    float32x4_t p01 = vtrn1q_f32(r0, r1), q01 = vtrn2q_f32(r0, r1);  // r0[0] r1[0] r0[2] r1[2] / [1], [3]
+    float32x4_t p23 = vtrn1q_f32(r2, r3), q23 = vtrn2q_f32(r2, r3);
+    float64x2_t p01d = vreinterpretq_f64_f32(p01), q01d = vreinterpretq_f64_f32(q01);
+    float64x2_t p23d = vreinterpretq_f64_f32(p23), q23d = vreinterpretq_f64_f32(q23);
+    vst1q_f32(panel + (t + 0) * TL_SAE_NR + col, vreinterpretq_f32_f64(vtrn1q_f64(p01d, p23d)));
+    vst1q_f32(panel + (t + 1) * TL_SAE_NR + col, vreinterpretq_f32_f64(vtrn1q_f64(q01d, q23d)));
+    vst1q_f32(panel + (t + 2) * TL_SAE_NR + col, vreinterpretq_f32_f64(vtrn2q_f64(p01d, p23d)));
+    vst1q_f32(panel + (t + 3) * TL_SAE_NR + col, vreinterpretq_f32_f64(vtrn2q_f64(q01d, q23d)));
+}
+
+// pack_weights with NEON loads, bf16 widening (vshll_n_u16 by 16: the bits moved up, exact) and
+// 4x4 transposes, 8 steps at a time; the steps past the last multiple of 8 and a strip that runs
+// past n are packed by the portable loop.
+static void pack_weights_neon(const void *weights, int bf16, size_t ldw, size_t n, size_t j0,
+                              size_t t0, size_t kc, float *panel) {
+    if (j0 + TL_SAE_NR > n) { pack_weights(weights, bf16, ldw, n, j0, t0, kc, panel); return; }
+    size_t body = kc / 8 * 8;
+    for (size_t col = 0; col < TL_SAE_NR; col += 4) {
+        for (size_t t = 0; t < body; t += 8) {
+            float32x4_t lo[4], hi[4];  // latent j0 + col + i, steps t..t+3 and t+4..t+7
+            for (int i = 0; i < 4; i++) {
+                size_t row = (j0 + col + (size_t)i) * ldw + t0 + t;
+                if (bf16) {
+                    uint16x8_t h = vld1q_u16((const uint16_t *)weights + row);
+                    lo[i] = vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h), 16));
+                    hi[i] = vreinterpretq_f32_u32(vshll_high_n_u16(h, 16));
+                } else {
+                    lo[i] = vld1q_f32((const float *)weights + row);
+                    hi[i] = vld1q_f32((const float *)weights + row + 4);
+                }
+            }
+            store_transposed_neon(lo[0], lo[1], lo[2], lo[3], panel, t, col);
+            store_transposed_neon(hi[0], hi[1], hi[2], hi[3], panel, t + 4, col);
+        }
+    }
+    for (size_t j = 0; j < TL_SAE_NR && body < kc; j++) {
+        size_t row = (j0 + j) * ldw + t0;
+        for (size_t t = body; t < kc; t++) {
+            if (bf16) {
+                uint32_t bits = (uint32_t)((const uint16_t *)weights)[row + t] << 16;
+                memcpy(&panel[t * TL_SAE_NR + j], &bits, 4);
+            } else {
+                panel[t * TL_SAE_NR + j] = ((const float *)weights)[row + t];
+            }
+        }
+    }
+}
+#endif
+
 typedef struct {
     const float *packed_x;
     size_t m, k;
@@ -196,12 +291,19 @@ static void gemm_task(void *context, int index, int count) {
     int avx2 = job->path == TL_PATH_AVX2 || job->path == TL_PATH_AVX512;
     int avx512 = job->path == TL_PATH_AVX512;
 #endif
+#ifdef TL_SAE_NEON
+    int neon = job->path == TL_PATH_NEON;
+#endif
     for (size_t js = first_strip; js < end_strip; js++) {
         size_t j0 = js * TL_SAE_NR;
         for (size_t t0 = 0; t0 < job->k; t0 += TL_SAE_KC) {
             size_t kc = job->k - t0 < TL_SAE_KC ? job->k - t0 : TL_SAE_KC;
 #ifdef TL_SAE_X86
             if (avx2) pack_weights_avx2(job->weights, job->bf16, job->ldw, job->n, j0, t0, kc, panel);
+            else
+#endif
+#ifdef TL_SAE_NEON
+            if (neon) pack_weights_neon(job->weights, job->bf16, job->ldw, job->n, j0, t0, kc, panel);
             else
 #endif
                 pack_weights(job->weights, job->bf16, job->ldw, job->n, j0, t0, kc, panel);
@@ -216,6 +318,9 @@ static void gemm_task(void *context, int index, int count) {
                     continue;
                 }
                 if (avx2) { kernel_avx2(kc, a, panel, c, TL_SAE_NR, t0 > 0); continue; }
+#endif
+#ifdef TL_SAE_NEON
+                if (neon) { kernel_neon(kc, a, panel, c, t0 > 0); continue; }
 #endif
                 kernel_portable(kc, a, panel, c, TL_SAE_NR, t0 > 0);
             }

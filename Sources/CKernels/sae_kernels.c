@@ -10,6 +10,11 @@
 #define TL_SAE_X86 1
 #endif
 
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#define TL_SAE_NEON 1
+#endif
+
 // ---------------------------------------------------------------------------
 // bf16 -> f32
 
@@ -35,13 +40,30 @@ static void bf16_to_f32_avx2(const uint16_t *src, float *dst, size_t n) {
 }
 #endif
 
-// AVX-512 runs the AVX2 loop; NEON the portable one.
+#ifdef TL_SAE_NEON
+// The bits move up by 16 as integers (vshll_n_u16) and are stored without a float operation, so
+// NaN payloads and signed zeros come through as the portable loop's do.
+static void bf16_to_f32_neon(const uint16_t *src, float *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        uint16x8_t a = vld1q_u16(src + i), b = vld1q_u16(src + i + 8);
+        vst1q_f32(dst + i, vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(a), 16)));
+        vst1q_f32(dst + i + 4, vreinterpretq_f32_u32(vshll_high_n_u16(a, 16)));
+        vst1q_f32(dst + i + 8, vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(b), 16)));
+        vst1q_f32(dst + i + 12, vreinterpretq_f32_u32(vshll_high_n_u16(b, 16)));
+    }
+    bf16_to_f32_portable(src + i, dst + i, n - i);
+}
+#endif
+
+// AVX-512 runs the AVX2 loop.
 void tl_sae_bf16_to_f32(const uint16_t *src, float *dst, size_t n, int path) {
-#ifdef TL_SAE_X86
     path = tl_kernel_path(path);
+#ifdef TL_SAE_X86
     if (path == TL_PATH_AVX2 || path == TL_PATH_AVX512) { bf16_to_f32_avx2(src, dst, n); return; }
-#else
-    (void)path;
+#endif
+#ifdef TL_SAE_NEON
+    if (path == TL_PATH_NEON) { bf16_to_f32_neon(src, dst, n); return; }
 #endif
     bf16_to_f32_portable(src, dst, n);
 }
@@ -128,6 +150,58 @@ static void topk_fold_avx2(const float *pre, size_t strip_stride, size_t rows, s
 }
 #endif
 
+#ifdef TL_SAE_NEON
+// The portable fold with a fast skip: 16 latents (one row of a strip: j is a multiple of 16, so
+// they are contiguous), then 4, are added to their biases and compared with the threshold at
+// once; only when one beats it are they visited, in increasing order, each checked again
+// against the threshold as the portable loop checks it (an insert may have raised it). A NaN
+// fails both comparisons, as in the portable loop. vaddq_f32 rounds each lane as the scalar
+// add does, so the values inserted are the portable ones.
+static void topk_fold_neon(const float *pre, size_t strip_stride, size_t rows, size_t cols,
+                           const float *bias, int32_t first_latent, int k,
+                           float *values, int32_t *indices, int32_t *filled) {
+    float lane[16];
+    for (size_t r = 0; r < rows; r++) {
+        float *vals = values + r * (size_t)k;
+        int32_t *idx = indices + r * (size_t)k;
+        float threshold = filled[r] == k ? vals[k - 1] : 0.0f;
+        float32x4_t thr = vdupq_n_f32(threshold);
+        size_t j = 0;
+        for (; j + 16 <= cols; j += 16) {
+            const float *src = pre + (j / TL_SAE_NR) * strip_stride + r * TL_SAE_NR;
+            float32x4_t v0 = vaddq_f32(vld1q_f32(src), vld1q_f32(bias + j));
+            float32x4_t v1 = vaddq_f32(vld1q_f32(src + 4), vld1q_f32(bias + j + 4));
+            float32x4_t v2 = vaddq_f32(vld1q_f32(src + 8), vld1q_f32(bias + j + 8));
+            float32x4_t v3 = vaddq_f32(vld1q_f32(src + 12), vld1q_f32(bias + j + 12));
+            uint32x4_t above = vorrq_u32(vorrq_u32(vcgtq_f32(v0, thr), vcgtq_f32(v1, thr)),
+                                         vorrq_u32(vcgtq_f32(v2, thr), vcgtq_f32(v3, thr)));
+            if (vmaxvq_u32(above) == 0) continue;
+            vst1q_f32(lane, v0); vst1q_f32(lane + 4, v1); vst1q_f32(lane + 8, v2); vst1q_f32(lane + 12, v3);
+            for (int b = 0; b < 16; b++)
+                if (lane[b] > threshold)
+                    threshold = topk_insert(vals, idx, &filled[r], k, lane[b], first_latent + (int32_t)j + b);
+            thr = vdupq_n_f32(threshold);
+        }
+        for (; j + 4 <= cols; j += 4) {
+            // 4 consecutive latents from a multiple of 4 never straddle a strip.
+            const float *src = pre + (j / TL_SAE_NR) * strip_stride + r * TL_SAE_NR + j % TL_SAE_NR;
+            float32x4_t v = vaddq_f32(vld1q_f32(src), vld1q_f32(bias + j));
+            if (vmaxvq_u32(vcgtq_f32(v, thr)) == 0) continue;
+            vst1q_f32(lane, v);
+            for (int b = 0; b < 4; b++)
+                if (lane[b] > threshold)
+                    threshold = topk_insert(vals, idx, &filled[r], k, lane[b], first_latent + (int32_t)j + b);
+            thr = vdupq_n_f32(threshold);
+        }
+        for (; j < cols; j++) {
+            float v = pre_at(pre, strip_stride, r, j) + bias[j];
+            if (v > threshold)
+                threshold = topk_insert(vals, idx, &filled[r], k, v, first_latent + (int32_t)j);
+        }
+    }
+}
+#endif
+
 typedef struct {
     const float *pre;
     size_t strip_stride, rows, cols;
@@ -154,6 +228,12 @@ static void fold_task(void *context, int index, int count) {
     // AVX-512 runs the AVX2 fold (a 16-lane one would skip the same latents and give the same bits).
     if (j->path == TL_PATH_AVX2 || j->path == TL_PATH_AVX512) {
         topk_fold_avx2(pre, j->strip_stride, rows, j->cols, j->bias, j->first_latent, j->k, values, indices, filled);
+        return;
+    }
+#endif
+#ifdef TL_SAE_NEON
+    if (j->path == TL_PATH_NEON) {
+        topk_fold_neon(pre, j->strip_stride, rows, j->cols, j->bias, j->first_latent, j->k, values, indices, filled);
         return;
     }
 #endif

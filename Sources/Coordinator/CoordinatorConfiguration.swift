@@ -54,6 +54,10 @@ public struct CoordinatorConfiguration {
     /// `--intervention-latents`: whether conditions stream and store latents (all) or only their
     /// generations (none).
     public var interventionLatents: Bool = true
+    /// The KV cache format every worker of the run must use (`--kv-cache`): a worker whose hello
+    /// reports another is refused, so float32 and bfloat16 results never mix. Recorded in the
+    /// run settings (and the bundle's manifest) only when bf16.
+    public var kvCache: KVCacheDType = .standard
 
     public init(listen: String, problems: [PromptSetProblem], selectionText: String, hookpoints: [HookpointSpec], outDirectory: String,
                 generation: GenerationParameters, includePrompt: Bool, prompt: ChatPrompt, tokenizer: BPETokenizer,

@@ -545,6 +545,9 @@ public struct CoordinatorStateMachine {
         if crossCheck.quarantined.contains(name) {
             differences.append("it is quarantined: its results disagreed with two other workers' (see run.json's verification section); check its build and CPU, then start it under another --worker-id")
         }
+        if hello.kvCache != configuration.kvCache {
+            differences.append("KV cache \(hello.kvCache.rawValue) (\(hello.kvCache.longName); run uses --kv-cache \(configuration.kvCache.rawValue), \(configuration.kvCache.longName)): restart the worker with --kv-cache \(configuration.kvCache.rawValue)")
+        }
         if !(1...Self.maximumBatchSlots).contains(hello.batchSlots) {
             differences.append("batch slots \(hello.batchSlots) (must be 1 to \(Self.maximumBatchSlots))")
         }

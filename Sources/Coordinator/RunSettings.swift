@@ -31,7 +31,7 @@ enum RunSettings {
 
     static func generationJSON(_ c: CoordinatorConfiguration) -> JSONValue {
         let sampling = c.generation.sampling
-        return .object([
+        var members: [String: JSONValue] = [
             "max_new_tokens": .int(Int64(c.generation.maxNewTokens)),
             // Via the shortest decimal text, so 0.6 is written as 0.6, not 0.6000000238418579.
             "temperature": .double(Double("\(sampling.temperature)") ?? 0),
@@ -39,7 +39,10 @@ enum RunSettings {
             "top_k": .int(Int64(sampling.topK)),
             "seed": .int(Int64(bitPattern: c.generation.seed)),
             "include_prompt": .bool(c.includePrompt),
-        ])
+        ]
+        // Only when not the default, so a run without --kv-cache records what it always did.
+        if c.kvCache != .standard { members["kv_cache"] = .string(c.kvCache.rawValue) }
+        return .object(members)
     }
 
     /// The `--intervene` conditions and `--intervention-latents`, for run-settings.json; nil

@@ -51,7 +51,7 @@ struct MessageReader {
     static let helloFields = [
         WireKey.version, WireKey.type, WireKey.workerID, WireKey.host, WireKey.pid, WireKey.protocolVersion,
         WireKey.threads, WireKey.batchSlots, WireKey.modelFingerprint, WireKey.tokenizerFingerprint,
-        WireKey.saeFingerprints,
+        WireKey.saeFingerprints, WireKey.kvCache,
     ]
     static let welcomeFields = [WireKey.version, WireKey.type, WireKey.runID, WireKey.heartbeatInterval]
     static let reasonFields = [WireKey.version, WireKey.type, WireKey.reason]
@@ -91,6 +91,13 @@ struct MessageReader {
         switch type {
         case .hello:
             let fields = try FieldMap(pairs: pairs, prefix: "", allowed: Self.helloFields)
+            var kvCache = KVCacheDType.standard
+            if let name = try fields.optional(WireKey.kvCache)?.string(limits: limits) {
+                guard let dtype = KVCacheDType(rawValue: name) else {
+                    throw .invalidValue(field: WireKey.kvCache.name.description, reason: "'\(PeerText.escaped(name))' is not a KV cache format (f32 or bf16)")
+                }
+                kvCache = dtype
+            }
             return .hello(Hello(
                 workerID: try fields.required(WireKey.workerID).string(limits: limits),
                 host: try fields.required(WireKey.host).string(limits: limits),
@@ -100,7 +107,8 @@ struct MessageReader {
                 batchSlots: try fields.required(WireKey.batchSlots).nonNegativeInt(),
                 modelFingerprint: try fields.required(WireKey.modelFingerprint).string(limits: limits),
                 tokenizerFingerprint: try fields.required(WireKey.tokenizerFingerprint).string(limits: limits),
-                saeFingerprints: try fields.required(WireKey.saeFingerprints).stringMap(limits: limits)))
+                saeFingerprints: try fields.required(WireKey.saeFingerprints).stringMap(limits: limits),
+                kvCache: kvCache))
         case .welcome:
             let fields = try FieldMap(pairs: pairs, prefix: "", allowed: Self.welcomeFields)
             return .welcome(Welcome(

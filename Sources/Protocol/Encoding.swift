@@ -30,7 +30,7 @@ extension Message {
         }
         switch self {
         case .hello(let hello):
-            envelope(fieldCount: 9)
+            envelope(fieldCount: 9 + (hello.kvCache == .standard ? 0 : 1))
             sink.key(WireKey.workerID); sink.string(hello.workerID)
             sink.key(WireKey.host); sink.string(hello.host)
             sink.key(WireKey.pid); sink.int(hello.pid)
@@ -45,6 +45,7 @@ extension Message {
                 sink.string(hookpoint)
                 sink.string(fingerprint)
             }
+            if hello.kvCache != .standard { sink.key(WireKey.kvCache); sink.string(hello.kvCache.rawValue) }
         case .welcome(let welcome):
             envelope(fieldCount: 2)
             sink.key(WireKey.runID); sink.string(welcome.runID)

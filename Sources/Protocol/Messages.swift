@@ -51,11 +51,14 @@ public struct Hello: Equatable, Sendable {
     public var tokenizerFingerprint: String
     /// Hookpoint (e.g. "layers.10.mlp") → fingerprint of the SAE loaded for it.
     public var saeFingerprints: [String: String]
+    /// The format of the worker's KV cache (`--kv-cache`). On the wire only when bfloat16, so
+    /// a float32 worker's hello is byte for byte what it was before the option existed.
+    public var kvCache: KVCacheDType
 
     public init(
         workerID: String, host: String, pid: Int, protocolVersion: Int = ThinkLensVersion.wireProtocol,
         threads: Int, batchSlots: Int, modelFingerprint: String, tokenizerFingerprint: String,
-        saeFingerprints: [String: String]
+        saeFingerprints: [String: String], kvCache: KVCacheDType = .standard
     ) {
         self.workerID = workerID
         self.host = host
@@ -66,6 +69,7 @@ public struct Hello: Equatable, Sendable {
         self.modelFingerprint = modelFingerprint
         self.tokenizerFingerprint = tokenizerFingerprint
         self.saeFingerprints = saeFingerprints
+        self.kvCache = kvCache
     }
 }
 

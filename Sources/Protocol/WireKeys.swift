@@ -72,6 +72,7 @@ public enum MessageType: String, CaseIterable, Sendable {
 /// | va   | edits[i].operation (value)       | float (absent for ablate) | assign.ed[i]                      |
 /// | go   | edits[i].generatedOnly (only when true) | bool             | assign.ed[i]                        |
 /// | nl   | !streamsLatents (only when true) | bool                    | assign                              |
+/// | kv   | kvCache (only when not f32)      | str: bf16               | hello                               |
 ///
 /// Integer arrays and activations travel as little-endian `bin` blobs, never element by
 /// element, so a chunk encodes and decodes with a memcpy. Floats (`te`, `tp`) are written as
@@ -132,6 +133,7 @@ enum WireKey {
     static let value = FieldKey("va", "value")
     static let generatedOnly = FieldKey("go", "generatedOnly")
     static let noLatents = FieldKey("nl", "noLatents")
+    static let kvCache = FieldKey("kv", "kvCache")
 
     /// Every key above, for naming a field found in raw bytes.
     static let all: [FieldKey] = [
@@ -183,6 +185,7 @@ enum WireKey {
         value,
         generatedOnly,
         noLatents,
+        kvCache,
     ]
 
     /// The Swift name of the field a top-level wire key stands for, or the key itself.

@@ -17,6 +17,7 @@ final class TaskRunner {
     private let batchSlots: Int
     /// Positions each slot's KV cache holds.
     private let contextTokens: Int
+    private let kvCache: KVCacheDType
     private let chunkTokens: Int
     /// Seconds to sleep after each step (fault tests use it to make tasks last).
     private let stepDelay: Double
@@ -35,8 +36,9 @@ final class TaskRunner {
     private var warnedPoorFit: Set<String> = []
 
     init(model: Qwen2Model, saes: [String: SparseAutoencoder], saeDirectory: String, batchSlots: Int,
-         contextTokens: Int, chunkTokens: Int, stepDelay: Double, logger: Logger) {
+         contextTokens: Int, kvCache: KVCacheDType, chunkTokens: Int, stepDelay: Double, logger: Logger) {
         self.contextTokens = contextTokens
+        self.kvCache = kvCache
         self.model = model
         self.saes = saes
         self.saeDirectory = saeDirectory
@@ -126,7 +128,7 @@ final class TaskRunner {
         let streamer = LatentStreamer(streams: streams, chunkTokens: chunkTokens)
         let generator = Generator(model: model, slots: batchSlots, contextCapacity: contextTokens,
                                   hookpoints: Array(Set(streams.map(\.capture))).sorted { $0.description < $1.description },
-                                  sink: streamer)
+                                  sink: streamer, kvCache: kvCache)
         generator.onFinish = { [weak self] result in self?.finished(result) }
         self.generator = generator
         self.streamer = streamer

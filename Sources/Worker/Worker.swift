@@ -35,6 +35,9 @@ public struct WorkerConfiguration {
     /// Positions each batch slot's KV cache holds (longest prompt + max_new_tokens); nil for
     /// `defaultContextTokens`. A task that needs more fails with a reason naming the numbers.
     public var contextTokens: Int? = nil
+    /// The KV cache's format (`--kv-cache`); reported in the hello, so a coordinator whose run
+    /// uses another format refuses this worker instead of mixing results.
+    public var kvCache: KVCacheDType = .standard
     /// Seconds to sleep after each generation step. Fault tests use it to make tasks last
     /// long enough to kill a process mid-task; 0 in normal runs.
     public var stepDelay: Double = 0
@@ -124,11 +127,11 @@ public final class Worker {
             config: model.config,
             weightBytes: MemoryPlan.fileBytes(MemoryPlan.modelWeightFiles(directory: configuration.modelDirectory)
                 + hookpoints.map { SAECheckpoint.weightsPath(checkpoint: configuration.saeDirectory, hookpoint: $0) }),
-            slots: configuration.batchSlots, contextTokens: contextTokens)
+            slots: configuration.batchSlots, contextTokens: contextTokens, kvCache: configuration.kvCache)
         logger.info("worker \(configuration.workerID) \(plan.summary)")
         try plan.check(availableBytes: SystemMemory.available())
         tasks = TaskRunner(model: model, saes: saes, saeDirectory: configuration.saeDirectory, batchSlots: configuration.batchSlots,
-                           contextTokens: contextTokens,
+                           contextTokens: contextTokens, kvCache: configuration.kvCache,
                            chunkTokens: configuration.chunkTokens, stepDelay: configuration.stepDelay, logger: logger)
         tasks.onEnded = { [weak self] done in self?.feed(.taskDone(done)) }
         logger.info("worker \(configuration.workerID) loaded model \(configuration.modelDirectory) (\(model.config.numHiddenLayers) layers, hidden \(model.config.hiddenSize)) and \(hookpoints.count) SAEs in \(String(format: "%.1f", MonotonicClock.now() - started)) s; BLAS threads \(BLAS.threadCount), kernels \(KernelPath.selected) on \(BLAS.cpuDescription)")
@@ -200,7 +203,7 @@ public final class Worker {
             workerID: configuration.workerID, host: ProcessInfo.processInfo.hostName,
             pid: Int(getpid()), threads: configuration.threads, batchSlots: configuration.batchSlots,
             modelFingerprint: modelFingerprint, tokenizerFingerprint: tokenizerFingerprint,
-            saeFingerprints: saeFingerprints)
+            saeFingerprints: saeFingerprints, kvCache: configuration.kvCache)
         return WorkerSession.Configuration(
             hello: hello, heartbeatInterval: configuration.heartbeatInterval,
             liveness: configuration.liveness, coordinator: configuration.endpoint)

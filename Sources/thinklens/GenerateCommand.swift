@@ -58,6 +58,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Run seed of the counter-based sampler.")
     var seed: UInt64 = 0
 
+    @OptionGroup var kvCacheOption: KVCacheOption
+
     @Option(help: "Problem id keying this sequence's random stream (with --seed).")
     var problemId: String = "cli"
 
@@ -122,13 +124,15 @@ struct GenerateCommand: ParsableCommand {
         let saeFiles = saes.keys.map { SAECheckpoint.weightsPath(checkpoint: sae!, hookpoint: $0.description) }
         let plan = MemoryPlan(config: model.config,
                               weightBytes: MemoryPlan.fileBytes(MemoryPlan.modelWeightFiles(directory: self.model) + saeFiles),
-                              slots: 1, contextTokens: promptTokens.count + maxNewTokens, prefillChunk: 128)
+                              slots: 1, contextTokens: promptTokens.count + maxNewTokens, prefillChunk: 128,
+                              kvCache: kvCacheOption.kvCache)
         logger.info("\(plan.summary)")
         try plan.check(availableBytes: SystemMemory.available())
 
         let recorder = ActivationRecorder(hookpoints: hooks)
         let generator = Generator(model: model, slots: 1, contextCapacity: promptTokens.count + maxNewTokens,
-                                  prefillChunk: 128, hookpoints: hooks, sink: hooks.isEmpty ? nil : recorder)
+                                  prefillChunk: 128, hookpoints: hooks, sink: hooks.isEmpty ? nil : recorder,
+                                  kvCache: kvCacheOption.kvCache)
         var decoder = (ids ? nil : tokenizer)?.streamingDecoder()
         generator.onToken = { _, token in
             if decoder != nil {

@@ -48,7 +48,7 @@ struct RunCommand: ParsableCommand {
         let saeFiles = SAECheckpoint.hookpoints(in: settings.sae).map { SAECheckpoint.weightsPath(checkpoint: settings.sae, hookpoint: $0) }
         let plan = MemoryPlan(config: modelConfig,
                               weightBytes: MemoryPlan.fileBytes(MemoryPlan.modelWeightFiles(directory: settings.model) + saeFiles),
-                              slots: batch, contextTokens: contextTokens, processes: workers)
+                              slots: batch, contextTokens: contextTokens, processes: workers, kvCache: settings.kvCache)
         logger.info("\(workers) worker(s), longest prompt \(longestPrompt) tokens: \(plan.summary)")
         try plan.check(availableBytes: SystemMemory.available())
         configuration.shutdownWorkersAtEnd = true
@@ -65,7 +65,7 @@ struct RunCommand: ParsableCommand {
                 p.executableURL = executable
                 p.arguments = ["worker", "--connect", endpoint, "--model", settings.model, "--sae", settings.sae,
                                "--threads", String(perWorker), "--batch", String(batch), "--max-context", String(contextTokens),
-                               "--worker-id", "local-\(i + 1)",
+                               "--kv-cache", settings.kvCache.rawValue, "--worker-id", "local-\(i + 1)",
                                "--give-up-after", "60", "--log-level", global.logLevel == "info" ? "notice" : global.logLevel]
                 do {
                     try p.run()

@@ -104,6 +104,9 @@ struct RunSettingsOptions: ParsableArguments {
     @Option(help: "With --intervene: whether the conditions' bundles store latents (all, the default) or only their generations (none).")
     var interventionLatents: InterventionLatents?
 
+    @OptionGroup var kvCacheOption: KVCacheOption
+    var kvCache: KVCacheDType { kvCacheOption.kvCache }
+
     enum InterventionLatents: String, ExpressibleByArgument, CaseIterable {
         case all, none
     }
@@ -238,6 +241,10 @@ struct RunSettingsOptions: ParsableArguments {
         c.verifyFraction = verifyFraction
         c.conditions = conditions
         c.interventionLatents = (interventionLatents ?? .all) == .all
+        c.kvCache = kvCache
+        if kvCache != .standard {
+            logger.info("KV cache \(kvCache.longName) (--kv-cache \(kvCache.rawValue)): workers must use the same; it is recorded in the run settings")
+        }
         if !conditions.isEmpty {
             logger.info("\(conditions.count) condition(s) beside the baseline: \(conditions.map { "\($0.name) (\($0.edits.map(\.description).joined(separator: "+")))" }.joined(separator: ", ")); each problem runs \(conditions.count + 1) times with the same random stream")
         }

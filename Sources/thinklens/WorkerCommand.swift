@@ -30,6 +30,8 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Positions each slot holds: the run's longest prompt + --max-new-tokens (default: 4096, or the model's limit if lower). Sizes the KV cache; the memory needed is checked at start.")
     var maxContext: Int?
 
+    @OptionGroup var kvCacheOption: KVCacheOption
+
     @Option(help: "The coordinator's CURVE public key file (.pub from 'thinklens keygen'); turns encryption on.")
     var curveServerKey: String?
 
@@ -66,6 +68,7 @@ struct WorkerCommand: ParsableCommand {
         if let curveServerKey { configuration.curveServerKey = try CurveKeyFiles.readPublicKey(path: curveServerKey) }
         if let curveSecretKey { configuration.curveKeys = try CurveKeyFiles.readKeyPair(secretKeyPath: curveSecretKey) }
         configuration.contextTokens = maxContext
+        configuration.kvCache = kvCacheOption.kvCache
         configuration.giveUpAfter = giveUpAfter
         configuration.stepDelay = debugStepDelay
         let worker = try Worker(configuration: configuration, logger: logger)

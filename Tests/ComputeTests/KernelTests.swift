@@ -183,7 +183,7 @@ struct AttentionKernelTests {
             }
         }
         tl_attention(descriptors, Int64(descriptors.count), Int64(capacity), Int32(heads), Int32(kvHeads),
-                     Int32(headDim), 0.25, path.rawValue)
+                     Int32(headDim), 0.25, Int32(TL_DTYPE_F32), path.rawValue)
         for i in lengths.indices {
             outs[i] = Array(keep[i])
             keep[i].deallocate()

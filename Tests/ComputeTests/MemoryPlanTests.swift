@@ -15,8 +15,8 @@ struct MemoryPlanTests {
 
     @Test func kvCacheTokenIsKeysAndValuesOfEveryKVHeadInEveryLayerInFloat32() {
         // 28 layers × (keys + values) × 2 KV heads × 128 head dim × 4 bytes.
-        #expect(KVCache.bytesPerToken(config: Self.r1) == 28 * 2 * 2 * 128 * 4)
-        #expect(KVCache.bytesPerToken(config: Self.r1) == 57_344)
+        #expect(KVCache.bytesPerToken(config: Self.r1, dtype: .f32) == 28 * 2 * 2 * 128 * 4)
+        #expect(KVCache.bytesPerToken(config: Self.r1, dtype: .f32) == 57_344)
     }
 
     @Test func kvCacheHoldsEverySlotAtTheFullContext() {
@@ -112,30 +112,35 @@ struct MemoryPlanTests {
         #expect(MemoryPlan.fileBytes([model + "/missing.safetensors"]) == 0)
     }
 
-    @Test func copiedPositionsMatchTheSourceSlotInEveryLayer() {
+    @Test func aBFloat16KVCacheTokenTakesHalfTheBytes() {
+        // 28 layers × (keys + values) × 2 KV heads × 128 head dim × 2 bytes.
+        #expect(KVCache.bytesPerToken(config: Self.r1, dtype: .bf16) == 28 * 2 * 2 * 128 * 2)
+        #expect(KVCache.bytesPerToken(config: Self.r1, dtype: .bf16) == 28_672)
+        let plan = MemoryPlan(config: Self.r1, weightBytes: Self.r1WeightBytes, slots: 8, contextTokens: 16_384, kvCache: .bf16)
+        #expect(plan.kvCacheBytes == 8 * 16_384 * 28_672)
+        #expect(plan.kvCacheBytes == 3_758_096_384)
+        #expect(plan.totalBytes == Self.r1WeightBytes + plan.kvCacheBytes + plan.workspaceBytes)
+    }
+
+    @Test func theBFloat16PlanIsWhatTheWorkspaceAllocates() {
         let config = Qwen2Configuration(vocabSize: 300, hiddenSize: 48, intermediateSize: 80, numHiddenLayers: 3,
                                         numAttentionHeads: 6, numKeyValueHeads: 2)
-        let cache = KVCache(config: config, slots: 3, capacity: 10)
-        let width = config.keyValueWidth
-        for layer in 0..<3 {
-            for position in 0..<4 {
-                let keys = (0..<width).map { Float(1000 * layer + 100 * position + $0) }
-                let values = keys.map { -$0 }
-                cache.store(slot: 0, layer: layer, position: position, keys: keys, values: values)
-            }
-        }
-        cache.copyPositions(4, from: 0, to: 2)
-        let headBlock = 10 * config.attentionHeadDim
-        for layer in 0..<3 {
-            for head in 0..<2 {
-                for i in 0..<(4 * config.attentionHeadDim) {
-                    let offset = head * headBlock + i
-                    #expect(cache.keys(slot: 2, layer: layer)[offset] == cache.keys(slot: 0, layer: layer)[offset])
-                    #expect(cache.values(slot: 2, layer: layer)[offset] == cache.values(slot: 0, layer: layer)[offset])
-                }
-            }
-        }
-        // Slot 1 was not touched.
-        #expect(cache.keys(slot: 1, layer: 2)[0] == 0)
+        let workspace = Qwen2Workspace(config: config, maxRows: 5 + 64, slots: 5, capacity: 37, kvCache: .bf16)
+        let plan = MemoryPlan(config: config, weightBytes: 0, slots: 5, contextTokens: 37, prefillChunk: 64, kvCache: .bf16)
+        #expect(plan.kvCacheBytes == workspace.cache.byteCount)
+        #expect(plan.kvCacheBytes == 5 * 37 * 3 * 2 * 2 * 8 * 2)
+    }
+
+    @Test func aBFloat16PlanSaysSoAndItsRefusalCountsItsBytes() {
+        let plan = MemoryPlan(config: Self.r1, weightBytes: Self.r1WeightBytes, slots: 8, contextTokens: 16_384, kvCache: .bf16)
+        #expect(plan.summary.contains("KV cache 3.76 GB [8 slots × 16384 tokens × 28672 B/token, bfloat16]"))
+        // 6 GB leaves 2.45 GB beside the weights: 5 sequences of 0.47 GB fit, 6 do not.
+        let error = #expect(throws: MemoryPlanError.self) { try plan.check(availableBytes: 6_000_000_000) }
+        #expect(error?.description.contains("× 28672 B/token, bfloat16]") == true)
+        #expect(error?.description.contains("at most --batch 5 fits") == true)
+        // 10 GB refuses the float32 cache at these settings (11.09 GB) and holds the bfloat16 one (7.33 GB).
+        let float32 = MemoryPlan(config: Self.r1, weightBytes: Self.r1WeightBytes, slots: 8, contextTokens: 16_384)
+        #expect(throws: MemoryPlanError.self) { try float32.check(availableBytes: 10_000_000_000) }
+        #expect(throws: Never.self) { try plan.check(availableBytes: 10_000_000_000) }
     }
 }

@@ -17,7 +17,8 @@ struct RandomMessages {
             return .hello(Hello(
                 workerID: string(), host: string(), pid: count(), protocolVersion: count(),
                 threads: count(), batchSlots: count(), modelFingerprint: string(),
-                tokenizerFingerprint: string(), saeFingerprints: fingerprints))
+                tokenizerFingerprint: string(), saeFingerprints: fingerprints,
+                kvCache: KVCacheDType.allCases.randomElement(using: &generator)!))
         case .welcome:
             return .welcome(Welcome(runID: string(), heartbeatIntervalMilliseconds: count()))
         case .reject:

@@ -21,7 +21,7 @@ import TestSupport
         for name in ["layers.1.mlp", "layers.3"] {
             saes[name] = try SparseAutoencoder(checkpoint: saeDirectory, hookpoint: name, expectedDIn: model.config.hiddenSize)
         }
-        return TaskRunner(model: model, saes: saes, saeDirectory: saeDirectory, batchSlots: 2, contextTokens: 64, chunkTokens: 64,
+        return TaskRunner(model: model, saes: saes, saeDirectory: saeDirectory, batchSlots: 2, contextTokens: 64, kvCache: .f32, chunkTokens: 64,
                           stepDelay: 0, logger: Logger(label: "test"))
     }
 

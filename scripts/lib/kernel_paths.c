@@ -11,6 +11,7 @@
 //   ./a.out            prints "auto path NAME", one line per case, "digest HEX" and "N passed, M failed"
 #include "sae_gemm.h"
 #include "sae_kernels.h"
+#include "tl_exp.h"
 #include "tl_linear.h"
 #include "tl_ops.h"
 #include "tl_threads.h"
@@ -102,16 +103,79 @@ static int same_state(topk_state a, topk_state b, size_t m, int k, int with_fill
            (!with_filled || memcmp(a.filled, b.filled, sizeof(int32_t) * m) == 0);
 }
 
+// The SAE encoder GEMM at small shapes, each path against the portable one: every row count
+// 1..13 (one 6-row strip, two, three; full and padded), k from 1 step to past two 128-step
+// blocks (tails of every length the paths' 8- and 4-step loops leave: 1, 7, 8, 13, 131, 263),
+// n of a part strip, exactly one strip and several with a padded last one (3, 16, 37, 50), f32
+// and bf16 weights, weight rows k or k + 9 elements apart. One line per path and weight type; the
+// first shape that differs is named.
+static void test_sae_gemm_shapes(void) {
+    const size_t ks[] = {1, 7, 8, 13, 131, 263}, ns[] = {3, 16, 37, 50};
+    const size_t max_m = 13, max_k = 263, max_n = 50, max_ldw = max_k + 9;
+    float *x = malloc(sizeof(float) * max_m * max_k), *packed = malloc(sizeof(float) * tl_sae_packed_rows_floats(max_m, max_k));
+    unsigned char *w = malloc(max_n * max_ldw * 4);
+    size_t floats = tl_sae_pre_floats(max_m, max_n);
+    float *pre = malloc(sizeof(float) * floats), *valid = malloc(sizeof(float) * max_m * max_n);
+    float *other = malloc(sizeof(float) * max_m * max_n);
+    for (int bf16 = 0; bf16 <= 1; bf16++) {
+        int same[TL_PATH_NEON + 1];
+        char first_difference[TL_PATH_NEON + 1][96];
+        for (int path = 0; path <= TL_PATH_NEON; path++) { same[path] = 1; first_difference[path][0] = 0; }
+        state = 151 + (uint64_t)bf16;
+        for (size_t m = 1; m <= max_m; m++) {
+            for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+                for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                    size_t k = ks[ki], n = ns[ni], ldw = k + (m % 2 ? 0 : 9);
+                    for (size_t i = 0; i < m * k; i++) x[i] = next_value();
+                    for (size_t i = 0; i < n * ldw; i++) {
+                        float f = next_value();
+                        if (bf16) { uint16_t h = to_bf16(f); memcpy(w + i * 2, &h, 2); } else memcpy(w + i * 4, &f, 4);
+                    }
+                    tl_sae_pack_rows(x, k, m, k, packed);
+                    tl_sae_gemm(packed, m, k, w, bf16, ldw, n, pre, TL_PATH_PORTABLE);
+                    sae_rows(pre, m, n, valid);
+                    digest = fnv(digest, valid, sizeof(float) * m * n);
+                    for (int path = TL_PATH_AVX2; path <= TL_PATH_NEON; path++) {
+                        if (!tl_kernel_path_available(path)) continue;
+                        tl_sae_gemm(packed, m, k, w, bf16, ldw, n, pre, path);
+                        sae_rows(pre, m, n, other);
+                        if (memcmp(other, valid, sizeof(float) * m * n) != 0 && same[path]) {
+                            same[path] = 0;
+                            snprintf(first_difference[path], sizeof first_difference[path],
+                                     " (first at m %zu k %zu n %zu ldw %zu)", m, k, n, ldw);
+                        }
+                    }
+                }
+            }
+        }
+        for (int path = TL_PATH_AVX2; path <= TL_PATH_NEON; path++) {
+            if (!tl_kernel_path_available(path)) continue;
+            char what[160];
+            snprintf(what, sizeof what, "SAE gemm %s weights, m 1..13 x k 1..263 x n 3..50%s",
+                     bf16 ? "bf16" : "f32", first_difference[path]);
+            report(what, path, same[path]);
+        }
+    }
+    free(x); free(packed); free(w); free(pre); free(valid); free(other);
+}
+
 // SAE top-k and groupmax: 13 rows (the pool splits them unevenly), 150 latents in panels of 37
 // (each panel ends mid-strip and mid-8-lane step; panels split groupmax's groups), values on a
 // grid of 1/8 so that equal values and ties at the k-th place occur (k = 5 and 40); with k = 80
-// every row has fewer than k positive latents, which tl_sae_topk_finish completes.
+// every row has fewer than k positive latents, which tl_sae_topk_finish completes. NaN (which
+// never enters), infinities and negative zero are mixed in: single ones, a whole 16-latent row of
+// a strip, and a NaN bias that makes one latent NaN in every row.
 static void test_sae_select(void) {
     const size_t m = 13, n = 150, panel = 37;
     state = 301;
     float *full = malloc(sizeof(float) * m * n), *bias = malloc(sizeof(float) * n);
     for (size_t i = 0; i < m * n; i++) full[i] = floorf(next_value() * 8.0f) / 8.0f;
     for (size_t j = 0; j < n; j++) bias[j] = floorf(next_value() * 4.0f) / 16.0f;
+    full[2 * n + 4] = NAN; full[2 * n + 20] = INFINITY; full[2 * n + 21] = -INFINITY; full[2 * n + 60] = INFINITY;
+    for (size_t j = 16; j < 32; j++) full[5 * n + j] = NAN;
+    for (size_t j = 0; j < n; j += 3) full[7 * n + j] = -0.0f;
+    full[9 * n + 36] = NAN; full[9 * n + 37] = INFINITY;
+    bias[41] = NAN; bias[100] = -INFINITY;
     const struct { int k; int32_t group_size; const char *what; } cases[] = {
         {5, 0, "SAE top-k k 5"}, {40, 0, "SAE top-k k 40"}, {80, 0, "SAE top-k k 80"}, {10, 15, "SAE groupmax k 10"},
     };
@@ -145,7 +209,8 @@ static void test_sae_select(void) {
     free(full); free(bias);
 }
 
-// bf16 widening: 75 values (four 16-lane steps and a tail), including signed zero, infinity, NaN.
+// bf16 widening: 75 values (four 16-lane steps and a tail), including signed zero, infinity, NaN;
+// and every length 0..75, so that each tail length meets each path's steps.
 static void test_bf16_widening(void) {
     enum { N = 75 };
     uint16_t src[N];
@@ -157,8 +222,14 @@ static void test_bf16_widening(void) {
     digest = fnv(digest, portable, sizeof portable);
     for (int path = TL_PATH_AVX2; path <= TL_PATH_NEON; path++) {
         if (!tl_kernel_path_available(path)) continue;
-        tl_sae_bf16_to_f32(src, other, N, path);
-        report("SAE bf16 widening", path, memcmp(other, portable, sizeof portable) == 0);
+        int same = 1;
+        for (int length = 0; length <= N; length++) {
+            for (int i = 0; i < N; i++) other[i] = -1.0f;
+            tl_sae_bf16_to_f32(src, other, (size_t)length, path);
+            same = same && memcmp(other, portable, sizeof(float) * (size_t)length) == 0;
+            for (int i = length; i < N; i++) same = same && other[i] == -1.0f;  // nothing written past the end
+        }
+        report("SAE bf16 widening, lengths 0..75", path, same);
     }
 }
 
@@ -200,12 +271,149 @@ static void test_attention(void) {
         for (int path = TL_PATH_PORTABLE; path <= TL_PATH_NEON; path++) {
             if (!tl_kernel_path_available(path)) continue;
             memset(other, 0, sizeof(float) * QUERIES * out_floats);
-            tl_attention(queries, QUERIES, CAPACITY, HEADS, KV_HEADS, head_dim, scale, path);
+            tl_attention(queries, QUERIES, CAPACITY, HEADS, KV_HEADS, head_dim, scale, TL_DTYPE_F32, path);
             snprintf(what, sizeof what, "attention head_dim %d, batch of %d", head_dim, QUERIES);
             report(what, path, memcmp(other, portable, sizeof(float) * QUERIES * out_floats) == 0);
         }
         free(q); free(kv); free(portable); free(other);
     }
+}
+
+// Attention over a prompt: the rows of a prefill step read the same keys and values, so paths
+// may attend several of them together. Rows of two sequences (lengths 1..13 and 190..209, so
+// blocks fill, break at the sequence boundary and end ragged), groups of 6 and 8 query heads per
+// KV head, head_dim 128 (the model's), 72 (a partial 64-lane value chunk) and 20 (a dot-product
+// tail), each query against the portable row kernel.
+static void test_attention_prompt(void) {
+    enum { KV_HEADS = 2, CAPACITY = 211, FIRST = 13, SECOND = 20, QUERIES = FIRST + SECOND };
+    const int head_dims[] = {128, 72, 20}, groups[] = {6, 8};
+    for (size_t d = 0; d < sizeof head_dims / sizeof head_dims[0]; d++)
+        for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+            int head_dim = head_dims[d], heads = KV_HEADS * groups[g];
+            size_t out_floats = (size_t)heads * (size_t)head_dim, cache_floats = (size_t)KV_HEADS * CAPACITY * (size_t)head_dim;
+            state = 901 + 10 * (uint64_t)d + (uint64_t)g;
+            float *q = malloc(sizeof(float) * QUERIES * out_floats), *kv = malloc(sizeof(float) * 2 * 2 * cache_floats);
+            for (size_t i = 0; i < QUERIES * out_floats; i++) q[i] = next_value() * 4;
+            for (size_t i = 0; i < 2 * 2 * cache_floats; i++) kv[i] = next_value();
+            float *portable = malloc(sizeof(float) * QUERIES * out_floats), *other = malloc(sizeof(float) * QUERIES * out_floats);
+            float scores[CAPACITY];
+            float scale = 1.0f / sqrtf((float)head_dim);
+            tl_attention_query queries[QUERIES];
+            for (int i = 0; i < QUERIES; i++) {
+                int second = i >= FIRST;
+                const float *keys = kv + (size_t)second * 2 * cache_floats;
+                int64_t length = second ? 190 + (i - FIRST) : 1 + i;
+                tl_attention_row(q + i * out_floats, keys, keys + cache_floats, CAPACITY, heads, KV_HEADS, head_dim,
+                                 length, scale, scores, portable + i * out_floats, TL_PATH_PORTABLE);
+                queries[i] = (tl_attention_query){q + i * out_floats, keys, keys + cache_floats, length, other + i * out_floats};
+            }
+            digest = fnv(digest, portable, sizeof(float) * QUERIES * out_floats);
+            char what[96];
+            for (int path = TL_PATH_PORTABLE; path <= TL_PATH_NEON; path++) {
+                if (!tl_kernel_path_available(path)) continue;
+                memset(other, 0, sizeof(float) * QUERIES * out_floats);
+                tl_attention(queries, QUERIES, CAPACITY, heads, KV_HEADS, head_dim, scale, TL_DTYPE_F32, path);
+                snprintf(what, sizeof what, "attention over prompts, head_dim %d, %d heads per KV head", head_dim, groups[g]);
+                report(what, path, memcmp(other, portable, sizeof(float) * QUERIES * out_floats) == 0);
+            }
+            // The same over a bfloat16 cache: every path against the portable row kernel on the
+            // cache widened back to float32.
+            uint16_t *kv16 = malloc(sizeof(uint16_t) * 2 * 2 * cache_floats);
+            tl_bf16_from_f32_array(kv, (int64_t)(2 * 2 * cache_floats), kv16);
+            for (size_t i = 0; i < 2 * 2 * cache_floats; i++) {
+                uint32_t bits = (uint32_t)kv16[i] << 16;
+                memcpy(&kv[i], &bits, 4);
+            }
+            tl_attention_query queries16[QUERIES];
+            for (int i = 0; i < QUERIES; i++) {
+                int second = i >= FIRST;
+                const float *keys = kv + (size_t)second * 2 * cache_floats;
+                tl_attention_row(q + i * out_floats, keys, keys + cache_floats, CAPACITY, heads, KV_HEADS, head_dim,
+                                 queries[i].length, scale, scores, portable + i * out_floats, TL_PATH_PORTABLE);
+                const uint16_t *keys16 = kv16 + (size_t)second * 2 * cache_floats;
+                queries16[i] = (tl_attention_query){q + i * out_floats, keys16, keys16 + cache_floats, queries[i].length,
+                                                    other + i * out_floats};
+            }
+            digest = fnv(digest, portable, sizeof(float) * QUERIES * out_floats);
+            for (int path = TL_PATH_PORTABLE; path <= TL_PATH_NEON; path++) {
+                if (!tl_kernel_path_available(path)) continue;
+                memset(other, 0, sizeof(float) * QUERIES * out_floats);
+                tl_attention(queries16, QUERIES, CAPACITY, heads, KV_HEADS, head_dim, scale, TL_DTYPE_BF16, path);
+                snprintf(what, sizeof what, "attention over prompts, bf16 cache, head_dim %d, %d heads per KV head",
+                         head_dim, groups[g]);
+                report(what, path, memcmp(other, portable, sizeof(float) * QUERIES * out_floats) == 0);
+            }
+            free(kv16);
+            free(q); free(kv); free(portable); free(other);
+        }
+}
+
+// Rounding to bfloat16 as torch does (nearest, ties to even; NaN stays NaN): halfway cases
+// either way, the largest finite values, infinities and NaN.
+static void test_bf16_rounding(void) {
+    const struct { uint32_t in; uint16_t out; } cases[] = {
+        {0x3f808000u, 0x3f80}, {0x3f818000u, 0x3f82}, {0x3f808001u, 0x3f81}, {0x3f807fffu, 0x3f80},
+        {0xbf818000u, 0xbf82}, {0x7f7fffffu, 0x7f80}, {0x7f7f7fffu, 0x7f7f}, {0x7f800000u, 0x7f80},
+        {0xff800000u, 0xff80}, {0x7fc00000u, 0x7fc0}, {0x7f800001u, 0x7fc0}, {0x00000001u, 0x0000}, {0x80000000u, 0x8000}};
+    int ok = 1;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        float x;
+        memcpy(&x, &cases[i].in, 4);
+        if (tl_bf16_from_f32(x) != cases[i].out) {
+            printf("bf16 of 0x%08x: 0x%04x, expected 0x%04x\n", cases[i].in, tl_bf16_from_f32(x), cases[i].out);
+            ok = 0;
+        }
+    }
+    report("bf16 rounding of the KV cache", TL_PATH_PORTABLE, ok);
+}
+
+// The softmax's exp: every path against tl_expf on a stride through all 2^32 float bit patterns
+// (every sign, exponent, NaN and infinity, and the thresholds themselves), and tl_expf against
+// this libm's expf where that is glibc's x86-64 FMA build, whose operations it repeats (the
+// whole range was compared once; see docs/long-context.md). Elsewhere the agreement is printed.
+static void test_exp(void) {
+    enum { BLOCK = 4096 };
+    static float x[BLOCK], reference[BLOCK], other[BLOCK];
+    const uint32_t stride = 9973;
+    const float edges[] = {0x1.62e42ep6f, 0x1.62e430p6f, -0x1.9fe368p6f, -0x1.9fe366p6f, -0x1.9d1d9ep6f,
+                           -0x1.9d1d9cp6f, -0x1.9d1da0p6f, 88.0f, -88.0f, -87.99999f, 0.0f, -0.0f, INFINITY, -INFINITY, NAN};
+    long long libm_differences = 0, values = 0;
+    int path_failed[TL_PATH_NEON + 1] = {0};
+    uint64_t u = 0;
+    size_t edge = 0;
+    while (u <= 0xffffffffull || edge < sizeof edges / sizeof edges[0]) {
+        int m = 0;
+        for (; m < BLOCK && edge < sizeof edges / sizeof edges[0] && u > 0xffffffffull; m++) x[m] = edges[edge++];
+        for (; m < BLOCK && u <= 0xffffffffull; m++, u += stride) {
+            uint32_t bits = (uint32_t)u;
+            memcpy(&x[m], &bits, 4);
+        }
+        for (int i = 0; i < m; i++) {
+            reference[i] = tl_expf(x[i]);
+            float libm = expf(x[i]);
+            libm_differences += memcmp(&libm, &reference[i], 4) != 0;
+        }
+        digest = fnv(digest, reference, sizeof(float) * (size_t)m);
+        values += m;
+        for (int path = TL_PATH_PORTABLE; path <= TL_PATH_NEON; path++) {
+            if (!tl_kernel_path_available(path)) continue;
+            memcpy(other, x, sizeof(float) * (size_t)m);
+            tl_exp_shifted(other, m, 0.0f, path);
+            path_failed[path] |= memcmp(other, reference, sizeof(float) * (size_t)m) != 0;
+        }
+    }
+    char what[96];
+    snprintf(what, sizeof what, "exp on %lld floats", values);
+    for (int path = TL_PATH_PORTABLE; path <= TL_PATH_NEON; path++)
+        if (tl_kernel_path_available(path)) report(what, path, !path_failed[path]);
+#if defined(__x86_64__) && defined(__GLIBC__)
+    if (tl_kernel_path_available(TL_PATH_AVX2)) {
+        snprintf(what, sizeof what, "exp on %lld floats against glibc's expf", values);
+        report(what, TL_PATH_PORTABLE, libm_differences == 0);
+        return;
+    }
+#endif
+    printf("exp: tl_expf differs from this libm's expf on %lld of %lld floats (information only)\n", libm_differences, values);
 }
 
 // One linear case: random weights in `dtype`, x [rows, k], with or without a bias; every path this
@@ -343,9 +551,13 @@ int main(void) {
         }
         free(x); free(packed); free(w); free(portable); free(pre); free(valid); free(other);
     }
+    test_sae_gemm_shapes();
     test_sae_select();
     test_bf16_widening();
+    test_exp();
     test_attention();
+    test_attention_prompt();
+    test_bf16_rounding();
     printf("digest %016llx (portable results of every case)\n", (unsigned long long)digest);
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

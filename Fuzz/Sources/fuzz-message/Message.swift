@@ -43,6 +43,8 @@ private func seeds() -> [String: [UInt8]] {
     let messages: [String: Message] = [
         "hello": .hello(Hello(workerID: "w1", host: "node-3", pid: 4242, threads: 8, batchSlots: 4, modelFingerprint: "m-5f2a",
                               tokenizerFingerprint: "t-91c0", saeFingerprints: ["layers.5.mlp": "s-1", "layers.10.mlp": "s-2"])),
+        "hello-bf16-kv-cache": .hello(Hello(workerID: "w2", host: "node-4", pid: 4243, threads: 8, batchSlots: 4, modelFingerprint: "m-5f2a",
+                                            tokenizerFingerprint: "t-91c0", saeFingerprints: ["layers.5.mlp": "s-1"], kvCache: .bf16)),
         "welcome": .welcome(Welcome(runID: "run-7", heartbeatIntervalMilliseconds: 1000)),
         "reject": .reject(Reject(reason: "model fingerprint differs")),
         "credit": .credit(Credit(count: 3)),

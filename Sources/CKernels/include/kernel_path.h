@@ -2,7 +2,7 @@
 #define THINKLENS_KERNEL_PATH_H
 
 // Which instruction-set path a kernel runs. Every kernel entry point (tl_linear, tl_dot,
-// tl_rms_norm, tl_attention_row, tl_attention, tl_sae_gemm, tl_sae_topk_fold,
+// tl_rms_norm, tl_attention_row, tl_attention, tl_exp_shifted, tl_sae_gemm, tl_sae_topk_fold,
 // tl_sae_groupmax_fold, tl_sae_bf16_to_f32) takes one of these as its last argument, and every
 // path gives the portable path's bits (tl_linear.h, sae_gemm.h and sae_kernels.h say how), so
 // the path only changes speed. Tests name paths to hold each to the portable bits; everything
@@ -20,11 +20,13 @@
 //   kernel                   portable  AVX2  AVX-512          NEON
 //   tl_linear                yes       yes   yes              yes
 //   tl_dot, tl_rms_norm      yes       yes   AVX2             yes
-//   tl_attention(_row)       yes       yes   AVX2             scores NEON (tl_dot), value sums portable
-//   tl_sae_gemm              yes       yes   yes              portable
-//   tl_sae_topk_fold         yes       yes   AVX2             portable
+//   tl_attention             yes       yes   yes              yes (blocks of rows on every vector path)
+//   tl_attention_row         yes       yes   AVX2             scores NEON (tl_dot), value sums portable
+//   tl_exp_shifted           yes       yes   yes              portable (scalar, fused multiply-adds)
+//   tl_sae_gemm              yes       yes   yes              yes
+//   tl_sae_topk_fold         yes       yes   AVX2             yes
 //   tl_sae_groupmax_fold     yes       portable on every path (a compare and a store per latent)
-//   tl_sae_bf16_to_f32       yes       yes   AVX2             portable
+//   tl_sae_bf16_to_f32       yes       yes   AVX2             yes
 
 enum {
     TL_PATH_AUTO = 0,      // the fastest path this CPU supports (or THINKLENS_KERNELS's)

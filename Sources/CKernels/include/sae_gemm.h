@@ -6,8 +6,8 @@
 
 // The SAE encoder GEMM, pre[m, n] = x[m, k] · W[n, k]ᵀ, written so that every output is
 // the same float whatever the batch: each element is one fused multiply-add chain over
-// k = 0, 1, ..., k-1 in order, started from 0, in every code path (the AVX2 and AVX-512
-// micro-kernels, their padded edges, the portable fallback). OpenBLAS sgemm does not have
+// k = 0, 1, ..., k-1 in order, started from 0, in every code path (the AVX2, AVX-512 and
+// NEON micro-kernels, their padded edges, the portable fallback). OpenBLAS sgemm does not have
 // this property — its results change in the last bits with the number of rows and columns
 // in the call — and the worker needs a token's latents not to depend on which tokens were
 // batched with it.
@@ -37,8 +37,8 @@ size_t tl_sae_pre_floats(size_t m, size_t n);
 // the L1 sets alias). Entries for padded rows/latents are scratch.
 // Work is split by latent strips over the kernel thread pool (tl_threads.h: tl_set_threads sets
 // its size, for the model's kernels too); small products run on the calling thread. Neither
-// changes a bit. path: TL_PATH_* (kernel_path.h); AVX2 and AVX-512 have micro-kernels of their
-// own, NEON runs the portable one.
+// changes a bit. path: TL_PATH_* (kernel_path.h); AVX2, AVX-512 and NEON have micro-kernels and
+// panel packers of their own (NEON: MR × NR = 6 × 16 in 24 four-lane accumulators).
 void tl_sae_gemm(const float *packed_x, size_t m, size_t k,
                  const void *weights, int weights_bf16, size_t ldw, size_t n,
                  float *pre, int path);

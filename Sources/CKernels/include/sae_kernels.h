@@ -27,9 +27,10 @@ void tl_sae_topk_reset(float *values, int32_t *indices, int32_t *filled, size_t 
 // layout: pre[r, j] at (j / TL_SAE_NR) * strip_stride + r * TL_SAE_NR + j % TL_SAE_NR.
 // Chunks must be folded in increasing latent order: a later latent only displaces a
 // strictly smaller value, which is what makes ties go to the lower index. Every path
-// visits a row's latents in increasing order and inserts the same values (the AVX2 path
-// only skips, 8 at a time, latents that cannot enter). Rows are split over the kernel
-// thread pool (tl_threads.h); rows are independent, so the result does not depend on it.
+// visits a row's latents in increasing order and inserts the same values (the AVX2 and
+// NEON paths only skip latents that cannot enter: AVX2 8 at a time, NEON 16 or 4). Rows
+// are split over the kernel thread pool (tl_threads.h); rows are independent, so the
+// result does not depend on it.
 void tl_sae_topk_fold(const float *pre, size_t strip_stride, size_t rows, size_t cols,
                       const float *bias, int32_t first_latent, int k,
                       float *values, int32_t *indices, int32_t *filled, int path);

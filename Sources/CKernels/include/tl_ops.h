@@ -25,18 +25,30 @@ void tl_attention_row(const float *q, const float *keys, const float *values,
 // One query row of a batch for tl_attention: q [heads, head_dim]; keys/values [kv_heads,
 // capacity, head_dim] of its sequence and layer; attends to positions 0 ..< length; out
 // [heads, head_dim].
+// keys/values are float32 or bfloat16 bits (tl_attention's kv_dtype).
 typedef struct {
     const float *q;
-    const float *keys;
-    const float *values;
+    const void *keys;
+    const void *values;
     int64_t length;
     float *out;
 } tl_attention_query;
 
-// tl_attention_row for every query, with the (query, head) pairs spread over the thread pool.
-// Each pair is computed exactly as tl_attention_row computes it, whatever the thread count.
+// tl_attention_row for every query, spread over the thread pool by (rows, KV head) units of
+// about equal cost. Consecutive queries with the same keys and values (a prompt's rows in one
+// prefill step) may be attended together, each key and value row loaded once for all of them;
+// every output is still computed exactly as tl_attention_row computes it, whatever the batch,
+// blocking and thread count. The softmax's exp is tl_expf (tl_exp.h) on every path.
+// kv_dtype: TL_DTYPE_F32, or TL_DTYPE_BF16 for a bfloat16 cache, whose entries are widened to
+// float32 exactly before use, so every path still gives the same bits (those of
+// tl_attention_row on the widened cache).
 void tl_attention(const tl_attention_query *queries, int64_t query_count, int64_t capacity, int heads,
-                  int kv_heads, int head_dim, float scale, int path);
+                  int kv_heads, int head_dim, float scale, int kv_dtype, int path);
+
+// The bfloat16 a cache stores for x: round to nearest, ties to even; NaN stays a quiet NaN.
+uint16_t tl_bf16_from_f32(float x);
+// n floats to bfloat16 with tl_bf16_from_f32.
+void tl_bf16_from_f32_array(const float *x, int64_t n, uint16_t *out);
 
 // out[i] = silu(gate[i]) · up[i] with silu(g) = g / (1 + exp(−g)). out may alias gate or up.
 void tl_swiglu(const float *gate, const float *up, int64_t n, float *out);

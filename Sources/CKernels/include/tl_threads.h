@@ -27,6 +27,7 @@ void tl_parallel(tl_task fn, void *context);
 enum {
     TL_SCRATCH_ATTENTION_SCORES,  // tl_attention: [threads, max_length], the caller's, shared with the pool
     TL_SCRATCH_WIDENED_WEIGHTS,   // tl_linear's packed paths: AVX2 [4, k]; AVX-512 a panel, saved chains, packed rows
+    TL_SCRATCH_ATTENTION_KV,      // tl_attention over a bf16 cache: keys and values widened, per pool thread
     TL_SCRATCH_SLOTS
 };
 float *tl_thread_scratch(int slot, int64_t floats);

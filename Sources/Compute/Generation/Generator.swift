@@ -104,14 +104,15 @@ public final class Generator {
     ///   - slots: sequences decoded together (the batch size).
     ///   - contextCapacity: longest prompt + max_new_tokens a sequence may have.
     ///   - prefillChunk: prompt positions one sequence adds per step while prefilling.
+    ///   - kvCache: the KV cache's format (`--kv-cache`); float32 unless asked.
     public init(model: Qwen2Model, slots: Int, contextCapacity: Int, prefillChunk: Int = defaultPrefillChunk,
-                hookpoints: [Hookpoint] = [], sink: ActivationSink? = nil) {
+                hookpoints: [Hookpoint] = [], sink: ActivationSink? = nil, kvCache: KVCacheDType = .standard) {
         precondition(slots >= 1 && contextCapacity >= 1 && prefillChunk >= 1)
         self.model = model
         self.prefillChunk = prefillChunk
         // Room for every decoding sequence plus one prompt chunk per step.
         let maxRows = slots + prefillChunk
-        workspace = Qwen2Workspace(config: model.config, maxRows: maxRows, slots: slots, capacity: contextCapacity)
+        workspace = Qwen2Workspace(config: model.config, maxRows: maxRows, slots: slots, capacity: contextCapacity, kvCache: kvCache)
         self.hookpoints = hookpoints
         self.sink = sink
         selection = HookSelection(hookpoints, layerCount: model.config.numHiddenLayers)

@@ -37,13 +37,14 @@ enum Qwen2Attention {
             for r in 0..<rows {
                 let slot = batch.slots[r]
                 queries[r] = tl_attention_query(q: qkv + r * qkvWidth,
-                                                keys: ws.cache.keys(slot: slot, layer: layer),
-                                                values: ws.cache.values(slot: slot, layer: layer),
+                                                keys: UnsafeRawPointer(ws.cache.keys(slot: slot, layer: layer)),
+                                                values: UnsafeRawPointer(ws.cache.values(slot: slot, layer: layer)),
                                                 length: Int64(batch.rows[r].position + 1),
                                                 out: ws.attention.pointer + r * qWidth)
             }
             tl_attention(queries.baseAddress, Int64(rows), Int64(ws.capacity), Int32(config.numAttentionHeads),
-                         Int32(config.numKeyValueHeads), Int32(headDim), scale, Kernels.path.rawValue)
+                         Int32(config.numKeyValueHeads), Int32(headDim), scale, ws.cache.dtype.kernelDType,
+                         Kernels.path.rawValue)
         }
 
         Kernels.linear(ws.attention.pointer, rows: rows, k: qWidth, ldx: qWidth,

@@ -1,4 +1,5 @@
 import Checkpoints
+import Experiment
 import Foundation
 
 /// The memory the engine will need on one machine, worked out from the model's dimensions
@@ -15,7 +16,9 @@ public struct MemoryPlan: Equatable, Sendable {
     public var slots: Int
     /// Positions each slot holds: the longest prompt plus max_new_tokens.
     public var contextTokens: Int
-    /// One position of one sequence over all layers (see `KVCache.bytesPerToken`).
+    /// The KV cache's format (`--kv-cache`).
+    public var kvCache: KVCacheDType
+    /// One position of one sequence over all layers, in `kvCache`'s format (see `KVCache.bytesPerToken`).
     public var kvCacheBytesPerToken: Int
     /// One process's forward-pass working buffers (see `Qwen2Workspace.workingByteCount`).
     public var workspaceBytes: Int
@@ -25,13 +28,14 @@ public struct MemoryPlan: Equatable, Sendable {
     /// - Parameter prefillChunk: prompt positions a step adds (the workspace holds
     ///   `slots + prefillChunk` rows, as `Generator` sizes it).
     public init(config: Qwen2Configuration, weightBytes: Int, slots: Int, contextTokens: Int,
-                prefillChunk: Int = Generator.defaultPrefillChunk, processes: Int = 1) {
+                prefillChunk: Int = Generator.defaultPrefillChunk, processes: Int = 1, kvCache: KVCacheDType = .standard) {
         precondition(slots >= 1 && contextTokens >= 1 && processes >= 1)
         self.weightBytes = weightBytes
         self.slots = slots
         self.contextTokens = contextTokens
         self.processes = processes
-        kvCacheBytesPerToken = KVCache.bytesPerToken(config: config)
+        self.kvCache = kvCache
+        kvCacheBytesPerToken = KVCache.bytesPerToken(config: config, dtype: kvCache)
         workspaceBytes = Qwen2Workspace.workingByteCount(config: config, maxRows: slots + prefillChunk, slots: slots, capacity: contextTokens)
     }
 
@@ -44,7 +48,7 @@ public struct MemoryPlan: Equatable, Sendable {
     /// The one log line a process prints at start.
     public var summary: String {
         let each = processes > 1 ? " per process × \(processes) processes" : ""
-        return "memory needed: \(Self.gigabytes(totalBytes)) = weights \(Self.gigabytes(weightBytes)) (mapped, shared) + (KV cache \(Self.gigabytes(kvCacheBytes)) [\(slots) slots × \(contextTokens) tokens × \(kvCacheBytesPerToken) B/token, float32] + workspace \(Self.gigabytes(workspaceBytes)))\(each)"
+        return "memory needed: \(Self.gigabytes(totalBytes)) = weights \(Self.gigabytes(weightBytes)) (mapped, shared) + (KV cache \(Self.gigabytes(kvCacheBytes)) [\(slots) slots × \(contextTokens) tokens × \(kvCacheBytesPerToken) B/token, \(kvCache.longName)] + workspace \(Self.gigabytes(workspaceBytes)))\(each)"
     }
 
     /// Throws when `totalBytes` exceeds `availableBytes` (the machine's MemAvailable), naming the

@@ -1,8 +1,9 @@
 import Checkpoints
+import Experiment
 import Foundation
 
 /// All working memory of the forward pass, allocated once for up to `maxRows` rows per step and
-/// `slots` sequences of up to `capacity` positions.
+/// `slots` sequences of up to `capacity` positions, the KV cache in `kvCache`'s format.
 public final class Qwen2Workspace: @unchecked Sendable {
     public let maxRows: Int
     public let slots: Int
@@ -22,13 +23,13 @@ public final class Qwen2Workspace: @unchecked Sendable {
     /// [slots, vocab]: next-token logits, row `ForwardBatch.logitIndex[r]`.
     public let logits: FloatBuffer
 
-    public init(config: Qwen2Configuration, maxRows: Int, slots: Int, capacity: Int) {
+    public init(config: Qwen2Configuration, maxRows: Int, slots: Int, capacity: Int, kvCache: KVCacheDType = .standard) {
         precondition(maxRows >= 1 && slots >= 1 && capacity >= 1)
         self.maxRows = maxRows
         self.slots = slots
         self.capacity = capacity
         let h = config.hiddenSize
-        cache = KVCache(config: config, slots: slots, capacity: capacity)
+        cache = KVCache(config: config, slots: slots, capacity: capacity, dtype: kvCache)
         rotary = RotaryTable(headDim: config.attentionHeadDim, theta: config.ropeTheta, capacity: capacity)
         hidden = FloatBuffer(count: maxRows * h)
         normed = FloatBuffer(count: maxRows * h)

@@ -1,4 +1,5 @@
 import Platform
+import Checkpoints
 import Experiment
 import ArgumentParser
 import Compute
@@ -50,6 +51,21 @@ struct BenchGenerateCommand: ParsableCommand {
     @Flag(help: "Also print one machine-readable line starting with BENCH_JSON.")
     var json = false
 
+    @OptionGroup var kvCacheOption: KVCacheOption
+    var kvCache: KVCacheDType { kvCacheOption.kvCache }
+
+    @Option(help: "With --kv-cache bf16: greedy tokens generated from one prompt with a float32 and with a bfloat16 cache, whose first divergence, activation error and SAE top-k agreement are printed before the timings (0 skips the comparison).")
+    var parityTokens: Int = 32
+
+    @Option(help: "With --kv-cache bf16: the comparison's prompt length.")
+    var parityPromptTokens: Int = 64
+
+    @Option(help: "With --kv-cache bf16: the hookpoint whose activations are compared (default: the first SAE of --sae, else the first of --hookpoints).")
+    var parityHookpoint: String?
+
+    @Option(help: "With --kv-cache bf16: a sparsify SAE directory with an SAE for the compared hookpoint; adds the top-k agreement.")
+    var sae: String?
+
     /// Stands in for the worker's hand-off: copies every delivered row once.
     final class CopySink: ActivationSink {
         var buffer: [Float] = []
@@ -98,6 +114,12 @@ struct BenchGenerateCommand: ParsableCommand {
                 return Int32(truncatingIfNeeded: (state >> 33) % UInt64(min(config.vocabSize, 150_000)))
             }
         }
+
+        print("KV cache: \(kvCache.longName) (--kv-cache \(kvCache.rawValue)), \(KVCache.bytesPerToken(config: config, dtype: kvCache)) B/token")
+        var parityJSON: [String: Any]?
+        if kvCache != .standard && parityTokens > 0 && memoryProbe == nil {
+            parityJSON = try compareWithFloat32Cache(model: model, hooks: hooks, prompt: prompt(parityPromptTokens, seed: 5))
+        }
         // eos is excluded so every sequence runs to its budget and the step counts are fixed.
         func request(_ id: Int, prompt tokens: [Int32], newTokens: Int) -> GenerationRequest {
             GenerationRequest(id: id, promptTokens: tokens, maxNewTokens: newTokens, sampling: sampling,
@@ -110,10 +132,11 @@ struct BenchGenerateCommand: ParsableCommand {
             }
             guard baselineContext >= 1 else { throw ValidationError("--baseline-context must be at least 1") }
             let benchmark = LongContextBenchmark(model: model, context: context, batches: batchSizes, decodeSteps: newTokens,
-                                                 prefillChunk: contextPrefillChunk, baselineContext: min(baselineContext, context))
+                                                 prefillChunk: contextPrefillChunk, baselineContext: min(baselineContext, context),
+                                                 kvCache: kvCache)
             let result = benchmark.run(prompt: prompt(context, seed: 7))
-            print(String(format: "context %d: prefill %.2f s (%.1f tokens/s, one sequence, %d-token steps); KV cache %d B/token (float32), %.2f GB for %d slots × %d positions",
-                         context, result.prefillSeconds, Double(context) / result.prefillSeconds, contextPrefillChunk, result.kvCacheBytesPerToken,
+            print(String(format: "context %d: prefill %.2f s (%.1f tokens/s, one sequence, %d-token steps); KV cache %d B/token (%@), %.2f GB for %d slots × %d positions",
+                         context, result.prefillSeconds, Double(context) / result.prefillSeconds, contextPrefillChunk, result.kvCacheBytesPerToken, kvCache.longName,
                          Double(result.kvCacheBytes) / 1e9, batchSizes.max()!, context + newTokens))
             for row in result.rows {
                 print(String(format: "context %d decode batch %2d: %7.2f tokens/s (%.1f ms/step over %d steps); at context %d in alternate steps %.2f tokens/s: %.0f%%",
@@ -125,11 +148,11 @@ struct BenchGenerateCommand: ParsableCommand {
                 let object: [String: Any] = [
                     "context": context, "prefill_s": result.prefillSeconds, "kv_cache_bytes_per_token": result.kvCacheBytesPerToken,
                     "kv_cache_bytes": result.kvCacheBytes, "peak_rss_bytes": result.memory.peakResident, "decode_steps": newTokens,
-                    "baseline_context": min(baselineContext, context),
+                    "baseline_context": min(baselineContext, context), "kv_cache": kvCache.rawValue,
                     "decode": result.rows.map { ["batch": $0.batch, "tokens_per_s": $0.tokensPerSecond, "ms_per_step": $0.millisecondsPerStep,
                                                  "baseline_tokens_per_s": $0.baselineTokensPerSecond] },
                     "threads": Kernels.threadCount, "kernels": "\(KernelPath.selected)",
-                ]
+                ].merging(parityJSON.map { ["kv_cache_parity": $0] } ?? [:]) { a, _ in a }
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
                 print("BENCH_CONTEXT_JSON " + String(decoding: data, as: UTF8.self))
             }
@@ -137,7 +160,8 @@ struct BenchGenerateCommand: ParsableCommand {
         }
 
         if let memoryProbe {
-            let generator = Generator(model: model, slots: 1, contextCapacity: decodePromptTokens + 8, hookpoints: hooks, sink: CopySink())
+            let generator = Generator(model: model, slots: 1, contextCapacity: decodePromptTokens + 8, hookpoints: hooks, sink: CopySink(),
+                                      kvCache: kvCache)
             try generator.submit(request(0, prompt: prompt(decodePromptTokens, seed: 0), newTokens: 8))
             _ = generator.run()
             print("memory: \(ProcessStatus.current())")
@@ -150,7 +174,7 @@ struct BenchGenerateCommand: ParsableCommand {
 
         // Warm-up: touches every weight page once so the timings below read from the page cache.
         do {
-            let generator = Generator(model: model, slots: 1, contextCapacity: 8)
+            let generator = Generator(model: model, slots: 1, contextCapacity: 8, kvCache: kvCache)
             try generator.submit(request(0, prompt: prompt(4, seed: 99), newTokens: 2))
             _ = generator.run()
         }
@@ -158,7 +182,7 @@ struct BenchGenerateCommand: ParsableCommand {
         // Prefill: one step over the whole prompt (plus sampling its first token).
         var prefillTimes: [Double] = [], prefillCPU: [Double] = []
         for trial in 0..<2 {
-            let generator = Generator(model: model, slots: 1, contextCapacity: prefillTokens + 1, prefillChunk: prefillTokens)
+            let generator = Generator(model: model, slots: 1, contextCapacity: prefillTokens + 1, prefillChunk: prefillTokens, kvCache: kvCache)
             try generator.submit(request(trial, prompt: prompt(prefillTokens, seed: trial + 1), newTokens: 1))
             let start = Date()
             let cpuStart = ProcessStatus.cpuSeconds()
@@ -177,7 +201,7 @@ struct BenchGenerateCommand: ParsableCommand {
         for b in batchSizes {
             let sink = CopySink()
             let generator = Generator(model: model, slots: b, contextCapacity: decodePromptTokens + newTokens,
-                                      prefillChunk: decodePromptTokens, hookpoints: hooks, sink: sink)
+                                      prefillChunk: decodePromptTokens, hookpoints: hooks, sink: sink, kvCache: kvCache)
             for i in 0..<b { try generator.submit(request(1000 * b + i, prompt: prompt(decodePromptTokens, seed: 1000 * b + i), newTokens: newTokens)) }
             var decodeSeconds = 0.0, decodeCPU = 0.0, decodeTokens = 0, decodeSteps = 0
             let start = Date()
@@ -217,11 +241,44 @@ struct BenchGenerateCommand: ParsableCommand {
                 "peak_rss_bytes": memory.peakResident, "rss_anon_bytes": memory.residentAnonymous, "weight_bytes": model.weights.matrixBytes,
                 // A decode step reads every matrix once, but of an untied embedding table only its rows.
                 "decode_bytes_per_token": model.weights.matrixBytes - (model.config.tieWordEmbeddings ? 0 : model.weights.embedTokens.byteCount),
-                "threads": Kernels.threadCount, "kernels": "\(KernelPath.selected)",
-            ]
+                "threads": Kernels.threadCount, "kernels": "\(KernelPath.selected)", "kv_cache": kvCache.rawValue,
+            ].merging(parityJSON.map { ["kv_cache_parity": $0] } ?? [:]) { a, _ in a }
             if let fmaPeakGflops { object["fma_peak_gflops"] = fmaPeakGflops }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print("BENCH_JSON " + String(decoding: data, as: UTF8.self))
         }
+    }
+
+    /// The bfloat16 cache against the float32 one on this model (see `KVCacheComparison`):
+    /// prints the figures and returns them for the JSON line.
+    func compareWithFloat32Cache(model: Qwen2Model, hooks: [Hookpoint], prompt: [Int32]) throws -> [String: Any] {
+        let layers = model.config.numHiddenLayers
+        let saeHookpoints = sae.map { SAECheckpoint.hookpoints(in: $0) } ?? []
+        guard let name = parityHookpoint ?? saeHookpoints.first ?? hooks.first?.description else {
+            throw ValidationError("--kv-cache bf16 compares a hookpoint's activations: give --parity-hookpoint or --hookpoints (or --parity-tokens 0)")
+        }
+        let hookpoint = try Hookpoint(parsing: name, layerCount: layers)
+        var encoder: SparseAutoencoder?
+        if let sae {
+            guard saeHookpoints.contains(hookpoint.description) else {
+                throw ValidationError("--sae \(sae) has no SAE for \(hookpoint) (it has \(saeHookpoints.joined(separator: ", "))); choose --parity-hookpoint among them")
+            }
+            encoder = try SparseAutoencoder(checkpoint: sae, hookpoint: hookpoint.description, expectedDIn: model.config.hiddenSize)
+        }
+        let result = try KVCacheComparison(model: model, hookpoint: hookpoint, sae: encoder).run(prompt: prompt, newTokens: parityTokens)
+        let divergence = result.firstDivergence.map { "first diverge at generated token \($0) of \(result.newTokens)" }
+            ?? "identical for all \(result.newTokens) generated tokens"
+        let topK = result.topKAgreement.map { String(format: "; SAE top-%d agreement %.4f (share of latents shared, mean over the rows)", encoder!.k, $0) } ?? ""
+        print(String(format: "KV cache bfloat16 against float32 (greedy, %d-token prompt, %d new tokens): greedy ids %@; %@ over %d positions before any divergence: max abs error %.4g (%.3g of the largest activation %.4g), mean abs error %.4g%@",
+                     result.promptTokens, result.newTokens, divergence, hookpoint.description, result.comparedPositions,
+                     result.error.maxAbs, result.error.relativeMax, result.error.scale, result.error.meanAbs, topK))
+        var figures: [String: Any] = [
+            "prompt_tokens": result.promptTokens, "new_tokens": result.newTokens, "hookpoint": hookpoint.description,
+            "compared_positions": result.comparedPositions, "max_abs_error": Double(result.error.maxAbs),
+            "mean_abs_error": result.error.meanAbs, "reference_scale": Double(result.error.scale),
+            "first_divergence": result.firstDivergence ?? -1,
+        ]
+        if let agreement = result.topKAgreement { figures["topk_agreement"] = agreement }
+        return figures
     }
 }

@@ -1,5 +1,6 @@
 import Platform
 import Compute
+import Experiment
 import Foundation
 
 /// `thinklens bench generate --context N`: decode speed when every sequence already holds N
@@ -22,6 +23,8 @@ struct LongContextBenchmark {
     let prefillChunk: Int
     /// Context of the alternating short-context steps (at most `context`).
     let baselineContext: Int
+    /// The KV cache's format (`--kv-cache`).
+    let kvCache: KVCacheDType
 
     struct Row {
         var batch: Int
@@ -46,7 +49,7 @@ struct LongContextBenchmark {
         let slots = batches.max()!
         // Slots 0..<slots decode at `context`, slots slots..<2 * slots at `baselineContext`.
         let workspace = Qwen2Workspace(config: config, maxRows: max(slots, prefillChunk), slots: 2 * slots,
-                                       capacity: context + decodeSteps)
+                                       capacity: context + decodeSteps, kvCache: kvCache)
         var batch = ForwardBatch(capacity: max(slots, prefillChunk))
 
         // Prefill slot 0 in chunks, the last position asking for logits (the first sampled token).
@@ -79,7 +82,7 @@ struct LongContextBenchmark {
                             millisecondsPerStep: 1000 * long.seconds / Double(decodeSteps),
                             baselineTokensPerSecond: Double(b * decodeSteps) / short.seconds))
         }
-        let perToken = KVCache.bytesPerToken(config: config)
+        let perToken = KVCache.bytesPerToken(config: config, dtype: kvCache)
         return Result(prefillSeconds: prefillSeconds, rows: rows, kvCacheBytesPerToken: perToken,
                       kvCacheBytes: slots * (context + decodeSteps) * perToken, memory: ProcessStatus.current())
     }
