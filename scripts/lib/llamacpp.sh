@@ -5,7 +5,8 @@
 LLAMACPP_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 # llamacpp_locate MODEL_DIR: sets LLAMA_BENCH, LLAMA_BATCHED_BENCH, LLAMACPP_GGUF_F32,
-# LLAMACPP_GGUF_BF16, LLAMACPP_VERSION and returns 0 when llama.cpp is ready for this model.
+# LLAMACPP_GGUF_BF16, LLAMACPP_VERSION, LLAMACPP_COMMIT and returns 0 when llama.cpp is ready
+# for this model.
 # Without BENCH_LLAMACPP=1 it only looks, and returns 1 after saying why there are no llama.cpp
 # columns. With it, a failed build or conversion returns 2: the caller stops, as asked.
 llamacpp_locate() {
@@ -18,7 +19,7 @@ llamacpp_locate() {
     fi
     while IFS='=' read -r key value; do
         case "$key" in
-            LLAMACPP_VERSION | LLAMACPP_DIR | LLAMA_BENCH | LLAMA_BATCHED_BENCH | LLAMACPP_GGUF_F32 | LLAMACPP_GGUF_BF16)
+            LLAMACPP_VERSION | LLAMACPP_COMMIT | LLAMACPP_DIR | LLAMA_BENCH | LLAMA_BATCHED_BENCH | LLAMACPP_GGUF_F32 | LLAMACPP_GGUF_BF16)
                 printf -v "$key" '%s' "$value" ;;
         esac
     done <<<"$paths"
