@@ -4,6 +4,18 @@
 
 LLAMACPP_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
+# llama.cpp's CPU threads meet at a barrier after every operation, through OpenMP (libgomp) in this
+# build. libgomp's default is to spin at a barrier before sleeping: when another tenant holds one
+# of the 2 cores, the thread that arrived first spins through its time slice while the other waits
+# for the core, and a decode step takes several times longer (measured here at load average 2 to 4:
+# bf16 batch-1 decode 1.6 and 2.7 tok/s spinning, 8.0 and 11.5 tok/s with PASSIVE, alternating).
+# PASSIVE makes a waiting thread sleep, which on a shared box is llama.cpp's best. Set
+# BENCH_LLAMACPP_OMP_WAIT_POLICY=ACTIVE, or empty for libgomp's default, to measure it otherwise.
+LLAMACPP_OMP_WAIT_POLICY=${BENCH_LLAMACPP_OMP_WAIT_POLICY-PASSIVE}
+llamacpp_run() {
+    if [ -n "$LLAMACPP_OMP_WAIT_POLICY" ]; then OMP_WAIT_POLICY=$LLAMACPP_OMP_WAIT_POLICY "$@"; else "$@"; fi
+}
+
 # llamacpp_locate MODEL_DIR: sets LLAMA_BENCH, LLAMA_BATCHED_BENCH, LLAMACPP_GGUF_F32,
 # LLAMACPP_GGUF_BF16, LLAMACPP_VERSION, LLAMACPP_COMMIT and returns 0 when llama.cpp is ready
 # for this model.
@@ -30,8 +42,8 @@ llamacpp_locate() {
 # llamacpp_results.py's JSON line. The tools' whole output stays in LOG.
 llamacpp_bench() {
     local gguf=$1 threads=$2 prefill=$3 new_tokens=$4 log=$5
-    "$LLAMA_BENCH" -m "$gguf" -t "$threads" -p "$prefill" -n 0 -r "${BENCH_LLAMACPP_REPETITIONS:-3}" -o jsonl >"$log" 2>&1 &&
-        "$LLAMA_BENCH" -m "$gguf" -t "$threads" -p 0 -n "$new_tokens" -r "${BENCH_LLAMACPP_REPETITIONS:-3}" -o jsonl >>"$log" 2>&1 ||
+    llamacpp_run "$LLAMA_BENCH" -m "$gguf" -t "$threads" -p "$prefill" -n 0 -r "${BENCH_LLAMACPP_REPETITIONS:-3}" -o jsonl >"$log" 2>&1 &&
+        llamacpp_run "$LLAMA_BENCH" -m "$gguf" -t "$threads" -p 0 -n "$new_tokens" -r "${BENCH_LLAMACPP_REPETITIONS:-3}" -o jsonl >>"$log" 2>&1 ||
         { tail -n 20 "$log" >&2; echo "llama-bench failed on $gguf (its output: $log)" >&2; return 1; }
     python3 "$LLAMACPP_LIB_DIR/llamacpp_results.py" bench "$log" --prefill "$prefill" --new-tokens "$new_tokens"
 }
@@ -50,7 +62,7 @@ llamacpp_batched() {
     local options=(-m "$gguf" -t "$threads" -c $((largest * (prompt + new_tokens + 16))) -npp "$prompt" -ntg "$new_tokens"
         -npl "$batches" --output-format jsonl)
     [ "$shared" = 1 ] && options+=(-pps)
-    "$LLAMA_BATCHED_BENCH" "${options[@]}" >"$log" 2>&1 ||
+    llamacpp_run "$LLAMA_BATCHED_BENCH" "${options[@]}" >"$log" 2>&1 ||
         { tail -n 20 "$log" >&2; echo "llama-batched-bench failed on $gguf (its output: $log)" >&2; return 1; }
     python3 "$LLAMACPP_LIB_DIR/llamacpp_results.py" batched "$log" --npp "$prompt" --ntg "$new_tokens" --npl "$batches"
 }
