@@ -9,8 +9,9 @@ LLAMACPP_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # of the 2 cores, the thread that arrived first spins through its time slice while the other waits
 # for the core, and a decode step takes several times longer (measured here at load average 2 to 4:
 # bf16 batch-1 decode 1.6 and 2.7 tok/s spinning, 8.0 and 11.5 tok/s with PASSIVE, alternating).
-# PASSIVE makes a waiting thread sleep, which on a shared box is llama.cpp's best. Set
-# BENCH_LLAMACPP_OMP_WAIT_POLICY=ACTIVE, or empty for libgomp's default, to measure it otherwise.
+# PASSIVE makes a waiting thread sleep, which on a shared box is llama.cpp's best. On a quiet box
+# spinning can be faster (load 0.4 to 0.8: 14.7 and 20.2 tok/s spinning, 14.8 twice with PASSIVE),
+# so for a quiet-box comparison set BENCH_LLAMACPP_OMP_WAIT_POLICY= (empty: libgomp's default).
 LLAMACPP_OMP_WAIT_POLICY=${BENCH_LLAMACPP_OMP_WAIT_POLICY-PASSIVE}
 llamacpp_run() {
     if [ -n "$LLAMACPP_OMP_WAIT_POLICY" ]; then OMP_WAIT_POLICY=$LLAMACPP_OMP_WAIT_POLICY "$@"; else "$@"; fi
