@@ -213,16 +213,8 @@ typedef struct {
 enum { ATTENTION_BLOCK = 64 };
 
 // ---------------------------------------------------------------------------------------------
-// AVX-512: one unit is a block of query rows that read the same keys and values (a prompt's
-// rows in a prefill step, or one decoding row) with one KV head, i.e. up to
-// TL_ATTENTION_BLOCK_ROWS × group query vectors. Each key row is loaded once for all of them and
-// each value row once per 64 output lanes, and per query vector every operation is still the
-// portable one in the same order:
-//   score  = (canonical 8-lane dot: lanes l = 0..7 chain over k ≡ l mod 8, the tree
-//            ((s0+s4)+(s2+s6))+((s1+s5)+(s3+s7)), then the tail in order) · scale;
-//   maximum over t (exact, so its order does not matter), then e_t = expf(score_t − maximum)
-//   and total = Σ e_t in t order, scalar as in the portable loop;
-//   out[d] = fma(e_t / total, v_t[d], out[d]) for t in order, for every lane d.
+// AVX-512 kernels for the blocks above: 6 query vectors per key load, 64 output lanes per value
+// call.
 // Two key rows share one 16-lane register (lanes 0–7 row t, 8–15 row t+1), as tl_linear's
 // AVX-512 tiles pair weight rows, so each 8-lane half is exactly one canonical chain.
 #if defined(__x86_64__) || defined(__i386__)
