@@ -1,5 +1,6 @@
 #include "tl_ops.h"
 #include "tl_exp.h"
+#include "sae_kernels.h"
 #include "tl_linear.h"
 #include "tl_threads.h"
 
@@ -79,32 +80,6 @@ static head_values_fn head_values_for(int path) {
     return head_values_portable;
 }
 
-// One step of a value sum, out[d] = fma(weight, v[d], out[d]) for every lane d: the inner loop
-// of head_values_* above, so summing t in order with it gives the same bits.
-typedef void (*values_step_fn)(float weight, const float *v, int head_dim, float *out);
-
-static void values_step_portable(float weight, const float *v, int head_dim, float *out) {
-    for (int d = 0; d < head_dim; d++) out[d] = fmaf(weight, v[d], out[d]);
-}
-
-#if defined(__x86_64__) || defined(__i386__)
-__attribute__((target("avx2,fma")))
-static void values_step_avx2(float weight, const float *v, int head_dim, float *out) {
-    int d8 = head_dim & ~7;
-    __m256 w = _mm256_set1_ps(weight);
-    for (int d = 0; d < d8; d += 8)
-        _mm256_storeu_ps(out + d, _mm256_fmadd_ps(w, _mm256_loadu_ps(v + d), _mm256_loadu_ps(out + d)));
-    for (int d = d8; d < head_dim; d++) out[d] = fmaf(weight, v[d], out[d]);
-}
-#endif
-
-static values_step_fn values_step_for(int path) {
-#if defined(__x86_64__) || defined(__i386__)
-    if (path == TL_PATH_AVX2 || path == TL_PATH_AVX512) return values_step_avx2;
-#endif
-    return values_step_portable;
-}
-
 // The query heads that share one KV head (grouped-query attention), together: each key and
 // value row is read once for all of them instead of once per head, which is what long contexts
 // are limited by. Per head every operation is the one attention_head does, in the same order
@@ -114,7 +89,7 @@ static values_step_fn values_step_for(int path) {
 enum { TL_ATTENTION_MAX_GROUP = 64 };
 
 static void attention_group(const float *q, const float *kh, const float *vh, int group, int head_dim, int64_t length,
-                            float scale, float *scores, float *out, int path, values_step_fn step) {
+                            float scale, float *scores, float *out, int path) {
     float maximum[TL_ATTENTION_MAX_GROUP], total[TL_ATTENTION_MAX_GROUP];
     for (int g = 0; g < group; g++) maximum[g] = -INFINITY;
     for (int64_t t = 0; t < length; t++) {
@@ -136,7 +111,11 @@ static void attention_group(const float *q, const float *kh, const float *vh, in
     }
     for (int64_t t = 0; t < length; t++) {
         const float *vt = vh + t * head_dim;
-        for (int g = 0; g < group; g++) step(scores[g * length + t] / total[g], vt, head_dim, out + (int64_t)g * head_dim);
+        for (int g = 0; g < group; g++) {
+            float weight = scores[g * length + t] / total[g];
+            float *og = out + (int64_t)g * head_dim;
+            for (int d = 0; d < head_dim; d++) og[d] = fmaf(weight, vt[d], og[d]);
+        }
     }
 }
 
@@ -203,9 +182,7 @@ typedef struct {
     attention_values_fn values[ATTENTION_KERNEL_MAX_QV];
     float (*maximum)(const float *s, int64_t length);
     void (*normalise)(float *s, int64_t length, float total);
-    // Rows t0 ..< t1 of a KV head as float32: the cache itself, or a bf16 cache widened into room.
-    const float *(*rows)(const void *head, int kv_dtype, int head_dim, int64_t t0, int64_t t1, float *room);
-    int path;   // for tl_exp_shifted
+    int path;   // for tl_exp_shifted and the bf16 widening
 } attention_kernel_set;
 
 // Positions per pass: 64 rows of keys or values (32 KB at head_dim 128) stay in L1 while every
@@ -392,28 +369,11 @@ TL_ATTENTION_AVX512 static void avx512_normalise(float *s, int64_t length, float
     for (; t < length; t++) s[t] = s[t] / total;
 }
 
-// Rows t0 ..< t1 of one KV head's keys or values as float32: the cache itself, or for a bf16
-// cache the rows widened (exactly) into `room` ([ATTENTION_BLOCK, head_dim] floats).
-TL_ATTENTION_AVX512 static const float *avx512_rows(const void *head, int kv_dtype, int head_dim, int64_t t0,
-                                                      int64_t t1, float *room) {
-    if (kv_dtype == TL_DTYPE_F32) return (const float *)head + t0 * head_dim;
-    const uint16_t *src = (const uint16_t *)head + t0 * head_dim;
-    int64_t n = (t1 - t0) * head_dim, i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(room + i, _mm512_castsi512_ps(_mm512_slli_epi32(
-                                       _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + i))), 16)));
-    for (; i < n; i++) {
-        uint32_t bits = (uint32_t)src[i] << 16;
-        memcpy(room + i, &bits, 4);
-    }
-    return room;
-}
-
 static const attention_kernel_set avx512_kernels = {
     ATTENTION_QV, 64,
     { attention_scores_1, attention_scores_2, attention_scores_3, attention_scores_4, attention_scores_5, attention_scores_6 },
     { attention_values_1, attention_values_2, attention_values_3, attention_values_4, attention_values_5, attention_values_6 },
-    avx512_maximum, avx512_normalise, avx512_rows, TL_PATH_AVX512 };
+    avx512_maximum, avx512_normalise, TL_PATH_AVX512 };
 #endif
 
 // ---------------------------------------------------------------------------------------------
@@ -550,22 +510,21 @@ static void scalar_normalise(float *s, int64_t length, float total) {
     for (int64_t t = 0; t < length; t++) s[t] = s[t] / total;
 }
 
-static const float *scalar_rows(const void *head, int kv_dtype, int head_dim, int64_t t0, int64_t t1, float *room) {
-    if (kv_dtype == TL_DTYPE_F32) return (const float *)head + t0 * head_dim;
-    const uint16_t *src = (const uint16_t *)head + t0 * head_dim;
-    for (int64_t i = 0; i < (t1 - t0) * head_dim; i++) {
-        uint32_t bits = (uint32_t)src[i] << 16;
-        memcpy(room + i, &bits, 4);
-    }
-    return room;
-}
-
 static const attention_kernel_set v8_kernels = {
     V8_QV, V8_LANES,
     { v8_scores_1, v8_scores_2 },
     { v8_values_1, v8_values_2 },
-    scalar_maximum, scalar_normalise, scalar_rows, TL_V8_PATH };
+    scalar_maximum, scalar_normalise, TL_V8_PATH };
 #endif
+
+// Rows t0 ..< t1 of one KV head's keys or values as float32: the cache itself, or for a bf16
+// cache the rows widened (exactly, so every path sees the same floats) into `room`.
+static const float *attention_rows(const void *head, int kv_dtype, int head_dim, int64_t t0, int64_t t1, float *room,
+                                   int path) {
+    if (kv_dtype == TL_DTYPE_F32) return (const float *)head + t0 * head_dim;
+    tl_sae_bf16_to_f32((const uint16_t *)head + t0 * head_dim, room, (size_t)((t1 - t0) * head_dim), path);
+    return room;
+}
 
 // nq query vectors q[j] with lengths length[j] against one KV head (kh, vh in kv_dtype), out[j]
 // written, with one path's kernels. score[j] has room for length[j] floats; room for
@@ -578,7 +537,7 @@ static void attention_vectors(const attention_kernel_set *ks, const float *const
         if (length[j] > longest) longest = length[j];
     for (int64_t t0 = 0; t0 < longest; t0 += ATTENTION_BLOCK) {
         int64_t t1 = longest - t0 < ATTENTION_BLOCK ? longest : t0 + ATTENTION_BLOCK;
-        const float *keys = ks->rows(kh, kv_dtype, head_dim, t0, t1, room);
+        const float *keys = attention_rows(kh, kv_dtype, head_dim, t0, t1, room, ks->path);
         for (int j0 = 0; j0 < nq; j0 += ks->qv) {
             int n = nq - j0 < ks->qv ? nq - j0 : ks->qv;
             int64_t reach = 0;
@@ -610,7 +569,7 @@ static void attention_vectors(const attention_kernel_set *ks, const float *const
     }
     for (int64_t t0 = 0; t0 < longest; t0 += ATTENTION_BLOCK) {
         int64_t t1 = longest - t0 < ATTENTION_BLOCK ? longest : t0 + ATTENTION_BLOCK;
-        const float *values = ks->rows(vh, kv_dtype, head_dim, t0, t1, room);
+        const float *values = attention_rows(vh, kv_dtype, head_dim, t0, t1, room, ks->path);
         for (int j0 = 0; j0 < nq; j0 += ks->qv) {
             int n = nq - j0 < ks->qv ? nq - j0 : ks->qv;
             for (int d0 = 0; d0 < head_dim; d0 += ks->lanes)
@@ -633,8 +592,7 @@ typedef struct {
     float scale;
     int path;
     head_values_fn values_fn;
-    values_step_fn step_fn;
-    int grouped;      // the heads that share a KV head together, else one head at a time
+    int grouped;      // the heads that share a KV head together (groups up to TL_ATTENTION_MAX_GROUP), else one at a time
     int kv_dtype;     // TL_DTYPE_F32 or TL_DTYPE_BF16
     int64_t scratch;  // score floats per thread
     float *scores;    // [threads, scratch]
@@ -642,7 +600,7 @@ typedef struct {
 } attention_job;
 
 // The block kernels of the job's path, or NULL where the portable per-row code runs (the
-// portable path itself, and heads that do not share KV heads in groups).
+// portable path itself, and groups of more than TL_ATTENTION_MAX_GROUP heads per KV head).
 static const attention_kernel_set *attention_kernels_for(const attention_job *job) {
     if (!job->grouped) return 0;
 #if defined(__x86_64__) || defined(__i386__)
@@ -671,16 +629,6 @@ static void out_of_memory(const char *what, int64_t floats) {
     fprintf(stderr, "thinklens: out of memory allocating %lld floats of %s; free memory or lower --batch\n",
             (long long)floats, what);
     abort();
-}
-
-// The first `length` rows of one KV head of a bf16 cache, widened (exactly) into `room`.
-static const float *widen_head(const void *head, int64_t length, int head_dim, float *room) {
-    const uint16_t *src = (const uint16_t *)head;
-    for (int64_t i = 0; i < length * head_dim; i++) {
-        uint32_t bits = (uint32_t)src[i] << 16;
-        memcpy(room + i, &bits, 4);
-    }
-    return room;
 }
 
 // A (block, KV head) unit: every query head of the block's rows that reads KV head j.
@@ -722,12 +670,12 @@ static void attention_unit(const attention_job *job, int64_t first, int64_t end,
         int64_t floats = 2 * qr->length * job->head_dim;
         float *room = tl_thread_scratch(TL_SCRATCH_ATTENTION_KV, floats);
         if (!room) out_of_memory("widened keys and values", floats);
-        keys = widen_head(kh, qr->length, job->head_dim, room);
-        values = widen_head(vh, qr->length, job->head_dim, room + qr->length * job->head_dim);
+        keys = attention_rows(kh, job->kv_dtype, job->head_dim, 0, qr->length, room, job->path);
+        values = attention_rows(vh, job->kv_dtype, job->head_dim, 0, qr->length, room + qr->length * job->head_dim, job->path);
     }
     if (job->grouped) {
         attention_group(qr->q + q_offset, keys, values, group, job->head_dim, qr->length, job->scale, scores,
-                        qr->out + q_offset, job->path, job->step_fn);
+                        qr->out + q_offset, job->path);
         return;
     }
     for (int g = 0; g < group; g++) {
@@ -772,7 +720,7 @@ void tl_attention(const tl_attention_query *queries, int64_t query_count, int64_
     path = tl_kernel_path(path);  // once, here: the pool threads run what the caller resolved
     int group = heads / kv_heads;
     attention_job job = { queries, query_count, capacity, 1, heads, kv_heads, head_dim, scale, path,
-                          head_values_for(path), values_step_for(path), group > 1 && group <= TL_ATTENTION_MAX_GROUP,
+                          head_values_for(path), group <= TL_ATTENTION_MAX_GROUP,
                           kv_dtype, 0, 0, 0 };
     int64_t work = 0;
     for (int64_t i = 0; i < query_count; i++) {

@@ -281,12 +281,12 @@ static void test_attention(void) {
 
 // Attention over a prompt: the rows of a prefill step read the same keys and values, so paths
 // may attend several of them together. Rows of two sequences (lengths 1..13 and 190..209, so
-// blocks fill, break at the sequence boundary and end ragged), groups of 6 and 8 query heads per
+// blocks fill, break at the sequence boundary and end ragged), groups of 1, 6 and 8 query heads per
 // KV head, head_dim 128 (the model's), 72 (a partial 64-lane value chunk) and 20 (a dot-product
 // tail), each query against the portable row kernel.
 static void test_attention_prompt(void) {
     enum { KV_HEADS = 2, CAPACITY = 211, FIRST = 13, SECOND = 20, QUERIES = FIRST + SECOND };
-    const int head_dims[] = {128, 72, 20}, groups[] = {6, 8};
+    const int head_dims[] = {128, 72, 20}, groups[] = {1, 6, 8};
     for (size_t d = 0; d < sizeof head_dims / sizeof head_dims[0]; d++)
         for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
             int head_dim = head_dims[d], heads = KV_HEADS * groups[g];
