@@ -37,14 +37,15 @@ static inline uint32_t float_bits(float x) { uint32_t u; memcpy(&u, &x, 4); retu
 static inline uint64_t double_bits(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
 static inline double bits_double(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
 
-// The large, tiny, infinite and NaN arguments, as expf answers them.
-static float exp_special(float x) {
-    if (float_bits(x) == 0xff800000u) return 0.0f;          // exp(−inf)
-    if (((float_bits(x) >> 20) & 0x7ff) > 0x7f7) return x + x;  // NaN (quieted) or +inf
-    if (x > OverflowAbove) return INFINITY;
-    if (x < UnderflowBelow) return 0.0f;
-    if (x < TinyBelow) return 0x1p-149f;
-    return NAN;  // not special: the caller takes the main path
+// The large, tiny, infinite and NaN arguments, as expf answers them: sets *result and returns 1,
+// or returns 0 for an argument the main path computes (|x| ≥ 88 but no over- or underflow).
+static int exp_special(float x, float *result) {
+    if (float_bits(x) == 0xff800000u) { *result = 0.0f; return 1; }                   // exp(−inf)
+    if (((float_bits(x) >> 20) & 0x7ff) > 0x7f7) { *result = x + x; return 1; }     // NaN (quieted) or +inf
+    if (x > OverflowAbove) { *result = INFINITY; return 1; }
+    if (x < UnderflowBelow) { *result = 0.0f; return 1; }
+    if (x < TinyBelow) { *result = 0x1p-149f; return 1; }
+    return 0;
 }
 
 static float exp_main(float x) {
@@ -62,10 +63,8 @@ static float exp_main(float x) {
 }
 
 float tl_expf(float x) {
-    if (((float_bits(x) >> 20) & 0x7ff) >= SpecialTop) {
-        float special = exp_special(x);
-        if (!isnan(special) || isnan(x)) return special;
-    }
+    float special;
+    if (((float_bits(x) >> 20) & 0x7ff) >= SpecialTop && exp_special(x, &special)) return special;
     return exp_main(x);
 }
 
